@@ -1,0 +1,35 @@
+//! Build script of percpu-rt.
+//!
+//! 1. Writes the version-stamped private module path that `#[percpu]` expansions name
+//!    (`__private_<version>`), so a macro/runtime version mismatch fails to compile.
+//! 2. For this package's own test, example and doc-test executables on Linux, passes the
+//!    linker fragment that places `.percpu` between `__percpu_start`/`__percpu_end`. The fragment
+//!    comes from the same generator percpu-build uses (`src/linker.rs`, included by path).
+
+extern crate alloc;
+
+#[allow(dead_code, missing_docs)]
+#[path = "src/linker.rs"]
+mod linker;
+
+use std::{env, fs, path::PathBuf};
+
+fn main() {
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let version = env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION");
+    let ident = format!("__private_{}", version.replace(['.', '-', '+'], "_"));
+    fs::write(
+        out.join("private_path.rs"),
+        format!("#[doc(hidden)]\npub use crate::private as {ident};\n"),
+    )
+    .expect("write OUT_DIR/private_path.rs");
+
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        let script = out.join("percpu-rt-tests.ld");
+        let params = linker::LinkerParams::hosted_defaults();
+        fs::write(&script, linker::standalone_fragment(&params)).expect("write linker fragment");
+        println!("cargo:rustc-link-arg=-Wl,-T,{}", script.display());
+    }
+    println!("cargo:rerun-if-changed=src/linker.rs");
+    println!("cargo:rerun-if-changed=build.rs");
+}

@@ -1,0 +1,190 @@
+//! CPU identities, the possible-CPU table, and each possible CPU's per-CPU offset.
+//!
+//! The table is installed once, by the first-chunk setup, and never changes afterwards: every
+//! *possible* CPU (present, hot-pluggable or not yet started) has a unit, so bringing a CPU
+//! online needs no new memory. Before setup the only possible CPU is CPU 0, whose offset is 0:
+//! early accesses reach the template itself.
+
+use alloc::boxed::Box;
+use core::fmt;
+
+/// A CPU's identity: the kernel's logical CPU number. Possible CPU ids may be sparse.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct CpuId(u32);
+
+impl CpuId {
+    /// The CPU with logical number `id` (not checked: an id that is not possible is reported by
+    /// the accessors that take it).
+    pub const fn new(id: u32) -> Self {
+        CpuId(id)
+    }
+
+    /// The logical number.
+    pub const fn as_u32(self) -> u32 {
+        self.0
+    }
+
+    /// The logical number, as an index.
+    pub const fn as_usize(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The CPU this code runs on (one `gs:`-relative load on x86_64).
+    ///
+    /// Without a pin guard the answer may be stale as soon as it is returned; hold a
+    /// [`PreemptGuard`](crate::PreemptGuard) and use its [`cpu`](crate::PinCpu::cpu) when the
+    /// answer must stay true.
+    #[inline]
+    pub fn current() -> CpuId {
+        CpuId(crate::local::CPU_ID.read())
+    }
+}
+
+impl fmt::Debug for CpuId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cpu{}", self.0)
+    }
+}
+
+impl fmt::Display for CpuId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl From<u32> for CpuId {
+    fn from(id: u32) -> Self {
+        CpuId(id)
+    }
+}
+
+/// An access named a CPU that has no unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuNotPossible {
+    /// The CPU that was named.
+    pub cpu: CpuId,
+}
+
+impl fmt::Display for CpuNotPossible {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match TABLE.get() {
+            None => write!(
+                f,
+                "CPU {} is not a possible CPU: the first-chunk setup has not run yet, so only CPU 0 \
+                 (the template) exists; set up the first chunk before touching other CPUs' copies",
+                self.cpu
+            ),
+            Some(t) => write!(
+                f,
+                "CPU {} is not a possible CPU: this system has {} possible CPUs, ids {}; name a CPU \
+                 from percpu_rt::possible_cpus()",
+                self.cpu,
+                t.possible.len(),
+                IdRanges(&t.possible)
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for CpuNotPossible {}
+
+/// Formats sorted CPU ids as ranges: `0-3,8,10-11`.
+pub(crate) struct IdRanges<'a>(pub &'a [CpuId]);
+
+impl fmt::Display for IdRanges<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut i = 0;
+        let ids = self.0;
+        while i < ids.len() {
+            let start = ids[i].0;
+            let mut end = start;
+            while i + 1 < ids.len() && ids[i + 1].0 == end + 1 {
+                i += 1;
+                end += 1;
+            }
+            if start != ids[0].0 {
+                f.write_str(",")?;
+            }
+            if start == end {
+                write!(f, "{start}")?;
+            } else {
+                write!(f, "{start}-{end}")?;
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Offsets of every possible CPU, installed once by the first-chunk setup.
+pub(crate) struct CpuTable {
+    /// `offsets[id]` for CPU `id`, [`NOT_POSSIBLE`] for ids without a unit.
+    offsets: Box<[usize]>,
+    /// The possible CPUs, ascending.
+    possible: Box<[CpuId]>,
+}
+
+/// Marks an id without a unit. Never a real offset: units and the template are page-aligned.
+const NOT_POSSIBLE: usize = usize::MAX;
+
+impl CpuTable {
+    /// A table from `(cpu, offset)` pairs; the CPUs must be distinct.
+    pub(crate) fn new(pairs: &[(CpuId, usize)]) -> Self {
+        let max = pairs.iter().map(|(c, _)| c.as_usize()).max().unwrap_or(0);
+        let mut offsets = alloc::vec![NOT_POSSIBLE; max + 1].into_boxed_slice();
+        let mut possible: alloc::vec::Vec<CpuId> = pairs.iter().map(|(c, _)| *c).collect();
+        for (cpu, offset) in pairs {
+            debug_assert_ne!(*offset, NOT_POSSIBLE);
+            offsets[cpu.as_usize()] = *offset;
+        }
+        possible.sort_unstable();
+        CpuTable { offsets, possible: possible.into_boxed_slice() }
+    }
+}
+
+static TABLE: spin::Once<CpuTable> = spin::Once::new();
+
+/// Installs the table; `Err(table)` if one is installed already.
+pub(crate) fn install(table: CpuTable) -> Result<(), CpuTable> {
+    let mut table = Some(table);
+    TABLE.call_once(|| table.take().expect("taken once"));
+    match table {
+        None => Ok(()),
+        Some(rejected) => Err(rejected),
+    }
+}
+
+/// Whether the first-chunk setup has installed the CPU table.
+pub fn is_set_up() -> bool {
+    TABLE.get().is_some()
+}
+
+/// The per-CPU offset of `cpu`: the distance from the template to that CPU's copy, the same for
+/// every static and dynamic per-CPU variable (ARCHITECTURE.md, invariant 3).
+#[inline]
+pub fn cpu_offset(cpu: CpuId) -> Result<usize, CpuNotPossible> {
+    match TABLE.get() {
+        Some(t) => match t.offsets.get(cpu.as_usize()) {
+            Some(&off) if off != NOT_POSSIBLE => Ok(off),
+            _ => Err(CpuNotPossible { cpu }),
+        },
+        None if cpu.0 == 0 => Ok(0),
+        None => Err(CpuNotPossible { cpu }),
+    }
+}
+
+/// The possible CPUs, ascending (before setup: CPU 0 only).
+pub fn possible_cpus() -> impl ExactSizeIterator<Item = CpuId> + Clone {
+    const BOOT_ONLY: &[CpuId] = &[CpuId(0)];
+    match TABLE.get() {
+        Some(t) => t.possible.iter().copied(),
+        None => BOOT_ONLY.iter().copied(),
+    }
+}
+
+/// How many CPUs are possible (before setup: 1).
+pub fn nr_possible_cpus() -> usize {
+    TABLE.get().map_or(1, |t| t.possible.len())
+}

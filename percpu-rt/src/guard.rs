@@ -1,0 +1,166 @@
+//! Pin guards: values that prove, by their existence, that the code holding them stays on one
+//! CPU. Both are neither `Send` nor `Sync` (a guard, or a reference to it, cannot reach another
+//! thread), and every reference they hand out is bounded by their lifetime.
+//!
+//! * [`PreemptGuard`] disables preemption (nests freely). Enough for `&T` to a `T: Sync` copy.
+//! * [`IrqGuard`] also masks interrupts, and is *unique per CPU*: while one is live, taking
+//!   another on the same CPU fails. All access to a [`Local`](crate::mode::Local) variable goes
+//!   through it, by `&guard` (shared) or `&mut guard` (exclusive), so the borrow checker rules
+//!   out two live `&mut T` to one copy, nesting and interrupt handlers included.
+
+use crate::cpu::CpuId;
+use crate::local::IRQ_GUARD_HELD;
+use crate::platform::platform;
+use core::fmt;
+use core::marker::PhantomData;
+
+/// Proof that the current CPU cannot change while `self` lives.
+///
+/// # Safety
+///
+/// Implementors keep the holder on one CPU for their whole life (sealed: only this crate's
+/// guards).
+pub unsafe trait PinCpu: sealed::Sealed {
+    /// The CPU the holder is pinned to.
+    fn cpu(&self) -> CpuId {
+        CpuId::current()
+    }
+}
+
+/// Guards that allow a `&T` to the current CPU's copy of a [`Shared`](crate::mode::Shared)
+/// variable: [`PreemptGuard`] when `T: Sync` (interrupt handlers may look at the copy at the
+/// same time), [`IrqGuard`] when `T: Send` (nothing else can).
+///
+/// # Safety
+///
+/// As for [`PinCpu`], plus the concurrency rule above.
+pub unsafe trait GuardFor<T: ?Sized>: PinCpu {}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A `PhantomData` that makes a guard neither `Send` nor `Sync`.
+type NotSendSync = PhantomData<*mut ()>;
+
+/// Preemption disabled: the holder stays on this CPU.
+#[must_use = "the CPU is pinned only while the guard lives"]
+pub struct PreemptGuard {
+    _not_send_sync: NotSendSync,
+}
+
+impl PreemptGuard {
+    /// Disables preemption (through the registered [`Platform`](crate::Platform)).
+    #[inline]
+    pub fn new() -> Self {
+        platform().preempt_disable();
+        PreemptGuard { _not_send_sync: PhantomData }
+    }
+}
+
+impl Default for PreemptGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for PreemptGuard {
+    #[inline]
+    fn drop(&mut self) {
+        platform().preempt_enable();
+    }
+}
+
+impl fmt::Debug for PreemptGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreemptGuard").field("cpu", &self.cpu()).finish()
+    }
+}
+
+impl sealed::Sealed for PreemptGuard {}
+// SAFETY: preemption is disabled from `new` to `drop`.
+unsafe impl PinCpu for PreemptGuard {}
+// SAFETY: pinned; for `T: Sync`, concurrent `&T` from interrupt handlers or remote CPUs is fine.
+unsafe impl<T: Sync + ?Sized> GuardFor<T> for PreemptGuard {}
+
+/// Interrupts masked on this CPU (and therefore no preemption): the only guard per CPU.
+#[must_use = "interrupts stay masked only while the guard lives"]
+pub struct IrqGuard {
+    saved: usize,
+    _not_send_sync: NotSendSync,
+}
+
+/// [`IrqGuard::try_new`] found a live guard on this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IrqGuardHeld {
+    /// The CPU that already holds its guard.
+    pub cpu: CpuId,
+}
+
+impl fmt::Display for IrqGuardHeld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "an IrqGuard is already live on CPU {}: it is unique per CPU (that is what makes \
+             `get_mut` sound); pass the existing guard down (`&guard` or `&mut guard`) instead of \
+             taking a second one",
+            self.cpu
+        )
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for IrqGuardHeld {}
+
+impl IrqGuard {
+    /// Masks interrupts and claims this CPU's guard.
+    ///
+    /// # Panics
+    ///
+    /// If a guard is already live on this CPU (nested code, or an exception handler that
+    /// interrupted its holder); use [`IrqGuard::try_new`] where that can happen.
+    #[inline]
+    #[track_caller]
+    pub fn new() -> Self {
+        match Self::try_new() {
+            Ok(guard) => guard,
+            Err(held) => panic!("{held}"),
+        }
+    }
+
+    /// Masks interrupts and claims this CPU's guard, or reports that it is taken (interrupts are
+    /// then left as they were).
+    #[inline]
+    pub fn try_new() -> Result<Self, IrqGuardHeld> {
+        let saved = platform().irq_save();
+        // Interrupts are masked, so nothing else on this CPU runs until the flag is set.
+        if IRQ_GUARD_HELD.read() {
+            platform().irq_restore(saved);
+            return Err(IrqGuardHeld { cpu: CpuId::current() });
+        }
+        IRQ_GUARD_HELD.write(true);
+        Ok(IrqGuard { saved, _not_send_sync: PhantomData })
+    }
+}
+
+impl Drop for IrqGuard {
+    #[inline]
+    fn drop(&mut self) {
+        IRQ_GUARD_HELD.write(false);
+        platform().irq_restore(self.saved);
+    }
+}
+
+impl fmt::Debug for IrqGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IrqGuard").field("cpu", &self.cpu()).finish()
+    }
+}
+
+impl sealed::Sealed for IrqGuard {}
+// SAFETY: interrupts are masked (so no preemption) from `new` to `drop`.
+unsafe impl PinCpu for IrqGuard {}
+// SAFETY: pinned, no interrupt handler runs, and the guard is unique on this CPU, so the holder
+// is the only code touching the copy; `T: Send` because the copy is used by whichever thread
+// runs on this CPU over time.
+unsafe impl<T: Send + ?Sized> GuardFor<T> for IrqGuard {}

@@ -1,0 +1,107 @@
+//! **Per-CPU memory for Rust kernels**: `#[percpu]` statics whose current-CPU operations are one
+//! instruction, a Linux-style first-chunk setup, and (later) a dynamic per-CPU allocator.
+//!
+//! # The model
+//!
+//! Every `#[percpu] static` lives in one linker section, `.percpu`, bounded by
+//! `__percpu_start`/`__percpu_end`: the *template*. At setup the template is copied into one
+//! *unit* per possible CPU. A CPU's base register (`GS.base` on x86_64, `TPIDR_EL1`/`EL2` on
+//! aarch64) holds `unit_base(cpu) - __percpu_start`, so a variable's copy on the current CPU is
+//! at `&TEMPLATE + base`: on x86_64, `VAR.add(1)` is the single instruction
+//! `add qword ptr gs:[rip + VAR_template], reg`, which no preemption or interrupt can split.
+//! Before setup the base is 0 and accesses reach the template itself.
+//!
+//! ```text
+//!             template (.percpu)        unit of CPU 0          unit of CPU 1
+//!  __percpu_start ─► | A | B | C |     | A | B | C | free |   | A | B | C | free |  ...
+//!                     ▲                 ▲                     ▲
+//!                     &A                &A + offset(0)         &A + offset(1)
+//! ```
+//!
+//! Each variable has one access mode (see [`mode`]): by value for scalars (one-instruction
+//! operations, no guard), shared references under a pin guard for other types, or exclusive
+//! `&mut T` for `#[percpu(local)]` variables under the CPU's unique [`IrqGuard`].
+//!
+//! # Example
+//!
+//! ```
+//! use percpu_rt::{percpu, PreemptGuard};
+//! use core::sync::atomic::{AtomicU32, Ordering};
+//!
+//! #[percpu]
+//! static PACKETS: u64 = 0;            // by value: read/write/add/inc/cmpxchg...
+//!
+//! #[percpu]
+//! static LAST_ERROR: AtomicU32 = AtomicU32::new(0);   // shared: &T under a guard
+//!
+//! PACKETS.add(3);
+//! PACKETS.inc();
+//! assert_eq!(PACKETS.read(), 4);
+//! assert_eq!(PACKETS.cmpxchg(4, 10), Ok(4));
+//!
+//! let guard = PreemptGuard::new();
+//! LAST_ERROR.get(&guard).store(5, Ordering::Relaxed);
+//! drop(guard);
+//!
+//! let total: u64 = PACKETS.iter_possible().sum();    // every possible CPU's copy
+//! assert_eq!(total, 10);
+//! ```
+//!
+//! # Declaring
+//!
+//! `#[percpu] [pub] static NAME: T = INIT;` in any crate. `INIT` must be a constant expression
+//! (it is the template). Arguments: `local` (exclusive access mode), `init = |cpu| ..` (a
+//! `fn(CpuId) -> T` run for every CPU's copy at setup), `crate = path` (where this crate is, if
+//! renamed).
+//!
+//! # Integrating
+//!
+//! * The executable or kernel links with the fragment from `percpu-build` (one call in
+//!   `build.rs`), which defines the section and its bounds.
+//! * The kernel registers its preemption and interrupt primitives once with
+//!   [`set_platform`] (hosted mode and single-CPU kernels need not).
+//!
+//! # Platforms
+//!
+//! | target | base register | current-CPU scalar op |
+//! |---|---|---|
+//! | `x86_64` kernel | `GS.base` (`wrmsr` / `wrgsbase`) | one `op gs:[rip + SYM]` instruction |
+//! | `x86_64` Linux, feature `hosted` | `GS.base` (`arch_prctl`) | one `op gs:[rip + SYM]` instruction |
+//! | `aarch64` kernel | `TPIDR_EL1`, or `TPIDR_EL2` (feature `aarch64-el2`) | pinned atomic on `mrs`+`adrp`+`add` address |
+
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+/// Declares a per-CPU static. See the [crate documentation](crate#declaring).
+pub use percpu_macros::percpu;
+
+pub mod arch;
+mod cpu;
+mod guard;
+mod local;
+pub mod mode;
+mod ops;
+mod platform;
+#[doc(hidden)]
+pub mod private;
+pub mod registry;
+mod scalar;
+pub mod template;
+#[doc(hidden)]
+pub mod linker;
+mod var;
+
+#[cfg(feature = "hosted")]
+pub mod hosted;
+
+include!(concat!(env!("OUT_DIR"), "/private_path.rs"));
+
+pub use cpu::{CpuId, CpuNotPossible, cpu_offset, is_set_up, nr_possible_cpus, possible_cpus};
+pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard};
+pub use platform::{NoPreemption, Platform, PlatformAlreadySet, platform_is_set, set_platform};
+pub use scalar::{Bitwise, Integer, Scalar};
+pub use var::PerCpu;

@@ -1,0 +1,316 @@
+//! [`PerCpu`]: the handle a `#[percpu]` static becomes (and the inside of a
+//! [`PerCpuBox`](crate::PerCpuBox)). It stores nothing but its slot: for a static, a zero-sized
+//! type whose methods name the template symbol; for a dynamic object, the per-CPU pointer.
+
+use crate::cpu::{CpuId, CpuNotPossible, cpu_offset, possible_cpus};
+use crate::guard::{GuardFor, IrqGuard};
+use crate::mode::{ByValue, Local, Mode, Shared};
+use crate::ops;
+use crate::private::Slot;
+use crate::scalar::{Bitwise, Integer, Raw, Scalar};
+use core::fmt;
+use core::marker::PhantomData;
+
+/// A per-CPU variable: one copy of `T` per possible CPU, at the same offset in every CPU's unit.
+///
+/// `S` says where the copies are (the variable's slot) and `M` how they may be accessed
+/// ([`ByValue`], [`Shared`] or [`Local`]; see [`mode`](crate::mode)). `#[percpu]` picks both;
+/// the methods available depend on `M`.
+///
+/// ```
+/// # use percpu_rt::percpu;
+/// #[percpu]
+/// static HITS: u64 = 0;
+///
+/// HITS.add(2);      // one `add qword ptr gs:[rip + HITS_template], reg` on x86_64
+/// HITS.inc();
+/// assert_eq!(HITS.read(), 3);
+/// ```
+pub struct PerCpu<T, S, M> {
+    slot: S,
+    _types: PhantomData<(fn() -> T, M)>,
+}
+
+impl<T, S, M: Mode> PerCpu<T, S, M> {
+    /// The handle of a `#[percpu]` static. Not public API: used by generated code.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is the slot of the template of a static of type `T`, and the mode fits `T`
+    /// (`ByValue` only for `T: Scalar`).
+    #[doc(hidden)]
+    pub const unsafe fn __new_static(slot: S) -> Self {
+        PerCpu { slot, _types: PhantomData }
+    }
+
+    /// A handle for `slot` (dynamic objects).
+    ///
+    /// # Safety
+    ///
+    /// As for [`PerCpu::__new_static`], for a live dynamic area.
+    pub(crate) const unsafe fn from_slot(slot: S) -> Self {
+        PerCpu { slot, _types: PhantomData }
+    }
+}
+
+impl<T, S: Slot<T>, M: Mode> PerCpu<T, S, M> {
+    /// The per-CPU pointer: the address, in the template's address space, that every CPU's
+    /// offset is added to. For a static this is its template.
+    #[inline(always)]
+    pub fn per_cpu_ptr(&self) -> *mut T {
+        self.slot.per_cpu_ptr()
+    }
+
+    /// The current CPU's copy, as a raw pointer. Only meaningful while the CPU is pinned;
+    /// dereferencing it is `unsafe` and subject to the access rules of the variable's mode.
+    #[inline(always)]
+    pub fn this_cpu_ptr(&self) -> *mut T {
+        (self.per_cpu_ptr() as usize).wrapping_add(crate::local::this_cpu_offset()) as *mut T
+    }
+
+    /// CPU `cpu`'s copy, as a raw pointer; `Err` if `cpu` is not a possible CPU.
+    #[inline]
+    pub fn try_ptr_on(&self, cpu: CpuId) -> Result<*mut T, CpuNotPossible> {
+        let offset = cpu_offset(cpu)?;
+        Ok((self.per_cpu_ptr() as usize).wrapping_add(offset) as *mut T)
+    }
+
+    /// CPU `cpu`'s copy, as a raw pointer (the unsafe path for any `T` and mode).
+    ///
+    /// # Panics
+    ///
+    /// If `cpu` is not a possible CPU (never an out-of-bounds pointer).
+    #[inline]
+    #[track_caller]
+    pub fn ptr_on(&self, cpu: CpuId) -> *mut T {
+        match self.try_ptr_on(cpu) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// By-value access: single-instruction operations on the current CPU's copy, safe anywhere
+/// (any context, preemptible or not, interrupt handlers included), and value reads of any CPU's
+/// copy.
+impl<T: Scalar, S: Slot<T>> PerCpu<T, S, ByValue> {
+    /// Reads the current CPU's copy (`mov reg, gs:[..]`).
+    #[inline(always)]
+    pub fn read(&self) -> T {
+        ops::read(&self.slot)
+    }
+
+    /// Writes the current CPU's copy (`mov gs:[..], reg`).
+    #[inline(always)]
+    pub fn write(&self, value: T) {
+        ops::write(&self.slot, value)
+    }
+
+    /// Stores `value` in the current CPU's copy and returns the previous value (`xchg`).
+    #[inline(always)]
+    pub fn xchg(&self, value: T) -> T {
+        ops::xchg(&self.slot, value)
+    }
+
+    /// Stores `new` in the current CPU's copy if it holds `current` (`cmpxchg`, without `lock`).
+    /// `Ok(previous)` if it stored, `Err(actual)` if the copy held something else.
+    #[inline(always)]
+    pub fn cmpxchg(&self, current: T, new: T) -> Result<T, T> {
+        let want = current.into_raw();
+        let previous = ops::cmpxchg(&self.slot, current, new);
+        if previous == want { Ok(T::from_raw(previous)) } else { Err(T::from_raw(previous)) }
+    }
+
+    /// Reads CPU `cpu`'s copy (an atomic load; the owner may be changing it meanwhile).
+    ///
+    /// # Panics
+    ///
+    /// If `cpu` is not a possible CPU.
+    #[inline]
+    #[track_caller]
+    pub fn read_on(&self, cpu: CpuId) -> T {
+        match self.try_read_on(cpu) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Reads CPU `cpu`'s copy, or reports that `cpu` is not a possible CPU.
+    #[inline]
+    pub fn try_read_on(&self, cpu: CpuId) -> Result<T, CpuNotPossible> {
+        let p = self.try_ptr_on(cpu)?;
+        // SAFETY: `p` is a possible CPU's copy of a `T` (aligned, live for the variable's
+        // lifetime); all writers use single instructions or atomics, so an atomic load is
+        // race-free.
+        Ok(T::from_raw(unsafe { T::Raw::atomic_load(p as *const T::Raw) }))
+    }
+
+    /// Every possible CPU's value, in CPU order (`HITS.iter_possible().sum::<u64>()`).
+    pub fn iter_possible(&self) -> impl Iterator<Item = T> + '_ {
+        possible_cpus().map(move |cpu| self.read_on(cpu))
+    }
+}
+
+/// Arithmetic on the current CPU's copy (wrapping, as in two's complement).
+impl<T: Integer, S: Slot<T>> PerCpu<T, S, ByValue> {
+    /// Adds `value` (`add gs:[..], reg`). Negative values subtract.
+    #[inline(always)]
+    pub fn add(&self, value: T) {
+        ops::add(&self.slot, value)
+    }
+
+    /// Subtracts `value` (`sub gs:[..], reg`).
+    #[inline(always)]
+    pub fn sub(&self, value: T) {
+        ops::sub(&self.slot, value)
+    }
+
+    /// Adds one (`inc gs:[..]`).
+    #[inline(always)]
+    pub fn inc(&self) {
+        ops::inc(&self.slot)
+    }
+
+    /// Subtracts one (`dec gs:[..]`).
+    #[inline(always)]
+    pub fn dec(&self) {
+        ops::dec(&self.slot)
+    }
+
+    /// Adds `value` and returns the new value (`xadd`).
+    #[inline(always)]
+    pub fn add_return(&self, value: T) -> T {
+        let previous = ops::fetch_add(&self.slot, value);
+        T::from_raw(previous.into_raw().wrapping_add(value.into_raw()))
+    }
+
+    /// Subtracts `value` and returns the new value (`xadd` of the negation).
+    #[inline(always)]
+    pub fn sub_return(&self, value: T) -> T {
+        let neg = T::from_raw(value.into_raw().wrapping_neg());
+        self.add_return(neg)
+    }
+
+    /// Adds one and returns the new value.
+    #[inline(always)]
+    pub fn inc_return(&self) -> T {
+        self.add_return(T::from_raw(T::Raw::from_bits(1)))
+    }
+
+    /// Subtracts one and returns the new value.
+    #[inline(always)]
+    pub fn dec_return(&self) -> T {
+        self.add_return(T::from_raw(T::Raw::from_bits(1).wrapping_neg()))
+    }
+
+    /// Adds `value` and returns the previous value (`xadd`).
+    #[inline(always)]
+    pub fn fetch_add(&self, value: T) -> T {
+        ops::fetch_add(&self.slot, value)
+    }
+}
+
+/// Bit operations on the current CPU's copy.
+impl<T: Bitwise, S: Slot<T>> PerCpu<T, S, ByValue> {
+    /// Bitwise and (`and gs:[..], reg`).
+    #[inline(always)]
+    pub fn and(&self, value: T) {
+        ops::and(&self.slot, value)
+    }
+
+    /// Bitwise or (`or gs:[..], reg`).
+    #[inline(always)]
+    pub fn or(&self, value: T) {
+        ops::or(&self.slot, value)
+    }
+
+    /// Bitwise exclusive or (`xor gs:[..], reg`).
+    #[inline(always)]
+    pub fn xor(&self, value: T) {
+        ops::xor(&self.slot, value)
+    }
+}
+
+/// Shared references: the current CPU's copy under a pin guard, any CPU's copy for `T: Sync`.
+impl<T, S: Slot<T>> PerCpu<T, S, Shared> {
+    /// The current CPU's copy, for as long as `guard` pins the CPU.
+    ///
+    /// A [`PreemptGuard`](crate::PreemptGuard) suffices for `T: Sync`; other `T: Send` need an
+    /// [`IrqGuard`].
+    #[inline(always)]
+    pub fn get<'g, G: GuardFor<T>>(&'g self, guard: &'g G) -> &'g T {
+        let _ = guard;
+        // SAFETY: the guard pins this CPU for 'g, so the pointer stays this CPU's copy, which
+        // is initialised (template copy) and lives as long as the variable; `GuardFor<T>`
+        // rules out concurrent access that `T` cannot take; no `&mut` to a `Shared` variable
+        // exists.
+        unsafe { &*self.this_cpu_ptr() }
+    }
+
+    /// CPU `cpu`'s copy.
+    ///
+    /// # Panics
+    ///
+    /// If `cpu` is not a possible CPU.
+    #[inline]
+    #[track_caller]
+    pub fn remote(&self, cpu: CpuId) -> &T
+    where
+        T: Sync,
+    {
+        match self.try_remote(cpu) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// CPU `cpu`'s copy, or `Err` if it is not a possible CPU.
+    #[inline]
+    pub fn try_remote(&self, cpu: CpuId) -> Result<&T, CpuNotPossible>
+    where
+        T: Sync,
+    {
+        let p = self.try_ptr_on(cpu)?;
+        // SAFETY: a possible CPU's initialised copy, live as long as `self`; `T: Sync` and no
+        // `&mut` to a `Shared` variable ever exists.
+        Ok(unsafe { &*p })
+    }
+
+    /// Every possible CPU's copy, in CPU order.
+    pub fn iter_possible(&self) -> impl Iterator<Item = (CpuId, &T)> + '_
+    where
+        T: Sync,
+    {
+        possible_cpus().map(move |cpu| (cpu, self.remote(cpu)))
+    }
+}
+
+/// CPU-local exclusive access, all through the CPU's unique [`IrqGuard`].
+impl<T: Send, S: Slot<T>> PerCpu<T, S, Local> {
+    /// The current CPU's copy, shared, while `guard` lives.
+    #[inline(always)]
+    pub fn get<'g>(&'g self, guard: &'g IrqGuard) -> &'g T {
+        let _ = guard;
+        // SAFETY: interrupts are masked and the guard is the only one on this CPU; every access
+        // to a `Local` copy borrows that guard, so no `&mut` to this copy is live.
+        unsafe { &*self.this_cpu_ptr() }
+    }
+
+    /// The current CPU's copy, exclusive, while `guard` is mutably borrowed.
+    #[inline(always)]
+    pub fn get_mut<'g>(&'g self, guard: &'g mut IrqGuard) -> &'g mut T {
+        let _ = guard;
+        // SAFETY: as in `get`, and the guard is borrowed mutably for 'g, so no other reference
+        // derived from it (and so no other reference to this copy) can be live.
+        unsafe { &mut *self.this_cpu_ptr() }
+    }
+}
+
+impl<T, S: Slot<T>, M: Mode> fmt::Debug for PerCpu<T, S, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerCpu")
+            .field("type", &core::any::type_name::<T>())
+            .field("per_cpu_ptr", &self.per_cpu_ptr())
+            .finish()
+    }
+}

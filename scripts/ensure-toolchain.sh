@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Makes sure every tool the test suite needs is present; installs what is missing.
+#
+# Host side: cargo (rustup), objdump (binutils). Bare-metal side (TOOLCHAIN.md): Debian's
+# rustc-web + rust-web-src (a rustc whose library source `-Zbuild-std` can compile), lld, and
+# QEMU for x86_64 and aarch64 from bookworm-backports (the machine's qemu-utils comes from
+# backports and conflicts with the main suite's QEMU 7.2).
+#
+# With CI=true a tool that is still missing after the install attempt is a failure; without it,
+# the same message is printed and the script still fails: nothing is ever skipped silently.
+set -euo pipefail
+
+say() { printf 'ensure-toolchain: %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+missing_pkgs=()
+need_pkg() { # need_pkg <command-or-path> <debian-package>
+  if ! command -v "$1" >/dev/null 2>&1 && [ ! -e "$1" ]; then missing_pkgs+=("$2"); fi
+}
+
+need_pkg objdump binutils
+need_pkg /usr/bin/rustc rustc-web
+need_pkg /usr/lib/rustlib/src/rust/library/core/Cargo.toml rust-web-src
+need_pkg ld.lld lld
+need_pkg qemu-system-x86_64 qemu-system-x86
+need_pkg qemu-system-aarch64 qemu-system-arm
+need_pkg /usr/share/qemu/qboot.rom qemu-system-data
+
+if [ ${#missing_pkgs[@]} -gt 0 ]; then
+  say "installing: ${missing_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # The backports suite, on the same archive as the machine's existing Debian source.
+  if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    uri=$(grep -rhs '^URIs:' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1 | awk '{print $2}')
+    uri=${uri:-http://deb.debian.org/debian}
+    say "adding bookworm-backports from $uri"
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" \
+      | $SUDO tee /etc/apt/sources.list.d/percpu-backports.sources >/dev/null
+  fi
+  $SUDO apt-get update -qq
+  host_pkgs=(); qemu_pkgs=()
+  for p in "${missing_pkgs[@]}"; do
+    case "$p" in qemu-*) qemu_pkgs+=("$p");; *) host_pkgs+=("$p");; esac
+  done
+  if [ ${#host_pkgs[@]} -gt 0 ]; then $SUDO apt-get install -y -qq "${host_pkgs[@]}" >/dev/null; fi
+  if [ ${#qemu_pkgs[@]} -gt 0 ]; then
+    $SUDO apt-get install -y -qq -t bookworm-backports qemu-system-x86 qemu-system-arm qemu-system-data >/dev/null
+  fi
+fi
+
+# Verify; a tool still missing is an error, never a skip.
+fail=0
+check() { if ! "$@" >/dev/null 2>&1; then say "MISSING: $* failed"; fail=1; fi; }
+check cargo --version
+check objdump --version
+check /usr/bin/rustc --version
+check test -f /usr/lib/rustlib/src/rust/library/core/Cargo.toml
+check ld.lld --version
+check qemu-system-x86_64 --version
+check qemu-system-aarch64 --version
+check test -f /usr/share/qemu/qboot.rom
+if [ "$fail" != 0 ]; then
+  if [ "${CI:-}" = true ]; then say "CI=true: a required tool is missing; failing."; else say "a required tool is missing."; fi
+  exit 1
+fi
+say "ok: $(/usr/bin/rustc --version), $(qemu-system-x86_64 --version | head -n1)"
