@@ -90,6 +90,7 @@ mod platform;
 pub mod private;
 pub mod registry;
 mod scalar;
+pub mod layout;
 pub mod template;
 #[doc(hidden)]
 pub mod linker;
