@@ -79,6 +79,8 @@ extern crate std;
 /// Declares a per-CPU static. See the [crate documentation](crate#declaring).
 pub use percpu_macros::percpu;
 
+#[allow(missing_docs)]
+pub mod allocator;
 pub mod arch;
 mod cpu;
 mod guard;
@@ -90,6 +92,7 @@ mod platform;
 pub mod private;
 pub mod registry;
 mod scalar;
+pub mod first_chunk;
 pub mod layout;
 pub mod template;
 #[doc(hidden)]

@@ -29,26 +29,3 @@ pub(crate) fn this_cpu_offset() -> usize {
     }
 }
 
-/// Sets the runtime's own variables in `cpu`'s copy, then runs every `#[percpu(init = ..)]`.
-///
-/// # Safety
-///
-/// `cpu` is possible, its unit holds a fresh copy of the template, and no code runs on it yet.
-pub(crate) unsafe fn init_cpu(cpu: crate::CpuId) {
-    let offset = crate::cpu_offset(cpu).expect("init_cpu on a possible CPU");
-    // SAFETY: the copies are valid, aligned and not in use (caller).
-    unsafe {
-        CPU_ID.ptr_on(cpu).write(cpu.as_u32());
-        #[cfg(target_arch = "x86_64")]
-        THIS_CPU_OFFSET.ptr_on(cpu).write(offset);
-        IRQ_GUARD_HELD.ptr_on(cpu).write(false);
-    }
-    let _ = offset;
-    for var in crate::registry::variables() {
-        if let (Some(init), Ok(ptr)) = (var.init_fn(), var.ptr_on(cpu)) {
-            // SAFETY: `ptr` is this CPU's copy of the variable the initialiser was generated
-            // for, and nothing uses it yet.
-            unsafe { init(ptr as *mut u8, cpu) };
-        }
-    }
-}

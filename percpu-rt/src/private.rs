@@ -51,6 +51,12 @@ pub struct Template<T>(UnsafeCell<T>);
 // access sound (see `crate::mode`).
 unsafe impl<T> Sync for Template<T> {}
 
+impl<T> core::fmt::Debug for Template<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Template").field(&self.get()).finish()
+    }
+}
+
 impl<T> Template<T> {
     /// The template holding `value`.
     pub const fn new(value: T) -> Self {
@@ -76,6 +82,12 @@ pub const fn assert_per_cpu_type<T>() {
 /// mode from the compiler's answer, never from the text of the type.
 pub struct ScalarProbe<T: ?Sized>(core::marker::PhantomData<T>);
 
+impl<T: ?Sized> core::fmt::Debug for ScalarProbe<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ScalarProbe")
+    }
+}
+
 impl<T: crate::Scalar> ScalarProbe<T> {
     /// `T` is a scalar.
     pub const IS_SCALAR: bool = true;
@@ -89,6 +101,7 @@ pub trait NotScalar {
 impl<T: ?Sized> NotScalar for ScalarProbe<T> {}
 
 /// Turns the probe's answer into a mode type.
+#[derive(Debug)]
 pub struct ModeSelect<const SCALAR: bool>;
 
 /// The mode type for a probe answer.
@@ -105,6 +118,12 @@ impl PickMode for ModeSelect<false> {
 
 /// `DebugProbe::<T>::FORMAT` is a formatter for `T: Debug`, `None` otherwise.
 pub struct DebugProbe<T: ?Sized>(core::marker::PhantomData<T>);
+
+impl<T: ?Sized> core::fmt::Debug for DebugProbe<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("DebugProbe")
+    }
+}
 
 impl<T: core::fmt::Debug> DebugProbe<T> {
     /// Formats a `T` behind a type-erased pointer.

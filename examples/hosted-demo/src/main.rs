@@ -1,11 +1,12 @@
 //! Hosted demo (placeholder while the foundation compiles).
-use percpu_rt::{percpu, hosted::Machine};
+use percpu_rt::{percpu, hosted::{Machine, MachineConfig}};
 
 #[percpu]
 static COUNTER: u64 = 0;
 
 fn main() {
-    let m = Machine::boot(4).expect("boot");
+    let m = Machine::boot(MachineConfig::new(4)).expect("boot");
+    print!("{}", m.dump());
     m.run(|_cpu| { for _ in 0..1000 { COUNTER.inc(); demo_lib::record_event(); } });
     println!("total {}", COUNTER.iter_possible().sum::<u64>());
     for v in percpu_rt::registry::variables() { println!("{v:?}"); }

@@ -1,0 +1,1 @@
+//! Dynamic per-CPU allocation (in progress).

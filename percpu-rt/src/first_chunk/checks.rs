@@ -1,0 +1,138 @@
+//! The sanity checks of a first-chunk layout, before anything is touched: Linux's
+//! `PCPU_SETUP_BUG_ON` list (research/linux-percpu.md §2.2) in Linux's order, each giving its
+//! own [`SetupError`] variant, plus the group geometry and the platform.
+//!
+//! | Linux check | here |
+//! |---|---|
+//! | 1 `nr_groups <= 0` | [`SetupError::NoGroups`] |
+//! | 2 `!static_size` | [`SetupError::StaticSizeZero`] |
+//! | 3 `offset_in_page(__per_cpu_start)` | [`SetupError::TemplateNotPageAligned`] |
+//! | 4 `!base_addr` | [`SetupError::NullBase`] |
+//! | 5 `offset_in_page(base_addr)` | [`SetupError::BaseNotPageAligned`] |
+//! | 6 `unit_size < size_sum` | [`SetupError::UnitTooSmall`] |
+//! | 7 `offset_in_page(unit_size)` and 9 `!IS_ALIGNED(unit_size, PCPU_BITMAP_BLOCK_SIZE)` | [`SetupError::UnitNotPageAligned`] (the allocator's bitmap block *is* the page, so the two are one condition) |
+//! | 8 `unit_size < PCPU_MIN_UNIT_SIZE` | [`SetupError::UnitBelowMinimum`] |
+//! | 10 `dyn_size < PERCPU_DYNAMIC_EARLY_SIZE` | [`SetupError::DynamicBelowEarly`] |
+//! | 11 `!IS_ALIGNED(reserved_size, PCPU_MIN_ALLOC_SIZE)` | [`SetupError::ReservedNotAligned`] |
+//! | 12 block size vs page size | holds by construction (block = page) |
+//! | 13 `pcpu_verify_alloc_info()` | [`SetupError::BackendRejected`] |
+//! | 14 `cpu >= nr_cpu_ids`, `!cpu_possible`, mapped twice | [`SetupError::CpuIdTooLarge`], [`SetupError::CpuNotPossible`], [`SetupError::CpuMappedTwice`] |
+//! | 15 possible CPU without unit | [`SetupError::CpuWithoutUnit`] |
+
+use super::{SetupConfig, SetupError};
+use crate::cpu::CpuId;
+use crate::layout::{AllocInfo, MIN_ALLOC_SIZE};
+use alloc::vec::Vec;
+
+/// Checks `ai` for a chunk at `base_addr`, with the template at `template_start`.
+pub(crate) fn check_alloc_info(
+    ai: &AllocInfo,
+    base_addr: usize,
+    template_start: usize,
+    cfg: &SetupConfig<'_>,
+) -> Result<(), SetupError> {
+    let page = cfg.page_size;
+    if !page.is_power_of_two() {
+        return Err(crate::layout::LayoutError::PageSizeNotPowerOfTwo { page_size: page }.into());
+    }
+    let size_sum = ai.static_size + ai.reserved_size + ai.dyn_size;
+    // 1
+    if ai.groups.is_empty() {
+        return Err(SetupError::NoGroups);
+    }
+    // 2
+    if ai.static_size == 0 {
+        return Err(SetupError::StaticSizeZero);
+    }
+    // 3
+    if template_start % page != 0 {
+        return Err(SetupError::TemplateNotPageAligned { start: template_start, page_size: page });
+    }
+    // 4, 5
+    if base_addr == 0 {
+        return Err(SetupError::NullBase);
+    }
+    if base_addr % page != 0 {
+        return Err(SetupError::BaseNotPageAligned { base_addr, page_size: page });
+    }
+    // 6
+    if ai.unit_size < size_sum {
+        return Err(SetupError::UnitTooSmall { unit_size: ai.unit_size, size_sum });
+    }
+    // 7 and 9
+    if ai.unit_size % page != 0 {
+        return Err(SetupError::UnitNotPageAligned { unit_size: ai.unit_size, page_size: page });
+    }
+    // 8
+    if ai.unit_size < cfg.min_unit_size {
+        return Err(SetupError::UnitBelowMinimum {
+            unit_size: ai.unit_size,
+            min_unit_size: cfg.min_unit_size,
+        });
+    }
+    // 10
+    if ai.dyn_size < cfg.early_dyn_size {
+        return Err(SetupError::DynamicBelowEarly {
+            dyn_size: ai.dyn_size,
+            early_size: cfg.early_dyn_size,
+        });
+    }
+    // 11
+    if ai.reserved_size % MIN_ALLOC_SIZE != 0 {
+        return Err(SetupError::ReservedNotAligned { reserved_size: ai.reserved_size });
+    }
+    // 13
+    if let Some(verify) = cfg.verify {
+        verify(ai).map_err(|reason| SetupError::BackendRejected { reason })?;
+    }
+    check_groups(ai, page)?;
+    check_cpus(ai, cfg)
+}
+
+/// Group geometry: page-aligned base offsets, no two groups' units overlapping.
+fn check_groups(ai: &AllocInfo, page: usize) -> Result<(), SetupError> {
+    let mut spans: Vec<(usize, usize, usize)> = Vec::with_capacity(ai.groups.len());
+    for (i, g) in ai.groups.iter().enumerate() {
+        if g.base_offset % page != 0 {
+            return Err(SetupError::GroupNotPageAligned { group: i, base_offset: g.base_offset });
+        }
+        let len = g.nr_units().checked_mul(ai.unit_size).ok_or(crate::layout::LayoutError::Overflow)?;
+        let end = g.base_offset.checked_add(len).ok_or(crate::layout::LayoutError::Overflow)?;
+        spans.push((g.base_offset, end, i));
+    }
+    spans.sort_unstable();
+    for w in spans.windows(2) {
+        if w[1].0 < w[0].1 {
+            return Err(SetupError::GroupsOverlap { group: w[1].2, other: w[0].2 });
+        }
+    }
+    Ok(())
+}
+
+/// Checks 14 and 15: the unit maps against the possible CPUs.
+fn check_cpus(ai: &AllocInfo, cfg: &SetupConfig<'_>) -> Result<(), SetupError> {
+    let mut possible: Vec<CpuId> = cfg.possible.to_vec();
+    possible.sort_unstable();
+    let mut seen: Vec<CpuId> = Vec::new();
+    for cpu in ai.groups.iter().flat_map(|g| g.cpu_map.iter().flatten()) {
+        if cpu.as_u32() >= cfg.max_cpus {
+            return Err(SetupError::CpuIdTooLarge { cpu: *cpu, nr_cpu_ids: cfg.max_cpus });
+        }
+        if possible.binary_search(cpu).is_err() {
+            return Err(SetupError::CpuNotPossible { cpu: *cpu });
+        }
+        if seen.contains(cpu) {
+            return Err(SetupError::CpuMappedTwice { cpu: *cpu });
+        }
+        seen.push(*cpu);
+    }
+    for cpu in &possible {
+        if !seen.contains(cpu) {
+            return Err(SetupError::CpuWithoutUnit { cpu: *cpu });
+        }
+    }
+    if possible.len() > 1 && !crate::platform_is_set() {
+        return Err(SetupError::NoPlatform { nr_cpus: possible.len() });
+    }
+    Ok(())
+}

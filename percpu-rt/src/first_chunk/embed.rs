@@ -1,0 +1,116 @@
+//! The embed first chunk (Linux's `pcpu_embed_first_chunk`): each group's units are one
+//! allocation from the caller's early allocator, aligned to the atom (e.g. 2 MiB, so the chunk
+//! sits in large pages of the kernel's direct map); the template is copied into every used
+//! unit, unused units and each unit's unused tail (beyond static + reserved + dynamic) are given
+//! back, and the chunk is immutable.
+
+use super::units;
+use super::{ChunkKind, FirstChunk, SetupConfig, SetupError, checks};
+use crate::cpu::CpuId;
+use crate::layout::{LayoutParams, build_alloc_info};
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+
+/// The caller's early memory allocator (Linux's memblock).
+pub trait EarlyMemory {
+    /// `size` bytes aligned to `align`, preferably close to `cpu` (the group's first CPU, for
+    /// NUMA placement); `None` when out of memory. The memory needs no initialisation.
+    fn alloc(&mut self, size: usize, align: usize, cpu: CpuId) -> Option<NonNull<u8>>;
+    /// Gives back `size` bytes at `ptr`: an unused unit, a unit's unused tail, or (on a failed
+    /// setup) a whole allocation.
+    fn free(&mut self, ptr: NonNull<u8>, size: usize);
+}
+
+/// Builds an embedded first chunk for `cfg.possible` with the layout `params` (its
+/// `static_size` is usually `percpu_rt::template::static_size()`), grouping CPUs with
+/// `distance` (see [`build_alloc_info`]).
+///
+/// # Safety
+///
+/// Memory returned by `mem.alloc` is writable, unused, and not the template; what the setup
+/// does not give back belongs to per-CPU code from then on.
+pub unsafe fn embed(
+    params: &LayoutParams,
+    cfg: &SetupConfig<'_>,
+    distance: Option<&dyn Fn(CpuId, CpuId) -> u32>,
+    mem: &mut dyn EarlyMemory,
+) -> Result<FirstChunk, SetupError> {
+    let mut ai = build_alloc_info(params, cfg.possible, distance)?;
+    if ai.static_size == 0 {
+        return Err(SetupError::StaticSizeZero);
+    }
+    let template_size = crate::template::static_size();
+    if ai.static_size < template_size {
+        return Err(SetupError::StaticSizeBelowTemplate {
+            static_size: ai.static_size,
+            template_size,
+        });
+    }
+
+    // One atom-aligned allocation per group.
+    let mut areas: Vec<(NonNull<u8>, usize)> = Vec::with_capacity(ai.groups.len());
+    let give_back = |mem: &mut dyn EarlyMemory, areas: &[(NonNull<u8>, usize)]| {
+        for &(p, size) in areas {
+            mem.free(p, size);
+        }
+    };
+    for (i, g) in ai.groups.iter().enumerate() {
+        let size = g.nr_units() * ai.unit_size;
+        let first = g.cpu_map.iter().flatten().next().copied().unwrap_or_default();
+        let Some(p) = mem.alloc(size, ai.atom_size, first) else {
+            give_back(mem, &areas);
+            return Err(SetupError::OutOfMemory { group: i, size, align: ai.atom_size });
+        };
+        areas.push((p, size));
+        if p.as_ptr() as usize % ai.atom_size != 0 {
+            give_back(mem, &areas);
+            return Err(SetupError::MisalignedMemory {
+                addr: p.as_ptr() as usize,
+                align: ai.atom_size,
+            });
+        }
+    }
+    let base = areas.iter().map(|(p, _)| p.as_ptr() as usize).min().expect("one group at least");
+    for (g, (p, _)) in ai.groups.iter_mut().zip(&areas) {
+        g.base_offset = p.as_ptr() as usize - base;
+    }
+
+    // All checks before any byte is written or given back.
+    let template_start = crate::template::start() as usize;
+    let units: Vec<(CpuId, usize)> = ai.unit_offsets().collect();
+    let checked = checks::check_alloc_info(&ai, base, template_start, cfg)
+        .and_then(|()| units::check_deltas(&units, base, template_start));
+    if let Err(e) = checked {
+        give_back(mem, &areas);
+        return Err(e);
+    }
+
+    // SAFETY: each unit lies inside an allocation from `mem` (caller: writable, unused, not the
+    // template) and units do not overlap.
+    unsafe { units::fill_units(&units, base) };
+
+    // Give back unused units and every unit's tail.
+    let size_sum = ai.size_sum();
+    for g in &ai.groups {
+        for (i, cpu) in g.cpu_map.iter().enumerate() {
+            let unit = base + g.base_offset + i * ai.unit_size;
+            let (start, len) = match cpu {
+                None => (unit, ai.unit_size),
+                Some(_) => (unit + size_sum, ai.unit_size - size_sum),
+            };
+            if len > 0 {
+                mem.free(NonNull::new(start as *mut u8).expect("inside an allocation"), len);
+            }
+        }
+    }
+
+    Ok(FirstChunk {
+        kind: ChunkKind::Embed,
+        ai,
+        base_addr: base,
+        page_size: cfg.page_size,
+        immutable: true,
+        units,
+        pages: Vec::new(),
+    })
+}

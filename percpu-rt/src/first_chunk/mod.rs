@@ -1,0 +1,539 @@
+//! The first chunk: where every possible CPU's unit is, set up once at boot, in the spirit of
+//! Linux's `pcpu_setup_first_chunk` (the seed, 2009) and of its modern form.
+//!
+//! ```text
+//!  first chunk (base_addr)
+//!  ├─ group 0 (base_offset 0) ──────────────────────┐ ├─ group 1 (base_offset B) ───┐
+//!  │ unit cpu0 │ unit cpu1 │ ...                    │ │ unit cpu2 │ unit cpu3 │ ... │
+//!  each unit: | static (template copy) | reserved | dynamic | unused (returned) |
+//! ```
+//!
+//! Four ways in, all ending in the same checks ([`checks`]) and the same unit filling:
+//!
+//! * [`setup_first_chunk`]: the seed's interface: a page callback, `static_size`, optional
+//!   `unit_size`, `free_size` and `base_addr` (a chunk the caller already mapped, e.g. in large
+//!   pages: then immutable), and an optional page-table populate callback. Returns the unit size.
+//! * [`FirstChunk::from_alloc_info`]: the modern form: an [`AllocInfo`] (from
+//!   [`layout::build_alloc_info`](crate::layout::build_alloc_info)) and a base address the caller
+//!   allocated and mapped.
+//! * [`embed`]: units allocated per group from the caller's early allocator, atom-aligned (e.g.
+//!   2 MiB, to embed the chunk in large pages), unused tails given back.
+//! * [`page`]: pages from the caller's page allocator, mapped into a reserved virtual range
+//!   through the caller's populate and map callbacks.
+//!
+//! The builders return a [`FirstChunk`]: memory filled (the template copied into every unit, the
+//! boot CPU's included, so that what the boot CPU wrote into the template before setup is kept;
+//! `#[percpu(init = ..)]` initialisers run once per CPU) but not yet published. [`FirstChunk::install`]
+//! publishes it: the per-CPU offset table ([`cpu_offset`](crate::cpu_offset)), the static /
+//! reserved / dynamic boundaries for the dynamic allocator, and the dump. Then each CPU loads its
+//! base register with [`load_base`] (the boot CPU right away, the others as they come up).
+//!
+//! Nothing is half set up after an error: every check runs before the first side effect, and a
+//! failing callback makes the setup give back what it took.
+//!
+//! The chunk is immutable when the caller mapped it (`base_addr` given, embed, page): percpu
+//! never maps, unmaps, populates or depopulates it; [`FirstChunk::map_pages`] and friends refuse
+//! and record such a request ([`refused_ops`]) instead of doing it.
+
+mod checks;
+mod embed;
+mod error;
+mod page;
+mod seed;
+mod units;
+
+pub use embed::{EarlyMemory, embed};
+pub use error::{SetupError, VmError};
+pub use page::page;
+pub use seed::{SeedArgs, setup_first_chunk};
+
+use crate::cpu::{CpuId, CpuTable};
+use crate::layout::{AllocInfo, DYNAMIC_EARLY_SIZE, MIN_UNIT_SIZE};
+use alloc::vec::Vec;
+use core::fmt;
+use core::ops::Range;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// A physical page, as the caller's page allocator names it (a physical address, or any token
+/// the caller's [`VmSpace::map_page`] understands).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PhysPage(pub u64);
+
+/// The caller's page allocator (page-mode first chunk).
+pub trait PageAlloc {
+    /// A free page, preferably close to `cpu`; `None` when out of memory.
+    fn alloc_page(&mut self, cpu: CpuId) -> Option<PhysPage>;
+    /// Gives back a page from [`PageAlloc::alloc_page`] (on a failed setup).
+    fn free_page(&mut self, page: PhysPage);
+}
+
+/// The caller's virtual-memory primitives (the page-mode and seed-style first chunks).
+pub trait VmSpace {
+    /// Reserves `size` bytes of virtual address space aligned to `align`; `None` if there is
+    /// no room.
+    fn reserve(&mut self, size: usize, align: usize) -> Option<NonNull<u8>>;
+    /// Releases a range from [`VmSpace::reserve`] (on a failed setup).
+    fn release(&mut self, base: NonNull<u8>, size: usize);
+    /// Makes sure the page-table levels for the page at `addr` exist (Linux's
+    /// `pcpu_populate_pte`); the default does nothing (tables pre-built by the caller).
+    fn populate_pte(&mut self, addr: usize) -> Result<(), VmError> {
+        let _ = addr;
+        Ok(())
+    }
+    /// Maps `page` at `addr` (page-aligned, inside a reserved range), writable, Normal memory.
+    fn map_page(&mut self, addr: usize, page: PhysPage) -> Result<(), VmError>;
+    /// Removes the mapping at `addr` (on a failed setup, or for a mutable chunk).
+    fn unmap_page(&mut self, addr: usize);
+}
+
+/// What the checks of a first-chunk setup compare against.
+#[derive(Clone, Copy)]
+pub struct SetupConfig<'a> {
+    /// The possible CPUs (any order; may be sparse). Every one gets a unit.
+    pub possible: &'a [CpuId],
+    /// The page size.
+    pub page_size: usize,
+    /// CPU ids must be below this (`nr_cpu_ids`, the configured `max_cpus`).
+    pub max_cpus: u32,
+    /// Minimum dynamic area (`PERCPU_DYNAMIC_EARLY_SIZE`).
+    pub early_dyn_size: usize,
+    /// Minimum unit size (`PCPU_MIN_UNIT_SIZE`).
+    pub min_unit_size: usize,
+    /// The memory backend's veto on the layout (`pcpu_verify_alloc_info`), if any.
+    pub verify: Option<&'a dyn Fn(&AllocInfo) -> Result<(), &'static str>>,
+}
+
+impl<'a> SetupConfig<'a> {
+    /// Linux's defaults for `possible`: 4 KiB pages, no CPU-id limit beyond `u32`, 20 KiB early
+    /// dynamic minimum, 32 KiB minimum unit, no backend veto.
+    pub fn new(possible: &'a [CpuId]) -> Self {
+        SetupConfig {
+            possible,
+            page_size: 4096,
+            max_cpus: u32::MAX,
+            early_dyn_size: DYNAMIC_EARLY_SIZE,
+            min_unit_size: MIN_UNIT_SIZE,
+            verify: None,
+        }
+    }
+}
+
+impl fmt::Debug for SetupConfig<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetupConfig")
+            .field("possible", &self.possible)
+            .field("page_size", &self.page_size)
+            .field("max_cpus", &self.max_cpus)
+            .field("early_dyn_size", &self.early_dyn_size)
+            .field("min_unit_size", &self.min_unit_size)
+            .field("verify", &self.verify.is_some())
+            .finish()
+    }
+}
+
+/// How the first chunk was obtained (and so which banner line the dump prints).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkKind {
+    /// Embedded in memory from the caller's early allocator ([`embed`]).
+    Embed,
+    /// Page by page, mapped into a reserved range ([`page`]).
+    Page,
+    /// Allocated and mapped by the caller ([`FirstChunk::from_alloc_info`], or the seed form
+    /// with `base_addr`).
+    Given,
+    /// Mapped by the seed-style setup from the page callback's pages.
+    Mapped,
+}
+
+/// A first chunk whose units are filled, ready to [`install`](FirstChunk::install).
+#[derive(Debug)]
+pub struct FirstChunk {
+    kind: ChunkKind,
+    ai: AllocInfo,
+    base_addr: usize,
+    page_size: usize,
+    immutable: bool,
+    units: Vec<(CpuId, usize)>,
+    /// For a mutable chunk: the page mapped at each page of each unit (unit order).
+    pages: Vec<Option<PhysPage>>,
+}
+
+impl FirstChunk {
+    /// The modern setup: checks `ai` for a chunk the caller allocated and mapped at `base_addr`
+    /// (so the chunk is immutable), then fills the units.
+    ///
+    /// # Safety
+    ///
+    /// `base_addr + unit offset` is, for every unit of `ai` that has a CPU, writable memory of
+    /// `ai.unit_size` bytes owned by the per-CPU subsystem from now on (never freed or reused
+    /// by the caller), not overlapping the template.
+    pub unsafe fn from_alloc_info(
+        ai: &AllocInfo,
+        base_addr: *mut u8,
+        cfg: &SetupConfig<'_>,
+    ) -> Result<FirstChunk, SetupError> {
+        let base = base_addr as usize;
+        checks::check_alloc_info(ai, base, crate::template::start() as usize, cfg)?;
+        check_static_size(ai)?;
+        let units: Vec<(CpuId, usize)> = ai.unit_offsets().collect();
+        units::check_deltas(&units, base, crate::template::start() as usize)?;
+        // SAFETY: forwarded from the caller.
+        unsafe { units::fill_units(&units, base) };
+        Ok(FirstChunk {
+            kind: ChunkKind::Given,
+            ai: ai.clone(),
+            base_addr: base,
+            page_size: cfg.page_size,
+            immutable: true,
+            units,
+            pages: Vec::new(),
+        })
+    }
+
+    /// Publishes the chunk: installs the per-CPU offset table and hands the reserved and dynamic
+    /// regions to the dynamic allocator. Once per boot; afterwards [`installed`] returns it.
+    pub fn install(self) -> Result<&'static FirstChunk, SetupError> {
+        let pairs: Vec<(CpuId, usize)> = self
+            .units
+            .iter()
+            .map(|&(cpu, off)| {
+                (cpu, (self.base_addr + off).wrapping_sub(crate::template::start() as usize))
+            })
+            .collect();
+        let mut chunk = Some(self);
+        INSTALLED.call_once(|| chunk.take().expect("taken once"));
+        if chunk.is_some() {
+            return Err(SetupError::AlreadyInstalled);
+        }
+        if crate::cpu::install(CpuTable::new(&pairs)).is_err() {
+            return Err(SetupError::AlreadyInstalled);
+        }
+        Ok(INSTALLED.get().expect("installed above"))
+    }
+
+    /// How the chunk was obtained.
+    pub fn kind(&self) -> ChunkKind {
+        self.kind
+    }
+
+    /// The layout.
+    pub fn alloc_info(&self) -> &AllocInfo {
+        &self.ai
+    }
+
+    /// The chunk's base address (unit offsets are relative to it).
+    pub fn base_addr(&self) -> usize {
+        self.base_addr
+    }
+
+    /// Bytes per unit.
+    pub fn unit_size(&self) -> usize {
+        self.ai.unit_size
+    }
+
+    /// Bytes of static data at the start of each unit.
+    pub fn static_size(&self) -> usize {
+        self.ai.static_size
+    }
+
+    /// Bytes reserved for modules after the static area: `[static, static + reserved)`.
+    pub fn reserved_size(&self) -> usize {
+        self.ai.reserved_size
+    }
+
+    /// Bytes of dynamic area after the reserved one: `[static + reserved, static + reserved +
+    /// dynamic)`. Nothing beyond it in a unit is ever used.
+    pub fn dyn_size(&self) -> usize {
+        self.ai.dyn_size
+    }
+
+    /// The page size.
+    pub fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    /// Whether percpu may never map, unmap, populate or depopulate this chunk.
+    pub fn is_immutable(&self) -> bool {
+        self.immutable
+    }
+
+    /// `(cpu, unit offset from the base)` for every possible CPU.
+    pub fn units(&self) -> &[(CpuId, usize)] {
+        &self.units
+    }
+
+    /// The address of `cpu`'s unit.
+    pub fn unit_addr(&self, cpu: CpuId) -> Option<usize> {
+        self.units.iter().find(|(c, _)| *c == cpu).map(|(_, off)| self.base_addr + off)
+    }
+
+    /// Writes the boot lines in Linux's format: the banner (`percpu: Embedded N pages/cpu s.. r..
+    /// d.. u..`, or `percpu: N 4K pages/cpu s.. r.. d..` for a page-mode chunk), then the
+    /// `pcpu-alloc:` lines.
+    pub fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        let ai = &self.ai;
+        let (s, r, d, u) = (ai.static_size, ai.reserved_size, ai.dyn_size, ai.unit_size);
+        match self.kind {
+            ChunkKind::Embed => writeln!(
+                out,
+                "percpu: Embedded {} pages/cpu s{s} r{r} d{d} u{u}",
+                ai.size_sum() / self.page_size
+            )?,
+            ChunkKind::Page => writeln!(
+                out,
+                "percpu: {} {}K pages/cpu s{s} r{r} d{d}",
+                u / self.page_size,
+                self.page_size >> 10
+            )?,
+            ChunkKind::Given | ChunkKind::Mapped => writeln!(
+                out,
+                "percpu: {} pages/cpu s{s} r{r} d{d} u{u}{}",
+                u / self.page_size,
+                if self.immutable { " (caller-mapped)" } else { "" }
+            )?,
+        }
+        ai.dump(out)
+    }
+
+    /// Maps `pages[i]` at page `range.start + i` of every unit (unit order: `pages` holds
+    /// `range.len()` pages per unit). Refused for an immutable chunk (and recorded).
+    pub fn map_pages(
+        &mut self,
+        range: Range<usize>,
+        pages: &[PhysPage],
+        vm: &mut dyn VmSpace,
+    ) -> Result<(), ChunkOpError> {
+        self.refuse_if_immutable(ChunkOp::Map, &range)?;
+        let per_unit = range.len();
+        if pages.len() != per_unit * self.units.len() {
+            return Err(ChunkOpError::PageCount {
+                given: pages.len(),
+                needed: per_unit * self.units.len(),
+            });
+        }
+        let unit_pages = self.ai.unit_size / self.page_size;
+        for (u, &(cpu, off)) in self.units.clone().iter().enumerate() {
+            for (i, page_index) in range.clone().enumerate() {
+                let addr = self.base_addr + off + page_index * self.page_size;
+                let page = pages[u * per_unit + i];
+                vm.populate_pte(addr)
+                    .and_then(|()| vm.map_page(addr, page))
+                    .map_err(|error| ChunkOpError::Vm { cpu, addr, error })?;
+                self.pages[u * unit_pages + page_index] = Some(page);
+            }
+        }
+        Ok(())
+    }
+
+    /// Unmaps pages `range` of every unit; returns the pages that were mapped there. Refused
+    /// for an immutable chunk (and recorded).
+    pub fn unmap_pages(
+        &mut self,
+        range: Range<usize>,
+        vm: &mut dyn VmSpace,
+    ) -> Result<Vec<PhysPage>, ChunkOpError> {
+        self.refuse_if_immutable(ChunkOp::Unmap, &range)?;
+        let unit_pages = self.ai.unit_size / self.page_size;
+        let mut freed = Vec::new();
+        for (u, &(_, off)) in self.units.iter().enumerate() {
+            for page_index in range.clone() {
+                if let Some(page) = self.pages[u * unit_pages + page_index].take() {
+                    vm.unmap_page(self.base_addr + off + page_index * self.page_size);
+                    freed.push(page);
+                }
+            }
+        }
+        Ok(freed)
+    }
+
+    /// Populates pages `range` of every unit with fresh pages. Refused for an immutable chunk.
+    pub fn populate(
+        &mut self,
+        range: Range<usize>,
+        pages: &mut dyn PageAlloc,
+        vm: &mut dyn VmSpace,
+    ) -> Result<(), ChunkOpError> {
+        self.refuse_if_immutable(ChunkOp::Populate, &range)?;
+        let mut fresh = Vec::with_capacity(range.len() * self.units.len());
+        for &(cpu, _) in &self.units {
+            for _ in range.clone() {
+                match pages.alloc_page(cpu) {
+                    Some(p) => fresh.push(p),
+                    None => {
+                        fresh.into_iter().for_each(|p| pages.free_page(p));
+                        return Err(ChunkOpError::OutOfPages { cpu });
+                    }
+                }
+            }
+        }
+        self.map_pages(range, &fresh, vm)
+    }
+
+    /// Depopulates pages `range` of every unit, giving the pages back. Refused for an immutable
+    /// chunk.
+    pub fn depopulate(
+        &mut self,
+        range: Range<usize>,
+        pages: &mut dyn PageAlloc,
+        vm: &mut dyn VmSpace,
+    ) -> Result<(), ChunkOpError> {
+        self.refuse_if_immutable(ChunkOp::Depopulate, &range)?;
+        for page in self.unmap_pages(range, vm)? {
+            pages.free_page(page);
+        }
+        Ok(())
+    }
+
+    fn refuse_if_immutable(&self, op: ChunkOp, range: &Range<usize>) -> Result<(), ChunkOpError> {
+        let unit_pages = self.ai.unit_size / self.page_size;
+        if self.immutable {
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            return Err(ChunkOpError::Immutable { op, pages: range.clone() });
+        }
+        if range.start > range.end || range.end > unit_pages {
+            return Err(ChunkOpError::OutOfRange { pages: range.clone(), unit_pages });
+        }
+        Ok(())
+    }
+}
+
+/// An operation on a chunk's memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkOp {
+    /// Map pages.
+    Map,
+    /// Unmap pages.
+    Unmap,
+    /// Allocate and map pages.
+    Populate,
+    /// Unmap and free pages.
+    Depopulate,
+}
+
+impl fmt::Display for ChunkOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ChunkOp::Map => "map",
+            ChunkOp::Unmap => "unmap",
+            ChunkOp::Populate => "populate",
+            ChunkOp::Depopulate => "depopulate",
+        })
+    }
+}
+
+/// A refused or failed operation on the first chunk's memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChunkOpError {
+    /// The chunk is immutable: the caller mapped it, percpu never touches its mappings
+    /// (ARCHITECTURE.md, invariant 4). Nothing was done.
+    Immutable {
+        /// The operation that was refused.
+        op: ChunkOp,
+        /// The pages it named.
+        pages: Range<usize>,
+    },
+    /// The page range is outside the unit.
+    OutOfRange {
+        /// The pages named.
+        pages: Range<usize>,
+        /// Pages per unit.
+        unit_pages: usize,
+    },
+    /// `map_pages` got the wrong number of pages.
+    PageCount {
+        /// Pages given.
+        given: usize,
+        /// Pages needed (range length × units).
+        needed: usize,
+    },
+    /// The page allocator ran out.
+    OutOfPages {
+        /// The CPU whose page could not be allocated.
+        cpu: CpuId,
+    },
+    /// A virtual-memory callback failed.
+    Vm {
+        /// The CPU.
+        cpu: CpuId,
+        /// The address.
+        addr: usize,
+        /// The callback's error.
+        error: VmError,
+    },
+}
+
+impl fmt::Display for ChunkOpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChunkOpError::Immutable { op, pages } => write!(
+                f,
+                "refused to {op} pages {}..{} of the first chunk: it is immutable (the caller \
+                 allocated and mapped it, e.g. in large pages), so percpu never changes its \
+                 mappings; this request is a bug in its caller",
+                pages.start, pages.end
+            ),
+            ChunkOpError::OutOfRange { pages, unit_pages } => write!(
+                f,
+                "pages {}..{} are outside the unit ({unit_pages} pages)",
+                pages.start, pages.end
+            ),
+            ChunkOpError::PageCount { given, needed } => {
+                write!(f, "{given} pages given, {needed} needed (range length × units)")
+            }
+            ChunkOpError::OutOfPages { cpu } => {
+                write!(f, "no page left for CPU {cpu}; give the page allocator more memory")
+            }
+            ChunkOpError::Vm { cpu, addr, error } => {
+                write!(f, "virtual-memory operation at {addr:#x} (CPU {cpu}) failed: {error}")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ChunkOpError {}
+
+static INSTALLED: spin::Once<FirstChunk> = spin::Once::new();
+static REFUSED: AtomicUsize = AtomicUsize::new(0);
+
+/// The installed first chunk, if the setup has run.
+pub fn installed() -> Option<&'static FirstChunk> {
+    INSTALLED.get()
+}
+
+/// How many map/unmap/populate/depopulate requests on an immutable chunk were refused.
+pub fn refused_ops() -> usize {
+    REFUSED.load(Ordering::Relaxed)
+}
+
+/// Loads the calling CPU's base register with `cpu`'s per-CPU delta.
+///
+/// Call it on the boot CPU right after [`FirstChunk::install`], and on every other CPU early in
+/// its bring-up, before it touches per-CPU data.
+///
+/// # Safety
+///
+/// 1. The code calling this runs on CPU `cpu` (and, on x86_64 kernels, has loaded its last
+///    GS selector: a selector load zeroes the base).
+/// 2. No other CPU has loaded `cpu`'s base.
+/// 3. Nothing on this CPU holds a reference into the per-CPU area it used before (the
+///    template, for a CPU that had no base yet).
+pub unsafe fn load_base(cpu: CpuId) -> Result<(), crate::CpuNotPossible> {
+    let delta = crate::cpu_offset(cpu)?;
+    // SAFETY: 1–3 from the caller; the delta is that of `cpu`'s filled unit.
+    unsafe { crate::arch::write_base(delta) };
+    Ok(())
+}
+
+/// The static size must cover the template the program was linked with.
+fn check_static_size(ai: &AllocInfo) -> Result<(), SetupError> {
+    let linked = crate::template::static_size();
+    if ai.static_size < linked {
+        return Err(SetupError::StaticSizeBelowTemplate {
+            static_size: ai.static_size,
+            template_size: linked,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The page first chunk (Linux's `pcpu_page_first_chunk`): one group, page atom; every page of
+//! every unit comes from the caller's page allocator and is mapped into one virtual range the
+//! caller reserves, through the caller's populate and map callbacks; then the template is
+//! copied through the new mapping. The chunk is immutable afterwards: percpu mapped it once and
+//! never changes it.
+
+use super::units;
+use super::{ChunkKind, FirstChunk, PageAlloc, PhysPage, SetupConfig, SetupError, VmSpace, checks};
+use crate::cpu::CpuId;
+use crate::layout::{LayoutParams, build_alloc_info};
+use alloc::vec::Vec;
+
+/// Builds a page-mode first chunk for `cfg.possible` with the layout `params` (the atom is
+/// forced to the page and all CPUs form one group). `mem` is the caller's page allocator and
+/// virtual-memory primitives in one object.
+///
+/// # Safety
+///
+/// `mem.map_page(addr, page)` makes `addr` a writable mapping of `page` that stays in place
+/// (per-CPU code owns it from then on), and the reserved range is not used by anything else.
+pub unsafe fn page<M: PageAlloc + VmSpace + ?Sized>(
+    params: &LayoutParams,
+    cfg: &SetupConfig<'_>,
+    mem: &mut M,
+) -> Result<FirstChunk, SetupError> {
+    let params = LayoutParams { atom_size: cfg.page_size, page_size: cfg.page_size, ..*params };
+    let ai = build_alloc_info(&params, cfg.possible, None)?;
+    let template_size = crate::template::static_size();
+    if ai.static_size != 0 && ai.static_size < template_size {
+        return Err(SetupError::StaticSizeBelowTemplate {
+            static_size: ai.static_size,
+            template_size,
+        });
+    }
+    let page = cfg.page_size;
+    let template_start = crate::template::start() as usize;
+    // The checks that do not need the range (a page-aligned stand-in base for checks 4-5).
+    checks::check_alloc_info(&ai, page, template_start, cfg)?;
+
+    let units: Vec<(CpuId, usize)> = ai.unit_offsets().collect();
+    let unit_pages = ai.unit_size / page;
+    let chunk_size = ai.nr_units() * ai.unit_size;
+
+    // Every page of every unit.
+    let mut frames: Vec<PhysPage> = Vec::with_capacity(units.len() * unit_pages);
+    for &(cpu, _) in &units {
+        for index in 0..unit_pages {
+            match mem.alloc_page(cpu) {
+                Some(p) => frames.push(p),
+                None => {
+                    frames.into_iter().for_each(|p| mem.free_page(p));
+                    return Err(SetupError::OutOfPages { cpu, index });
+                }
+            }
+        }
+    }
+
+    let Some(range) = mem.reserve(chunk_size, page) else {
+        frames.into_iter().for_each(|p| mem.free_page(p));
+        return Err(SetupError::NoVirtualSpace { size: chunk_size });
+    };
+    let base = range.as_ptr() as usize;
+    let undo = |mem: &mut M, mapped: &[usize], frames: Vec<PhysPage>| {
+        for &addr in mapped {
+            mem.unmap_page(addr);
+        }
+        mem.release(range, chunk_size);
+        frames.into_iter().for_each(|p| mem.free_page(p));
+    };
+    if let Err(e) = checks::check_alloc_info(&ai, base, template_start, cfg)
+        .and_then(|()| units::check_deltas(&units, base, template_start))
+    {
+        undo(mem, &[], frames);
+        return Err(e);
+    }
+
+    let mut mapped: Vec<usize> = Vec::with_capacity(frames.len());
+    for (u, &(cpu, offset)) in units.iter().enumerate() {
+        for i in 0..unit_pages {
+            let addr = base + offset + i * page;
+            if let Err(error) = mem.populate_pte(addr) {
+                undo(mem, &mapped, frames);
+                return Err(SetupError::PopulateFailed { cpu, addr, error });
+            }
+            if let Err(error) = mem.map_page(addr, frames[u * unit_pages + i]) {
+                undo(mem, &mapped, frames);
+                return Err(SetupError::MapFailed { cpu, addr, error });
+            }
+            mapped.push(addr);
+        }
+    }
+
+    // SAFETY: every unit is now mapped writable in the reserved range (caller's contract for
+    // `mem`), private to per-CPU code, and separate from the template.
+    unsafe { units::fill_units(&units, base) };
+    Ok(FirstChunk {
+        kind: ChunkKind::Page,
+        ai,
+        base_addr: base,
+        page_size: page,
+        immutable: true,
+        units,
+        pages: Vec::new(),
+    })
+}

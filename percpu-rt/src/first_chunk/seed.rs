@@ -1,0 +1,248 @@
+//! The seed's interface: `pcpu_setup_first_chunk(get_page_fn, static_size, unit_size, free_size,
+//! base_addr, populate_pte_fn)` (Tejun Heo, 2009), with its meaning kept:
+//!
+//! * `get_page(cpu, i)` returns page `i` of `cpu`'s unit, or `None` for the end; it must return
+//!   the same number of pages for every CPU, at least enough to cover the static area;
+//! * `unit_size`: `None` for automatic (`max(PCPU_MIN_UNIT_SIZE, static pages)`), or a page
+//!   multiple of at least `static_size + free_size`;
+//! * `free_size`: `None` for the rest of the unit; given, the area after `static_size +
+//!   free_size` is left alone;
+//! * `base_addr`: `None`, and the setup reserves a virtual range and maps the pages there (the
+//!   chunk is then percpu's: mutable); or the address where the caller already allocated and
+//!   mapped the chunk (then `unit_size` is required, `populate_pte` must be `None`, and the chunk
+//!   is immutable);
+//! * `populate_pte`: called for every page address before it is mapped; `None` when the caller
+//!   has already built the page tables.
+//!
+//! Units are laid out by CPU index (the i-th possible CPU's unit at `i * unit_size`); there is
+//! no reserved area; the dynamic area is the free size, limited to the pages the callback
+//! returned (pages it did not return are never used).
+
+use super::checks;
+use super::units;
+use super::{ChunkKind, FirstChunk, PhysPage, SetupConfig, SetupError, VmSpace};
+use crate::cpu::CpuId;
+use crate::layout::{AllocInfo, GroupInfo, MIN_UNIT_SIZE};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+
+/// The seed's six parameters.
+pub struct SeedArgs<'a> {
+    /// `get_page_fn`: page `i` of `cpu`'s unit, or `None` past the last one.
+    pub get_page: &'a mut dyn FnMut(CpuId, usize) -> Option<PhysPage>,
+    /// Bytes of static per-CPU data (non-zero).
+    pub static_size: usize,
+    /// Unit size; `None` for automatic.
+    pub unit_size: Option<usize>,
+    /// Free bytes after the static area; `None` for the rest of the unit.
+    pub free_size: Option<usize>,
+    /// Where the caller already allocated and mapped the chunk; `None` to let the setup map it.
+    pub base_addr: Option<NonNull<u8>>,
+    /// `populate_pte_fn`, called for every page address before mapping; `None` if the page
+    /// tables exist.
+    pub populate_pte: Option<&'a mut dyn FnMut(usize) -> Result<(), super::VmError>>,
+}
+
+impl core::fmt::Debug for SeedArgs<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SeedArgs")
+            .field("static_size", &self.static_size)
+            .field("unit_size", &self.unit_size)
+            .field("free_size", &self.free_size)
+            .field("base_addr", &self.base_addr)
+            .field("populate_pte", &self.populate_pte.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The seed's setup: checks, collects the pages, maps them (unless the caller did), fills the
+/// units and installs the chunk. Returns the unit size.
+///
+/// `cfg` gives the possible CPUs and the page size; `vm` is used only when `base_addr` is
+/// `None` (to reserve the chunk's range and map the pages). Use [`prepare`] to get the
+/// [`FirstChunk`] without installing it.
+///
+/// # Safety
+///
+/// With `base_addr`, every unit (`base_addr + i * unit_size`, one per possible CPU) is writable
+/// memory of `unit_size` bytes that per-CPU code owns from now on. Without it, `vm` maps pages
+/// so that writes through the mapped addresses reach them.
+pub unsafe fn setup_first_chunk(
+    args: SeedArgs<'_>,
+    cfg: &SetupConfig<'_>,
+    vm: &mut dyn VmSpace,
+) -> Result<usize, SetupError> {
+    // SAFETY: forwarded from the caller.
+    let chunk = unsafe { prepare(args, cfg, vm)? };
+    let unit_size = chunk.unit_size();
+    chunk.install()?;
+    Ok(unit_size)
+}
+
+/// [`setup_first_chunk`] without the installation.
+///
+/// # Safety
+///
+/// As for [`setup_first_chunk`].
+pub unsafe fn prepare(
+    args: SeedArgs<'_>,
+    cfg: &SetupConfig<'_>,
+    vm: &mut dyn VmSpace,
+) -> Result<FirstChunk, SetupError> {
+    let page = cfg.page_size;
+    let SeedArgs { get_page, static_size, unit_size, free_size, base_addr, mut populate_pte } =
+        args;
+
+    // The seed's sanity checks.
+    if static_size == 0 {
+        return Err(SetupError::StaticSizeZero);
+    }
+    if let (None, Some(free_size)) = (unit_size, free_size) {
+        return Err(SetupError::FreeSizeWithoutUnitSize { free_size });
+    }
+    if let Some(unit_size) = unit_size {
+        let free = free_size.unwrap_or(0);
+        if unit_size < static_size + free {
+            return Err(SetupError::UnitSmallerThanStaticPlusFree {
+                unit_size,
+                static_size,
+                free_size: free,
+            });
+        }
+        if unit_size % page != 0 {
+            return Err(SetupError::UnitNotPageAligned { unit_size, page_size: page });
+        }
+    }
+    if base_addr.is_some() && unit_size.is_none() {
+        return Err(SetupError::BaseWithoutUnitSize);
+    }
+    if base_addr.is_some() && populate_pte.is_some() {
+        return Err(SetupError::BaseWithPopulate);
+    }
+    let template_size = crate::template::static_size();
+    if static_size < template_size {
+        return Err(SetupError::StaticSizeBelowTemplate { static_size, template_size });
+    }
+
+    let unit_size =
+        unit_size.unwrap_or_else(|| MIN_UNIT_SIZE.max(static_size.div_ceil(page) * page));
+    let unit_pages = unit_size / page;
+    let static_pages = static_size.div_ceil(page);
+
+    // Collect the pages, checking that they cover the static area and agree in number.
+    let mut cpus: Vec<CpuId> = cfg.possible.to_vec();
+    cpus.sort_unstable();
+    let mut pages: Vec<Vec<PhysPage>> = Vec::with_capacity(cpus.len());
+    let mut nr_pages: Option<usize> = None;
+    for &cpu in &cpus {
+        let mut unit = Vec::new();
+        while unit.len() < unit_pages {
+            match get_page(cpu, unit.len()) {
+                Some(p) => unit.push(p),
+                None => break,
+            }
+        }
+        if unit.len() < static_pages {
+            return Err(SetupError::PagesDontCoverStatic {
+                cpu,
+                pages: unit.len(),
+                needed: static_pages,
+            });
+        }
+        match nr_pages {
+            None => nr_pages = Some(unit.len()),
+            Some(expected) if expected != unit.len() => {
+                return Err(SetupError::PageCountMismatch { cpu, pages: unit.len(), expected });
+            }
+            Some(_) => {}
+        }
+        pages.push(unit);
+    }
+    let nr_pages = nr_pages.unwrap_or(0);
+
+    // The free (dynamic) area: as given, within what the pages cover.
+    let free = free_size.unwrap_or(unit_size - static_size);
+    let dyn_size = free.min(nr_pages * page - static_size.min(nr_pages * page));
+    let ai = AllocInfo {
+        static_size,
+        reserved_size: 0,
+        dyn_size,
+        unit_size,
+        atom_size: page,
+        alloc_size: unit_size,
+        groups: vec![GroupInfo {
+            base_offset: 0,
+            cpu_map: cpus.iter().copied().map(Some).collect(),
+        }],
+    };
+    // The same checks as the modern form, where they apply to the seed's parameters.
+    let relaxed = SetupConfig { early_dyn_size: 0, min_unit_size: 0, ..*cfg };
+    let template_start = crate::template::start() as usize;
+    let probe_base = base_addr.map_or(page, |b| b.as_ptr() as usize);
+    checks::check_alloc_info(&ai, probe_base, template_start, &relaxed)?;
+    let units: Vec<(CpuId, usize)> = ai.unit_offsets().collect();
+    let chunk_size = unit_size * cpus.len();
+
+    let (base, kind, immutable) = match base_addr {
+        Some(b) => (b.as_ptr() as usize, ChunkKind::Given, true),
+        None => {
+            let b = vm.reserve(chunk_size, page).ok_or(SetupError::NoVirtualSpace { size: chunk_size })?;
+            (b.as_ptr() as usize, ChunkKind::Mapped, false)
+        }
+    };
+    if let Err(e) = units::check_deltas(&units, base, template_start) {
+        if !immutable {
+            vm.release(NonNull::new(base as *mut u8).expect("reserved"), chunk_size);
+        }
+        return Err(e);
+    }
+
+    let mut page_table = vec![None; cpus.len() * unit_pages];
+    if !immutable {
+        // Populate the page tables, then map; on failure undo what was done.
+        let mut mapped: Vec<usize> = Vec::new();
+        let result = (|| {
+            for (u, unit) in pages.iter().enumerate() {
+                for (i, &p) in unit.iter().enumerate() {
+                    let addr = base + u * unit_size + i * page;
+                    if let Some(populate) = populate_pte.as_mut() {
+                        populate(addr).map_err(|error| SetupError::PopulateFailed {
+                            cpu: cpus[u],
+                            addr,
+                            error,
+                        })?;
+                    }
+                    vm.map_page(addr, p).map_err(|error| SetupError::MapFailed {
+                        cpu: cpus[u],
+                        addr,
+                        error,
+                    })?;
+                    mapped.push(addr);
+                    page_table[u * unit_pages + i] = Some(p);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for addr in mapped {
+                vm.unmap_page(addr);
+            }
+            vm.release(NonNull::new(base as *mut u8).expect("reserved"), chunk_size);
+            return Err(e);
+        }
+    }
+
+    // SAFETY: every unit is mapped (by us above, or by the caller per the safety contract),
+    // writable, private to per-CPU code and separate from the template.
+    unsafe { units::fill_units(&units, base) };
+    Ok(FirstChunk {
+        kind,
+        ai,
+        base_addr: base,
+        page_size: page,
+        immutable,
+        units,
+        pages: if immutable { Vec::new() } else { page_table },
+    })
+}
