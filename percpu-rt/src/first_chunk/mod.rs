@@ -45,7 +45,7 @@ mod units;
 pub use embed::{EarlyMemory, embed};
 pub use error::{SetupError, VmError};
 pub use page::page;
-pub use seed::{SeedArgs, setup_first_chunk};
+pub use seed::{SeedArgs, prepare as prepare_first_chunk, setup_first_chunk};
 
 use crate::cpu::{CpuId, CpuTable};
 use crate::layout::{AllocInfo, DYNAMIC_EARLY_SIZE, MIN_UNIT_SIZE};
@@ -505,6 +505,18 @@ pub fn installed() -> Option<&'static FirstChunk> {
 /// How many map/unmap/populate/depopulate requests on an immutable chunk were refused.
 pub fn refused_ops() -> usize {
     REFUSED.load(Ordering::Relaxed)
+}
+
+/// Runs the checks of a first-chunk setup on `ai` for a chunk at `base_addr`, with the template
+/// at `template_start` (normally `percpu_rt::template::start()`), without touching anything:
+/// for layouts computed ahead of time (at build time, or by a boot loader) and for tests.
+pub fn validate(
+    ai: &AllocInfo,
+    base_addr: usize,
+    template_start: usize,
+    cfg: &SetupConfig<'_>,
+) -> Result<(), SetupError> {
+    checks::check_alloc_info(ai, base_addr, template_start, cfg)
 }
 
 /// Loads the calling CPU's base register with `cpu`'s per-CPU delta.

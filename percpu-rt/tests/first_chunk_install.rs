@@ -1,0 +1,95 @@
+//! Installing the first chunk (once per boot), the platform requirement, loading a CPU's base,
+//! and the immutable rule: map, unmap, populate and depopulate of an immutable chunk are
+//! refused, recorded and never done. One process, one boot: these run as one test, in order.
+
+mod common;
+
+use common::{PageMachine, TestVm, ensure_platform};
+use percpu_rt::first_chunk::{self, ChunkOp, ChunkOpError, PhysPage, SetupConfig, SetupError};
+use percpu_rt::layout::LayoutParams;
+use percpu_rt::{CpuId, percpu, template};
+
+#[percpu]
+static SEEN: u64 = 5;
+
+#[test]
+fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
+    let possible: Vec<CpuId> = [0, 1].map(CpuId::new).to_vec();
+    let cfg = SetupConfig::new(&possible);
+    let params = LayoutParams::linux_defaults(template::static_size());
+    let embed = || {
+        let mut mem = common::TestMemory::default();
+        // SAFETY: fresh leaked allocations.
+        unsafe { first_chunk::embed(&params, &cfg, None, &mut mem) }
+    };
+
+    // Two CPUs but no platform: the guards would not pin anything.
+    assert!(!percpu_rt::platform_is_set());
+    assert_eq!(embed().err(), Some(SetupError::NoPlatform { nr_cpus: 2 }));
+    assert!(!percpu_rt::is_set_up(), "a refused setup installs nothing");
+    assert!(first_chunk::installed().is_none());
+
+    // Corrected: register the platform, set up, install.
+    ensure_platform();
+    SEEN.write(9); // the boot CPU writes the template before setup
+    let chunk = embed().expect("corrected call").install().expect("first install");
+    assert!(percpu_rt::is_set_up());
+    assert!(core::ptr::eq(first_chunk::installed().unwrap(), chunk));
+    for &cpu in &possible {
+        assert_eq!(
+            percpu_rt::cpu_offset(cpu).unwrap(),
+            chunk.unit_addr(cpu).unwrap() - template::start() as usize
+        );
+        assert_eq!(SEEN.read_on(cpu), 9, "the pre-setup write was copied to every unit");
+    }
+    // Once per boot.
+    assert_eq!(embed().expect("prepared").install().err(), Some(SetupError::AlreadyInstalled));
+
+    // Loading CPU 1's base on this thread makes its accesses go to CPU 1's unit.
+    std::thread::spawn(|| {
+        // SAFETY: this thread acts as CPU 1 and is the only one doing so; it holds no
+        // reference into the template.
+        unsafe { first_chunk::load_base(CpuId::new(1)).unwrap() };
+        assert_eq!(CpuId::current(), CpuId::new(1));
+        SEEN.add(1);
+        // SAFETY: back to the template; the thread ends.
+        unsafe { percpu_rt::arch::write_base(0) };
+    })
+    .join()
+    .unwrap();
+    assert_eq!((SEEN.read_on(CpuId::new(0)), SEEN.read_on(CpuId::new(1))), (9, 10));
+    // SAFETY: CPU 7 does not exist: the call only reports it.
+    let missing = unsafe { first_chunk::load_base(CpuId::new(7)) }.unwrap_err();
+    assert!(missing.to_string().contains("CPU 7 is not a possible CPU"), "{missing}");
+
+    // The immutable rule, on a second (uninstalled) embedded chunk and on the installed one's
+    // kind of chunk: nothing is done, each refusal is counted.
+    let mut other = embed().expect("prepared");
+    assert!(other.is_immutable());
+    let unit0 = other.unit_addr(CpuId::new(0)).unwrap();
+    // SAFETY: the unit is mapped and ours.
+    let before = unsafe { *(unit0 as *const [u8; 64]) };
+    let mut vm = TestVm::default();
+    let mut pages = PageMachine::default();
+    let refused = first_chunk::refused_ops();
+    let errors = [
+        other.map_pages(0..1, &[PhysPage(1), PhysPage(2)], &mut vm).unwrap_err(),
+        other.unmap_pages(0..1, &mut vm).unwrap_err(),
+        other.populate(1..2, &mut pages, &mut vm).unwrap_err(),
+        other.depopulate(1..2, &mut pages, &mut vm).unwrap_err(),
+    ];
+    let ops: Vec<ChunkOp> = errors
+        .iter()
+        .map(|e| match e {
+            ChunkOpError::Immutable { op, .. } => *op,
+            other => panic!("expected a refusal, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(ops, [ChunkOp::Map, ChunkOp::Unmap, ChunkOp::Populate, ChunkOp::Depopulate]);
+    assert_eq!(first_chunk::refused_ops(), refused + 4, "every refusal is recorded");
+    assert!(vm.mapped.is_empty() && vm.unmapped.is_empty(), "no callback ran");
+    assert_eq!(pages.allocated, 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { *(unit0 as *const [u8; 64]) }, before, "the memory is untouched");
+    assert!(errors[0].to_string().contains("immutable"), "{}", errors[0]);
+}
