@@ -43,6 +43,10 @@ pub fn parse_args(tokens: TokenStream) -> syn::Result<Args> {
         } else if meta.path.is_ident("init") {
             if args.init.is_some() {
                 Err(meta.error("`init` given twice"))
+            } else if !meta.input.peek(syn::Token![=]) {
+                Err(meta.error(
+                    "`init` needs the per-CPU initialiser: write `init = |cpu| ..` (a fn(CpuId) -> T)",
+                ))
             } else {
                 args.init = Some(meta.value()?.parse()?);
                 Ok(())
@@ -50,6 +54,8 @@ pub fn parse_args(tokens: TokenStream) -> syn::Result<Args> {
         } else if meta.path.is_ident("crate") {
             if args.krate.is_some() {
                 Err(meta.error("`crate` given twice"))
+            } else if !meta.input.peek(syn::Token![=]) {
+                Err(meta.error("`crate` needs the runtime's path: write `crate = ::path::to::percpu_rt`"))
             } else {
                 args.krate = Some(meta.value()?.parse()?);
                 Ok(())

@@ -68,10 +68,12 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
 
-    // Size checks the compiler answers, spanned at the user's type.
+    // Size checks the compiler answers, every token spanned at the user's type so that the
+    // error points there.
     let ty_span = ty.span();
+    let p_at_ty = respan(p.clone(), ty_span);
     let sized_check = quote_spanned! {ty_span=>
-        const _: () = #p::assert_per_cpu_type::<#ty>();
+        const _: () = #p_at_ty::assert_per_cpu_type::<#ty>();
     };
 
     quote! {
@@ -120,4 +122,21 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
             );
         };
     }
+}
+
+/// `tokens` with every span replaced by `span`.
+fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = proc_macro2::TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }

@@ -28,10 +28,7 @@ pub fn expand_with_error(
             || p.is_ident("percpu")
             || p.is_ident("unsafe"))
     });
-    if matches!(
-        *item.ty,
-        syn::Type::Infer(_) | syn::Type::ImplTrait(_) | syn::Type::TraitObject(_) | syn::Type::Slice(_)
-    ) {
+    if crate::valid::type_is_rejected(&item.ty) {
         return error;
     }
     let body = crate::expand::expand(args, &PercpuStatic { item });

@@ -23,6 +23,11 @@ pub fn parse_item(tokens: TokenStream) -> syn::Result<PercpuStatic> {
     };
     match item {
         syn::Item::Static(item) => Ok(PercpuStatic { item }),
+        // syn keeps `static NAME: T;` (no initializer) as a verbatim item.
+        syn::Item::Verbatim(ref tokens) if missing_initializer(tokens).is_some() => {
+            let (span, msg) = missing_initializer(tokens).expect("checked");
+            Err(syn::Error::new(span, msg))
+        }
         other => Err(syn::Error::new(
             item_keyword_span(&other),
             "#[percpu] applies to `static` items only: write `static NAME: T = INIT;`",

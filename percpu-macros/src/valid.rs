@@ -47,7 +47,7 @@ pub fn validate(input: &PercpuStatic) -> syn::Result<()> {
         // `#[unsafe(no_mangle)]` and friends: look through the `unsafe(...)` wrapper.
         let name = attr_name(attr);
         if let Some((_, msg)) = FORBIDDEN_ATTRS.iter().find(|(n, _)| Some(*n) == name.as_deref()) {
-            errors.push(syn::Error::new(attr.span(), *msg));
+            errors.push(syn::Error::new_spanned(attr, *msg));
         }
     }
 
@@ -78,6 +78,13 @@ fn attr_name(attr: &syn::Attribute) -> Option<String> {
     path.get_ident().map(|i| i.to_string())
 }
 
+/// Whether `validate` rejects the type itself (so no expansion can use it).
+pub fn type_is_rejected(ty: &syn::Type) -> bool {
+    let mut errors = Vec::new();
+    check_type(ty, &mut errors);
+    !errors.is_empty()
+}
+
 /// Types the compiler could not lay out in a template: inferred and opaque types.
 fn check_type(ty: &syn::Type, errors: &mut Vec<syn::Error>) {
     match ty {
@@ -96,6 +103,10 @@ fn check_type(ty: &syn::Type, errors: &mut Vec<syn::Error>) {
         syn::Type::Slice(t) => errors.push(syn::Error::new(
             t.span(),
             "a #[percpu] static needs a sized type: use an array `[T; N]` instead of a slice",
+        )),
+        syn::Type::Path(t) if t.qself.is_none() && t.path.is_ident("str") => errors.push(syn::Error::new(
+            t.span(),
+            "a #[percpu] static needs a sized type: `str` has no size to reserve in each CPU's unit; use a byte array `[u8; N]` or a `&'static str`",
         )),
         syn::Type::Paren(t) => check_type(&t.elem, errors),
         syn::Type::Group(t) => check_type(&t.elem, errors),

@@ -1,0 +1,6 @@
+use percpu_rt::percpu;
+
+#[percpu]
+static NOTHING: () = ();
+
+fn main() {}
