@@ -55,7 +55,9 @@ pub fn parse_args(tokens: TokenStream) -> syn::Result<Args> {
             if args.krate.is_some() {
                 Err(meta.error("`crate` given twice"))
             } else if !meta.input.peek(syn::Token![=]) {
-                Err(meta.error("`crate` needs the runtime's path: write `crate = ::path::to::percpu_rt`"))
+                Err(meta.error(
+                    "`crate` needs the runtime's path: write `crate = ::path::to::percpu_rt`",
+                ))
             } else {
                 args.krate = Some(meta.value()?.parse()?);
                 Ok(())

@@ -56,12 +56,10 @@ fn item_keyword_span(item: &syn::Item) -> proc_macro2::Span {
 /// Recognises `static NAME: T;` and returns the span of the `;` with the message.
 fn missing_initializer(tokens: &TokenStream) -> Option<(proc_macro2::Span, &'static str)> {
     let trees: Vec<proc_macro2::TokenTree> = tokens.clone().into_iter().collect();
-    let has_static = trees
-        .iter()
-        .any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "static"));
-    let has_eq = trees
-        .iter()
-        .any(|t| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == '='));
+    let has_static =
+        trees.iter().any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "static"));
+    let has_eq =
+        trees.iter().any(|t| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == '='));
     let last = trees.last()?;
     match last {
         proc_macro2::TokenTree::Punct(p) if p.as_char() == ';' && has_static && !has_eq => Some((

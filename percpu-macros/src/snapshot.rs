@@ -13,13 +13,16 @@ fn expand(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> Str
 }
 
 fn check(name: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("snapshots").join(format!("{name}.expanded.rs"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("snapshots")
+        .join(format!("{name}.expanded.rs"));
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("missing snapshot {} ({e}); run with UPDATE_SNAPSHOTS=1", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("missing snapshot {} ({e}); run with UPDATE_SNAPSHOTS=1", path.display())
+    });
     assert!(
         expected == actual,
         "the expansion of `{name}` changed; review it and run with UPDATE_SNAPSHOTS=1:\n--- {}\n{expected}\n--- actual\n{actual}",
@@ -52,14 +55,24 @@ fn local_static_with_initialiser() {
 
 #[test]
 fn renamed_runtime_crate() {
-    let out = expand(quote!(crate = ::kernel::percpu), quote!(static SCRATCH: [u8; 64] = [0; 64];));
+    let out = expand(
+        quote!(crate = ::kernel::percpu),
+        quote!(
+            static SCRATCH: [u8; 64] = [0; 64];
+        ),
+    );
     check("renamed_runtime_crate", &out);
 }
 
 #[test]
 fn error_keeps_the_declaration() {
     // The error is reported, and the static is still declared so its uses type-check.
-    let out = expand(quote!(), quote!(static mut BAD: u32 = 0;));
+    let out = expand(
+        quote!(),
+        quote!(
+            static mut BAD: u32 = 0;
+        ),
+    );
     assert!(out.contains("compile_error!"), "{out}");
     assert!(out.contains("static BAD: ::percpu_rt::PerCpu<"), "{out}");
 }

@@ -7,26 +7,17 @@ use syn::spanned::Spanned;
 
 /// Attributes that would fight with the placement `#[percpu]` chooses.
 const FORBIDDEN_ATTRS: &[(&str, &str)] = &[
-    (
-        "link_section",
-        "#[percpu] chooses the section itself (`.percpu`); remove #[link_section]",
-    ),
+    ("link_section", "#[percpu] chooses the section itself (`.percpu`); remove #[link_section]"),
     (
         "no_mangle",
         "#[no_mangle] would export the handle, not the per-CPU data; remove it (the template symbol is private)",
     ),
-    (
-        "export_name",
-        "#[export_name] would export the handle, not the per-CPU data; remove it",
-    ),
+    ("export_name", "#[export_name] would export the handle, not the per-CPU data; remove it"),
     (
         "used",
         "#[percpu] already keeps the template alive (KEEP in the linker fragment); remove #[used]",
     ),
-    (
-        "thread_local",
-        "#[thread_local] and #[percpu] are different storage classes; choose one",
-    ),
+    ("thread_local", "#[thread_local] and #[percpu] are different storage classes; choose one"),
     ("percpu", "#[percpu] is applied twice"),
 ];
 

@@ -121,6 +121,7 @@ impl IrqGuard {
     /// interrupted its holder); use [`IrqGuard::try_new`] where that can happen.
     #[inline]
     #[track_caller]
+    #[allow(clippy::new_without_default)] // `new` may panic: a `Default` would hide that.
     pub fn new() -> Self {
         match Self::try_new() {
             Ok(guard) => guard,

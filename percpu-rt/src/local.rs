@@ -28,4 +28,3 @@ pub(crate) fn this_cpu_offset() -> usize {
         crate::arch::read_base()
     }
 }
-

@@ -25,9 +25,20 @@ fn body<'a>(disassembly: &'a str, function: &str) -> Vec<&'a str> {
 #[test]
 fn every_u64_operation_is_one_gs_instruction() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/codegen-probe");
+    let target_dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/codegen-probe");
     let status = Command::new(&cargo)
-        .args(["build", "--release", "--quiet", "-p", "percpu-rt", "--features", "hosted", "--example", "codegen_probe"])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "percpu-rt",
+            "--features",
+            "hosted",
+            "--example",
+            "codegen_probe",
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .env_remove("RUSTFLAGS")
@@ -65,20 +76,32 @@ fn every_u64_operation_is_one_gs_instruction() {
         let insns = body(&disassembly, function);
         let gs: Vec<&&str> = insns.iter().filter(|i| i.contains("gs:")).collect();
         report.push_str(&format!("{function}: {}\n", insns.join(" ; ")));
-        assert_eq!(gs.len(), 1, "{function} must touch per-CPU data with exactly one gs: instruction: {insns:?}");
+        assert_eq!(
+            gs.len(),
+            1,
+            "{function} must touch per-CPU data with exactly one gs: instruction: {insns:?}"
+        );
         let normalized = gs[0].split_whitespace().collect::<Vec<_>>().join(" ");
         let want = op.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(normalized.starts_with(&want), "{function}: expected `{op}...`, got `{}`", gs[0]);
-        assert!(gs[0].contains("PROBE_COUNTER"), "{function}: the operand is the template symbol itself: {}", gs[0]);
+        assert!(
+            gs[0].contains("PROBE_COUNTER"),
+            "{function}: the operand is the template symbol itself: {}",
+            gs[0]
+        );
         // Nothing but register moves and the return around the one access: no loads of a
         // pointer, no calls, no preemption or interrupt toggling.
         for i in &insns {
             let mnemonic = i.split_whitespace().next().unwrap();
             assert!(
-                i.contains("gs:") || ["mov", "ret", "xor", "cmp", "sete", "setne", "add"].contains(&mnemonic),
+                i.contains("gs:")
+                    || ["mov", "ret", "xor", "cmp", "sete", "setne", "add"].contains(&mnemonic),
                 "{function}: unexpected instruction `{i}`"
             );
-            assert!(!i.contains("PTR [") || i.contains("gs:"), "{function}: a memory access besides the per-CPU one: {i}");
+            assert!(
+                !i.contains("PTR [") || i.contains("gs:"),
+                "{function}: a memory access besides the per-CPU one: {i}"
+            );
         }
     }
     println!("{report}");

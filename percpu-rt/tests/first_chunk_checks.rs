@@ -78,7 +78,10 @@ fn modern_checks_each_refuse_then_the_corrected_call_succeeds() {
         unit_size: 24 << 10,
         atom_size: PAGE,
         alloc_size: 24 << 10,
-        groups: vec![GroupInfo { base_offset: 0, cpu_map: possible.iter().copied().map(Some).collect() }],
+        groups: vec![GroupInfo {
+            base_offset: 0,
+            cpu_map: possible.iter().copied().map(Some).collect(),
+        }],
     };
     assert_eq!(
         first_chunk::validate(&small, base, start, &cfg),
@@ -141,7 +144,10 @@ fn modern_checks_each_refuse_then_the_corrected_call_succeeds() {
     unaligned.groups[1].base_offset += 100;
     assert_eq!(
         first_chunk::validate(&unaligned, base, start, &cfg),
-        Err(SetupError::GroupNotPageAligned { group: 1, base_offset: unaligned.groups[1].base_offset })
+        Err(SetupError::GroupNotPageAligned {
+            group: 1,
+            base_offset: unaligned.groups[1].base_offset
+        })
     );
     let mut overlapping = grouped.clone();
     overlapping.groups[1].base_offset = overlapping.unit_size;
@@ -219,14 +225,24 @@ fn seed_checks_each_refuse_then_the_corrected_call_succeeds() {
     );
     assert_eq!(
         seed_call(s, Some(8192), Some(8192), None, true).err(),
-        Some(SetupError::UnitSmallerThanStaticPlusFree { unit_size: 8192, static_size: s, free_size: 8192 })
+        Some(SetupError::UnitSmallerThanStaticPlusFree {
+            unit_size: 8192,
+            static_size: s,
+            free_size: 8192
+        })
     );
     assert_eq!(
         seed_call(s, Some(unit + 100), None, None, true).err(),
         Some(SetupError::UnitNotPageAligned { unit_size: unit + 100, page_size: PAGE })
     );
-    assert_eq!(seed_call(s, None, None, Some(buf), false).err(), Some(SetupError::BaseWithoutUnitSize));
-    assert_eq!(seed_call(s, Some(unit), None, Some(buf), true).err(), Some(SetupError::BaseWithPopulate));
+    assert_eq!(
+        seed_call(s, None, None, Some(buf), false).err(),
+        Some(SetupError::BaseWithoutUnitSize)
+    );
+    assert_eq!(
+        seed_call(s, Some(unit), None, Some(buf), true).err(),
+        Some(SetupError::BaseWithPopulate)
+    );
     assert_eq!(
         seed_call(1, Some(unit), None, None, true).err(),
         Some(SetupError::StaticSizeBelowTemplate { static_size: 1, template_size: s })
@@ -292,7 +308,11 @@ fn seed_mapping_failures_undo_everything() {
         let mut count = 0;
         let mut populate = |_addr: usize| {
             count += 1;
-            if Some(count) == fail_populate_at { Err(VmError { reason: "no page-table page" }) } else { Ok(()) }
+            if Some(count) == fail_populate_at {
+                Err(VmError { reason: "no page-table page" })
+            } else {
+                Ok(())
+            }
         };
         let args = SeedArgs {
             get_page: &mut get_page,
@@ -312,7 +332,10 @@ fn seed_mapping_failures_undo_everything() {
     // released.
     let mut vm = TestVm::default();
     let err = attempt(&mut vm, Some(11)).unwrap_err();
-    assert!(matches!(err, SetupError::PopulateFailed { cpu, .. } if cpu == CpuId::new(1)), "{err:?}");
+    assert!(
+        matches!(err, SetupError::PopulateFailed { cpu, .. } if cpu == CpuId::new(1)),
+        "{err:?}"
+    );
     assert_eq!((vm.mapped.len(), vm.unmapped.len(), vm.released), (10, 10, 1));
     // The map callback fails on the 5th page.
     let mut vm = TestVm { fail_map_at: Some(5), ..TestVm::default() };
@@ -337,7 +360,10 @@ fn embed_refusals_give_all_memory_back() {
     let cfg = SetupConfig::new(&possible);
     let node = |c: CpuId| c.as_u32() / 2;
     let distance = |a: CpuId, b: CpuId| if node(a) == node(b) { 10 } else { 20 };
-    let params = LayoutParams { atom_size: 2 << 20, ..LayoutParams::linux_defaults(template::static_size()) };
+    let params = LayoutParams {
+        atom_size: 2 << 20,
+        ..LayoutParams::linux_defaults(template::static_size())
+    };
     let embed = |mem: &mut TestMemory, p: &LayoutParams| {
         // SAFETY: TestMemory hands out fresh leaked allocations.
         unsafe { first_chunk::embed(p, &cfg, Some(&distance), mem) }
@@ -351,7 +377,9 @@ fn embed_refusals_give_all_memory_back() {
     assert_eq!(mem.live(), 0);
     // Misaligned memory.
     let mut mem = TestMemory { misalign: true, ..TestMemory::default() };
-    assert!(matches!(embed(&mut mem, &params).err(), Some(SetupError::MisalignedMemory { align, .. }) if align == 2 << 20));
+    assert!(
+        matches!(embed(&mut mem, &params).err(), Some(SetupError::MisalignedMemory { align, .. }) if align == 2 << 20)
+    );
     assert_eq!(mem.live(), 0);
     // The layout itself refused.
     let bad = LayoutParams { atom_size: 3000, ..params };
@@ -386,20 +414,34 @@ fn page_refusals_give_all_pages_and_mappings_back() {
     let mut m = PageMachine { page_limit: Some(unit_pages + 3), ..PageMachine::default() };
     assert_eq!(page(&mut m).err(), Some(SetupError::OutOfPages { cpu: CpuId::new(1), index: 3 }));
     assert_eq!(m.pages_live(), 0);
-    let mut m = PageMachine { vm: TestVm { refuse_reserve: true, ..TestVm::default() }, ..PageMachine::default() };
+    let mut m = PageMachine {
+        vm: TestVm { refuse_reserve: true, ..TestVm::default() },
+        ..PageMachine::default()
+    };
     assert!(matches!(page(&mut m).err(), Some(SetupError::NoVirtualSpace { .. })));
     assert_eq!(m.pages_live(), 0);
     let mut m = PageMachine { fail_populate_at: Some(7), ..PageMachine::default() };
     assert!(matches!(page(&mut m).err(), Some(SetupError::PopulateFailed { .. })));
-    assert_eq!((m.pages_live(), m.vm.mapped.len(), m.vm.unmapped.len(), m.vm.released), (0, 6, 6, 1));
-    let mut m = PageMachine { vm: TestVm { fail_map_at: Some(unit_pages + 2), ..TestVm::default() }, ..PageMachine::default() };
-    assert!(matches!(page(&mut m).err(), Some(SetupError::MapFailed { cpu, .. }) if cpu == CpuId::new(1)));
+    assert_eq!(
+        (m.pages_live(), m.vm.mapped.len(), m.vm.unmapped.len(), m.vm.released),
+        (0, 6, 6, 1)
+    );
+    let mut m = PageMachine {
+        vm: TestVm { fail_map_at: Some(unit_pages + 2), ..TestVm::default() },
+        ..PageMachine::default()
+    };
+    assert!(
+        matches!(page(&mut m).err(), Some(SetupError::MapFailed { cpu, .. }) if cpu == CpuId::new(1))
+    );
     assert_eq!((m.pages_live(), m.vm.unmapped.len(), m.vm.released), (0, unit_pages + 1, 1));
     // Corrected: every page of every unit mapped once, populate called for each.
     let mut m = PageMachine::default();
     let chunk = page(&mut m).expect("corrected call");
     assert_eq!(chunk.kind(), first_chunk::ChunkKind::Page);
-    assert_eq!((m.vm.mapped.len(), m.populated, m.pages_live()), (2 * unit_pages, 2 * unit_pages, 2 * unit_pages));
+    assert_eq!(
+        (m.vm.mapped.len(), m.populated, m.pages_live()),
+        (2 * unit_pages, 2 * unit_pages, 2 * unit_pages)
+    );
 }
 
 #[test]

@@ -13,7 +13,11 @@ fn cpus(n: u32) -> Vec<CpuId> {
     (0..n).map(CpuId::new).collect()
 }
 
-fn embed_dump(params: &LayoutParams, n: u32, distance: Option<&dyn Fn(CpuId, CpuId) -> u32>) -> String {
+fn embed_dump(
+    params: &LayoutParams,
+    n: u32,
+    distance: Option<&dyn Fn(CpuId, CpuId) -> u32>,
+) -> String {
     ensure_platform();
     let possible = cpus(n);
     let cfg = SetupConfig { early_dyn_size: params.early_dyn_size, ..SetupConfig::new(&possible) };
@@ -101,7 +105,8 @@ fn page_mode_banner() {
     let cfg = SetupConfig::new(&possible);
     let mut m = PageMachine::default();
     // SAFETY: PageMachine maps real memory at the addresses it reserves.
-    let chunk = unsafe { first_chunk::page(&LayoutParams::linux_defaults(82280), &cfg, &mut m) }.unwrap();
+    let chunk =
+        unsafe { first_chunk::page(&LayoutParams::linux_defaults(82280), &cfg, &mut m) }.unwrap();
     let mut out = String::new();
     chunk.dump(&mut out).unwrap();
     assert_eq!(

@@ -22,7 +22,10 @@ fn page_machine_behaves_like_embed_and_its_units_are_memfd_pages() {
             .find(|l| {
                 let range = l.split_whitespace().next().unwrap();
                 let (lo, hi) = range.split_once('-').unwrap();
-                let (lo, hi) = (usize::from_str_radix(lo, 16).unwrap(), usize::from_str_radix(hi, 16).unwrap());
+                let (lo, hi) = (
+                    usize::from_str_radix(lo, 16).unwrap(),
+                    usize::from_str_radix(hi, 16).unwrap(),
+                );
                 (lo..hi).contains(&unit)
             })
             .unwrap_or_else(|| panic!("no mapping holds CPU {cpu}'s unit at {unit:#x}"));

@@ -133,7 +133,10 @@ fn main() -> ExitCode {
     );
 
     println!();
-    println!("registered per-CPU variables ({} bytes of template):", percpu_rt::template::static_size());
+    println!(
+        "registered per-CPU variables ({} bytes of template):",
+        percpu_rt::template::static_size()
+    );
     let cpus: Vec<CpuId> = percpu_rt::possible_cpus().collect();
     let mut vars: Vec<_> = percpu_rt::registry::variables().iter().collect();
     vars.sort_by_key(|v| v.offset());
@@ -143,7 +146,9 @@ fn main() -> ExitCode {
             let values = cpus
                 .iter()
                 // SAFETY: every CPU thread has finished; nothing mutates any copy now.
-                .map(|&cpu| unsafe { v.debug_on(cpu) }.map_or_else(|| "-".into(), |d| d.to_string()))
+                .map(|&cpu| {
+                    unsafe { v.debug_on(cpu) }.map_or_else(|| "-".into(), |d| d.to_string())
+                })
                 .collect();
             (format!("{}::{}", v.module_path(), v.name()), values)
         })
@@ -156,7 +161,13 @@ fn main() -> ExitCode {
     }
     println!();
     for (v, (name, values)) in vars.iter().zip(&rows) {
-        print!("{:>#8x} {:>5} {:>5}  {name:<name_w$}  {:<10}", v.offset(), v.size(), v.align(), v.declared_type());
+        print!(
+            "{:>#8x} {:>5} {:>5}  {name:<name_w$}  {:<10}",
+            v.offset(),
+            v.size(),
+            v.align(),
+            v.declared_type()
+        );
         for value in values {
             print!("  {value:>value_w$}");
         }

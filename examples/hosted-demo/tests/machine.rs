@@ -26,11 +26,14 @@ fn variables_from_two_crates_share_one_template_and_count_exactly() {
     // Both crates' templates are inside `.percpu`, and both are registered.
     assert!(in_template(LOCAL_HITS.per_cpu_ptr() as *const u8));
     assert!(in_template(demo_lib::EVENTS.per_cpu_ptr() as *const u8));
-    let names: Vec<(&str, &str)> = percpu_rt::registry::variables()
-        .iter()
-        .map(|v| (v.crate_name(), v.name()))
-        .collect();
-    for want in [("machine", "LOCAL_HITS"), ("demo_lib", "EVENTS"), ("demo_lib", "CPU_TAG"), ("percpu_rt", "CPU_ID")] {
+    let names: Vec<(&str, &str)> =
+        percpu_rt::registry::variables().iter().map(|v| (v.crate_name(), v.name())).collect();
+    for want in [
+        ("machine", "LOCAL_HITS"),
+        ("demo_lib", "EVENTS"),
+        ("demo_lib", "CPU_TAG"),
+        ("percpu_rt", "CPU_ID"),
+    ] {
         assert!(names.contains(&want), "{want:?} missing from {names:?}");
     }
 
@@ -71,10 +74,18 @@ fn the_demo_runs_and_prints_the_variable_table() {
     assert!(text.starts_with("percpu: Embedded "), "{text}");
     assert!(text.contains("pcpu-alloc: [0] 0 [0] 1 [0] 2"), "{text}");
     assert!(text.contains("sum exact"), "{text}");
-    for var in ["hosted_demo::PACKETS", "demo_lib::EVENTS", "demo_lib::CPU_TAG", "percpu_rt::local::CPU_ID"] {
+    for var in [
+        "hosted_demo::PACKETS",
+        "demo_lib::EVENTS",
+        "demo_lib::CPU_TAG",
+        "percpu_rt::local::CPU_ID",
+    ] {
         assert!(text.contains(var), "{var} missing:\n{text}");
     }
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_hosted-demo")).arg("--bogus").output().unwrap();
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_hosted-demo"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown argument `--bogus`"));
 }

@@ -139,9 +139,7 @@ pub fn read_base() -> usize {
     {
         let mut value: libc::c_ulong = 0;
         // SAFETY: ARCH_GET_GS writes the thread's GS base to the given location.
-        let rc = unsafe {
-            libc::syscall(libc::SYS_arch_prctl, ARCH_GET_GS, &mut value as *mut _)
-        };
+        let rc = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_GET_GS, &mut value as *mut _) };
         assert!(rc == 0, "arch_prctl(ARCH_GET_GS) failed");
         value as usize
     }

@@ -96,7 +96,8 @@ fn check_groups(ai: &AllocInfo, page: usize) -> Result<(), SetupError> {
         if g.base_offset % page != 0 {
             return Err(SetupError::GroupNotPageAligned { group: i, base_offset: g.base_offset });
         }
-        let len = g.nr_units().checked_mul(ai.unit_size).ok_or(crate::layout::LayoutError::Overflow)?;
+        let len =
+            g.nr_units().checked_mul(ai.unit_size).ok_or(crate::layout::LayoutError::Overflow)?;
         let end = g.base_offset.checked_add(len).ok_or(crate::layout::LayoutError::Overflow)?;
         spans.push((g.base_offset, end, i));
     }

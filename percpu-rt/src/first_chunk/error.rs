@@ -315,7 +315,8 @@ impl fmt::Display for SetupError {
                 f,
                 "reserved_size {reserved_size} is not a multiple of {}; round it up to {}",
                 crate::layout::MIN_ALLOC_SIZE,
-                reserved_size.div_ceil(crate::layout::MIN_ALLOC_SIZE) * crate::layout::MIN_ALLOC_SIZE
+                reserved_size.div_ceil(crate::layout::MIN_ALLOC_SIZE)
+                    * crate::layout::MIN_ALLOC_SIZE
             ),
             BackendRejected { reason } => write!(
                 f,
@@ -384,10 +385,9 @@ impl fmt::Display for SetupError {
                 "no virtual range of {size} bytes could be reserved for the first chunk; enlarge \
                  the range set aside for per-CPU chunks"
             ),
-            PopulateFailed { cpu, addr, error } => write!(
-                f,
-                "populating the page tables for {addr:#x} (CPU {cpu}) failed: {error}"
-            ),
+            PopulateFailed { cpu, addr, error } => {
+                write!(f, "populating the page tables for {addr:#x} (CPU {cpu}) failed: {error}")
+            }
             MapFailed { cpu, addr, error } => {
                 write!(f, "mapping the page at {addr:#x} (CPU {cpu}) failed: {error}")
             }

@@ -87,6 +87,10 @@ pub trait VmSpace {
     fn unmap_page(&mut self, addr: usize);
 }
 
+/// A memory backend's check of a layout: `Err(reason)` vetoes it (Linux's
+/// `pcpu_verify_alloc_info`, e.g. a backend that handles one group only).
+pub type VerifyLayout = dyn Fn(&AllocInfo) -> Result<(), &'static str>;
+
 /// What the checks of a first-chunk setup compare against.
 #[derive(Clone, Copy)]
 pub struct SetupConfig<'a> {
@@ -101,7 +105,7 @@ pub struct SetupConfig<'a> {
     /// Minimum unit size (`PCPU_MIN_UNIT_SIZE`).
     pub min_unit_size: usize,
     /// The memory backend's veto on the layout (`pcpu_verify_alloc_info`), if any.
-    pub verify: Option<&'a dyn Fn(&AllocInfo) -> Result<(), &'static str>>,
+    pub verify: Option<&'a VerifyLayout>,
 }
 
 impl<'a> SetupConfig<'a> {

@@ -187,7 +187,9 @@ pub unsafe fn prepare(
     let (base, kind, immutable) = match base_addr {
         Some(b) => (b.as_ptr() as usize, ChunkKind::Given, true),
         None => {
-            let b = vm.reserve(chunk_size, page).ok_or(SetupError::NoVirtualSpace { size: chunk_size })?;
+            let b = vm
+                .reserve(chunk_size, page)
+                .ok_or(SetupError::NoVirtualSpace { size: chunk_size })?;
             (b.as_ptr() as usize, ChunkKind::Mapped, false)
         }
     };

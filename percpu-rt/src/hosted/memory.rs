@@ -28,7 +28,8 @@ fn munmap(addr: usize, len: usize) {
 fn reserve_aligned(size: usize, align: usize, prot: i32) -> Option<usize> {
     let align = align.max(PAGE);
     let span = size.checked_add(align)?;
-    let raw = mmap(0, span, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1, 0)?;
+    let raw =
+        mmap(0, span, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1, 0)?;
     let start = raw.next_multiple_of(align);
     if start > raw {
         munmap(raw, start - raw);

@@ -118,7 +118,9 @@ impl fmt::Display for BootError {
                 "{nodes} nodes given for {cpus} CPUs: give one node per CPU, or none for one node"
             ),
             BootError::Setup(e) => write!(f, "first-chunk setup failed: {e}"),
-            BootError::Memfd(e) => write!(f, "memfd_create for the page-mode first chunk failed: {e}"),
+            BootError::Memfd(e) => {
+                write!(f, "memfd_create for the page-mode first chunk failed: {e}")
+            }
         }
     }
 }
@@ -140,7 +142,10 @@ pub struct Machine {
 
 impl fmt::Debug for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Machine").field("cpus", &self.cpus).field("chunk", &self.chunk.kind()).finish()
+        f.debug_struct("Machine")
+            .field("cpus", &self.cpus)
+            .field("chunk", &self.chunk.kind())
+            .finish()
     }
 }
 
@@ -156,8 +161,7 @@ impl Machine {
         }
         // Threads never migrate between hosted CPUs: the no-op platform is exact here.
         let _ = crate::set_platform(&crate::NoPreemption);
-        let layout =
-            LayoutParams { static_size: crate::template::static_size(), ..config.layout };
+        let layout = LayoutParams { static_size: crate::template::static_size(), ..config.layout };
         let cfg = SetupConfig::new(&config.cpus);
         let node_of = |cpu: CpuId| {
             let i = config.cpus.iter().position(|&c| c == cpu).expect("a configured CPU");

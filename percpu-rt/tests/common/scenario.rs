@@ -62,13 +62,13 @@ pub fn run(mode: FirstChunkMode) -> (&'static Machine, String) {
         assert_eq!(TAG.read(), cpu.as_u32() * 10, "the initialiser ran for this copy");
         assert_eq!(PRE_SETUP.read(), 77, "the boot CPU's pre-setup write is in every unit");
         assert_eq!(HITS.read(), 0, "each copy starts from the template");
-        let n = 1000 * (cpu.as_u64() + 1);
+        let n = 1000 * (id(cpu) + 1);
         for _ in 0..n {
             HITS.inc();
         }
         {
             let pin = PreemptGuard::new();
-            LAST_SEEN.get(&pin).store(cpu.as_u64(), Ordering::Relaxed);
+            LAST_SEEN.get(&pin).store(id(cpu), Ordering::Relaxed);
         }
         let mut irq = IrqGuard::new();
         let stats = STATS.get_mut(&mut irq);
@@ -80,9 +80,9 @@ pub fn run(mode: FirstChunkMode) -> (&'static Machine, String) {
     let mut total = 0;
     for cpu in percpu_rt::possible_cpus() {
         let hits = HITS.read_on(cpu);
-        assert_eq!(hits, 1000 * (cpu.as_u64() + 1), "exact per-CPU count");
+        assert_eq!(hits, 1000 * (id(cpu) + 1), "exact per-CPU count");
         total += hits;
-        assert_eq!(LAST_SEEN.remote(cpu).load(Ordering::Relaxed), cpu.as_u64());
+        assert_eq!(LAST_SEEN.remote(cpu).load(Ordering::Relaxed), id(cpu));
         assert_eq!(INIT_CALLS[cpu.as_usize()].load(Ordering::Relaxed), 1, "initialiser ran once");
         // SAFETY: the CPUs are stopped; nothing touches CPU `cpu`'s Stats.
         let stats = unsafe { &*STATS.ptr_on(cpu) };
@@ -97,10 +97,7 @@ pub fn run(mode: FirstChunkMode) -> (&'static Machine, String) {
     }
     assert_eq!(total, HITS.iter_possible().sum::<u64>());
     writeln!(summary, "total {total}").unwrap();
-    assert_eq!(
-        percpu_rt::possible_cpus().map(CpuId::as_u32).collect::<Vec<_>>(),
-        CPUS.to_vec()
-    );
+    assert_eq!(percpu_rt::possible_cpus().map(CpuId::as_u32).collect::<Vec<_>>(), CPUS.to_vec());
     // Ids between the sparse ones have no unit: a clear error, never an out-of-bounds access.
     let missing = CpuId::new(5);
     let err = percpu_rt::cpu_offset(missing).unwrap_err();
@@ -125,12 +122,7 @@ total 68000
 CPU 5 is not a possible CPU: this system has 8 possible CPUs, ids 0,2,4,6,9,11,13,15; name a CPU from percpu_rt::possible_cpus()
 ";
 
-trait AsU64 {
-    fn as_u64(self) -> u64;
-}
-
-impl AsU64 for CpuId {
-    fn as_u64(self) -> u64 {
-        self.as_u32() as u64
-    }
+/// The CPU id as a `u64` value.
+fn id(cpu: CpuId) -> u64 {
+    u64::from(cpu.as_u32())
 }
