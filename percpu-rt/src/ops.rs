@@ -94,63 +94,59 @@ mod imp {
         result
     }
     #[inline(always)]
-    fn update<T: Scalar, S: Slot<T>>(s: &S, f: impl FnMut(T::Raw) -> T::Raw) -> T::Raw {
-        // SAFETY: pinned, so `p` is the current CPU's copy, valid and aligned for `T::Raw`.
-        pinned(s, |p| unsafe { T::Raw::atomic_update(p, f) })
-    }
-
-    #[inline(always)]
     pub(crate) fn read<T: Scalar, S: Slot<T>>(s: &S) -> T {
-        // SAFETY: as in `update`.
+        // SAFETY: pinned, so `p` is the current CPU's copy, valid and aligned for `T::Raw`.
         T::from_raw(pinned(s, |p| unsafe { T::Raw::atomic_load(p) }))
     }
     #[inline(always)]
     pub(crate) fn write<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        let v = v.into_raw();
-        update(s, |_| v);
+        xchg(s, v);
     }
     #[inline(always)]
     pub(crate) fn add<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        let v = v.into_raw();
-        update(s, |x| x.wrapping_add(v));
+        fetch_add(s, v);
     }
     #[inline(always)]
     pub(crate) fn sub<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        let v = v.into_raw().wrapping_neg();
-        update(s, |x| x.wrapping_add(v));
+        fetch_add(s, T::from_raw(v.into_raw().wrapping_neg()));
     }
     #[inline(always)]
     pub(crate) fn inc<T: Scalar, S: Slot<T>>(s: &S) {
-        update(s, |x| x.wrapping_add(T::Raw::from_bits(1)));
+        fetch_add(s, T::from_raw(T::Raw::from_bits(1)));
     }
     #[inline(always)]
     pub(crate) fn dec<T: Scalar, S: Slot<T>>(s: &S) {
-        update(s, |x| x.wrapping_add(T::Raw::from_bits(1).wrapping_neg()));
+        fetch_add(s, T::from_raw(T::Raw::from_bits(1).wrapping_neg()));
+    }
+    #[inline(always)]
+    fn bits<T: Scalar, S: Slot<T>>(s: &S, op: u8, v: T) {
+        let v = v.into_raw();
+        // SAFETY: as in `read`.
+        pinned(s, |p| unsafe { T::Raw::atomic_bits(p, op, v) })
     }
     #[inline(always)]
     pub(crate) fn and<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        let v = v.into_raw().to_bits();
-        update(s, |x| T::Raw::from_bits(x.to_bits() & v));
+        bits(s, b'&', v)
     }
     #[inline(always)]
     pub(crate) fn or<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        let v = v.into_raw().to_bits();
-        update(s, |x| T::Raw::from_bits(x.to_bits() | v));
+        bits(s, b'|', v)
     }
     #[inline(always)]
     pub(crate) fn xor<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        let v = v.into_raw().to_bits();
-        update(s, |x| T::Raw::from_bits(x.to_bits() ^ v));
+        bits(s, b'^', v)
     }
     #[inline(always)]
     pub(crate) fn fetch_add<T: Scalar, S: Slot<T>>(s: &S, v: T) -> T {
         let v = v.into_raw();
-        T::from_raw(update(s, |x| x.wrapping_add(v)))
+        // SAFETY: as in `read`.
+        T::from_raw(pinned(s, |p| unsafe { T::Raw::atomic_fetch_add(p, v) }))
     }
     #[inline(always)]
     pub(crate) fn xchg<T: Scalar, S: Slot<T>>(s: &S, v: T) -> T {
         let v = v.into_raw();
-        T::from_raw(update(s, |_| v))
+        // SAFETY: as in `read`.
+        T::from_raw(pinned(s, |p| unsafe { T::Raw::atomic_swap(p, v) }))
     }
     #[inline(always)]
     pub(crate) fn cmpxchg<T: Scalar, S: Slot<T>>(s: &S, old: T, new: T) -> T::Raw {

@@ -39,6 +39,43 @@ pub unsafe trait Raw: Copy + Eq + sealed::Sealed + 'static {
     /// # Safety
     /// `p` is valid for reads and writes of `SIZE` bytes and aligned to `SIZE`.
     unsafe fn atomic_cas(p: *mut Self, old: Self, new: Self) -> Result<Self, Self>;
+    /// Atomic (relaxed) wrapping add; returns the previous value.
+    ///
+    /// # Safety
+    /// As for [`Raw::atomic_cas`].
+    #[inline(always)]
+    unsafe fn atomic_fetch_add(p: *mut Self, v: Self) -> Self {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::atomic_update(p, |x| x.wrapping_add(v)) }
+    }
+    /// Atomic (relaxed) swap; returns the previous value.
+    ///
+    /// # Safety
+    /// As for [`Raw::atomic_cas`].
+    #[inline(always)]
+    unsafe fn atomic_swap(p: *mut Self, v: Self) -> Self {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::atomic_update(p, |_| v) }
+    }
+    /// Atomic (relaxed) bitwise operation `op` (`b'&'`, `b'|'` or `b'^'`).
+    ///
+    /// # Safety
+    /// As for [`Raw::atomic_cas`].
+    #[inline(always)]
+    unsafe fn atomic_bits(p: *mut Self, op: u8, v: Self) {
+        let v = v.to_bits();
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            Self::atomic_update(p, |x| {
+                let x = x.to_bits();
+                Self::from_bits(match op {
+                    b'&' => x & v,
+                    b'|' => x | v,
+                    _ => x ^ v,
+                })
+            })
+        };
+    }
     /// Atomic (relaxed) read-modify-write with `f`; returns the previous value.
     ///
     /// # Safety
@@ -93,6 +130,26 @@ macro_rules! raw_word {
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 )
+            }
+            #[inline(always)]
+            unsafe fn atomic_fetch_add(p: *mut Self, v: Self) -> Self {
+                // SAFETY: the caller guarantees a valid, aligned pointer.
+                unsafe { <$atomic>::from_ptr(p) }.fetch_add(v, Ordering::Relaxed)
+            }
+            #[inline(always)]
+            unsafe fn atomic_swap(p: *mut Self, v: Self) -> Self {
+                // SAFETY: the caller guarantees a valid, aligned pointer.
+                unsafe { <$atomic>::from_ptr(p) }.swap(v, Ordering::Relaxed)
+            }
+            #[inline(always)]
+            unsafe fn atomic_bits(p: *mut Self, op: u8, v: Self) {
+                // SAFETY: the caller guarantees a valid, aligned pointer.
+                let a = unsafe { <$atomic>::from_ptr(p) };
+                match op {
+                    b'&' => a.fetch_and(v, Ordering::Relaxed),
+                    b'|' => a.fetch_or(v, Ordering::Relaxed),
+                    _ => a.fetch_xor(v, Ordering::Relaxed),
+                };
             }
         }
     };
