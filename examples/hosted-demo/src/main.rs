@@ -11,6 +11,13 @@ use percpu_rt::hosted::{FirstChunkMode, Machine, MachineConfig};
 use percpu_rt::{CpuId, IrqGuard, PreemptGuard, percpu};
 use std::process::ExitCode;
 
+/// The layout constants generated from `percpu.toml` by `build.rs` (percpu-build); the demo
+/// uses some of them.
+#[allow(dead_code)]
+mod percpu_layout {
+    include!(concat!(env!("OUT_DIR"), "/percpu_layout.rs"));
+}
+
 /// Packets this CPU handled.
 #[percpu]
 static PACKETS: u64 = 0;
@@ -48,11 +55,16 @@ fn parse_args() -> Result<Options, String> {
             v.parse().map_err(|_| format!("{name}: `{v}` is not a number"))
         };
         match arg.as_str() {
-            "--cpus" => opts.cpus = number("--cpus")?.clamp(1, 64) as u32,
+            "--cpus" => {
+                opts.cpus = number("--cpus")?.clamp(1, percpu_layout::MAX_CPUS as u64) as u32
+            }
             "--packets" => opts.packets = number("--packets")?,
             "--page" => opts.mode = FirstChunkMode::Page,
             "--help" | "-h" => {
-                return Err("usage: hosted-demo [--cpus N (1-64)] [--packets N] [--page]".into());
+                return Err(format!(
+                    "usage: hosted-demo [--cpus N (1-{})] [--packets N] [--page]",
+                    percpu_layout::MAX_CPUS
+                ));
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
@@ -92,7 +104,9 @@ fn main() -> ExitCode {
 
     // Before setup: the boot thread works on the template.
     PACKETS.write(0);
-    let config = MachineConfig::new(opts.cpus).with_mode(opts.mode);
+    // The layout percpu.toml configured, for the linked template's size.
+    let layout = percpu_layout::layout_params(percpu_rt::template::static_size());
+    let config = MachineConfig::new(opts.cpus).with_mode(opts.mode).with_layout(layout);
     let machine = match Machine::boot(config) {
         Ok(m) => m,
         Err(e) => {

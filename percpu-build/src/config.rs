@@ -1,0 +1,1034 @@
+//! `percpu.toml`: the schema, Linux's defaults, Cargo-style per-target tables, and validation,
+//! resolved for one target into a [`Config`].
+//!
+//! # The file
+//!
+//! ```toml
+//! # Keys at the top level apply to every target.
+//! max_cpus = 64
+//! dynamic_reserve = "28 KiB"
+//!
+//! # Then every [target.'cfg(..)'] table whose expression holds for the target (at most one
+//! # of them may set a given key) ...
+//! [target.'cfg(target_arch = "x86_64")']
+//! atom_size = "2 MiB"            # embed the first chunk in large pages
+//!
+//! # ... and last the [target.<triple>] table of the target being built.
+//! [target.aarch64-unknown-none]
+//! base_register = "el2"
+//! ```
+//!
+//! Precedence is Cargo's: the triple table over `cfg` tables over the top level over the
+//! defaults. `cfg(...)` is evaluated against the target being built (`CARGO_CFG_*` in a build
+//! script). Every table is checked, including those that do not apply to this target, so a typo
+//! in the aarch64 table is found by the x86_64 build too.
+//!
+//! # Keys
+//!
+//! Sizes are integers (bytes) or strings such as `"28 KiB"` (units B, KiB, MiB, GiB).
+//!
+//! | key | default | meaning (Linux name) |
+//! |---|---|---|
+//! | `page_size` | 4 KiB | MMU page size; a power of two |
+//! | `atom_size` | `page_size` | first-chunk allocation granule; a power of two ≥ the page (2 MiB to embed in large pages) |
+//! | `reserved` | 8 KiB | after the static area, for modules' static per-CPU data (`PERCPU_MODULE_RESERVE`) |
+//! | `dynamic_reserve` | 28 KiB (20 KiB on 32-bit) | dynamic area of the first chunk (`PERCPU_DYNAMIC_RESERVE`) |
+//! | `early_reserve` | 20 KiB | minimum dynamic area, for early allocations (`PERCPU_DYNAMIC_EARLY_SIZE`) |
+//! | `min_unit_size` | 32 KiB | smallest unit (`PCPU_MIN_UNIT_SIZE`) |
+//! | `unit_size` | none | a fixed unit: the link fails (`ERROR(percpu)`) when the static data does not fit |
+//! | `max_alloc_size` | 32 KiB | largest dynamic allocation; at most the unit |
+//! | `max_cpus` | 64 | most possible CPUs (`NR_CPUS`) |
+//! | `first_chunk` | `"auto"` | `"embed"`, `"page"`, or `"auto"` (embed, falling back to page) |
+//! | `base_register` | `"el1"` on aarch64 | aarch64 only: `"el1"` (`TPIDR_EL1`) or `"el2"` (`TPIDR_EL2`) |
+//! | `empty_pages_low` / `empty_pages_high` | 2 / 4 | the dynamic allocator keeps between these many empty populated pages (`PCPU_EMPTY_POP_PAGES_LOW/HIGH`) |
+
+use crate::error::{ConfigError, ErrorKind};
+use crate::size::{BytesExact, SIZE_ALLOWED, parse_size};
+use crate::suggest::closest;
+use crate::target::{TargetCfg, impossible_values};
+use crate::tree::{self, Node, Position, Value};
+use cfg_expr::Expression;
+use core::fmt;
+use percpu_rt::layout::{self, LayoutParams};
+use std::path::Path;
+
+/// Default `max_cpus`: the `NR_CPUS` of Linux's x86_64 defconfig.
+pub const DEFAULT_MAX_CPUS: usize = 64;
+/// Largest `max_cpus`: Linux's largest `NR_CPUS` (`CONFIG_MAXSMP`).
+pub const MAX_CPUS_LIMIT: usize = 8192;
+/// Default `empty_pages_low`: Linux's `PCPU_EMPTY_POP_PAGES_LOW`.
+pub const DEFAULT_EMPTY_PAGES_LOW: usize = 2;
+/// Default `empty_pages_high`: Linux's `PCPU_EMPTY_POP_PAGES_HIGH`.
+pub const DEFAULT_EMPTY_PAGES_HIGH: usize = 4;
+/// Default `max_alloc_size`: Linux's largest allocation, `PCPU_MIN_UNIT_SIZE`.
+pub const DEFAULT_MAX_ALLOC_SIZE: usize = layout::MIN_UNIT_SIZE;
+
+/// The path shown for a configuration made of defaults only.
+pub const DEFAULTS_PATH: &str = "(defaults)";
+
+/// A key of `percpu.toml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Key {
+    /// `page_size`.
+    PageSize,
+    /// `atom_size`.
+    AtomSize,
+    /// `reserved`.
+    Reserved,
+    /// `dynamic_reserve`.
+    DynamicReserve,
+    /// `early_reserve`.
+    EarlyReserve,
+    /// `min_unit_size`.
+    MinUnitSize,
+    /// `unit_size`.
+    UnitSize,
+    /// `max_alloc_size`.
+    MaxAllocSize,
+    /// `max_cpus`.
+    MaxCpus,
+    /// `first_chunk`.
+    FirstChunk,
+    /// `base_register`.
+    BaseRegister,
+    /// `empty_pages_low`.
+    EmptyPagesLow,
+    /// `empty_pages_high`.
+    EmptyPagesHigh,
+}
+
+/// What kind of value a key takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Size,
+    Count,
+    Choice(&'static [&'static str]),
+}
+
+impl Key {
+    /// Every key, in documentation order.
+    pub const ALL: [Key; 13] = [
+        Key::PageSize,
+        Key::AtomSize,
+        Key::Reserved,
+        Key::DynamicReserve,
+        Key::EarlyReserve,
+        Key::MinUnitSize,
+        Key::UnitSize,
+        Key::MaxAllocSize,
+        Key::MaxCpus,
+        Key::FirstChunk,
+        Key::BaseRegister,
+        Key::EmptyPagesLow,
+        Key::EmptyPagesHigh,
+    ];
+
+    /// The key as written in `percpu.toml`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Key::PageSize => "page_size",
+            Key::AtomSize => "atom_size",
+            Key::Reserved => "reserved",
+            Key::DynamicReserve => "dynamic_reserve",
+            Key::EarlyReserve => "early_reserve",
+            Key::MinUnitSize => "min_unit_size",
+            Key::UnitSize => "unit_size",
+            Key::MaxAllocSize => "max_alloc_size",
+            Key::MaxCpus => "max_cpus",
+            Key::FirstChunk => "first_chunk",
+            Key::BaseRegister => "base_register",
+            Key::EmptyPagesLow => "empty_pages_low",
+            Key::EmptyPagesHigh => "empty_pages_high",
+        }
+    }
+
+    /// The key named `name`.
+    pub fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            Key::MaxCpus | Key::EmptyPagesLow | Key::EmptyPagesHigh => Kind::Count,
+            Key::FirstChunk => Kind::Choice(FirstChunk::NAMES),
+            Key::BaseRegister => Kind::Choice(BaseRegister::NAMES),
+            _ => Kind::Size,
+        }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the first chunk is set up at boot (`first_chunk`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FirstChunk {
+    /// Allocate the units as whole atoms of contiguous memory (large pages possible).
+    Embed,
+    /// Map every page of every unit separately.
+    Page,
+    /// Embed, and fall back to page if that fails (Linux's behaviour).
+    Auto,
+}
+
+impl FirstChunk {
+    const NAMES: &'static [&'static str] = &["embed", "page", "auto"];
+    const VALUES: [FirstChunk; 3] = [FirstChunk::Embed, FirstChunk::Page, FirstChunk::Auto];
+
+    /// The value as written in `percpu.toml`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FirstChunk::Embed => "embed",
+            FirstChunk::Page => "page",
+            FirstChunk::Auto => "auto",
+        }
+    }
+}
+
+/// Which register holds the per-CPU base on aarch64 (`base_register`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BaseRegister {
+    /// `TPIDR_EL1`: the kernel runs at EL1.
+    El1,
+    /// `TPIDR_EL2`: the kernel runs at EL2 (needs percpu-rt's `aarch64-el2` feature).
+    El2,
+}
+
+impl BaseRegister {
+    const NAMES: &'static [&'static str] = &["el1", "el2"];
+    const VALUES: [BaseRegister; 2] = [BaseRegister::El1, BaseRegister::El2];
+
+    /// The value as written in `percpu.toml`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            BaseRegister::El1 => "el1",
+            BaseRegister::El2 => "el2",
+        }
+    }
+
+    /// The system register, as `percpu_rt::arch::BASE_REGISTER` names it.
+    pub const fn register(self) -> &'static str {
+        match self {
+            BaseRegister::El1 => "TPIDR_EL1",
+            BaseRegister::El2 => "TPIDR_EL2",
+        }
+    }
+}
+
+/// Where a resolved value comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Not set: the default for the target.
+    Default,
+    /// Set in the file.
+    File {
+        /// The table (`""` for the top level, `target.x86_64-unknown-none`,
+        /// `target.'cfg(unix)'`).
+        table: String,
+        /// Position of the value.
+        position: Position,
+    },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("the default"),
+            Origin::File { table, position } if table.is_empty() => write!(f, "set at {position}"),
+            Origin::File { table, position } => write!(f, "set in [{table}] at {position}"),
+        }
+    }
+}
+
+/// A checked value of a key, before defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Raw {
+    /// A size or count.
+    Number(u64),
+    /// The index of a choice.
+    Choice(usize),
+}
+
+/// One `key = value` of a table, checked on its own.
+#[derive(Clone, Debug)]
+struct Entry {
+    key: Key,
+    value: Raw,
+    position: Position,
+}
+
+/// Which targets a table applies to.
+#[derive(Clone, Debug)]
+enum Selector {
+    Top,
+    Triple(String),
+    Cfg(Box<Expression>),
+}
+
+/// A table of keys: the top level, or one `[target.<x>]`.
+#[derive(Clone, Debug)]
+struct Table {
+    /// `""`, `target.<triple>` or `target.'cfg(..)'`.
+    name: String,
+    selector: Selector,
+    entries: Vec<Entry>,
+}
+
+/// A `percpu.toml` resolved for one target and checked: every value the layout, the generated
+/// constants and the linker fragment need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    path: String,
+    target: String,
+    arch: String,
+    pointer_width: u32,
+    values: [usize; 13],
+    unit_size: Option<usize>,
+    first_chunk: FirstChunk,
+    base_register: Option<BaseRegister>,
+    origins: [Origin; 13],
+    max_static_size: Option<usize>,
+}
+
+/// Error-building context: the file's path and text.
+struct Source<'a> {
+    path: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn pos(&self, offset: usize) -> Position {
+        Position::of(self.text, offset)
+    }
+
+    fn err(&self, position: Position, key: Option<String>, kind: ErrorKind) -> ConfigError {
+        ConfigError::new(self.path, Some(position), key, kind)
+    }
+}
+
+fn qualified(table: &str, key: &str) -> String {
+    if table.is_empty() { key.to_string() } else { format!("{table}.{key}") }
+}
+
+impl Config {
+    /// Reads and resolves the file at `path` for `target`.
+    pub fn load(path: &Path, target: &TargetCfg) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(&shown, None, None, ErrorKind::Read { message: e.to_string() })
+        })?;
+        Config::parse(&text, &shown, target)
+    }
+
+    /// The defaults for `target` (Linux's values for its pointer width).
+    pub fn defaults(target: &TargetCfg) -> Result<Config, ConfigError> {
+        Config::parse("", DEFAULTS_PATH, target)
+    }
+
+    /// Resolves the text of a `percpu.toml` for `target`; `path` is what messages call it.
+    pub fn parse(text: &str, path: &str, target: &TargetCfg) -> Result<Config, ConfigError> {
+        let src = Source { path, text };
+        let top = tree::parse(text).map_err(|e| {
+            let position = e.offset.map(|o| src.pos(o));
+            ConfigError::new(path, position, None, ErrorKind::Syntax { message: e.message })
+        })?;
+        let tables = read_tables(&src, &top, target)?;
+        resolve(&src, &tables, target)
+    }
+
+    /// The configuration file (or [`DEFAULTS_PATH`]).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The target triple it was resolved for.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The target's architecture (`target_arch`).
+    pub fn arch(&self) -> &str {
+        &self.arch
+    }
+
+    /// The target's pointer width in bits.
+    pub fn pointer_width(&self) -> u32 {
+        self.pointer_width
+    }
+
+    /// The value of a size or count key (`UnitSize`, `FirstChunk` and `BaseRegister` have
+    /// their own fields).
+    fn get(&self, key: Key) -> usize {
+        self.values[key as usize]
+    }
+
+    /// `page_size`.
+    pub fn page_size(&self) -> usize {
+        self.get(Key::PageSize)
+    }
+
+    /// `atom_size`.
+    pub fn atom_size(&self) -> usize {
+        self.get(Key::AtomSize)
+    }
+
+    /// `reserved`.
+    pub fn reserved(&self) -> usize {
+        self.get(Key::Reserved)
+    }
+
+    /// `dynamic_reserve`.
+    pub fn dynamic_reserve(&self) -> usize {
+        self.get(Key::DynamicReserve)
+    }
+
+    /// `early_reserve`.
+    pub fn early_reserve(&self) -> usize {
+        self.get(Key::EarlyReserve)
+    }
+
+    /// `min_unit_size`.
+    pub fn min_unit_size(&self) -> usize {
+        self.get(Key::MinUnitSize)
+    }
+
+    /// `unit_size`, if the unit is fixed.
+    pub fn unit_size(&self) -> Option<usize> {
+        self.unit_size
+    }
+
+    /// `max_alloc_size`.
+    pub fn max_alloc_size(&self) -> usize {
+        self.get(Key::MaxAllocSize)
+    }
+
+    /// `max_cpus`.
+    pub fn max_cpus(&self) -> usize {
+        self.get(Key::MaxCpus)
+    }
+
+    /// `first_chunk`.
+    pub fn first_chunk(&self) -> FirstChunk {
+        self.first_chunk
+    }
+
+    /// `base_register` (`Some` exactly on aarch64 targets).
+    pub fn base_register(&self) -> Option<BaseRegister> {
+        self.base_register
+    }
+
+    /// `empty_pages_low`.
+    pub fn empty_pages_low(&self) -> usize {
+        self.get(Key::EmptyPagesLow)
+    }
+
+    /// `empty_pages_high`.
+    pub fn empty_pages_high(&self) -> usize {
+        self.get(Key::EmptyPagesHigh)
+    }
+
+    /// Where the value of `key` comes from.
+    pub fn origin(&self, key: Key) -> &Origin {
+        &self.origins[key as usize]
+    }
+
+    /// The layout parameters for `static_size` bytes of static per-CPU data: the input of
+    /// `percpu_rt::layout::build_alloc_info`. With a fixed `unit_size`, that is the minimum
+    /// unit, so the unit is exactly `unit_size` whenever the static data fits.
+    pub fn layout_params(&self, static_size: usize) -> LayoutParams {
+        LayoutParams {
+            static_size,
+            reserved_size: self.reserved(),
+            dyn_size: self.dynamic_reserve(),
+            early_dyn_size: self.early_reserve(),
+            page_size: self.page_size(),
+            atom_size: self.atom_size(),
+            min_unit_size: self.unit_size.unwrap_or(self.min_unit_size()),
+        }
+    }
+
+    /// With a fixed `unit_size`: the most static data that fits the unit, found with
+    /// `percpu_rt::layout::unit_sizes` itself (the linker fragment asserts it).
+    pub fn max_static_size(&self) -> Option<usize> {
+        self.max_static_size
+    }
+
+    /// Where the static-size limit comes from, for the link-time message: the unit, the areas
+    /// subtracted from it, and the file position.
+    pub fn limit_origin(&self) -> Option<String> {
+        let unit = self.unit_size?;
+        let dynamic = self.dynamic_reserve().max(self.early_reserve());
+        let at = match self.origin(Key::UnitSize) {
+            Origin::File { position, .. } => format!("{}:{position}", self.path),
+            Origin::Default => self.path.clone(),
+        };
+        Some(format!(
+            "unit_size {} minus reserved {} and dynamic {}, set at {at} for {}",
+            BytesExact(unit as u64),
+            BytesExact(self.reserved() as u64),
+            BytesExact(dynamic as u64),
+            self.target
+        ))
+    }
+
+    /// Every key's resolved value as text, with its origin, in documentation order (for
+    /// reports and tests).
+    pub fn settings(&self) -> Vec<(Key, String, &Origin)> {
+        Key::ALL
+            .into_iter()
+            .map(|key| {
+                let value = match key {
+                    Key::UnitSize => match self.unit_size {
+                        Some(u) => BytesExact(u as u64).to_string(),
+                        None => "none (the unit follows the static size)".to_string(),
+                    },
+                    Key::FirstChunk => format!("{:?}", self.first_chunk.name()),
+                    Key::BaseRegister => match self.base_register {
+                        Some(r) => format!("{:?} ({})", r.name(), r.register()),
+                        None => "none (not aarch64)".to_string(),
+                    },
+                    k if k.kind() == Kind::Count => self.get(k).to_string(),
+                    k => BytesExact(self.get(k) as u64).to_string(),
+                };
+                (key, value, self.origin(key))
+            })
+            .collect()
+    }
+}
+
+/// Reads every table of the document, checking each key and value on its own.
+fn read_tables(
+    src: &Source<'_>,
+    top: &[(tree::Key, Node)],
+    target: &TargetCfg,
+) -> Result<Vec<Table>, ConfigError> {
+    let mut tables = vec![Table { name: String::new(), selector: Selector::Top, entries: vec![] }];
+    for (key, node) in top {
+        if key.name != "target" {
+            let entry = read_entry(src, "", key, node, true)?;
+            tables[0].entries.push(entry);
+            continue;
+        }
+        let Value::Table(targets) = &node.value else {
+            return Err(src.err(
+                src.pos(node.span.start),
+                Some("target".into()),
+                ErrorKind::NotATable { found: node.value.describe() },
+            ));
+        };
+        for (tkey, tnode) in targets {
+            let (name, selector) = read_selector(src, tkey, target)?;
+            let Value::Table(entries) = &tnode.value else {
+                return Err(src.err(
+                    src.pos(tnode.span.start),
+                    Some(name),
+                    ErrorKind::NotATable { found: tnode.value.describe() },
+                ));
+            };
+            let entries = entries
+                .iter()
+                .map(|(k, n)| read_entry(src, &name, k, n, false))
+                .collect::<Result<Vec<_>, _>>()?;
+            tables.push(Table { name, selector, entries });
+        }
+    }
+    Ok(tables)
+}
+
+/// The name and selector of `[target.<key>]`.
+fn read_selector(
+    src: &Source<'_>,
+    key: &tree::Key,
+    target: &TargetCfg,
+) -> Result<(String, Selector), ConfigError> {
+    let raw = &key.name;
+    let key_start = src.pos(key.span.start);
+    if raw.starts_with("cfg(") {
+        let name = format!("target.'{raw}'");
+        let expr = Expression::parse(raw).map_err(|e| {
+            // The cfg-expr span is relative to the text inside `cfg( )`, and the key is quoted.
+            let quoted = usize::from(src.text[key.span.clone()].starts_with(['\'', '"']));
+            let inner = if raw.ends_with(')') { 4 } else { 0 };
+            let offset = key.span.start + quoted + inner + e.span.start;
+            src.err(
+                src.pos(offset),
+                Some(name.clone()),
+                ErrorKind::BadCfg { reason: e.reason.to_string() },
+            )
+        })?;
+        if let Some((cfg_name, value, suggestion)) = impossible_values(&expr, target) {
+            return Err(src.err(
+                key_start,
+                Some(name),
+                ErrorKind::ImpossibleCfg { name: cfg_name, value, suggestion },
+            ));
+        }
+        return Ok((name, Selector::Cfg(Box::new(expr))));
+    }
+    let name = format!("target.{raw}");
+    if raw != target.triple() && TargetCfg::builtin(raw).is_none() {
+        return Err(src.err(
+            key_start,
+            Some(name),
+            ErrorKind::UnknownTriple { suggestion: TargetCfg::suggest_triple(raw) },
+        ));
+    }
+    Ok((name, Selector::Triple(raw.clone())))
+}
+
+/// Checks one `key = value` on its own: a known key, a value of the right type and range.
+fn read_entry(
+    src: &Source<'_>,
+    table: &str,
+    key: &tree::Key,
+    node: &Node,
+    top_level: bool,
+) -> Result<Entry, ConfigError> {
+    let shown = qualified(table, &key.name);
+    let Some(k) = Key::from_name(&key.name) else {
+        let mut allowed: Vec<&'static str> = Key::ALL.iter().map(|k| k.name()).collect();
+        if top_level {
+            allowed.push("target");
+        }
+        let suggestion = closest(&key.name, allowed.iter().copied());
+        return Err(src.err(
+            src.pos(key.span.start),
+            Some(shown),
+            ErrorKind::UnknownKey { allowed, suggestion },
+        ));
+    };
+    let position = src.pos(node.span.start);
+    let err = |kind| src.err(position, Some(shown.clone()), kind);
+    let value =
+        match (k.kind(), &node.value) {
+            (Kind::Size, Value::Integer(Some(i))) if *i < 0 => {
+                return Err(err(ErrorKind::Negative { found: *i, allowed: SIZE_ALLOWED }));
+            }
+            (Kind::Size, Value::Integer(Some(i))) => Raw::Number(*i as u64),
+            (Kind::Size, Value::String(s)) => Raw::Number(parse_size(s).map_err(|reason| {
+                err(ErrorKind::BadSize { found: node.value.describe(), reason })
+            })?),
+            (Kind::Size, other) => {
+                return Err(err(ErrorKind::WrongType {
+                    found: other.describe(),
+                    allowed: SIZE_ALLOWED,
+                }));
+            }
+            (Kind::Count, Value::Integer(Some(i))) if *i < 0 => {
+                return Err(err(ErrorKind::Negative { found: *i, allowed: "a whole number" }));
+            }
+            (Kind::Count, Value::Integer(Some(i))) => Raw::Number(*i as u64),
+            (Kind::Count, other) => {
+                return Err(err(ErrorKind::WrongType {
+                    found: other.describe(),
+                    allowed: "a whole number (a TOML integer, without quotes)",
+                }));
+            }
+            (Kind::Choice(names), Value::String(s)) => match names.iter().position(|n| n == s) {
+                Some(i) => Raw::Choice(i),
+                None => {
+                    return Err(err(ErrorKind::BadChoice {
+                        found: node.value.describe(),
+                        allowed: names,
+                        suggestion: closest(s, names.iter().copied()),
+                    }));
+                }
+            },
+            (Kind::Choice(names), other) => {
+                return Err(err(ErrorKind::WrongType {
+                    found: other.describe(),
+                    allowed: if names == FirstChunk::NAMES {
+                        "one of the strings \"embed\", \"page\", \"auto\""
+                    } else {
+                        "one of the strings \"el1\", \"el2\""
+                    },
+                }));
+            }
+        };
+    if let Raw::Number(n) = value {
+        check_alone(k, n).map_err(err)?;
+    }
+    Ok(Entry { key: k, value, position })
+}
+
+/// The checks a value needs on its own, whatever the other keys say.
+fn check_alone(key: Key, n: u64) -> Result<(), ErrorKind> {
+    let granule = layout::MIN_ALLOC_SIZE as u64;
+    match key {
+        Key::PageSize | Key::AtomSize if !n.is_power_of_two() => {
+            Err(ErrorKind::NotPowerOfTwo { found: n })
+        }
+        Key::Reserved if n % granule != 0 => {
+            Err(ErrorKind::NotGranuleMultiple { found: n, zero_allowed: true })
+        }
+        Key::MaxAllocSize if n == 0 || n % granule != 0 => {
+            Err(ErrorKind::NotGranuleMultiple { found: n, zero_allowed: false })
+        }
+        Key::MaxCpus if n == 0 || n > MAX_CPUS_LIMIT as u64 => Err(ErrorKind::OutOfRange {
+            found: n,
+            min: 1,
+            max: MAX_CPUS_LIMIT as u64,
+            why: "at least the boot CPU, at most Linux's largest NR_CPUS",
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The value each key takes for the target, with its origin: top level, then the matching
+/// `cfg` tables (at most one per key), then the triple's table.
+fn choose<'t>(
+    src: &Source<'_>,
+    tables: &'t [Table],
+    target: &TargetCfg,
+) -> Result<[Option<(&'t Entry, &'t str)>; 13], ConfigError> {
+    let mut chosen: [Option<(&Entry, &str)>; 13] = [None; 13];
+    for table in tables.iter().filter(|t| matches!(t.selector, Selector::Top)) {
+        for e in &table.entries {
+            chosen[e.key as usize] = Some((e, &table.name));
+        }
+    }
+    let mut from_cfg: [Option<(&Entry, &str)>; 13] = [None; 13];
+    for table in tables {
+        let Selector::Cfg(expr) = &table.selector else { continue };
+        if !target.matches(expr) {
+            continue;
+        }
+        for e in &table.entries {
+            if let Some((first, first_table)) = from_cfg[e.key as usize] {
+                return Err(src.err(
+                    e.position,
+                    Some(qualified(&table.name, e.key.name())),
+                    ErrorKind::Conflict {
+                        other_table: first_table.to_string(),
+                        other_position: first.position,
+                        target: target.triple().to_string(),
+                    },
+                ));
+            }
+            from_cfg[e.key as usize] = Some((e, &table.name));
+            chosen[e.key as usize] = Some((e, &table.name));
+        }
+    }
+    for table in tables {
+        if matches!(&table.selector, Selector::Triple(t) if t == target.triple()) {
+            for e in &table.entries {
+                chosen[e.key as usize] = Some((e, &table.name));
+            }
+        }
+    }
+    Ok(chosen)
+}
+
+/// Resolves the tables for the target, applies the defaults, and checks the keys together.
+fn resolve(src: &Source<'_>, tables: &[Table], target: &TargetCfg) -> Result<Config, ConfigError> {
+    let chosen = choose(src, tables, target)?;
+    let pointer_width = target.pointer_width();
+    let arch = target.arch().to_string();
+    let is_aarch64 = arch == "aarch64";
+
+    let number = |key: Key| match chosen[key as usize] {
+        Some((Entry { value: Raw::Number(n), .. }, _)) => Some(*n),
+        _ => None,
+    };
+    let choice = |key: Key| match chosen[key as usize] {
+        Some((Entry { value: Raw::Choice(i), .. }, _)) => Some(*i),
+        _ => None,
+    };
+    let origins: [Origin; 13] = core::array::from_fn(|i| match chosen[i] {
+        Some((e, table)) => Origin::File { table: table.to_string(), position: e.position },
+        None => Origin::Default,
+    });
+    let key_err = |key: Key, kind: ErrorKind| {
+        let (position, shown) = match chosen[key as usize] {
+            Some((e, table)) => (Some(e.position), qualified(table, key.name())),
+            None => (None, key.name().to_string()),
+        };
+        ConfigError::new(src.path, position, Some(shown), kind)
+    };
+
+    // Every size must fit the target's address space.
+    if pointer_width < 64 {
+        let limit = 1u64 << pointer_width;
+        for key in Key::ALL.into_iter().filter(|k| k.kind() == Kind::Size) {
+            if let Some(n) = number(key).filter(|n| *n >= limit) {
+                return Err(key_err(key, ErrorKind::TooLargeForTarget { found: n, pointer_width }));
+            }
+        }
+    }
+    let size = |key: Key, default: usize| number(key).map_or(default, |n| n as usize);
+
+    let linux = LayoutParams::linux_defaults(0);
+    let page = size(Key::PageSize, linux.page_size);
+    let atom = size(Key::AtomSize, page);
+    let reserved = size(Key::Reserved, layout::MODULE_RESERVE);
+    let dynamic_default =
+        if pointer_width > 32 { layout::DYNAMIC_RESERVE_64 } else { layout::DYNAMIC_RESERVE_32 };
+    let dynamic = size(Key::DynamicReserve, dynamic_default);
+    let early = size(Key::EarlyReserve, layout::DYNAMIC_EARLY_SIZE);
+    let min_unit = size(Key::MinUnitSize, layout::MIN_UNIT_SIZE);
+    let unit = number(Key::UnitSize).map(|n| n as usize);
+    let unit_bound = unit.unwrap_or(min_unit);
+    let max_alloc = size(Key::MaxAllocSize, DEFAULT_MAX_ALLOC_SIZE.min(unit_bound));
+    let max_cpus = size(Key::MaxCpus, DEFAULT_MAX_CPUS);
+    let first_chunk = choice(Key::FirstChunk).map_or(FirstChunk::Auto, |i| FirstChunk::VALUES[i]);
+    let base_register = choice(Key::BaseRegister).map(|i| BaseRegister::VALUES[i]);
+    let low = size(Key::EmptyPagesLow, DEFAULT_EMPTY_PAGES_LOW);
+    let high = size(Key::EmptyPagesHigh, DEFAULT_EMPTY_PAGES_HIGH);
+
+    // "page_size = 4 KiB (the default)": another key's value, in a message about this one.
+    let other = |key: Key, value: usize| {
+        format!("{key} = {} ({})", BytesExact(value as u64), origins[key as usize])
+    };
+
+    if atom < page {
+        return Err(key_err(
+            Key::AtomSize,
+            ErrorKind::AtomBelowPage { atom: atom as u64, page: other(Key::PageSize, page) },
+        ));
+    }
+    if first_chunk == FirstChunk::Page && atom > page {
+        return Err(key_err(
+            Key::AtomSize,
+            ErrorKind::AtomWithPageFirstChunk {
+                atom: atom as u64,
+                page: other(Key::PageSize, page),
+            },
+        ));
+    }
+    if dynamic < early {
+        if number(Key::DynamicReserve).is_some() {
+            return Err(key_err(
+                Key::DynamicReserve,
+                ErrorKind::DynamicBelowEarly {
+                    dynamic: dynamic as u64,
+                    early: other(Key::EarlyReserve, early),
+                },
+            ));
+        }
+        // Only early_reserve was set: report it, against the default dynamic reserve.
+        return Err(key_err(
+            Key::EarlyReserve,
+            ErrorKind::EarlyAboveDynamic {
+                early: early as u64,
+                dynamic: other(Key::DynamicReserve, dynamic),
+            },
+        ));
+    }
+
+    let mut config = Config {
+        path: src.path.to_string(),
+        target: target.triple().to_string(),
+        arch: arch.clone(),
+        pointer_width,
+        values: [0; 13],
+        unit_size: unit,
+        first_chunk,
+        base_register: None,
+        origins: origins.clone(),
+        max_static_size: None,
+    };
+    for (key, value) in [
+        (Key::PageSize, page),
+        (Key::AtomSize, atom),
+        (Key::Reserved, reserved),
+        (Key::DynamicReserve, dynamic),
+        (Key::EarlyReserve, early),
+        (Key::MinUnitSize, min_unit),
+        (Key::MaxAllocSize, max_alloc),
+        (Key::MaxCpus, max_cpus),
+        (Key::EmptyPagesLow, low),
+        (Key::EmptyPagesHigh, high),
+    ] {
+        config.values[key as usize] = value;
+    }
+
+    if let Some(unit) = unit {
+        if unit % atom != 0 {
+            return Err(key_err(
+                Key::UnitSize,
+                ErrorKind::UnitNotAtomMultiple {
+                    unit: unit as u64,
+                    atom: other(Key::AtomSize, atom),
+                },
+            ));
+        }
+        if unit < min_unit {
+            return Err(key_err(
+                Key::UnitSize,
+                ErrorKind::UnitBelowMinUnit {
+                    unit: unit as u64,
+                    min_unit: other(Key::MinUnitSize, min_unit),
+                },
+            ));
+        }
+        let room = max_static_in_unit(&config, unit);
+        if room.is_none_or(|r| r < page) {
+            let needed = layout::unit_sizes(&config.layout_params(page))
+                .map(|s| s.size_sum.div_ceil(atom) * atom)
+                .unwrap_or(usize::MAX);
+            return Err(key_err(
+                Key::UnitSize,
+                ErrorKind::UnitTooSmall {
+                    unit: unit as u64,
+                    static_room: room.unwrap_or(0) as u64,
+                    reserved: other(Key::Reserved, reserved),
+                    dynamic: other(Key::DynamicReserve, dynamic),
+                    needed: needed as u64,
+                },
+            ));
+        }
+        config.max_static_size = room;
+    }
+    if max_alloc > unit_bound {
+        let (bound_key, fixed) =
+            if unit.is_some() { (Key::UnitSize, true) } else { (Key::MinUnitSize, false) };
+        return Err(key_err(
+            Key::MaxAllocSize,
+            ErrorKind::MaxAllocAboveUnit {
+                max_alloc: max_alloc as u64,
+                unit: other(bound_key, unit_bound),
+                fixed,
+            },
+        ));
+    }
+    if low > high {
+        return Err(key_err(
+            Key::EmptyPagesLow,
+            ErrorKind::EmptyPagesInverted {
+                low: low as u64,
+                high: format!(
+                    "empty_pages_high = {high} ({})",
+                    origins[Key::EmptyPagesHigh as usize]
+                ),
+            },
+        ));
+    }
+    match (base_register, is_aarch64) {
+        (Some(r), false) => {
+            return Err(key_err(
+                Key::BaseRegister,
+                ErrorKind::BaseRegisterNotAarch64 {
+                    value: r.name(),
+                    arch,
+                    target: target.triple().to_string(),
+                },
+            ));
+        }
+        (None, true) => config.base_register = Some(BaseRegister::El1),
+        (r, _) => config.base_register = r,
+    }
+    // My own checks leave the sizes' magnitude: blame the largest size set in the file.
+    let largest = Key::ALL
+        .into_iter()
+        .filter(|k| k.kind() == Kind::Size)
+        .filter_map(|k| number(k).map(|n| (n, k)))
+        .max();
+    let blame = largest.map_or(Key::MaxCpus, |(_, k)| k);
+    let unit_min = match layout::unit_sizes(&config.layout_params(0)) {
+        Ok(sizes) => sizes.min_unit_size,
+        Err(e) => return Err(key_err(blame, ErrorKind::Layout(e))),
+    };
+    let chunk = (unit_min as u128) * (max_cpus as u128);
+    if chunk >> pointer_width.min(64) != 0 {
+        return Err(key_err(
+            blame,
+            ErrorKind::ChunkTooLarge {
+                found: largest.map_or(max_cpus as u64, |(n, _)| n),
+                cpus: format!("max_cpus = {max_cpus} ({})", origins[Key::MaxCpus as usize]),
+                unit: unit_min as u64,
+                pointer_width,
+            },
+        ));
+    }
+    Ok(config)
+}
+
+/// The most static data a unit of exactly `unit` bytes holds, by `percpu_rt::layout::unit_sizes`
+/// (a binary search: the arithmetic is percpu-rt's, never repeated here). `None` if not even an
+/// empty static area fits.
+fn max_static_in_unit(config: &Config, unit: usize) -> Option<usize> {
+    let fits = |static_size: usize| {
+        layout::unit_sizes(&config.layout_params(static_size)).is_ok_and(|s| s.size_sum <= unit)
+    };
+    if !fits(0) {
+        return None;
+    }
+    // fits(lo) and !fits(hi): size_sum >= static_size, so unit + 1 never fits.
+    let (mut lo, mut hi) = (0, unit + 1);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) { lo = mid } else { hi = mid }
+    }
+    Some(lo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(triple: &str) -> TargetCfg {
+        TargetCfg::builtin(triple).unwrap()
+    }
+
+    #[test]
+    fn defaults_follow_linux_for_the_pointer_width() {
+        let c = Config::defaults(&target("x86_64-unknown-none")).unwrap();
+        assert_eq!(c.dynamic_reserve(), layout::DYNAMIC_RESERVE_64);
+        assert_eq!((c.page_size(), c.atom_size(), c.reserved()), (4096, 4096, 8192));
+        assert_eq!(
+            (c.early_reserve(), c.min_unit_size(), c.max_alloc_size()),
+            (20480, 32768, 32768)
+        );
+        assert_eq!(c.base_register(), None);
+        assert_eq!(
+            c.layout_params(100),
+            LayoutParams { static_size: 100, ..LayoutParams::linux_defaults(0) }
+        );
+        let c32 = Config::defaults(&target("i686-unknown-linux-gnu")).unwrap();
+        assert_eq!(c32.dynamic_reserve(), layout::DYNAMIC_RESERVE_32);
+        let arm = Config::defaults(&target("aarch64-unknown-none")).unwrap();
+        assert_eq!(arm.base_register(), Some(BaseRegister::El1));
+    }
+
+    #[test]
+    fn fixed_unit_gives_the_static_limit_from_the_layout_arithmetic() {
+        let t = target("x86_64-unknown-none");
+        let c = Config::parse("unit_size = \"64 KiB\"", "p.toml", &t).unwrap();
+        // 64 KiB - 8 KiB reserved - 28 KiB dynamic.
+        assert_eq!(c.max_static_size(), Some(28 << 10));
+        let fits = layout::unit_sizes(&c.layout_params(28 << 10)).unwrap();
+        assert_eq!(fits.min_unit_size, 64 << 10);
+        let over = layout::unit_sizes(&c.layout_params((28 << 10) + 1)).unwrap();
+        assert!(over.min_unit_size > 64 << 10);
+        assert_eq!(
+            c.limit_origin().unwrap(),
+            "unit_size 64 KiB (65536 bytes) minus reserved 8 KiB (8192 bytes) and dynamic 28 KiB \
+             (28672 bytes), set at p.toml:1:13 for x86_64-unknown-none"
+        );
+    }
+
+    #[test]
+    fn triple_beats_cfg_beats_top_level() {
+        let text = r#"
+page_size = "16 KiB"
+atom_size = "16 KiB"
+[target.'cfg(target_arch = "aarch64")']
+atom_size = "64 KiB"
+[target.aarch64-unknown-none]
+atom_size = "2 MiB"
+"#;
+        let c = Config::parse(text, "p.toml", &target("aarch64-unknown-none")).unwrap();
+        assert_eq!(c.atom_size(), 2 << 20);
+        let c = Config::parse(text, "p.toml", &target("aarch64-unknown-linux-gnu")).unwrap();
+        assert_eq!(c.atom_size(), 64 << 10);
+        let c = Config::parse(text, "p.toml", &target("x86_64-unknown-none")).unwrap();
+        assert_eq!(c.atom_size(), 16 << 10);
+        assert_eq!(
+            c.origin(Key::AtomSize),
+            &Origin::File { table: String::new(), position: Position { line: 3, column: 13 } }
+        );
+    }
+}

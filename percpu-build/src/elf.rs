@@ -1,0 +1,390 @@
+//! Reading a linked 64-bit little-endian ELF file (x86_64 or aarch64; PIE or static) with the
+//! `object` crate: sections, the symbol table, and the 64-bit words stored at virtual addresses,
+//! with the dynamic relocations of a position-independent executable applied (`RELA`
+//! `R_*_RELATIVE` and absolute relocations, `REL`, and packed `RELR`). Nothing here knows about
+//! per-CPU data; `inspect.rs` gives the bytes their meaning.
+
+use core::fmt;
+use object::LittleEndian as LE;
+use object::elf::{self, FileHeader64};
+use object::read::elf::{FileHeader, ProgramHeader, Rel, Rela, SectionHeader, SectionTable, Sym};
+use std::collections::HashMap;
+
+/// Why a file cannot be read as a supported ELF.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ElfError {
+    /// The file does not start with the ELF magic number.
+    NotElf,
+    /// A 32-bit or big-endian ELF.
+    UnsupportedClass {
+        /// `"32-bit"` or `"big-endian"`.
+        what: &'static str,
+    },
+    /// An architecture other than x86_64 and aarch64.
+    UnsupportedMachine {
+        /// `e_machine`.
+        machine: u16,
+    },
+    /// Not a linked executable (a relocatable object, a core dump).
+    NotLinked {
+        /// `e_type`.
+        elf_type: u16,
+    },
+    /// The headers are inconsistent or truncated.
+    Malformed {
+        /// What `object` reported.
+        message: String,
+    },
+}
+
+impl fmt::Display for ElfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ElfError::NotElf => f.write_str("not an ELF file (no \\x7fELF magic number)"),
+            ElfError::UnsupportedClass { what } => write!(
+                f,
+                "a {what} ELF file; percpu-build inspects 64-bit little-endian files (x86_64, aarch64)"
+            ),
+            ElfError::UnsupportedMachine { machine } => write!(
+                f,
+                "an ELF file for machine {machine}; percpu-build inspects x86_64 and aarch64 files"
+            ),
+            ElfError::NotLinked { elf_type: elf::ET_REL } => f.write_str(
+                "a relocatable object (.o): inspect the linked executable or kernel instead",
+            ),
+            ElfError::NotLinked { elf_type } => write!(
+                f,
+                "an ELF file of type {elf_type}, not a linked executable; inspect the linked \
+                 executable or kernel"
+            ),
+            ElfError::Malformed { message } => write!(f, "a malformed ELF file: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ElfError {}
+
+fn malformed(e: object::read::Error) -> ElfError {
+    ElfError::Malformed { message: e.to_string() }
+}
+
+/// The architectures read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Machine {
+    /// `EM_X86_64`.
+    X86_64,
+    /// `EM_AARCH64`.
+    Aarch64,
+}
+
+impl Machine {
+    /// `target_arch` spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Machine::X86_64 => "x86_64",
+            Machine::Aarch64 => "aarch64",
+        }
+    }
+}
+
+/// A section's name and address range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Section {
+    /// Section index.
+    pub index: usize,
+    /// Virtual address.
+    pub address: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A symbol of the static symbol table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    /// The (mangled) name.
+    pub name: String,
+    /// Value (address).
+    pub address: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Index of the section it is defined in (`None` for undefined, absolute or common).
+    pub section: Option<usize>,
+    /// Whether it is a data object (`STT_OBJECT`).
+    pub is_object: bool,
+}
+
+/// A loadable piece of the file: `[address, address + file_size)` is in the file at `offset`.
+#[derive(Clone, Copy, Debug)]
+struct Loaded {
+    address: u64,
+    file_size: u64,
+    offset: u64,
+}
+
+/// A parsed ELF file.
+#[derive(Debug)]
+pub struct Elf<'d> {
+    data: &'d [u8],
+    machine: Machine,
+    elf_type: u16,
+    has_interpreter: bool,
+    sections: SectionTable<'d, FileHeader64<LE>>,
+    loaded: Vec<Loaded>,
+    /// The value the dynamic loader stores at an address (relocations applied).
+    relocated: HashMap<u64, u64>,
+}
+
+impl<'d> Elf<'d> {
+    /// Parses `data`, checking it is a linked 64-bit little-endian x86_64 or aarch64 file.
+    pub fn parse(data: &'d [u8]) -> Result<Elf<'d>, ElfError> {
+        if !data.starts_with(&elf::ELFMAG) {
+            return Err(ElfError::NotElf);
+        }
+        // e_ident[EI_CLASS] and e_ident[EI_DATA].
+        match (data.get(4), data.get(5)) {
+            (Some(&elf::ELFCLASS64), Some(&elf::ELFDATA2LSB)) => {}
+            (Some(&elf::ELFCLASS32), _) => {
+                return Err(ElfError::UnsupportedClass { what: "32-bit" });
+            }
+            (_, Some(&elf::ELFDATA2MSB)) => {
+                return Err(ElfError::UnsupportedClass { what: "big-endian" });
+            }
+            _ => {
+                return Err(ElfError::Malformed {
+                    message: "bad ELF class or data encoding".into(),
+                });
+            }
+        }
+        let header = FileHeader64::<LE>::parse(data).map_err(malformed)?;
+        let endian = LE;
+        let machine = match header.e_machine(endian) {
+            elf::EM_X86_64 => Machine::X86_64,
+            elf::EM_AARCH64 => Machine::Aarch64,
+            machine => return Err(ElfError::UnsupportedMachine { machine }),
+        };
+        let elf_type = header.e_type(endian);
+        if elf_type != elf::ET_EXEC && elf_type != elf::ET_DYN {
+            return Err(ElfError::NotLinked { elf_type });
+        }
+        let sections = header.sections(endian, data).map_err(malformed)?;
+        let program_headers = header.program_headers(endian, data).map_err(malformed)?;
+        let mut loaded: Vec<Loaded> = program_headers
+            .iter()
+            .filter(|p| p.p_type(endian) == elf::PT_LOAD)
+            .map(|p| Loaded {
+                address: p.p_vaddr(endian),
+                file_size: p.p_filesz(endian),
+                offset: p.p_offset(endian),
+            })
+            .collect();
+        if loaded.is_empty() {
+            // No program headers (unusual for a linked file): fall back to the sections.
+            loaded = sections
+                .iter()
+                .filter(|s| {
+                    s.sh_flags(endian) & u64::from(elf::SHF_ALLOC) != 0
+                        && s.sh_type(endian) != elf::SHT_NOBITS
+                })
+                .map(|s| Loaded {
+                    address: s.sh_addr(endian),
+                    file_size: s.sh_size(endian),
+                    offset: s.sh_offset(endian),
+                })
+                .collect();
+        }
+        let has_interpreter = program_headers.iter().any(|p| p.p_type(endian) == elf::PT_INTERP);
+        let mut file = Elf {
+            data,
+            machine,
+            elf_type,
+            has_interpreter,
+            sections,
+            loaded,
+            relocated: HashMap::new(),
+        };
+        file.relocated = file.dynamic_relocations()?;
+        Ok(file)
+    }
+
+    /// The architecture.
+    pub fn machine(&self) -> Machine {
+        self.machine
+    }
+
+    /// Whether the file is position-independent (`ET_DYN`): its pointers are filled in by
+    /// dynamic relocations.
+    pub fn is_pie(&self) -> bool {
+        self.elf_type == elf::ET_DYN
+    }
+
+    /// Whether the file asks for a dynamic loader (`PT_INTERP`): a hosted executable.
+    pub fn has_interpreter(&self) -> bool {
+        self.has_interpreter
+    }
+
+    /// The section named `name`.
+    pub fn section(&self, name: &str) -> Option<Section> {
+        let (index, s) = self.sections.section_by_name(LE, name.as_bytes())?;
+        Some(Section { index: index.0, address: s.sh_addr(LE), size: s.sh_size(LE) })
+    }
+
+    /// Every symbol of the static symbol table (`.symtab`); empty when the file is stripped.
+    pub fn symbols(&self) -> Result<Vec<Symbol>, ElfError> {
+        let table = self.sections.symbols(LE, self.data, elf::SHT_SYMTAB).map_err(malformed)?;
+        let mut symbols = Vec::with_capacity(table.len());
+        for sym in table.iter() {
+            let name = sym.name(LE, table.strings()).map_err(malformed)?;
+            let shndx = sym.st_shndx(LE);
+            let defined = shndx != elf::SHN_UNDEF && shndx < elf::SHN_LORESERVE;
+            symbols.push(Symbol {
+                name: String::from_utf8_lossy(name).into_owned(),
+                address: sym.st_value(LE),
+                size: sym.st_size(LE),
+                section: defined.then_some(usize::from(shndx)),
+                is_object: sym.st_type() == elf::STT_OBJECT,
+            });
+        }
+        Ok(symbols)
+    }
+
+    /// `len` bytes of the file's image at virtual address `address`, if they are in the file.
+    pub fn bytes_at(&self, address: u64, len: u64) -> Option<&'d [u8]> {
+        let end = address.checked_add(len)?;
+        let piece = self
+            .loaded
+            .iter()
+            .find(|l| l.address <= address && end <= l.address.saturating_add(l.file_size))?;
+        let start = usize::try_from(piece.offset + (address - piece.address)).ok()?;
+        self.data.get(start..start.checked_add(usize::try_from(len).ok()?)?)
+    }
+
+    /// The 64-bit word stored in the file at `address`.
+    pub fn stored_u64(&self, address: u64) -> Option<u64> {
+        let bytes = self.bytes_at(address, 8)?;
+        Some(u64::from_le_bytes(bytes.try_into().ok()?))
+    }
+
+    /// The pointer at `address` as the program sees it once loaded at its link address: the
+    /// dynamic relocation's value in a PIE, the stored word otherwise.
+    pub fn pointer_at(&self, address: u64) -> Option<u64> {
+        match self.relocated.get(&address) {
+            Some(v) => Some(*v),
+            None => self.stored_u64(address),
+        }
+    }
+
+    /// The values the dynamic loader writes, by address, for a load at the link address
+    /// (base 0 for a PIE): relative relocations give their addend (`RELA`) or the stored word
+    /// (`REL`, `RELR`); absolute 64-bit ones give the defined symbol's value plus the addend.
+    fn dynamic_relocations(&self) -> Result<HashMap<u64, u64>, ElfError> {
+        let (relative, absolute): (u32, &[u32]) = match self.machine {
+            Machine::X86_64 => {
+                (elf::R_X86_64_RELATIVE, &[elf::R_X86_64_64, elf::R_X86_64_GLOB_DAT])
+            }
+            Machine::Aarch64 => {
+                (elf::R_AARCH64_RELATIVE, &[elf::R_AARCH64_ABS64, elf::R_AARCH64_GLOB_DAT])
+            }
+        };
+        let mut values = HashMap::new();
+        for section in self.sections.iter() {
+            // Only loaded relocation sections are dynamic; `--emit-relocs` leaves others behind,
+            // already applied.
+            if section.sh_flags(LE) & u64::from(elf::SHF_ALLOC) == 0 {
+                continue;
+            }
+            if let Some((relas, link)) = section.rela(LE, self.data).map_err(malformed)? {
+                let symbols = if link.0 != 0 {
+                    Some(
+                        self.sections
+                            .symbol_table_by_index(LE, self.data, link)
+                            .map_err(malformed)?,
+                    )
+                } else {
+                    None
+                };
+                for rela in relas {
+                    let r_type = rela.r_type(LE, false);
+                    let offset = rela.r_offset(LE);
+                    let addend = rela.r_addend(LE) as u64;
+                    if r_type == relative {
+                        values.insert(offset, addend);
+                    } else if absolute.contains(&r_type) {
+                        let index = object::SymbolIndex(rela.r_sym(LE, false) as usize);
+                        let sym = symbols.as_ref().and_then(|t| t.symbol(index).ok());
+                        if let Some(sym) = sym.filter(|s| s.st_shndx(LE) != elf::SHN_UNDEF) {
+                            values.insert(offset, sym.st_value(LE).wrapping_add(addend));
+                        }
+                    }
+                }
+            } else if let Some((rels, _)) = section.rel(LE, self.data).map_err(malformed)? {
+                for rel in rels {
+                    if rel.r_type(LE) == relative {
+                        let offset = rel.r_offset(LE);
+                        if let Some(v) = self.stored_u64(offset) {
+                            values.insert(offset, v);
+                        }
+                    }
+                }
+            } else if let Some(relrs) = section.relr(LE, self.data).map_err(malformed)? {
+                for offset in relrs {
+                    if let Some(v) = self.stored_u64(offset) {
+                        values.insert(offset, v);
+                    }
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 64-byte ELF header with no sections and no program headers.
+    fn header(class: u8, data: u8, elf_type: u16, machine: u16) -> Vec<u8> {
+        let mut h = vec![0u8; 64];
+        h[..4].copy_from_slice(&elf::ELFMAG);
+        h[4] = class;
+        h[5] = data;
+        h[6] = 1;
+        h[16..18].copy_from_slice(&elf_type.to_le_bytes());
+        h[18..20].copy_from_slice(&machine.to_le_bytes());
+        h[20..24].copy_from_slice(&1u32.to_le_bytes());
+        h[52..54].copy_from_slice(&64u16.to_le_bytes());
+        h[54..56].copy_from_slice(&56u16.to_le_bytes());
+        h[58..60].copy_from_slice(&64u16.to_le_bytes());
+        h
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_read() {
+        assert_eq!(Elf::parse(b"#!/bin/sh\n").unwrap_err(), ElfError::NotElf);
+        assert_eq!(Elf::parse(b"").unwrap_err(), ElfError::NotElf);
+        let h32 = header(elf::ELFCLASS32, elf::ELFDATA2LSB, elf::ET_EXEC, elf::EM_X86_64);
+        assert_eq!(Elf::parse(&h32).unwrap_err(), ElfError::UnsupportedClass { what: "32-bit" });
+        let be = header(elf::ELFCLASS64, elf::ELFDATA2MSB, elf::ET_EXEC, elf::EM_X86_64);
+        assert_eq!(Elf::parse(&be).unwrap_err(), ElfError::UnsupportedClass { what: "big-endian" });
+        let riscv = header(elf::ELFCLASS64, elf::ELFDATA2LSB, elf::ET_EXEC, elf::EM_RISCV);
+        assert_eq!(
+            Elf::parse(&riscv).unwrap_err(),
+            ElfError::UnsupportedMachine { machine: elf::EM_RISCV }
+        );
+        let obj = header(elf::ELFCLASS64, elf::ELFDATA2LSB, elf::ET_REL, elf::EM_AARCH64);
+        assert_eq!(Elf::parse(&obj).unwrap_err(), ElfError::NotLinked { elf_type: elf::ET_REL });
+        let truncated =
+            &header(elf::ELFCLASS64, elf::ELFDATA2LSB, elf::ET_EXEC, elf::EM_X86_64)[..40];
+        assert!(matches!(Elf::parse(truncated).unwrap_err(), ElfError::Malformed { .. }));
+    }
+
+    #[test]
+    fn an_empty_executable_has_no_sections() {
+        let h = header(elf::ELFCLASS64, elf::ELFDATA2LSB, elf::ET_EXEC, elf::EM_AARCH64);
+        let f = Elf::parse(&h).unwrap();
+        assert_eq!(f.machine(), Machine::Aarch64);
+        assert!(!f.is_pie());
+        assert!(f.section(".percpu").is_none());
+        assert!(f.symbols().unwrap().is_empty());
+        assert_eq!(f.pointer_at(0x1000), None);
+    }
+}

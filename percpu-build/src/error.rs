@@ -1,0 +1,463 @@
+//! Configuration errors: what went wrong ([`ErrorKind`]) and where ([`ConfigError`]).
+//!
+//! Every message has the form compilers use, so editors can jump to it:
+//!
+//! ```text
+//! percpu.toml:4:19: key `atom_size`: found 2 KiB (2048 bytes), allowed at least page_size = 4 KiB (the default) ...
+//! ```
+//!
+//! that is `path:line:column: key `name`: found <what is there>, allowed <what may be there>`,
+//! and where it helps, what to change.
+
+use crate::size::{BytesExact, SIZE_ALLOWED, SizeError};
+use crate::tree::Position;
+use core::fmt;
+use percpu_rt::layout::LayoutError;
+
+/// A `percpu.toml` that cannot be used, with the file, position and key it is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(Box<Details>);
+
+/// The contents of a [`ConfigError`] (boxed: errors are rare, results are common).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Details {
+    path: String,
+    position: Option<Position>,
+    key: Option<String>,
+    kind: ErrorKind,
+}
+
+impl ConfigError {
+    pub(crate) fn new(
+        path: &str,
+        position: Option<Position>,
+        key: Option<String>,
+        kind: ErrorKind,
+    ) -> Self {
+        ConfigError(Box::new(Details { path: path.to_string(), position, key, kind }))
+    }
+
+    /// The configuration file, as given.
+    pub fn path(&self) -> &str {
+        &self.0.path
+    }
+
+    /// Line and column of the offending key or value, when the error is about one.
+    pub fn position(&self) -> Option<Position> {
+        self.0.position
+    }
+
+    /// The offending key, with its table (`atom_size`, `target.aarch64-unknown-none.atom_size`).
+    pub fn key(&self) -> Option<&str> {
+        self.0.key.as_deref()
+    }
+
+    /// What is wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0.kind
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.0;
+        f.write_str(&d.path)?;
+        if let Some(p) = d.position {
+            write!(f, ":{p}")?;
+        }
+        f.write_str(": ")?;
+        if let Some(key) = &d.key {
+            write!(f, "key `{key}`: ")?;
+        }
+        write!(f, "{}", d.kind)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What is wrong with a configuration. The `Display` is the message after `key `name`: `.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The file named explicitly cannot be read.
+    Read {
+        /// The operating system's message.
+        message: String,
+    },
+    /// The file is not valid TOML.
+    Syntax {
+        /// The TOML parser's message.
+        message: String,
+    },
+    /// A key this schema does not have.
+    UnknownKey {
+        /// The keys allowed in this table.
+        allowed: Vec<&'static str>,
+        /// The key that was probably meant.
+        suggestion: Option<&'static str>,
+    },
+    /// A value of the wrong TOML type.
+    WrongType {
+        /// The value found (type and text).
+        found: String,
+        /// What the key takes.
+        allowed: &'static str,
+    },
+    /// A size string that does not parse.
+    BadSize {
+        /// The value found.
+        found: String,
+        /// Why it does not parse.
+        reason: SizeError,
+    },
+    /// A negative integer where a size or count is expected.
+    Negative {
+        /// The value found.
+        found: i64,
+        /// What the key takes.
+        allowed: &'static str,
+    },
+    /// A size that must be a power of two and is not (`page_size`, `atom_size`).
+    NotPowerOfTwo {
+        /// The value found.
+        found: u64,
+    },
+    /// A size that must be a multiple of the 4-byte allocation granule and is not.
+    NotGranuleMultiple {
+        /// The value found.
+        found: u64,
+        /// Whether 0 is allowed.
+        zero_allowed: bool,
+    },
+    /// A count outside its range.
+    OutOfRange {
+        /// The value found.
+        found: u64,
+        /// Smallest allowed value.
+        min: u64,
+        /// Largest allowed value.
+        max: u64,
+        /// Why the range is what it is.
+        why: &'static str,
+    },
+    /// A string that is not one of the key's choices.
+    BadChoice {
+        /// The value found.
+        found: String,
+        /// The choices.
+        allowed: &'static [&'static str],
+        /// The choice that was probably meant.
+        suggestion: Option<&'static str>,
+    },
+    /// `target` or an entry of it is not a table.
+    NotATable {
+        /// The value found.
+        found: String,
+    },
+    /// A `[target.'cfg(..)']` key that `cfg-expr` cannot parse.
+    BadCfg {
+        /// The parser's reason.
+        reason: String,
+    },
+    /// A `cfg(..)` testing a `target_arch`/`target_os` value that no target has.
+    ImpossibleCfg {
+        /// `target_arch` or `target_os`.
+        name: &'static str,
+        /// The value that no target has.
+        value: String,
+        /// The closest real value.
+        suggestion: Option<String>,
+    },
+    /// A `[target.<triple>]` naming a triple rustc does not know (and that is not the target
+    /// being built).
+    UnknownTriple {
+        /// The closest built-in triple.
+        suggestion: Option<&'static str>,
+    },
+    /// Two `[target.'cfg(..)']` tables that both match the target set the same key.
+    Conflict {
+        /// The other table.
+        other_table: String,
+        /// Where the other table sets the key.
+        other_position: Position,
+        /// The target.
+        target: String,
+    },
+    /// `atom_size` below `page_size`.
+    AtomBelowPage {
+        /// The atom size.
+        atom: u64,
+        /// The page size, with where it comes from.
+        page: String,
+    },
+    /// `atom_size` above the page size with `first_chunk = "page"`.
+    AtomWithPageFirstChunk {
+        /// The atom size.
+        atom: u64,
+        /// The page size, with where it comes from.
+        page: String,
+    },
+    /// `dynamic_reserve` below `early_reserve`.
+    DynamicBelowEarly {
+        /// The dynamic reserve.
+        dynamic: u64,
+        /// The early minimum, with where it comes from.
+        early: String,
+    },
+    /// `early_reserve` above the (default) `dynamic_reserve`.
+    EarlyAboveDynamic {
+        /// The early minimum.
+        early: u64,
+        /// The dynamic reserve, with where it comes from.
+        dynamic: String,
+    },
+    /// `unit_size` not a multiple of the atom.
+    UnitNotAtomMultiple {
+        /// The unit size.
+        unit: u64,
+        /// The atom size, with where it comes from.
+        atom: String,
+    },
+    /// `unit_size` below `min_unit_size`.
+    UnitBelowMinUnit {
+        /// The unit size.
+        unit: u64,
+        /// The minimum unit size, with where it comes from.
+        min_unit: String,
+    },
+    /// `unit_size` leaves less than one page for static data.
+    UnitTooSmall {
+        /// The unit size.
+        unit: u64,
+        /// Bytes left for static data (possibly 0).
+        static_room: u64,
+        /// `reserved`, with where it comes from.
+        reserved: String,
+        /// The dynamic area, with where it comes from.
+        dynamic: String,
+        /// The smallest unit that leaves one page of static area.
+        needed: u64,
+    },
+    /// `max_alloc_size` above the unit size.
+    MaxAllocAboveUnit {
+        /// The largest allocation asked for.
+        max_alloc: u64,
+        /// The unit size bound, with where it comes from.
+        unit: String,
+        /// Whether the unit is fixed (`unit_size`) or only bounded below (`min_unit_size`).
+        fixed: bool,
+    },
+    /// `empty_pages_low` above `empty_pages_high`.
+    EmptyPagesInverted {
+        /// The low mark.
+        low: u64,
+        /// The high mark, with where it comes from.
+        high: String,
+    },
+    /// `base_register` on a target that is not aarch64.
+    BaseRegisterNotAarch64 {
+        /// The value set (`el1` or `el2`).
+        value: &'static str,
+        /// The target's architecture.
+        arch: String,
+        /// The target triple.
+        target: String,
+    },
+    /// A size larger than the target's address space.
+    TooLargeForTarget {
+        /// The value found.
+        found: u64,
+        /// The target's pointer width in bits.
+        pointer_width: u32,
+    },
+    /// `max_cpus` units do not fit the target's address space.
+    ChunkTooLarge {
+        /// The value found (the largest size set).
+        found: u64,
+        /// `max_cpus`, with where it comes from.
+        cpus: String,
+        /// The smallest unit of this configuration.
+        unit: u64,
+        /// The target's pointer width in bits.
+        pointer_width: u32,
+    },
+    /// The layout arithmetic of percpu-rt rejects the combination.
+    Layout(LayoutError),
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ErrorKind as K;
+        match self {
+            K::Read { message } => write!(
+                f,
+                "cannot read the configuration file: {message}; allowed: an existing percpu.toml \
+                 (only the default path $CARGO_MANIFEST_DIR/percpu.toml may be missing, meaning \
+                 Linux's defaults)"
+            ),
+            K::Syntax { message } => write!(f, "TOML syntax error: {message}"),
+            K::UnknownKey { allowed, suggestion } => {
+                write!(f, "found an unknown key, allowed {}", allowed.join(", "))?;
+                if let Some(s) = suggestion {
+                    write!(f, "; did you mean `{s}`?")?;
+                }
+                Ok(())
+            }
+            K::WrongType { found, allowed } => write!(f, "found {found}, allowed {allowed}"),
+            K::BadSize { found, reason } => {
+                write!(f, "found {found}, allowed {SIZE_ALLOWED}; {reason}")
+            }
+            K::Negative { found, allowed } => {
+                write!(f, "found the integer {found}, allowed {allowed}; it cannot be negative")
+            }
+            K::NotPowerOfTwo { found } => write!(
+                f,
+                "found {}, allowed a power of two (e.g. 4 KiB, 16 KiB, 64 KiB, 2 MiB)",
+                BytesExact(*found)
+            ),
+            K::NotGranuleMultiple { found, zero_allowed } => {
+                let gran = percpu_rt::layout::MIN_ALLOC_SIZE as u64;
+                let which = if *zero_allowed { "a" } else { "a non-zero" };
+                write!(
+                    f,
+                    "found {}, allowed {which} multiple of {gran} bytes (the allocation granule, \
+                     PCPU_MIN_ALLOC_SIZE); use {} bytes",
+                    BytesExact(*found),
+                    found.div_ceil(gran).max(1) * gran
+                )
+            }
+            K::OutOfRange { found, min, max, why } => {
+                write!(f, "found {found}, allowed {min} to {max} ({why})")
+            }
+            K::BadChoice { found, allowed, suggestion } => {
+                let list: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
+                write!(f, "found {found}, allowed one of {}", list.join(", "))?;
+                if let Some(s) = suggestion {
+                    write!(f, "; did you mean {s:?}?")?;
+                }
+                Ok(())
+            }
+            K::NotATable { found } => write!(
+                f,
+                "found {found}, allowed a table: [target.<triple>] or [target.'cfg(...)'] holding \
+                 the keys to override for that target"
+            ),
+            K::BadCfg { reason } => write!(
+                f,
+                "found an invalid cfg expression ({reason}), allowed cfg(<predicate>) as Cargo \
+                 accepts it, e.g. cfg(target_arch = \"aarch64\") or cfg(all(unix, \
+                 target_pointer_width = \"64\"))"
+            ),
+            K::ImpossibleCfg { name, value, suggestion } => {
+                write!(
+                    f,
+                    "found {name} = \"{value}\", which no rustc target has, so this table never \
+                     applies; allowed a {name} of a real target"
+                )?;
+                if let Some(s) = suggestion {
+                    write!(f, "; did you mean {name} = \"{s}\"?")?;
+                }
+                Ok(())
+            }
+            K::UnknownTriple { suggestion } => {
+                f.write_str(
+                    "found a target triple rustc does not know, so this table never applies; \
+                     allowed a built-in target triple, or the triple being built, or \
+                     [target.'cfg(...)'] for a custom target",
+                )?;
+                if let Some(s) = suggestion {
+                    write!(f, "; did you mean `{s}`?")?;
+                }
+                Ok(())
+            }
+            K::Conflict { other_table, other_position, target } => write!(
+                f,
+                "found a second value for {target}: [{other_table}] (at {other_position}) also \
+                 matches and sets this key, allowed one matching cfg table per key; make the cfg \
+                 expressions exclusive, or set the key in [target.{target}], which takes \
+                 precedence over cfg tables"
+            ),
+            K::AtomBelowPage { atom, page } => write!(
+                f,
+                "found {}, allowed at least {page}; the atom is the first chunk's allocation \
+                 granule: use the page size or a large-page size",
+                BytesExact(*atom)
+            ),
+            K::AtomWithPageFirstChunk { atom, page } => write!(
+                f,
+                "found {} with first_chunk = \"page\", allowed {page}; the page first chunk maps \
+                 page by page, so a larger atom only applies to \"embed\" or \"auto\"",
+                BytesExact(*atom)
+            ),
+            K::DynamicBelowEarly { dynamic, early } => write!(
+                f,
+                "found {}, allowed at least {early}; early allocations need that much dynamic \
+                 area (Linux keeps PERCPU_DYNAMIC_RESERVE >= PERCPU_DYNAMIC_EARLY_SIZE): raise \
+                 dynamic_reserve or lower early_reserve",
+                BytesExact(*dynamic)
+            ),
+            K::EarlyAboveDynamic { early, dynamic } => write!(
+                f,
+                "found {}, allowed at most {dynamic}; the dynamic area is never smaller than the \
+                 early minimum, so raise dynamic_reserve along with early_reserve",
+                BytesExact(*early)
+            ),
+            K::UnitNotAtomMultiple { unit, atom } => write!(
+                f,
+                "found {}, allowed a multiple of {atom}, so that every CPU's unit is exactly \
+                 unit_size",
+                BytesExact(*unit)
+            ),
+            K::UnitBelowMinUnit { unit, min_unit } => write!(
+                f,
+                "found {}, allowed at least {min_unit}; raise unit_size or lower min_unit_size",
+                BytesExact(*unit)
+            ),
+            K::UnitTooSmall { unit, static_room, reserved, dynamic, needed } => write!(
+                f,
+                "found {}, which leaves {} for static data after {reserved} and {dynamic}, \
+                 allowed at least {} (one page of static data); raise unit_size, or lower \
+                 reserved or dynamic_reserve",
+                BytesExact(*unit),
+                BytesExact(*static_room),
+                BytesExact(*needed)
+            ),
+            K::MaxAllocAboveUnit { max_alloc, unit, fixed } => {
+                write!(f, "found {}, allowed at most {unit}", BytesExact(*max_alloc))?;
+                if *fixed {
+                    f.write_str("; an allocation cannot be larger than a unit")
+                } else {
+                    f.write_str(
+                        "; an allocation cannot be larger than a unit, and without unit_size the \
+                         unit is only known to be at least min_unit_size: raise min_unit_size or \
+                         set unit_size",
+                    )
+                }
+            }
+            K::EmptyPagesInverted { low, high } => write!(
+                f,
+                "found {low}, allowed at most {high}; the allocator populates pages when fewer \
+                 than empty_pages_low are free and releases them above empty_pages_high"
+            ),
+            K::BaseRegisterNotAarch64 { value, arch, target } => write!(
+                f,
+                "found base_register = \"{value}\" for {target} (target_arch = \"{arch}\"), \
+                 allowed only on aarch64 targets; move it to \
+                 [target.'cfg(target_arch = \"aarch64\")']"
+            ),
+            K::TooLargeForTarget { found, pointer_width } => write!(
+                f,
+                "found {}, allowed less than 4 GiB on this {pointer_width}-bit target",
+                BytesExact(*found)
+            ),
+            K::ChunkTooLarge { found, cpus, unit, pointer_width } => write!(
+                f,
+                "found {}, which makes every unit at least {}: allowed sizes whose {cpus} units \
+                 fit the {pointer_width}-bit address space",
+                BytesExact(*found),
+                BytesExact(*unit)
+            ),
+            K::Layout(e) => write!(f, "found sizes the unit layout rejects: {e}"),
+        }
+    }
+}

@@ -1,0 +1,595 @@
+//! `percpu-build inspect`: what a linked executable or kernel holds per CPU, as data.
+//!
+//! * the static size: `__percpu_end - __percpu_start` (or the `.percpu` section's size);
+//! * every variable, from the registry descriptors in `.percpu_registry` (the `#[repr(C)]`
+//!   `Descriptor` of `percpu_rt::registry`, pointers relocated for a PIE), cross-checked with
+//!   the template symbols in `.percpu` (demangled, `::_::` and hash removed);
+//! * the padding holes between variables, and template symbols that have no descriptor;
+//! * the unit layout the target's configuration gives that static size (`unit.rs`).
+//!
+//! Rendering is `report.rs`'s job; the CLI (`main.rs`) only parses arguments.
+
+use crate::config::{Config, MAX_CPUS_LIMIT};
+use crate::elf::{Elf, ElfError, Machine, Symbol};
+use crate::error::ConfigError;
+use crate::target::TargetCfg;
+use crate::unit::{UnitLayout, unit_layout};
+use core::fmt;
+use percpu_rt::layout::LayoutError;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Size of a `Descriptor` on a 64-bit target (see `percpu_rt::registry::Descriptor`).
+pub const DESCRIPTOR_SIZE: u64 = 96;
+/// Offsets of the descriptor fields read, from the layout documented on `Descriptor`.
+const NAME: u64 = 0;
+const MODULE_PATH: u64 = 16;
+const DECLARED_TYPE: u64 = 32;
+const SIZE: u64 = 56;
+const ALIGN: u64 = 64;
+const TEMPLATE: u64 = 72;
+const INIT: u64 = 88;
+
+// The host build of percpu-rt is 64-bit like the files read: its descriptor must have the
+// documented size, or the offsets above are stale.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(
+    core::mem::size_of::<percpu_rt::registry::Descriptor>() as u64 == DESCRIPTOR_SIZE,
+    "percpu_rt::registry::Descriptor changed layout: update the offsets in inspect.rs"
+);
+
+/// Longest name or type string believed (a guard against reading garbage).
+const MAX_STR: u64 = 4096;
+
+/// One `#[percpu]` static of the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Variable {
+    /// Full path: `crate::module::NAME`.
+    pub name: String,
+    /// The crate that declares it.
+    pub crate_name: String,
+    /// The declaring module (`crate::module`).
+    pub module_path: String,
+    /// Its type as declared.
+    pub declared_type: String,
+    /// Offset in the template (and in every unit).
+    pub offset: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Alignment in bytes.
+    pub align: u64,
+    /// Template address (link-time).
+    pub address: u64,
+    /// The demangled template symbol (`::_::` and hash removed), if the file has symbols.
+    pub symbol: Option<String>,
+    /// Whether it has a per-CPU initialiser.
+    pub has_init: bool,
+}
+
+/// Bytes of the template no variable uses (alignment padding, or the tail).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Hole {
+    /// Offset of the first unused byte.
+    pub offset: u64,
+    /// Unused bytes.
+    pub size: u64,
+    /// The variable before the hole.
+    pub after: Option<String>,
+    /// The variable after the hole (`None` for tail padding).
+    pub before: Option<String>,
+}
+
+/// A data symbol in `.percpu` that no registry descriptor describes (placed there by hand,
+/// by C code, or by a mismatched runtime).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TemplateSymbol {
+    /// Demangled name (`::_::` and hash removed).
+    pub name: String,
+    /// First path segment.
+    pub crate_name: String,
+    /// Offset in the template.
+    pub offset: u64,
+    /// Size in bytes (`st_size`).
+    pub size: u64,
+    /// The symbol as stored.
+    pub mangled: String,
+}
+
+/// Everything `inspect` reports about one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Inspection {
+    /// The file, as given.
+    pub file: String,
+    /// `x86_64` or `aarch64`.
+    pub arch: &'static str,
+    /// Whether the file is position-independent (`ET_DYN`).
+    pub pie: bool,
+    /// Address of `__percpu_start` (or of `.percpu`).
+    pub percpu_start: u64,
+    /// Bytes of static per-CPU data.
+    pub static_size: u64,
+    /// Where the static size was read: `"__percpu_end - __percpu_start"` or `".percpu size"`.
+    pub static_size_from: &'static str,
+    /// The variables, by offset.
+    pub variables: Vec<Variable>,
+    /// Unused bytes between and after the variables, by offset.
+    pub holes: Vec<Hole>,
+    /// Template symbols without a descriptor, by offset.
+    pub unregistered: Vec<TemplateSymbol>,
+    /// Inconsistencies found by the cross-check (none in a healthy file).
+    pub notes: Vec<String>,
+    /// The target the layout was computed for, and whether it was guessed from the file.
+    pub target: Option<String>,
+    /// Whether `target` was guessed from the file (no `--target`).
+    pub target_inferred: bool,
+    /// The unit layout for the target's configuration.
+    pub layout: Option<UnitLayout>,
+}
+
+impl Inspection {
+    /// Bytes of padding between variables (the tail after the last one not counted).
+    pub fn padding(&self) -> u64 {
+        self.holes.iter().filter(|h| h.before.is_some()).map(|h| h.size).sum()
+    }
+
+    /// The target triple a file most likely was built for: `*-unknown-linux-gnu` when it asks
+    /// for a dynamic loader, `*-unknown-none` otherwise.
+    pub fn likely_target(&self, elf_has_interpreter: bool) -> &'static str {
+        match (self.arch, elf_has_interpreter) {
+            ("aarch64", true) => "aarch64-unknown-linux-gnu",
+            ("aarch64", false) => "aarch64-unknown-none",
+            (_, true) => "x86_64-unknown-linux-gnu",
+            _ => "x86_64-unknown-none",
+        }
+    }
+}
+
+/// Why a file cannot be inspected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InspectError {
+    /// The file cannot be read.
+    Read {
+        /// The file.
+        path: String,
+        /// The operating system's message.
+        message: String,
+    },
+    /// The file is not a supported ELF file.
+    Elf {
+        /// The file.
+        path: String,
+        /// Why.
+        error: ElfError,
+    },
+    /// The file has no `.percpu` section.
+    NoPercpuSection {
+        /// The file.
+        path: String,
+    },
+    /// `--target` names a target rustc does not know.
+    UnknownTarget {
+        /// The triple given.
+        triple: String,
+        /// The closest built-in triple.
+        suggestion: Option<&'static str>,
+    },
+    /// `--cpus` is out of range.
+    BadCpus {
+        /// The value given.
+        cpus: usize,
+    },
+    /// The configuration is invalid.
+    Config(ConfigError),
+    /// The layout arithmetic rejects the static size with this configuration.
+    Layout(LayoutError),
+}
+
+impl fmt::Display for InspectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InspectError::Read { path, message } => write!(f, "{path}: cannot read: {message}"),
+            InspectError::Elf { path, error } => write!(f, "{path}: {error}"),
+            InspectError::NoPercpuSection { path } => write!(
+                f,
+                "{path}: no .percpu section: the file has no #[percpu] statics, or was linked \
+                 without percpu-build's linker fragment (call percpu_build::configure() in build.rs)"
+            ),
+            InspectError::UnknownTarget { triple, suggestion } => {
+                write!(
+                    f,
+                    "--target {triple}: not a target rustc knows; allowed a built-in target triple"
+                )?;
+                if let Some(s) = suggestion {
+                    write!(f, "; did you mean `{s}`?")?;
+                }
+                Ok(())
+            }
+            InspectError::BadCpus { cpus } => {
+                write!(f, "--cpus {cpus}: allowed 1 to {MAX_CPUS_LIMIT}")
+            }
+            InspectError::Config(e) => fmt::Display::fmt(e, f),
+            InspectError::Layout(e) => write!(f, "the unit layout is impossible: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InspectError {}
+
+/// What `percpu-build inspect` was asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InspectOptions {
+    /// The ELF file.
+    pub file: PathBuf,
+    /// `--config`: the `percpu.toml` to lay the unit out with (default: the defaults).
+    pub config: Option<PathBuf>,
+    /// `--target`: the triple to resolve the configuration for (default: guessed from the file).
+    pub target: Option<String>,
+    /// `--cpus`: possible CPUs (default: the configuration's `max_cpus`).
+    pub cpus: Option<usize>,
+}
+
+/// Inspects `opts.file` and lays its unit out for the target's configuration.
+pub fn run(opts: &InspectOptions) -> Result<Inspection, InspectError> {
+    let path = opts.file.display().to_string();
+    let data = std::fs::read(&opts.file)
+        .map_err(|e| InspectError::Read { path: path.clone(), message: e.to_string() })?;
+    let elf = Elf::parse(&data).map_err(|error| InspectError::Elf { path: path.clone(), error })?;
+    let mut inspection = inspect_elf(&path, &elf)?;
+
+    let (triple, inferred) = match &opts.target {
+        Some(t) => (t.clone(), false),
+        None => (inspection.likely_target(elf.has_interpreter()).to_string(), true),
+    };
+    let target = TargetCfg::builtin(&triple).ok_or_else(|| InspectError::UnknownTarget {
+        suggestion: TargetCfg::suggest_triple(&triple),
+        triple: triple.clone(),
+    })?;
+    let config = match &opts.config {
+        Some(p) => Config::load(p, &target),
+        None => Config::defaults(&target),
+    }
+    .map_err(InspectError::Config)?;
+    let cpus = opts.cpus.unwrap_or(config.max_cpus());
+    if cpus == 0 || cpus > MAX_CPUS_LIMIT {
+        return Err(InspectError::BadCpus { cpus });
+    }
+    let layout = unit_layout(&config, inspection.static_size as usize, cpus)
+        .map_err(InspectError::Layout)?;
+    inspection.target = Some(triple);
+    inspection.target_inferred = inferred;
+    inspection.layout = Some(layout);
+    Ok(inspection)
+}
+
+/// `crate::module::_::NAME::h0123..` → `crate::module::NAME`: the demangled path without the
+/// anonymous `const _` block the template lives in, and without the hash.
+pub fn demangle_template(mangled: &str) -> String {
+    let full = match rustc_demangle::try_demangle(mangled) {
+        Ok(d) => format!("{d:#}"),
+        Err(_) => mangled.to_string(),
+    };
+    full.split("::").filter(|seg| *seg != "_").collect::<Vec<_>>().join("::")
+}
+
+fn first_segment(path: &str) -> String {
+    path.split("::").next().unwrap_or(path).to_string()
+}
+
+/// A descriptor as read from the file.
+struct RawDescriptor {
+    name: String,
+    module_path: String,
+    declared_type: String,
+    size: u64,
+    align: u64,
+    template: u64,
+    has_init: bool,
+}
+
+/// The `&'static str` (pointer, length) at `address`.
+fn read_str(elf: &Elf<'_>, address: u64) -> Result<String, String> {
+    let ptr = elf.pointer_at(address).ok_or_else(|| format!("no pointer at {address:#x}"))?;
+    let len =
+        elf.stored_u64(address + 8).ok_or_else(|| format!("no length at {:#x}", address + 8))?;
+    if len > MAX_STR {
+        return Err(format!("a string of {len} bytes at {ptr:#x} (not a descriptor?)"));
+    }
+    let bytes =
+        elf.bytes_at(ptr, len).ok_or_else(|| format!("string at {ptr:#x} is not in the file"))?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| format!("string at {ptr:#x} is not UTF-8"))
+}
+
+fn read_descriptor(elf: &Elf<'_>, at: u64) -> Result<RawDescriptor, String> {
+    let word = |offset: u64| {
+        elf.stored_u64(at + offset).ok_or_else(|| format!("no word at {:#x}", at + offset))
+    };
+    let pointer = |offset: u64| {
+        elf.pointer_at(at + offset).ok_or_else(|| format!("no pointer at {:#x}", at + offset))
+    };
+    Ok(RawDescriptor {
+        name: read_str(elf, at + NAME)?,
+        module_path: read_str(elf, at + MODULE_PATH)?,
+        declared_type: read_str(elf, at + DECLARED_TYPE)?,
+        size: word(SIZE)?,
+        align: word(ALIGN)?,
+        template: pointer(TEMPLATE)?,
+        has_init: pointer(INIT)? != 0,
+    })
+}
+
+/// The address of the first of `names` the symbol table defines.
+fn symbol_address(symbols: &[Symbol], names: &[&str]) -> Option<u64> {
+    names.iter().find_map(|n| {
+        symbols.iter().find(|s| s.name == *n && s.section.is_some()).map(|s| s.address)
+    })
+}
+
+/// Inspects a parsed file (no layout: see [`run`]).
+pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError> {
+    let malformed = |error| InspectError::Elf { path: path.to_string(), error };
+    let percpu = elf
+        .section(".percpu")
+        .ok_or_else(|| InspectError::NoPercpuSection { path: path.to_string() })?;
+    let symbols = elf.symbols().map_err(malformed)?;
+    let mut notes = Vec::new();
+    if symbols.is_empty() {
+        notes.push(
+            "the file has no symbol table (stripped): bounds come from the sections, and \
+             variables are not cross-checked with their template symbols"
+                .to_string(),
+        );
+    }
+
+    // The template: [start, start + static_size).
+    let bounds = (
+        symbol_address(&symbols, &["__percpu_start"]),
+        symbol_address(&symbols, &["__percpu_end"]),
+    );
+    let (start, static_size, static_size_from) = match bounds {
+        (Some(s), Some(e)) if e >= s => {
+            if e - s != percpu.size {
+                notes.push(format!(
+                    "__percpu_end - __percpu_start is {} bytes but .percpu is {} bytes",
+                    e - s,
+                    percpu.size
+                ));
+            }
+            (s, e - s, "__percpu_end - __percpu_start")
+        }
+        _ => (percpu.address, percpu.size, ".percpu size"),
+    };
+
+    // The registry: descriptors between its bounds.
+    let registry = elf.section(".percpu_registry");
+    let reg_bounds = (
+        symbol_address(&symbols, &["__percpu_registry_start", "__start_linkme_PERCPU_REGISTRY"]),
+        symbol_address(&symbols, &["__percpu_registry_end", "__stop_linkme_PERCPU_REGISTRY"]),
+    );
+    let (reg_start, reg_len) = match (reg_bounds, &registry) {
+        ((Some(s), Some(e)), _) if e >= s => (s, e - s),
+        (_, Some(r)) => (r.address, r.size / DESCRIPTOR_SIZE * DESCRIPTOR_SIZE),
+        (_, None) => {
+            notes.push("no .percpu_registry section: no variable is described".to_string());
+            (0, 0)
+        }
+    };
+    if reg_len % DESCRIPTOR_SIZE != 0 {
+        notes.push(format!(
+            "the registry holds {reg_len} bytes, not a multiple of the {DESCRIPTOR_SIZE}-byte descriptor"
+        ));
+    }
+    let mut descriptors = Vec::new();
+    for i in 0..reg_len / DESCRIPTOR_SIZE {
+        let at = reg_start + i * DESCRIPTOR_SIZE;
+        match read_descriptor(elf, at) {
+            Ok(d) => descriptors.push(d),
+            Err(why) => notes.push(format!("descriptor at {at:#x} is unreadable: {why}")),
+        }
+    }
+
+    // Template symbols, by address.
+    let mut by_address: BTreeMap<u64, Vec<&Symbol>> = BTreeMap::new();
+    for s in symbols.iter().filter(|s| s.section == Some(percpu.index) && s.is_object) {
+        by_address.entry(s.address).or_default().push(s);
+    }
+
+    let mut variables = Vec::new();
+    for d in &descriptors {
+        let path = format!("{}::{}", d.module_path, d.name);
+        let offset = d.template.wrapping_sub(start);
+        if d.template < start || offset.saturating_add(d.size) > static_size {
+            notes.push(format!(
+                "{path}: its descriptor points at {:#x}, outside the template [{start:#x}, {:#x})",
+                d.template,
+                start + static_size
+            ));
+            continue;
+        }
+        let candidates = by_address.get(&d.template).map(Vec::as_slice).unwrap_or_default();
+        let symbol = candidates
+            .iter()
+            .find(|s| demangle_template(&s.name) == path)
+            .or_else(|| candidates.first());
+        let symbol_name = symbol.map(|s| demangle_template(&s.name));
+        match symbol {
+            None if !symbols.is_empty() => {
+                notes.push(format!("{path}: no template symbol at {:#x}", d.template));
+            }
+            Some(s) if s.size != d.size => notes.push(format!(
+                "{path}: the descriptor says {} bytes, the symbol {} says {}",
+                d.size,
+                symbol_name.as_deref().unwrap_or_default(),
+                s.size
+            )),
+            Some(_) if symbol_name.as_deref() != Some(path.as_str()) => notes.push(format!(
+                "{path}: the template symbol at {:#x} is {}",
+                d.template,
+                symbol_name.as_deref().unwrap_or_default()
+            )),
+            _ => {}
+        }
+        variables.push(Variable {
+            name: path,
+            crate_name: first_segment(&d.module_path),
+            module_path: d.module_path.clone(),
+            declared_type: d.declared_type.clone(),
+            offset,
+            size: d.size,
+            align: d.align,
+            address: d.template,
+            symbol: symbol_name,
+            has_init: d.has_init,
+        });
+    }
+    variables.sort_by(|a, b| (a.offset, &a.name).cmp(&(b.offset, &b.name)));
+    for pair in variables.windows(2) {
+        if pair[0].offset == pair[1].offset {
+            notes.push(format!(
+                "{} and {} share offset {:#x}",
+                pair[0].name, pair[1].name, pair[0].offset
+            ));
+        }
+    }
+
+    // Symbols no accepted descriptor describes: outside the template (a note), or unregistered.
+    let described: std::collections::BTreeSet<u64> = variables.iter().map(|v| v.address).collect();
+    let mut unregistered = Vec::new();
+    for s in by_address.values().flatten().filter(|s| !described.contains(&s.address)) {
+        let name = demangle_template(&s.name);
+        if s.address < start || s.address.saturating_add(s.size) > start + static_size {
+            notes.push(format!(
+                "{name}: the symbol is in .percpu at {:#x}, outside the template [{start:#x}, {:#x})",
+                s.address,
+                start + static_size
+            ));
+            continue;
+        }
+        unregistered.push(TemplateSymbol {
+            crate_name: first_segment(&name),
+            name,
+            offset: s.address - start,
+            size: s.size,
+            mangled: s.name.clone(),
+        });
+    }
+
+    let holes = find_holes(&variables, &unregistered, static_size, &mut notes);
+    Ok(Inspection {
+        file: path.to_string(),
+        arch: match elf.machine() {
+            Machine::X86_64 => "x86_64",
+            Machine::Aarch64 => "aarch64",
+        },
+        pie: elf.is_pie(),
+        percpu_start: start,
+        static_size,
+        static_size_from,
+        variables,
+        holes,
+        unregistered,
+        notes,
+        target: None,
+        target_inferred: false,
+        layout: None,
+    })
+}
+
+/// The unused ranges of `[0, static_size)` between the variables and unregistered symbols.
+fn find_holes(
+    variables: &[Variable],
+    unregistered: &[TemplateSymbol],
+    static_size: u64,
+    notes: &mut Vec<String>,
+) -> Vec<Hole> {
+    let mut items: Vec<(u64, u64, &str)> = variables
+        .iter()
+        .map(|v| (v.offset, v.size, v.name.as_str()))
+        .chain(unregistered.iter().map(|s| (s.offset, s.size, s.name.as_str())))
+        .collect();
+    items.sort();
+    let mut holes = Vec::new();
+    let mut cursor = 0;
+    let mut last: Option<&str> = None;
+    for (offset, size, name) in items {
+        if offset > cursor {
+            holes.push(Hole {
+                offset: cursor,
+                size: offset - cursor,
+                after: last.map(str::to_string),
+                before: Some(name.to_string()),
+            });
+        } else if offset < cursor {
+            if let Some(prev) = last.filter(|_| size > 0) {
+                notes.push(format!("{name} overlaps {prev} at offset {offset:#x}"));
+            }
+        }
+        cursor = cursor.max(offset + size);
+        last = Some(name);
+    }
+    if static_size > cursor {
+        holes.push(Hole {
+            offset: cursor,
+            size: static_size - cursor,
+            after: last.map(str::to_string),
+            before: None,
+        });
+    }
+    holes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_names_lose_the_const_block_and_hash() {
+        assert_eq!(
+            demangle_template("_ZN11hosted_demo1_7COUNTER17hb5d8c3881ec88bb7E"),
+            "hosted_demo::COUNTER"
+        );
+        assert_eq!(
+            demangle_template("_ZN9percpu_rt5local1_6CPU_ID17ha3b3d8df0de5d43eE"),
+            "percpu_rt::local::CPU_ID"
+        );
+        assert_eq!(demangle_template("plain_c_symbol"), "plain_c_symbol");
+    }
+
+    fn var(name: &str, offset: u64, size: u64) -> Variable {
+        Variable {
+            name: name.into(),
+            crate_name: first_segment(name),
+            module_path: String::new(),
+            declared_type: String::new(),
+            offset,
+            size,
+            align: 1,
+            address: offset,
+            symbol: None,
+            has_init: false,
+        }
+    }
+
+    #[test]
+    fn holes_between_and_after_variables() {
+        let vars = [var("a::X", 0, 1), var("a::Y", 8, 8), var("a::Z", 16, 4)];
+        let mut notes = vec![];
+        let holes = find_holes(&vars, &[], 24, &mut notes);
+        assert_eq!(
+            holes,
+            vec![
+                Hole {
+                    offset: 1,
+                    size: 7,
+                    after: Some("a::X".into()),
+                    before: Some("a::Y".into())
+                },
+                Hole { offset: 20, size: 4, after: Some("a::Z".into()), before: None },
+            ]
+        );
+        assert!(notes.is_empty());
+        let overlapping = [var("a::X", 0, 8), var("a::Y", 4, 8)];
+        find_holes(&overlapping, &[], 12, &mut notes);
+        assert_eq!(notes, vec!["a::Y overlaps a::X at offset 0x4".to_string()]);
+    }
+}
