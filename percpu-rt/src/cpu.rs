@@ -124,6 +124,8 @@ pub(crate) struct CpuTable {
     offsets: Box<[usize]>,
     /// The possible CPUs, ascending.
     possible: Box<[CpuId]>,
+    /// `possible[i]`'s offset, for walking every CPU's copy without a lookup per CPU.
+    possible_offsets: Box<[usize]>,
 }
 
 /// Marks an id without a unit. Never a real offset: units and the template are page-aligned.
@@ -140,7 +142,8 @@ impl CpuTable {
             offsets[cpu.as_usize()] = *offset;
         }
         possible.sort_unstable();
-        CpuTable { offsets, possible: possible.into_boxed_slice() }
+        let possible_offsets = possible.iter().map(|c| offsets[c.as_usize()]).collect();
+        CpuTable { offsets, possible: possible.into_boxed_slice(), possible_offsets }
     }
 }
 
@@ -182,6 +185,16 @@ pub fn possible_cpus() -> impl ExactSizeIterator<Item = CpuId> + Clone {
         Some(t) => t.possible.iter().copied(),
         None => BOOT_ONLY.iter().copied(),
     }
+}
+
+/// Every possible CPU with its offset, ascending (before setup: CPU 0 at offset 0).
+pub(crate) fn possible_offsets() -> impl ExactSizeIterator<Item = (CpuId, usize)> + Clone {
+    const BOOT_ONLY: (&[CpuId], &[usize]) = (&[CpuId(0)], &[0]);
+    let (cpus, offsets) = match TABLE.get() {
+        Some(t) => (&t.possible[..], &t.possible_offsets[..]),
+        None => BOOT_ONLY,
+    };
+    cpus.iter().copied().zip(offsets.iter().copied())
 }
 
 /// How many CPUs are possible (before setup: 1).

@@ -2,7 +2,7 @@
 //! [`PerCpuBox`](crate::PerCpuBox)). It stores nothing but its slot: for a static, a zero-sized
 //! type whose methods name the template symbol; for a dynamic object, the per-CPU pointer.
 
-use crate::cpu::{CpuId, CpuNotPossible, cpu_offset, possible_cpus};
+use crate::cpu::{CpuId, CpuNotPossible, cpu_offset, possible_offsets};
 use crate::guard::{GuardFor, IrqGuard};
 use crate::mode::{ByValue, Local, Mode, Shared};
 use crate::ops;
@@ -146,8 +146,13 @@ impl<T: Scalar, S: Slot<T>> PerCpu<T, S, ByValue> {
     }
 
     /// Every possible CPU's value, in CPU order (`HITS.iter_possible().sum::<u64>()`).
-    pub fn iter_possible(&self) -> impl Iterator<Item = T> + '_ {
-        possible_cpus().map(move |cpu| self.read_on(cpu))
+    pub fn iter_possible(&self) -> impl ExactSizeIterator<Item = T> + '_ {
+        let base = self.per_cpu_ptr() as usize;
+        possible_offsets().map(move |(_, offset)| {
+            let p = base.wrapping_add(offset) as *const T::Raw;
+            // SAFETY: a possible CPU's copy (as in `try_read_on`).
+            T::from_raw(unsafe { T::Raw::atomic_load(p) })
+        })
     }
 }
 
@@ -277,11 +282,15 @@ impl<T, S: Slot<T>> PerCpu<T, S, Shared> {
     }
 
     /// Every possible CPU's copy, in CPU order.
-    pub fn iter_possible(&self) -> impl Iterator<Item = (CpuId, &T)> + '_
+    pub fn iter_possible(&self) -> impl ExactSizeIterator<Item = (CpuId, &T)> + '_
     where
         T: Sync,
     {
-        possible_cpus().map(move |cpu| (cpu, self.remote(cpu)))
+        let base = self.per_cpu_ptr() as usize;
+        possible_offsets().map(move |(cpu, offset)| {
+            // SAFETY: as in `try_remote`, for a possible CPU's copy.
+            (cpu, unsafe { &*(base.wrapping_add(offset) as *const T) })
+        })
     }
 }
 

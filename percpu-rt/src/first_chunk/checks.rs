@@ -110,27 +110,31 @@ fn check_groups(ai: &AllocInfo, page: usize) -> Result<(), SetupError> {
     Ok(())
 }
 
-/// Checks 14 and 15: the unit maps against the possible CPUs.
+/// Checks 14 and 15: the unit maps against the possible CPUs (linear in the CPU ids: one
+/// table indexed by id records which CPUs are possible and which have a unit).
 fn check_cpus(ai: &AllocInfo, cfg: &SetupConfig<'_>) -> Result<(), SetupError> {
-    let mut possible: Vec<CpuId> = cfg.possible.to_vec();
-    possible.sort_unstable();
-    let mut seen: Vec<CpuId> = Vec::new();
+    const POSSIBLE: u8 = 1;
+    const MAPPED: u8 = 2;
+    let highest = cfg.possible.iter().map(|c| c.as_usize()).max().unwrap_or(0);
+    let mut state: Vec<u8> = alloc::vec![0; highest + 1];
+    for cpu in cfg.possible {
+        state[cpu.as_usize()] |= POSSIBLE;
+    }
     for cpu in ai.groups.iter().flat_map(|g| g.cpu_map.iter().flatten()) {
         if cpu.as_u32() >= cfg.max_cpus {
             return Err(SetupError::CpuIdTooLarge { cpu: *cpu, nr_cpu_ids: cfg.max_cpus });
         }
-        if possible.binary_search(cpu).is_err() {
-            return Err(SetupError::CpuNotPossible { cpu: *cpu });
+        match state.get_mut(cpu.as_usize()) {
+            Some(s) if *s & POSSIBLE == 0 => return Err(SetupError::CpuNotPossible { cpu: *cpu }),
+            None => return Err(SetupError::CpuNotPossible { cpu: *cpu }),
+            Some(s) if *s & MAPPED != 0 => return Err(SetupError::CpuMappedTwice { cpu: *cpu }),
+            Some(s) => *s |= MAPPED,
         }
-        if seen.contains(cpu) {
-            return Err(SetupError::CpuMappedTwice { cpu: *cpu });
-        }
-        seen.push(*cpu);
     }
-    for cpu in &possible {
-        if !seen.contains(cpu) {
-            return Err(SetupError::CpuWithoutUnit { cpu: *cpu });
-        }
+    let mut possible: Vec<CpuId> = cfg.possible.to_vec();
+    possible.sort_unstable();
+    if let Some(cpu) = possible.iter().find(|c| state[c.as_usize()] & MAPPED == 0) {
+        return Err(SetupError::CpuWithoutUnit { cpu: *cpu });
     }
     if possible.len() > 1 && !crate::platform_is_set() {
         return Err(SetupError::NoPlatform { nr_cpus: possible.len() });
