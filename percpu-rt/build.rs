@@ -30,6 +30,9 @@ fn main() {
         fs::write(&script, linker::standalone_fragment(&params)).expect("write linker fragment");
         println!("cargo:rustc-link-arg=-Wl,-T,{}", script.display());
     }
+    // `--cfg percpu_x86_absolute` (in a non-PIE kernel's rustflags) selects `op gs:[SYM]`
+    // instead of `op gs:[rip + SYM]` for static variables.
+    println!("cargo::rustc-check-cfg=cfg(percpu_x86_absolute)");
     println!("cargo:rerun-if-changed=src/linker.rs");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -151,13 +151,28 @@ unsafe fn format_debug<T: core::fmt::Debug>(
 #[linkme::distributed_slice]
 pub static PERCPU_REGISTRY: [Descriptor];
 
-/// The x86_64 `gs:` operations of a static's slot, addressing its template symbol.
+/// The x86_64 `gs:` operations of a static's slot, addressing its template symbol
+/// position-independently: `op gs:[rip + SYM]`.
+#[cfg(not(percpu_x86_absolute))]
 #[macro_export]
 #[doc(hidden)]
 macro_rules! __percpu_static_ops {
     ($marker:ty, $template:ident) => {
         #[cfg(target_arch = "x86_64")]
         $crate::__percpu_gs_ops!($marker, _p, "[rip + {m}]", m = sym $template);
+    };
+}
+
+/// The x86_64 `gs:` operations of a static's slot, addressing its template symbol absolutely:
+/// `op gs:[SYM]` (`--cfg percpu_x86_absolute`, for non-PIE kernels: still one instruction, and
+/// one the CPU can rename through when it has an immediate operand, e.g. `inc`).
+#[cfg(percpu_x86_absolute)]
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __percpu_static_ops {
+    ($marker:ty, $template:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        $crate::__percpu_gs_ops!($marker, _p, "[{m}]", m = sym $template);
     };
 }
 pub use crate::__percpu_static_ops as static_ops;
