@@ -79,11 +79,14 @@ extern crate std;
 /// Declares a per-CPU static. See the [crate documentation](crate#declaring).
 pub use percpu_macros::percpu;
 
-#[allow(missing_docs)]
 pub mod allocator;
 pub mod arch;
 mod cpu;
+pub mod first_chunk;
 mod guard;
+pub mod layout;
+#[doc(hidden)]
+pub mod linker;
 mod local;
 pub mod mode;
 mod ops;
@@ -92,11 +95,7 @@ mod platform;
 pub mod private;
 pub mod registry;
 mod scalar;
-pub mod first_chunk;
-pub mod layout;
 pub mod template;
-#[doc(hidden)]
-pub mod linker;
 mod var;
 
 #[cfg(feature = "hosted")]
@@ -109,6 +108,7 @@ include!(concat!(env!("OUT_DIR"), "/private_path.rs"));
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+pub use allocator::PerCpuBox;
 pub use cpu::{CpuId, CpuNotPossible, cpu_offset, is_set_up, nr_possible_cpus, possible_cpus};
 pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard};
 pub use platform::{NoPreemption, Platform, PlatformAlreadySet, platform_is_set, set_platform};

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{PageMachine, TestVm, ensure_platform};
+use percpu_rt::allocator::InitError;
 use percpu_rt::first_chunk::{self, ChunkOp, ChunkOpError, PhysPage, SetupConfig, SetupError};
 use percpu_rt::layout::LayoutParams;
 use percpu_rt::{CpuId, percpu, template};
@@ -29,8 +30,22 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
     assert!(!percpu_rt::is_set_up(), "a refused setup installs nothing");
     assert!(first_chunk::installed().is_none());
 
-    // Corrected: register the platform, set up, install.
+    // The dynamic allocator refuses pages too small for its bitmaps, though the first-chunk
+    // checks accept them: nothing is installed, neither the allocator nor the CPU table.
     ensure_platform();
+    let tiny_cfg = SetupConfig { page_size: 128, ..cfg };
+    let tiny = LayoutParams { page_size: 128, atom_size: 128, ..params };
+    let mut mem = common::TestMemory::default();
+    // SAFETY: fresh leaked allocations.
+    let chunk = unsafe { first_chunk::embed(&tiny, &tiny_cfg, None, &mut mem) }.unwrap();
+    assert_eq!(
+        chunk.install().err(),
+        Some(SetupError::Allocator(InitError::PageSize { page_size: 128 }))
+    );
+    assert!(!percpu_rt::is_set_up() && first_chunk::installed().is_none());
+    assert!(!percpu_rt::allocator::is_initialized());
+
+    // Corrected: the platform registered, set up, install.
     SEEN.write(9); // the boot CPU writes the template before setup
     let chunk = embed().expect("corrected call").install().expect("first install");
     assert!(percpu_rt::is_set_up());

@@ -159,9 +159,10 @@ fn main() -> ExitCode {
         .map(|v| {
             let values = cpus
                 .iter()
-                // SAFETY: every CPU thread has finished; nothing mutates any copy now.
                 .map(|&cpu| {
-                    unsafe { v.debug_on(cpu) }.map_or_else(|| "-".into(), |d| d.to_string())
+                    // SAFETY: every CPU thread has finished; nothing mutates any copy now.
+                    let shown = unsafe { v.debug_on(cpu) };
+                    shown.map_or_else(|| "-".into(), |d| d.to_string())
                 })
                 .collect();
             (format!("{}::{}", v.module_path(), v.name()), values)

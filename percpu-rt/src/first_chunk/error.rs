@@ -171,6 +171,8 @@ pub enum SetupError {
     Layout(LayoutError),
     /// A first chunk is installed already (the setup runs once, at boot).
     AlreadyInstalled,
+    /// The dynamic allocator refused the chunk's reserved and dynamic regions.
+    Allocator(crate::allocator::InitError),
     /// More than one CPU is possible but no [`Platform`](crate::Platform) is registered: the pin
     /// guards would not pin anything.
     NoPlatform {
@@ -360,6 +362,11 @@ impl fmt::Display for SetupError {
             Layout(e) => write!(f, "layout: {e}"),
             AlreadyInstalled => f.write_str(
                 "a first chunk is installed already: the first-chunk setup runs once, at boot",
+            ),
+            Allocator(e) => write!(
+                f,
+                "the dynamic allocator cannot take the first chunk's reserved and dynamic \
+                 regions: {e}"
             ),
             NoPlatform { nr_cpus } => write!(
                 f,

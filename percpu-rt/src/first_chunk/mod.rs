@@ -8,7 +8,7 @@
 //!  each unit: | static (template copy) | reserved | dynamic | unused (returned) |
 //! ```
 //!
-//! Four ways in, all ending in the same checks ([`checks`]) and the same unit filling:
+//! Four ways in, all ending in the same checks ([`validate`]) and the same unit filling:
 //!
 //! * [`setup_first_chunk`]: the seed's interface: a page callback, `static_size`, optional
 //!   `unit_size`, `free_size` and `base_addr` (a chunk the caller already mapped, e.g. in large
@@ -195,9 +195,33 @@ impl FirstChunk {
         })
     }
 
-    /// Publishes the chunk: installs the per-CPU offset table and hands the reserved and dynamic
-    /// regions to the dynamic allocator. Once per boot; afterwards [`installed`] returns it.
+    /// Publishes the chunk: hands the reserved and dynamic regions to the dynamic allocator,
+    /// then installs the per-CPU offset table. Once per boot; afterwards [`installed`] returns
+    /// it. On an error nothing is installed.
     pub fn install(self) -> Result<&'static FirstChunk, SetupError> {
+        if INSTALLED.get().is_some() || crate::is_set_up() || crate::allocator::is_initialized() {
+            return Err(SetupError::AlreadyInstalled);
+        }
+        let regions = crate::allocator::FirstChunkRegions {
+            base_addr: self.base_addr,
+            unit_size: self.ai.unit_size,
+            page_size: self.page_size,
+            static_size: self.ai.static_size,
+            reserved_size: self.ai.reserved_size,
+            dyn_size: self.ai.dyn_size,
+            units: self.units.clone(),
+            groups: self
+                .ai
+                .groups
+                .iter()
+                .map(|g| (g.base_offset, g.nr_units() * self.ai.unit_size))
+                .collect(),
+            immutable: self.immutable,
+        };
+        // SAFETY: the units are filled and owned by per-CPU code from now on, and populated up
+        // to static + reserved + dynamic (every builder maps or allocates whole units); `units`
+        // is what the CPU table is built from below.
+        unsafe { crate::allocator::init_first_chunk(regions) }.map_err(SetupError::Allocator)?;
         let pairs: Vec<(CpuId, usize)> = self
             .units
             .iter()
@@ -205,14 +229,11 @@ impl FirstChunk {
                 (cpu, (self.base_addr + off).wrapping_sub(crate::template::start() as usize))
             })
             .collect();
-        let mut chunk = Some(self);
-        INSTALLED.call_once(|| chunk.take().expect("taken once"));
-        if chunk.is_some() {
-            return Err(SetupError::AlreadyInstalled);
-        }
         if crate::cpu::install(CpuTable::new(&pairs)).is_err() {
             return Err(SetupError::AlreadyInstalled);
         }
+        let mut chunk = Some(self);
+        INSTALLED.call_once(|| chunk.take().expect("taken once"));
         Ok(INSTALLED.get().expect("installed above"))
     }
 

@@ -1,8 +1,8 @@
 //! Hosted mode: Linux x86_64 user space as a machine. Threads act as CPUs: a CPU thread's
 //! `GS.base` is set with `arch_prctl(ARCH_SET_GS)` to its unit's delta, so the same accessor
 //! code as in a kernel runs, instruction for instruction, and the first chunk is set up by the
-//! same code a kernel uses ([`first_chunk::embed`](crate::first_chunk::embed) over `mmap`, or
-//! [`first_chunk::page`](crate::first_chunk::page) over memfd pages mapped with `MAP_FIXED`).
+//! same code a kernel uses ([`first_chunk::embed`] over `mmap`, or
+//! [`first_chunk::page`] over memfd pages mapped with `MAP_FIXED`).
 //!
 //! Rules of the machine: a CPU is run by at most one thread at a time ([`Machine::run_on`]
 //! claims it), and per-CPU data is touched only by CPU threads, or by one thread before
@@ -161,6 +161,8 @@ impl Machine {
         }
         // Threads never migrate between hosted CPUs: the no-op platform is exact here.
         let _ = crate::set_platform(&crate::NoPreemption);
+        // Chunks beyond the first come from mmap (a caller may have registered another).
+        let _ = crate::allocator::set_backend(&crate::allocator::hosted::HOSTED_BACKEND);
         let layout = LayoutParams { static_size: crate::template::static_size(), ..config.layout };
         let cfg = SetupConfig::new(&config.cpus);
         let node_of = |cpu: CpuId| {

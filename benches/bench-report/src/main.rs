@@ -1,0 +1,240 @@
+//! `bench-report`: the benchmark command of issue 7 (`./scripts/bench.sh`, or
+//! `cargo run --release -p bench-report -- [--quick] [--alloc] [--out FILE]`).
+//!
+//! 1. Builds `percpu-bench` and `arceos-bench` in release (same cargo, same target directory).
+//! 2. Runs them, one process per hosted machine: current-CPU operations and scaling (2 CPUs),
+//!    the ArceOS crate's operations, remote sums over 4, 64 and 1024 possible CPUs, first-chunk
+//!    setup for 4, 64, 1024 and 4096 possible CPUs. Their progress goes to standard error.
+//! 3. Counts the instructions of every probe in both executables with `objdump`.
+//! 4. Prints one Markdown report (and writes it to `--out FILE`): the machine, the tables, and
+//!    which targets of the issue are met.
+//! 5. With `--alloc`, then runs percpu-rt's dynamic-allocation benchmark
+//!    (`percpu-rt/benches/allocator.rs`, its own report; many minutes at its default size, so
+//!    not by default); otherwise prints how to run it.
+//!
+//! Figures are printed, never asserted: the machine may be busy, and the report says so (load
+//! average). `--quick` takes fewer, shorter samples (a smoke run; with `--alloc` it also sets
+//! the allocation benchmark's `PERCPU_BENCH_N` to 100000 unless it is set).
+
+mod disasm;
+mod machine;
+mod render;
+
+use bench_harness::{Line, Record};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+/// Command-line options.
+#[derive(Debug, Default)]
+struct Options {
+    quick: bool,
+    alloc: bool,
+    out: Option<PathBuf>,
+}
+
+const USAGE: &str = "usage: bench-report [--quick] [--alloc] [--out FILE]";
+
+fn parse_args() -> Result<Options, String> {
+    let mut opts = Options::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => opts.quick = true,
+            "--alloc" => opts.alloc = true,
+            "--out" => opts.out = Some(args.next().ok_or("--out needs a file")?.into()),
+            "--help" | "-h" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    Ok(opts)
+}
+
+/// Everything the benchmark binaries printed.
+#[derive(Debug, Default)]
+pub struct Results {
+    /// The `@bench` lines.
+    pub records: Vec<Record>,
+    /// The `@info` lines.
+    pub info: BTreeMap<String, String>,
+    /// Instruction counts and fast paths of the probes, by probe name (`probe_pcpu_inc`).
+    pub probes: BTreeMap<String, (usize, Vec<String>)>,
+}
+
+impl Results {
+    /// The result of `subject`'s `op` in `section`.
+    pub fn get(&self, section: &str, subject: &str, op: &str) -> Option<&Record> {
+        self.records.iter().find(|r| r.section == section && r.subject == subject && r.op == op)
+    }
+}
+
+/// The workspace root (this crate is `benches/bench-report`).
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace exists")
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Builds both benchmark binaries in release; returns their paths by package name.
+fn build(root: &Path) -> Result<BTreeMap<String, PathBuf>, String> {
+    eprintln!("building percpu-bench and arceos-bench (release) ...");
+    let out = Command::new(cargo())
+        .current_dir(root)
+        .args(["build", "--release", "-p", "percpu-bench", "-p", "arceos-bench"])
+        .args(["--message-format", "json-render-diagnostics"])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err("building the benchmarks failed (see above)".into());
+    }
+    let mut exes = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        if let (Some(name), Some(exe)) =
+            (msg["target"]["name"].as_str(), msg["executable"].as_str())
+        {
+            exes.insert(name.to_string(), PathBuf::from(exe));
+        }
+    }
+    for name in ["percpu-bench", "arceos-bench"] {
+        if !exes.contains_key(name) {
+            return Err(format!("cargo reported no executable for {name}"));
+        }
+    }
+    Ok(exes)
+}
+
+/// Runs `exe args`, collecting its result lines into `results`.
+fn run(exe: &Path, args: &[String], results: &mut Results) -> Result<(), String> {
+    let shown =
+        format!("{} {}", exe.file_name().unwrap_or_default().to_string_lossy(), args.join(" "));
+    eprintln!("running {shown}");
+    let out = Command::new(exe)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        match Line::parse(line) {
+            Some(Line::Bench(r)) => results.records.push(r),
+            Some(Line::Info(k, v)) => {
+                results.info.insert(k, v);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+    if out.status.success() { Ok(()) } else { Err(format!("{shown} failed: {}", out.status)) }
+}
+
+/// Reads the probes' instruction counts from `exe`'s disassembly.
+fn probes(exe: &Path, results: &mut Results) -> Result<(), String> {
+    let out = Command::new("objdump")
+        .args(["-d", "-C", "-M", "intel", "--no-show-raw-insn"])
+        .arg(exe)
+        .output()
+        .map_err(|e| format!("cannot run objdump (binutils): {e}"))?;
+    if !out.status.success() {
+        return Err(format!("objdump {} failed", exe.display()));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    for (name, insns) in disasm::functions(&text, "probe_") {
+        results.probes.insert(name, disasm::count(&insns));
+    }
+    Ok(())
+}
+
+/// The dynamic-allocation benchmarks of percpu-rt (`percpu-rt/benches/*.rs`), by name.
+fn alloc_benches(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("percpu-rt/benches"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            if p.extension()? != "rs" {
+                return None;
+            }
+            Some(p.file_stem()?.to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match report(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-report: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report(opts: &Options) -> Result<(), String> {
+    let root = workspace_root();
+    let machine = machine::describe();
+    let exes = build(&root)?;
+    let (percpu, arceos) = (&exes["percpu-bench"], &exes["arceos-bench"]);
+    let quick: Vec<String> = if opts.quick { vec!["--quick".into()] } else { Vec::new() };
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().map(|s| s.to_string()).chain(quick.iter().cloned()).collect()
+    };
+    let mut results = Results::default();
+    run(percpu, &with(&["ops"]), &mut results)?;
+    run(arceos, &with(&["ops"]), &mut results)?;
+    for n in render::REMOTE_CPUS {
+        run(percpu, &with(&["remote", "--cpus", &n.to_string()]), &mut results)?;
+    }
+    for n in render::SETUP_CPUS {
+        run(percpu, &with(&["setup", "--cpus", &n.to_string()]), &mut results)?;
+    }
+    probes(percpu, &mut results)?;
+    probes(arceos, &mut results)?;
+
+    let benches = alloc_benches(&root);
+    let text = render::report(&results, &machine, opts.quick, &benches, &machine::load_average());
+    println!("{text}");
+    if let Some(path) = &opts.out {
+        std::fs::write(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+
+    let mut args: Vec<&str> = vec!["bench", "-p", "percpu-rt", "--features", "hosted"];
+    for b in &benches {
+        args.extend(["--bench", b.as_str()]);
+    }
+    let command = format!("cargo {}", args.join(" "));
+    if benches.is_empty() {
+        eprintln!(
+            "percpu-rt has no benchmark in percpu-rt/benches/ yet: nothing to run for item 5"
+        );
+    } else if !opts.alloc {
+        eprintln!("dynamic allocation (item 5): `{command}`, or this command with --alloc");
+    } else {
+        eprintln!("running the dynamic-allocation benchmark: {command}");
+        let mut cmd = Command::new(cargo());
+        cmd.current_dir(&root).args(&args);
+        if opts.quick && std::env::var_os("PERCPU_BENCH_N").is_none() {
+            cmd.env("PERCPU_BENCH_N", "100000");
+        }
+        let status = cmd.status().map_err(|e| format!("cannot run cargo bench: {e}"))?;
+        if !status.success() {
+            return Err(format!("the dynamic-allocation benchmark failed: {status}"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! The Markdown report: machine, command, one table per benchmark, the instruction listings,
+//! and the issue's targets checked against the figures.
+
+use crate::Results;
+use bench_harness::Stats;
+use bench_harness::ops::OPS;
+use std::fmt::Write;
+
+/// Possible-CPU counts of the remote-sum benchmark.
+pub const REMOTE_CPUS: [u32; 3] = [4, 64, 1024];
+/// Possible-CPU counts of the setup benchmark.
+pub const SETUP_CPUS: [u32; 4] = [4, 64, 1024, 4096];
+
+/// The subjects of item 1: (column title, section, subject name in the records, probe prefix).
+const SUBJECTS: [(&str, &str, &str, &str); 5] = [
+    ("percpu-rt", "ops", "percpu-rt", "pcpu"),
+    ("ArceOS `percpu` 0.2", "ops-arceos", "ArceOS percpu 0.2", "arceos"),
+    ("`thread_local!` const", "ops", "thread_local! const", "tls_const"),
+    ("`thread_local!` lazy", "ops", "thread_local! lazy", "tls_lazy"),
+    ("shared `AtomicU64`", "ops", "shared AtomicU64", "atomic"),
+];
+
+/// A number with about three significant digits.
+fn num(x: f64) -> String {
+    let a = x.abs();
+    if a >= 100.0 {
+        format!("{x:.0}")
+    } else if a >= 10.0 {
+        format!("{x:.1}")
+    } else if a >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// `median [p10–p90]`, scaled by `scale`.
+fn cell(s: &Stats, scale: f64) -> String {
+    format!("{} [{}–{}]", num(s.median * scale), num(s.p10 * scale), num(s.p90 * scale))
+}
+
+/// Whether `a` is at most `limit` × `b`: `met`, `within noise` (ranges overlap) or `not met`.
+fn verdict(a: &Stats, b: &Stats, limit: f64) -> &'static str {
+    if a.median <= limit * b.median {
+        "met"
+    } else if a.p10 <= limit * b.p90 {
+        "within noise"
+    } else {
+        "not met"
+    }
+}
+
+/// The whole report.
+pub fn report(
+    r: &Results,
+    machine: &[(&str, String)],
+    quick: bool,
+    alloc_benches: &[String],
+    load_at_end: &str,
+) -> String {
+    let mut o = String::new();
+    let w = &mut o;
+    let _ = writeln!(w, "### Benchmarks\n");
+    let _ = writeln!(
+        w,
+        "Regenerate with `./scripts/bench.sh` (= `cargo run --release -p bench-report`; \
+         `--quick` for a short smoke run, `--out FILE` to keep the report, `--alloc` to run the \
+         allocation benchmark after it). Measured in hosted mode: a Linux process whose threads act as CPUs, each pinned to its own core.{}\n",
+        if quick { " **This was a `--quick` run: few, short samples.**" } else { "" }
+    );
+    for (k, v) in machine {
+        let _ = writeln!(w, "* {k}: {v}");
+    }
+    let _ = writeln!(w, "* load average at end: {load_at_end}");
+    if let Some(s) = r.info.get("static_size") {
+        let _ = writeln!(
+            w,
+            "* percpu-bench: {s} bytes of `#[percpu]` template, unit size {} bytes",
+            r.info.get("unit_size").map_or("?", String::as_str)
+        );
+    }
+    let _ = writeln!(w);
+    ops_table(w, r);
+    instructions_table(w, r);
+    addressing_table(w, r);
+    scaling_table(w, r);
+    remote_table(w, r);
+    setup_table(w, r);
+    targets(w, r);
+    alloc_section(w, alloc_benches);
+    o
+}
+
+fn ops_table(w: &mut String, r: &Results) {
+    let _ = writeln!(
+        w,
+        "#### 1. Current-CPU operations on a `u64` (ns per operation, median [p10–p90])\n"
+    );
+    let _ = write!(w, "| op |");
+    for (title, ..) in SUBJECTS {
+        let _ = write!(w, " {title} |");
+    }
+    let _ = writeln!(w, " percpu-rt ÷ `thread_local!` const | percpu-rt ÷ ArceOS |");
+    let _ = writeln!(w, "|---|{}---|---|", "---|".repeat(SUBJECTS.len()));
+    for op in OPS {
+        let _ = write!(w, "| `{op}` |");
+        for (_, section, subject, _) in SUBJECTS {
+            let c = r.get(section, subject, op).map_or("—".into(), |x| cell(&x.stats, 1.0));
+            let _ = write!(w, " {c} |");
+        }
+        let ours = r.get("ops", "percpu-rt", op);
+        for (section, subject) in
+            [("ops", "thread_local! const"), ("ops-arceos", "ArceOS percpu 0.2")]
+        {
+            let c = match (ours, r.get(section, subject, op)) {
+                (Some(a), Some(b)) => format!("{:.2}×", a.stats.median / b.stats.median),
+                _ => "—".into(),
+            };
+            let _ = write!(w, " {c} |");
+        }
+        let _ = writeln!(w);
+    }
+    let _ = writeln!(w);
+    let empty = r.get("ops", "empty loop", "iteration").map(|x| cell(&x.stats, 1.0));
+    let _ = writeln!(
+        w,
+        "Each figure is one loop of N operations on the current CPU's copy (N chosen so that a \
+         sample lasts about 2 ms), timed as a whole and divided by N, in rounds that interleave \
+         all variants; nothing is subtracted. An iteration of the loop alone (counter, compare, \
+         branch) takes {} ns, so `read` and `write` are bound by the loop, not by the access. \
+         Every iteration ends with an empty `asm!` that clobbers memory, so that the \
+         `thread_local!` loops are not folded into one addition (the `asm!` operations of \
+         percpu-rt and ArceOS cannot be folded anyway); `inc`, `add` and `cmpxchg` therefore \
+         measure back-to-back updates of one variable, each depending on the previous one \
+         through memory. `cmpxchg` succeeds every time (i → i + 1). ArceOS ran in its own \
+         process (`arceos-bench`); the same `thread_local!` const loops measured there: {}.\n",
+        empty.unwrap_or_else(|| "?".into()),
+        OPS.iter()
+            .map(|op| {
+                let c = r
+                    .get("ops-arceos", "thread_local! const", op)
+                    .map_or("?".into(), |x| num(x.stats.median));
+                format!("{op} {c}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+fn instructions_table(w: &mut String, r: &Results) {
+    let _ =
+        writeln!(w, "#### Instructions per operation (from `objdump` of the release binaries)\n");
+    let _ = write!(w, "| op |");
+    for (title, ..) in SUBJECTS {
+        let _ = write!(w, " {title} |");
+    }
+    let _ = writeln!(w);
+    let _ = writeln!(w, "|---|{}", "---|".repeat(SUBJECTS.len()));
+    for op in OPS {
+        let _ = write!(w, "| `{op}` |");
+        for (.., probe) in SUBJECTS {
+            let c = r
+                .probes
+                .get(&format!("probe_{probe}_{op}"))
+                .map_or("—".into(), |p| p.0.to_string());
+            let _ = write!(w, " {c} |");
+        }
+        let _ = writeln!(w);
+    }
+    let _ = writeln!(
+        w,
+        "\nCounted: the instructions of `probe_<subject>_<op>`, an exported never-inlined \
+         function holding the operation alone, on its fast path (entry to `ret`, conditional \
+         branches not taken), without the `ret`, padding, register-to-register `mov`s that only \
+         place arguments, and the `push`/`pop` a leaf function needs around an `asm!` block \
+         that may use the stack (ArceOS's; inlined, they vanish: see its loops). The fast paths \
+         of percpu-rt and ArceOS, in full:\n"
+    );
+    let _ = writeln!(w, "| op | percpu-rt | ArceOS `percpu` 0.2 |\n|---|---|---|");
+    for op in OPS {
+        let list = |probe: &str| {
+            r.probes.get(&format!("probe_{probe}_{op}")).map_or("—".into(), |p| {
+                p.1.iter()
+                    .filter(|i| *i != "ret")
+                    .map(|i| format!("`{}`", shorten(i)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        };
+        let _ = writeln!(w, "| `{op}` | {} | {} |", list("pcpu"), list("arceos"));
+    }
+    let _ = writeln!(w);
+}
+
+/// An instruction without symbol annotations and with percpu-rt's template symbol shortened.
+fn shorten(insn: &str) -> String {
+    let insn = insn.split(" <").next().unwrap_or(insn);
+    insn.replace("QWORD PTR ", "").replace(',', ", ")
+}
+
+fn addressing_table(w: &mut String, r: &Results) {
+    let rows: Vec<_> = r.records.iter().filter(|x| x.section == "addressing").collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "#### Why `inc` and `cmpxchg` differ: the same loops, other instruction forms (ns per \
+         operation)\n"
+    );
+    let _ = writeln!(w, "| loop | ns/op |\n|---|---|");
+    for x in rows {
+        let _ = writeln!(w, "| {} | {} |", code_prefix(&x.subject), cell(&x.stats, 1.0));
+    }
+    let _ = writeln!(
+        w,
+        "\nThe `asm!` loops live in `benches/percpu-bench/src/addressing.rs`; \"8 counters in \
+         turn\" increments eight different variables, so that consecutive updates of one \
+         variable are eight operations apart.\n"
+    );
+}
+
+/// `inc gs:[x] (note)` → `` `inc gs:[x]` (note) ``: the instruction part as code.
+fn code_prefix(subject: &str) -> String {
+    if !subject.contains('[') {
+        return subject.to_string();
+    }
+    let end = [" (", ", "].iter().filter_map(|p| subject.find(p)).min().unwrap_or(subject.len());
+    format!("`{}`{}", &subject[..end], &subject[end..])
+}
+
+fn scaling_table(w: &mut String, r: &Results) {
+    let _ = writeln!(
+        w,
+        "#### 2. Scaling: every CPU incrementing (million operations per second, all threads \
+         together, median [p10–p90])\n"
+    );
+    let _ =
+        writeln!(w, "| loop on every CPU | 1 CPU | 2 CPUs | 2 CPUs ÷ 1 CPU |\n|---|---|---|---|");
+    for subject in ["percpu-rt inc", "shared AtomicU64 fetch_add", "thread_local! const inc"] {
+        let one = r.get("scaling-1", subject, "inc");
+        let two = r.get("scaling-2", subject, "inc");
+        let c =
+            |x: Option<&bench_harness::Record>| x.map_or("—".into(), |x| cell(&x.stats, 1e-6));
+        let ratio = match (one, two) {
+            (Some(a), Some(b)) => format!("{:.2}×", b.stats.median / a.stats.median),
+            _ => "—".into(),
+        };
+        let _ = writeln!(w, "| {subject} | {} | {} | {ratio} |", c(one), c(two));
+    }
+    let _ = writeln!(
+        w,
+        "\nEach hosted CPU is a thread pinned to its own core; the threads start together at a \
+         barrier, and the rate is all operations over the time from the first start to the \
+         last end. The per-CPU counters are in different units (no shared cache line); the \
+         atomic is one cache line that both cores fight over.\n"
+    );
+}
+
+fn remote_table(w: &mut String, r: &Results) {
+    let _ = writeln!(
+        w,
+        "#### 3. Summing a per-CPU counter over all possible CPUs (ns per sum, median \
+         [p10–p90]; ns per CPU)\n"
+    );
+    let subjects = [
+        "percpu-rt iter_possible().sum()",
+        "same copies, precomputed pointers",
+        "plain memory, unit stride",
+        "plain memory, unit + 64 B stride",
+        "padded AtomicU64 array",
+    ];
+    let _ = writeln!(
+        w,
+        "| possible CPUs | `COUNTER.iter_possible().sum()` | same copies, precomputed addresses | \
+         plain memory, one unit apart | plain memory, one unit + 64 B apart | array of padded \
+         `AtomicU64` |\n|---|---|---|---|---|---|"
+    );
+    for n in REMOTE_CPUS {
+        let _ = write!(w, "| {n} |");
+        for s in subjects {
+            let c = r.get(&format!("remote-{n}"), s, "sum").map_or("—".into(), |x| {
+                format!("{} ({} /CPU)", cell(&x.stats, 1.0), num(x.stats.median / f64::from(n)))
+            });
+            let _ = write!(w, " {c} |");
+        }
+        let _ = writeln!(w);
+    }
+    let _ = writeln!(
+        w,
+        "\nOne process per CPU count (a hosted machine boots once per process); every CPU \
+         writes its own copy first, CPU 0 (pinned to core 0) sums. The second column reads the \
+         same copies through addresses computed beforehand (the runtime's per-CPU lookup \
+         removed); the third and fourth read `u64`s in plain memory one unit size apart and \
+         one unit size + 64 bytes apart (the layout without percpu-rt); the last reads an \
+         array of `AtomicU64`s 128 bytes apart.\n"
+    );
+}
+
+fn setup_table(w: &mut String, r: &Results) {
+    let _ = writeln!(w, "#### 4. First-chunk setup (µs per setup, median [p10–p90])\n");
+    let ways = ["layout + checks", "embed (prefaulted arena)", "embed (fresh mmap)"];
+    let _ = writeln!(
+        w,
+        "| possible CPUs | layout + checks (no copy) | `embed`, prefaulted arena | `embed`, fresh \
+         `mmap` | first chunk |\n|---|---|---|---|---|"
+    );
+    for n in SETUP_CPUS {
+        let _ = write!(w, "| {n} |");
+        for way in ways {
+            let c = r
+                .get(&format!("setup-{n}"), way, "setup")
+                .map_or("—".into(), |x| cell(&x.stats, 1e-3));
+            let _ = write!(w, " {c} |");
+        }
+        let bytes = r.info.get("setup_chunk_bytes").and_then(|_| {
+            let unit: u64 = r.info.get("setup_unit_size")?.parse().ok()?;
+            Some(format!("{} MiB", num((unit * u64::from(n)) as f64 / f64::from(1 << 20))))
+        });
+        let _ = writeln!(w, " {} |", bytes.unwrap_or_else(|| "?".into()));
+    }
+    let _ = writeln!(
+        w,
+        "\n*layout + checks*: `layout::build_alloc_info` + `first_chunk::validate` (every check \
+         of the seed and of today's Linux) + the unit table (`AllocInfo::unit_offsets`), no \
+         memory touched. *embed*: the whole `first_chunk::embed` (the same computation, unit \
+         allocation, the {}-byte template copied into every unit, per-CPU initialisation, unit \
+         tails given back), not installed; with an `EarlyMemory` bumping through one \
+         `mmap(MAP_POPULATE)` arena (no system call, no page fault), or with a fresh anonymous \
+         `mmap` per group and `munmap` per tail as hosted mode does (page faults on first \
+         touch; unmapping afterwards not timed). One group (no NUMA distance function), Linux's \
+         default sizes, {}-byte units.\n",
+        r.info.get("setup_static_size").map_or("?", String::as_str),
+        r.info.get("setup_unit_size").map_or("?", String::as_str),
+    );
+}
+
+fn targets(w: &mut String, r: &Results) {
+    let _ = writeln!(w, "#### Targets of the issue, checked against these figures\n");
+    let _ = writeln!(
+        w,
+        "| op | ≤ 1.05 × `thread_local!` const | never slower than ArceOS | one instruction \
+         (percpu-rt / ArceOS) |\n|---|---|---|---|"
+    );
+    for op in OPS {
+        let ours = r.get("ops", "percpu-rt", op);
+        let check =
+            |section: &str, subject: &str, limit: f64| match (ours, r.get(section, subject, op)) {
+                (Some(a), Some(b)) => format!(
+                    "{} ({:.2}×)",
+                    verdict(&a.stats, &b.stats, limit),
+                    a.stats.median / b.stats.median
+                ),
+                _ => "—".into(),
+            };
+        let insns = |probe: &str| {
+            r.probes.get(&format!("probe_{probe}_{op}")).map_or("?".into(), |p| p.0.to_string())
+        };
+        let ours_n = insns("pcpu");
+        let _ = writeln!(
+            w,
+            "| `{op}` | {} | {} | {} ({ours_n} / {}) |",
+            check("ops", "thread_local! const", 1.05),
+            check("ops-arceos", "ArceOS percpu 0.2", 1.0),
+            if ours_n == "1" { "met" } else { "not met" },
+            insns("arceos"),
+        );
+    }
+    let _ = writeln!(
+        w,
+        "\n*within noise*: the median misses, but the p10–p90 ranges overlap. The ArceOS figures \
+         come from another process; compare the `thread_local!` const loops measured in both \
+         (above) before reading much into small differences.\n"
+    );
+}
+
+fn alloc_section(w: &mut String, benches: &[String]) {
+    let _ = writeln!(w, "#### 5. Dynamic allocation\n");
+    if benches.is_empty() {
+        let _ = writeln!(
+            w,
+            "percpu-rt's dynamic-allocation benchmark (`percpu-rt/benches/`) is not in this tree \
+             yet."
+        );
+    } else {
+        let _ = writeln!(
+            w,
+            "percpu-rt's own benchmark, with its own report: `cargo bench -p percpu-rt --features \
+             hosted {}` (`percpu-rt/benches/`), or `./scripts/bench.sh --alloc`, which runs it \
+             after this report.",
+            benches.iter().map(|b| format!("--bench {b}")).collect::<Vec<_>>().join(" ")
+        );
+    }
+}

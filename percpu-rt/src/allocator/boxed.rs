@@ -1,0 +1,254 @@
+//! [`PerCpuBox`]: a typed dynamic per-CPU object with the accessors of a `#[percpu]` static.
+//!
+//! The box is a [`PerCpu<T, DynSlot, M>`](crate::PerCpu) whose slot holds the per-CPU pointer
+//! instead of naming a template symbol. Because dynamic and static per-CPU pointers are encoded
+//! alike (ARCHITECTURE.md, invariant 3), every accessor works unchanged: on x86_64 `b.add(1)`
+//! is the one instruction `add qword ptr gs:[reg], ..` with the pointer in `reg`.
+
+use super::{AllocError, PerCpuPtr};
+use crate::cpu::{CpuId, possible_cpus};
+use crate::mode::{ByValue, Local, Mode, Shared};
+use crate::private::Slot;
+use crate::scalar::Scalar;
+use crate::var::PerCpu;
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::{align_of, needs_drop, size_of};
+use core::ops::Deref;
+
+/// The slot of a dynamic per-CPU object: its per-CPU pointer. Made only by [`PerCpuBox`].
+#[derive(Debug)]
+pub struct DynSlot {
+    p: usize,
+}
+
+// The one-instruction current-CPU operations, with the per-CPU pointer in a register.
+#[cfg(target_arch = "x86_64")]
+crate::__percpu_gs_ops!(DynSlot, p, "[{m}]", m = in(reg) p);
+
+// SAFETY: a `DynSlot` is only created by `PerCpuBox` for a live area holding an initialised `T`
+// in every possible CPU's unit, at `p + cpu_offset(cpu)`; its `gs:` operations address
+// `GS.base + p`, the current CPU's copy (`GS.base` holds the current CPU's offset).
+unsafe impl<T> Slot<T> for DynSlot {
+    #[inline(always)]
+    fn per_cpu_ptr(&self) -> *mut T {
+        self.p as *mut T
+    }
+
+    #[inline(always)]
+    fn gs_operand(&self) -> usize {
+        self.p
+    }
+}
+
+/// Types for which all-zero bytes are a valid value ([`PerCpuBox::zeroed`]).
+///
+/// # Safety
+///
+/// The all-zero bit pattern must be a valid `Self`.
+pub unsafe trait Zeroable {}
+
+macro_rules! zeroable {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: zero is a valid value of this primitive type.
+        unsafe impl Zeroable for $t {}
+    )*};
+}
+
+zeroable!(
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    bool,
+    char,
+    (),
+    core::sync::atomic::AtomicU8,
+    core::sync::atomic::AtomicU16,
+    core::sync::atomic::AtomicU32,
+    core::sync::atomic::AtomicU64,
+    core::sync::atomic::AtomicUsize,
+    core::sync::atomic::AtomicI8,
+    core::sync::atomic::AtomicI16,
+    core::sync::atomic::AtomicI32,
+    core::sync::atomic::AtomicI64,
+    core::sync::atomic::AtomicIsize,
+    core::sync::atomic::AtomicBool,
+);
+// SAFETY: a null pointer is a valid raw pointer.
+unsafe impl<T> Zeroable for *const T {}
+// SAFETY: a null pointer is a valid raw pointer.
+unsafe impl<T> Zeroable for *mut T {}
+// SAFETY: a null atomic pointer is valid.
+unsafe impl<T> Zeroable for core::sync::atomic::AtomicPtr<T> {}
+// SAFETY: all-zero is `None`.
+unsafe impl<T> Zeroable for Option<core::ptr::NonNull<T>> {}
+// SAFETY: zero-sized.
+unsafe impl<T: ?Sized> Zeroable for PhantomData<T> {}
+// SAFETY: an array of valid zero values.
+unsafe impl<T: Zeroable, const N: usize> Zeroable for [T; N] {}
+// SAFETY: same layout as `T`.
+unsafe impl<T: Zeroable> Zeroable for core::cell::Cell<T> {}
+// SAFETY: same layout as `T`.
+unsafe impl<T: Zeroable> Zeroable for core::cell::UnsafeCell<T> {}
+// SAFETY: any bytes are a valid `MaybeUninit`.
+unsafe impl<T> Zeroable for core::mem::MaybeUninit<T> {}
+
+/// A dynamically allocated per-CPU `T`: one copy per possible CPU, with the accessors of a
+/// `#[percpu]` static of mode `M` (see [`mode`](crate::mode)), through `Deref` to
+/// [`PerCpu`](crate::PerCpu).
+///
+/// Dropping it drops every possible CPU's copy, then frees the area. The references its
+/// accessors hand out borrow the box, so none outlives it.
+///
+/// ```text
+/// let hits = PerCpuBox::<u64, ByValue>::new(0)?;
+/// hits.add(1);                                  // one instruction on x86_64
+/// let total: u64 = hits.iter_possible().sum();
+/// ```
+pub struct PerCpuBox<T, M: Mode = Shared> {
+    inner: PerCpu<T, DynSlot, M>,
+    /// `!Send`/`!Sync` by default; see the impls below.
+    _not_send_sync: PhantomData<*mut T>,
+}
+
+// SAFETY: dropping the box drops every CPU's copy on the dropping thread, so sending it needs
+// `T: Send`.
+unsafe impl<T: Send, M: Mode> Send for PerCpuBox<T, M> {}
+// SAFETY: shared access goes through `PerCpu`'s accessors, whose guard and mode rules are the
+// ones that make `#[percpu]` statics (always shared) sound; `T: Send` because each copy is used
+// by whichever thread runs on its CPU.
+unsafe impl<T: Send, M: Mode> Sync for PerCpuBox<T, M> {}
+
+impl<T, M: Mode> PerCpuBox<T, M> {
+    /// Allocates an area for `T` and initialises every possible CPU's copy with `init`.
+    ///
+    /// # Safety
+    ///
+    /// `M` fits `T` (`ByValue` only for `T: Scalar`, `Local` only for `T: Send`), and `init`
+    /// writes a valid `T` through the pointer it is given.
+    unsafe fn alloc_with(mut init: impl FnMut(CpuId, *mut T)) -> Result<Self, AllocError> {
+        let global = super::global().ok_or(AllocError::NotInitialized)?;
+        if !crate::is_set_up() {
+            return Err(AllocError::NotInitialized);
+        }
+        let ptr =
+            global.alloc_uninit(size_of::<T>(), align_of::<T>(), super::state::Request::Normal)?;
+        // SAFETY: a live area sized and aligned for `T`; the caller picked a fitting mode; the
+        // copies are initialised just below, before anyone can see the box.
+        let inner = unsafe { PerCpu::from_slot(DynSlot { p: ptr.addr() }) };
+        let b = PerCpuBox { inner, _not_send_sync: PhantomData };
+        for cpu in possible_cpus() {
+            init(cpu, b.inner.ptr_on(cpu));
+        }
+        Ok(b)
+    }
+
+    /// The per-CPU pointer (what [`allocator::free`](super::free) takes).
+    pub fn as_per_cpu_ptr(&self) -> PerCpuPtr {
+        PerCpuPtr::from_addr(self.inner.per_cpu_ptr() as usize)
+    }
+
+    /// Gives up ownership without dropping the copies or freeing the area.
+    pub fn into_raw(self) -> PerCpuPtr {
+        let p = self.as_per_cpu_ptr();
+        core::mem::forget(self);
+        p
+    }
+
+    /// Takes ownership of an area made by [`PerCpuBox::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from `into_raw` of a `PerCpuBox<T, M>` and is not owned by anything else.
+    pub unsafe fn from_raw(ptr: PerCpuPtr) -> Self {
+        // SAFETY: forwarded from the caller.
+        let inner = unsafe { PerCpu::from_slot(DynSlot { p: ptr.addr() }) };
+        PerCpuBox { inner, _not_send_sync: PhantomData }
+    }
+}
+
+macro_rules! constructors {
+    ($mode:ty, $($bound:tt)+) => {
+        impl<T: $($bound)+> PerCpuBox<T, $mode> {
+            /// Allocates a per-CPU `T` with a clone of `value` in every possible CPU's copy.
+            ///
+            /// CONTEXT: may sleep (it may create and populate a chunk).
+            pub fn new(value: T) -> Result<Self, AllocError>
+            where
+                T: Clone,
+            {
+                // SAFETY: the impl's bound makes the mode fit; each copy is written a clone.
+                unsafe { Self::alloc_with(|_, p| p.write(value.clone())) }
+            }
+
+            /// Allocates a per-CPU `T` with `f(cpu)` in CPU `cpu`'s copy, for every possible
+            /// CPU.
+            ///
+            /// CONTEXT: may sleep.
+            pub fn new_with(mut f: impl FnMut(CpuId) -> T) -> Result<Self, AllocError> {
+                // SAFETY: as in `new`.
+                unsafe { Self::alloc_with(|cpu, p| p.write(f(cpu))) }
+            }
+
+            /// Allocates a per-CPU `T` whose every copy is all zeroes.
+            ///
+            /// CONTEXT: may sleep.
+            pub fn zeroed() -> Result<Self, AllocError>
+            where
+                T: Zeroable,
+            {
+                // SAFETY: the mode fits; all-zero is a valid `T` (`Zeroable`).
+                unsafe { Self::alloc_with(|_, p| p.cast::<u8>().write_bytes(0, size_of::<T>())) }
+            }
+        }
+    };
+}
+
+constructors!(Shared, Send);
+constructors!(ByValue, Scalar);
+constructors!(Local, Send);
+
+impl<T, M: Mode> Deref for PerCpuBox<T, M> {
+    type Target = PerCpu<T, DynSlot, M>;
+
+    #[inline(always)]
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl<T, M: Mode> Drop for PerCpuBox<T, M> {
+    fn drop(&mut self) {
+        if needs_drop::<T>() {
+            for cpu in possible_cpus() {
+                // SAFETY: every possible CPU's copy is an initialised `T` owned by the box,
+                // and no reference to it outlives `&self` (accessors borrow the box).
+                unsafe { core::ptr::drop_in_place(self.inner.ptr_on(cpu)) };
+            }
+        }
+        if let Some(global) = super::global() {
+            let freed = global.free(self.as_per_cpu_ptr());
+            debug_assert!(freed.is_ok(), "freeing a PerCpuBox failed: {freed:?}");
+        }
+    }
+}
+
+impl<T, M: Mode> fmt::Debug for PerCpuBox<T, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerCpuBox")
+            .field("type", &core::any::type_name::<T>())
+            .field("per_cpu_ptr", &self.as_per_cpu_ptr())
+            .finish()
+    }
+}

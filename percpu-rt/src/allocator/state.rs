@@ -1,0 +1,686 @@
+//! The allocator's bookkeeping over all chunks: the chunk table, the slots, the address index,
+//! the population counts and the statistics counters. Pure logic: no memory is touched and no
+//! backend is called here (the [`engine`](super::engine) does both, around calls into this).
+//!
+//! CONTEXT for every method: the caller holds the allocator's state lock (interrupts masked).
+
+use super::PerCpuPtr;
+use super::bitmap::{AreaError, test_bit};
+use super::chunk::{Chunk, ChunkId, ChunkIndex, ChunkKind, NIL};
+use super::error::FreeError;
+use super::slots::{Slots, UNLISTED};
+use crate::layout::{MIN_ALLOC_SHIFT, MIN_ALLOC_SIZE};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// The fixed geometry of the first chunk, in bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Geo {
+    pub unit_size: usize,
+    pub page_shift: u32,
+    pub first_base: usize,
+    pub template_start: usize,
+    pub static_size: usize,
+    /// `[static, static + reserved)` of each unit.
+    pub reserved: (usize, usize),
+    /// `[static + reserved, static + reserved + dyn)` of each unit.
+    pub dynamic: (usize, usize),
+}
+
+impl Geo {
+    /// The per-CPU pointer of address `addr` (ARCHITECTURE.md, invariant 3).
+    #[inline(always)]
+    pub(crate) fn encode(&self, addr: usize) -> PerCpuPtr {
+        PerCpuPtr::from_addr(addr.wrapping_sub(self.first_base).wrapping_add(self.template_start))
+    }
+
+    /// The address a per-CPU pointer names.
+    #[inline(always)]
+    pub(crate) fn decode(&self, ptr: PerCpuPtr) -> usize {
+        ptr.addr().wrapping_sub(self.template_start).wrapping_add(self.first_base)
+    }
+
+    pub(crate) fn page_size(&self) -> usize {
+        1 << self.page_shift
+    }
+}
+
+/// Statistics counters (in the spirit of Linux's `percpu_stats`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counters {
+    pub nr_alloc: u64,
+    pub nr_dealloc: u64,
+    pub nr_cur_alloc: u64,
+    pub nr_max_alloc: u64,
+    pub nr_chunks: usize,
+    pub nr_max_chunks: usize,
+    pub min_alloc_size: usize,
+    pub max_alloc_size: usize,
+}
+
+/// Where a request may be served from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// Any chunk; pages may be populated afterwards.
+    Normal,
+    /// Any chunk, populated pages only.
+    Atomic,
+    /// The reserved region only.
+    Reserved,
+}
+
+/// An area just taken.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Placed {
+    pub id: ChunkId,
+    pub bit: u32,
+    pub bits: u32,
+    pub base: usize,
+    /// Byte offset of the area in each unit.
+    pub offset: usize,
+    /// Some page of the area is not populated yet.
+    pub needs_populate: bool,
+    /// Fewer empty populated pages than the low mark are left.
+    pub below_low: bool,
+}
+
+/// A range of pages picked by the balance step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PageRun {
+    pub id: ChunkId,
+    pub base: usize,
+    /// Map pages `[start, end)`.
+    pub start: u32,
+    pub end: u32,
+    /// The same pages as unit page indexes.
+    pub unit_start: usize,
+}
+
+/// All chunks and their bookkeeping.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub geo: Geo,
+    chunks: Vec<Option<Chunk>>,
+    free_ids: Vec<ChunkId>,
+    slots: Slots,
+    index: ChunkIndex,
+    first: Option<ChunkId>,
+    reserved: Option<ChunkId>,
+    /// `(start, length, chunk)`: the address ranges where areas of the first chunk's dynamic
+    /// and reserved regions start (checked before the index).
+    fixed: [(usize, usize, ChunkId); 2],
+    /// Populated pages with nothing allocated, over every chunk but the reserved one.
+    pub nr_empty_pop: usize,
+    /// Populated pages per unit, over every chunk.
+    pub nr_populated: usize,
+    pub counters: Counters,
+    /// A non-sleeping allocation failed since the last balance step.
+    pub atomic_failed: bool,
+    pub low: usize,
+    pub high: usize,
+}
+
+/// The chunk over bytes `[start, end)` of each unit of the first chunk, or `None` if that holds
+/// no granule.
+fn region_chunk(
+    geo: &Geo,
+    (start, end): (usize, usize),
+    kind: ChunkKind,
+    immutable: bool,
+) -> Option<Chunk> {
+    let page = geo.page_size();
+    let map_offset = start & !(page - 1);
+    let start_bit = (start - map_offset).div_ceil(MIN_ALLOC_SIZE) as u32;
+    let end_bit = ((end - map_offset) / MIN_ALLOC_SIZE) as u32;
+    if end_bit <= start_bit {
+        return None;
+    }
+    let nr_pages = (end - map_offset).div_ceil(page) as u32;
+    Some(Chunk::new(
+        geo.first_base,
+        map_offset,
+        geo.page_shift,
+        nr_pages,
+        (start_bit, end_bit),
+        kind,
+        immutable,
+    ))
+}
+
+impl State {
+    /// The bookkeeping of a fresh allocator whose first chunk is described by `geo`.
+    pub(crate) fn new(geo: Geo, immutable: bool, low: usize, high: usize) -> State {
+        let unit_bits = (geo.unit_size / MIN_ALLOC_SIZE) as u32;
+        let mut st = State {
+            geo,
+            chunks: Vec::new(),
+            free_ids: Vec::new(),
+            slots: Slots::new(unit_bits),
+            index: ChunkIndex::new(geo.unit_size),
+            first: None,
+            reserved: None,
+            fixed: [(0, 0, NIL); 2],
+            nr_empty_pop: 0,
+            nr_populated: 0,
+            counters: Counters::default(),
+            atomic_failed: false,
+            low,
+            high,
+        };
+        if let Some(c) = region_chunk(&geo, geo.reserved, ChunkKind::Reserved, immutable) {
+            st.reserved = Some(st.insert(c));
+        }
+        if let Some(c) = region_chunk(&geo, geo.dynamic, ChunkKind::First, immutable) {
+            st.first = Some(st.insert(c));
+        }
+        for (i, id) in [st.first, st.reserved].into_iter().enumerate() {
+            if let Some(c) = id.and_then(|id| st.chunk(id)) {
+                let (s, e) = c.map.usable();
+                let lo = c.base + c.map_offset + ((s as usize) << MIN_ALLOC_SHIFT);
+                st.fixed[i] = (lo, ((e - s) as usize) << MIN_ALLOC_SHIFT, id.unwrap_or(NIL));
+            }
+        }
+        st
+    }
+
+    /// A new, unpopulated dynamic chunk at `base` (built outside the lock, then [inserted]).
+    ///
+    /// [inserted]: State::insert
+    pub(crate) fn new_dynamic_chunk(geo: &Geo, base: usize) -> Chunk {
+        let pages = (geo.unit_size >> geo.page_shift) as u32;
+        let bits = (geo.unit_size / MIN_ALLOC_SIZE) as u32;
+        Chunk::new(base, 0, geo.page_shift, pages, (0, bits), ChunkKind::Dynamic, false)
+    }
+
+    /// Adds a chunk: listed (unless reserved), indexed (if dynamic), counted.
+    pub(crate) fn insert(&mut self, chunk: Chunk) -> ChunkId {
+        let id = match self.free_ids.pop() {
+            Some(id) => id,
+            None => {
+                self.chunks.push(None);
+                (self.chunks.len() - 1) as ChunkId
+            }
+        };
+        self.slots.reserve(id);
+        if chunk.kind != ChunkKind::Reserved {
+            self.nr_empty_pop += chunk.nr_empty_pop as usize;
+            let slot = if chunk.map.is_empty() {
+                self.slots.free_slot()
+            } else {
+                Slots::size_slot(chunk.map.contig_bits())
+            };
+            self.slots.link(id, slot, false);
+        }
+        if chunk.kind == ChunkKind::Dynamic {
+            self.index.insert(chunk.base, id);
+        }
+        self.nr_populated += chunk.nr_populated as usize;
+        self.chunks[id as usize] = Some(chunk);
+        self.counters.nr_chunks += 1;
+        self.counters.nr_max_chunks = self.counters.nr_max_chunks.max(self.counters.nr_chunks);
+        id
+    }
+
+    /// Takes chunk `id` out of everything and returns it.
+    fn remove(&mut self, id: ChunkId) -> Option<Chunk> {
+        let chunk = self.chunks.get_mut(id as usize)?.take()?;
+        self.slots.unlink(id);
+        if chunk.kind == ChunkKind::Dynamic {
+            self.index.remove(chunk.base, id);
+        }
+        if chunk.kind != ChunkKind::Reserved {
+            self.nr_empty_pop -= chunk.nr_empty_pop as usize;
+        }
+        self.nr_populated -= chunk.nr_populated as usize;
+        self.counters.nr_chunks -= 1;
+        self.free_ids.push(id);
+        Some(chunk)
+    }
+
+    /// Chunk `id`, if live.
+    #[inline(always)]
+    pub(crate) fn chunk(&self, id: ChunkId) -> Option<&Chunk> {
+        self.chunks.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// Every live chunk.
+    pub(crate) fn chunks(&self) -> impl Iterator<Item = (ChunkId, &Chunk)> + '_ {
+        self.chunks.iter().enumerate().filter_map(|(i, c)| c.as_ref().map(|c| (i as ChunkId, c)))
+    }
+
+    /// The list chunk `id` is in.
+    pub(crate) fn slot_of(&self, id: ChunkId) -> u8 {
+        self.slots.slot_of(id)
+    }
+
+    /// The slots (read-only, for statistics).
+    pub(crate) fn slots(&self) -> &Slots {
+        &self.slots
+    }
+
+    /// Bytes of allocator metadata outside the chunks' maps.
+    pub(crate) fn table_bytes(&self) -> usize {
+        self.chunks.capacity() * core::mem::size_of::<Option<Chunk>>()
+            + self.free_ids.capacity() * 4
+            + self.slots.metadata_bytes()
+            + self.index.metadata_bytes()
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Allocation.
+
+    /// Takes the first fitting area for `bits` bits aligned to `align` bits, searching the
+    /// fullest chunks first. `size` is the request in bytes (statistics).
+    ///
+    /// RETURNS: the area, or `None` if no chunk has room (for [`Request::Normal`], none with
+    /// room *or* unpopulated pages that could be populated).
+    pub(crate) fn alloc(
+        &mut self,
+        bits: u32,
+        align: u32,
+        size: usize,
+        req: Request,
+    ) -> Option<Placed> {
+        let placed = match req {
+            Request::Reserved => self.try_chunk(self.reserved?, bits, align, false),
+            Request::Normal | Request::Atomic => self.search(bits, align, req == Request::Atomic),
+        };
+        match placed {
+            Some(mut p) => {
+                p.below_low = self.nr_empty_pop < self.low;
+                let c = &mut self.counters;
+                c.nr_alloc += 1;
+                c.nr_cur_alloc += 1;
+                c.nr_max_alloc = c.nr_max_alloc.max(c.nr_cur_alloc);
+                if c.min_alloc_size == 0 || size < c.min_alloc_size {
+                    c.min_alloc_size = size;
+                }
+                c.max_alloc_size = c.max_alloc_size.max(size);
+                Some(p)
+            }
+            None => {
+                if req == Request::Atomic {
+                    self.atomic_failed = true;
+                }
+                None
+            }
+        }
+    }
+
+    fn search(&mut self, bits: u32, align: u32, pop_only: bool) -> Option<Placed> {
+        let mut mask = self.slots.candidates(bits);
+        while mask != 0 {
+            let slot = mask.trailing_zeros() as u8;
+            mask &= mask - 1;
+            if let Some(p) = self.search_list(slot, bits, align, pop_only) {
+                return Some(p);
+            }
+        }
+        if let Some(p) = self.search_list(self.slots.relegated_slot(), bits, align, pop_only) {
+            return Some(p);
+        }
+        self.search_list(self.slots.free_slot(), bits, align, pop_only)
+    }
+
+    #[inline]
+    fn search_list(&mut self, slot: u8, bits: u32, align: u32, pop_only: bool) -> Option<Placed> {
+        let mut id = self.slots.head(slot);
+        while id != NIL {
+            let next = self.slots.next(id);
+            if let Some(p) = self.try_chunk(id, bits, align, pop_only) {
+                return Some(p);
+            }
+            id = next;
+        }
+        None
+    }
+
+    /// Tries one chunk; on success updates the population counts and the chunk's slot, on an
+    /// alignment failure relegates it.
+    #[inline]
+    fn try_chunk(&mut self, id: ChunkId, bits: u32, align: u32, pop_only: bool) -> Option<Placed> {
+        let c = self.chunks[id as usize].as_mut()?;
+        if c.map.contig_bits() < bits {
+            return None;
+        }
+        let Some((bit, delta)) = c.map.alloc(bits, align, &c.populated, pop_only) else {
+            if !pop_only && !c.map.is_empty() && self.slots.slot_of(id) != UNLISTED {
+                let relegated = self.slots.relegated_slot();
+                self.slots.move_to(id, relegated);
+            }
+            return None;
+        };
+        c.nr_empty_pop = c.nr_empty_pop.wrapping_add_signed(delta);
+        if c.kind != ChunkKind::Reserved {
+            self.nr_empty_pop = self.nr_empty_pop.wrapping_add_signed(delta as isize);
+        }
+        let placed = Placed {
+            id,
+            bit,
+            bits,
+            base: c.base,
+            offset: c.map_offset + ((bit as usize) << MIN_ALLOC_SHIFT),
+            needs_populate: !pop_only && !c.range_populated(bit, bits),
+            below_low: false,
+        };
+        let slot = Slots::size_slot(c.map.contig_bits());
+        if self.slots.slot_of(id) != UNLISTED {
+            self.slots.move_to(id, slot);
+        }
+        Some(placed)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Free.
+
+    /// The chunk whose areas `addr` may start.
+    #[inline(always)]
+    fn chunk_of(&self, addr: usize) -> Result<ChunkId, FreeError> {
+        for &(lo, len, id) in &self.fixed {
+            if addr.wrapping_sub(lo) < len {
+                return Ok(id);
+            }
+        }
+        if let Some(id) = self.index.lookup(addr) {
+            return Ok(id);
+        }
+        let ptr = self.geo.encode(addr);
+        if addr.wrapping_sub(self.geo.first_base) < self.geo.static_size {
+            return Err(FreeError::Static { ptr });
+        }
+        Err(FreeError::Foreign { ptr })
+    }
+
+    /// Frees the area starting at `addr`; on error nothing changes.
+    ///
+    /// RETURNS: whether the balance step should run (a dynamic chunk became fully free), and
+    /// the area's size in bytes.
+    #[inline]
+    pub(crate) fn free(&mut self, addr: usize) -> Result<(bool, usize), FreeError> {
+        let id = self.chunk_of(addr)?;
+        let geo = self.geo;
+        let Some(c) = self.chunks[id as usize].as_mut() else {
+            return Err(FreeError::Foreign { ptr: geo.encode(addr) });
+        };
+        let rel = addr - c.base - c.map_offset;
+        if rel % MIN_ALLOC_SIZE != 0 {
+            return Err(FreeError::Misaligned { ptr: geo.encode(addr) });
+        }
+        let bit = (rel >> MIN_ALLOC_SHIFT) as u32;
+        let (bits, delta) = match c.map.release(bit, &c.populated) {
+            Ok(r) => r,
+            Err(AreaError::NotAllocated) => {
+                return Err(FreeError::NotAllocated { ptr: geo.encode(addr) });
+            }
+            Err(AreaError::Interior { start }) => {
+                let area =
+                    geo.encode(c.base + c.map_offset + ((start as usize) << MIN_ALLOC_SHIFT));
+                return Err(FreeError::Interior { ptr: geo.encode(addr), area });
+            }
+        };
+        c.nr_empty_pop = c.nr_empty_pop.wrapping_add_signed(delta);
+        if c.kind != ChunkKind::Reserved {
+            self.nr_empty_pop = self.nr_empty_pop.wrapping_add_signed(delta as isize);
+        }
+        let empty = c.map.is_empty();
+        let notify = empty && c.kind == ChunkKind::Dynamic;
+        let slot =
+            if empty { self.slots.free_slot() } else { Slots::size_slot(c.map.contig_bits()) };
+        if self.slots.slot_of(id) != UNLISTED {
+            self.slots.move_to(id, slot);
+        }
+        self.counters.nr_dealloc += 1;
+        self.counters.nr_cur_alloc -= 1;
+        Ok((notify, (bits as usize) << MIN_ALLOC_SHIFT))
+    }
+
+    /// Frees the area just taken by [`State::alloc`] (its population failed).
+    pub(crate) fn undo(&mut self, placed: &Placed) {
+        let addr = placed.base + placed.offset;
+        let done = self.free(addr);
+        debug_assert!(done.is_ok(), "undoing a fresh allocation failed: {done:?}");
+        self.counters.nr_alloc -= 1;
+        self.counters.nr_dealloc -= 1;
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Population.
+
+    /// The first run of unpopulated pages of chunk `id` among the pages of `placed`.
+    pub(crate) fn unpopulated_run(&self, placed: &Placed) -> Option<PageRun> {
+        let c = self.chunk(placed.id)?;
+        let shift = c.map.block_bits().trailing_zeros();
+        let (k0, k1) = (placed.bit >> shift, (placed.bit + placed.bits - 1) >> shift);
+        let start = (k0..=k1).find(|&k| !c.is_populated(k))?;
+        let end = (start..=k1).find(|&k| c.is_populated(k)).unwrap_or(k1 + 1);
+        Some(self.run(placed.id, c, start, end))
+    }
+
+    fn run(&self, id: ChunkId, c: &Chunk, start: u32, end: u32) -> PageRun {
+        PageRun {
+            id,
+            base: c.base,
+            start,
+            end,
+            unit_start: c.first_page(self.geo.page_shift) + start as usize,
+        }
+    }
+
+    /// Records that pages `run` are populated.
+    ///
+    /// RETURNS: `false` (and changes nothing) for an immutable chunk: asking to populate one is
+    /// a bug.
+    pub(crate) fn set_populated(&mut self, run: &PageRun) -> bool {
+        let Some(c) = self.chunks.get_mut(run.id as usize).and_then(Option::as_mut) else {
+            return false;
+        };
+        if c.immutable {
+            return false;
+        }
+        for k in run.start..run.end {
+            if !c.is_populated(k) {
+                super::bitmap::set_bit(&mut c.populated, k);
+                c.nr_populated += 1;
+                self.nr_populated += 1;
+                if c.map.block_is_free(k) {
+                    c.nr_empty_pop += 1;
+                    if c.kind != ChunkKind::Reserved {
+                        self.nr_empty_pop += 1;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether chunk `id` is immutable.
+    pub(crate) fn is_immutable(&self, id: ChunkId) -> bool {
+        self.chunk(id).is_some_and(|c| c.immutable)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Balance.
+
+    /// Takes out a fully free dynamic chunk whose empty pages are not needed to stay at or
+    /// above the low mark.
+    pub(crate) fn take_free_chunk(&mut self) -> Option<Chunk> {
+        let victim = self.slots.iter(self.slots.free_slot()).find(|&id| {
+            self.chunk(id).is_some_and(|c| {
+                c.kind == ChunkKind::Dynamic
+                    && c.map.is_empty()
+                    && self.nr_empty_pop - c.nr_empty_pop as usize >= self.low
+            })
+        })?;
+        self.remove(victim)
+    }
+
+    /// Takes out every dynamic chunk (the allocator is going away).
+    pub(crate) fn drain_dynamic(&mut self) -> Vec<Chunk> {
+        let ids: Vec<ChunkId> =
+            self.chunks().filter(|(_, c)| c.kind == ChunkKind::Dynamic).map(|(id, _)| id).collect();
+        ids.into_iter().filter_map(|id| self.remove(id)).collect()
+    }
+
+    /// Picks empty populated pages to release while there are more than the high mark, from
+    /// chunks with ids at or after `*cursor` (advanced), and marks them unpopulated at once so
+    /// that no allocation uses them meanwhile.
+    pub(crate) fn pick_depopulate(&mut self, cursor: &mut ChunkId) -> Option<PageRun> {
+        while self.nr_empty_pop > self.high && (*cursor as usize) < self.chunks.len() {
+            let id = *cursor;
+            let excess = (self.nr_empty_pop - self.high) as u32;
+            let Some(c) = self.chunks[id as usize].as_mut() else {
+                *cursor += 1;
+                continue;
+            };
+            if c.kind != ChunkKind::Dynamic || c.immutable || c.nr_empty_pop == 0 {
+                *cursor += 1;
+                continue;
+            }
+            // The last run of empty populated pages (keep populated pages near the start).
+            let n = c.map.nr_blocks();
+            let is_empty_pop = |c: &Chunk, k: u32| c.is_populated(k) && c.map.block_is_free(k);
+            let Some(last) = (0..n).rev().find(|&k| is_empty_pop(c, k)) else {
+                *cursor += 1;
+                continue;
+            };
+            let mut start = last;
+            while start > 0 && last + 1 - start < excess && is_empty_pop(c, start - 1) {
+                start -= 1;
+            }
+            let end = last + 1;
+            for k in start..end {
+                super::bitmap::clear_bit(&mut c.populated, k);
+            }
+            let count = end - start;
+            c.nr_populated -= count;
+            c.nr_empty_pop -= count;
+            self.nr_populated -= count as usize;
+            self.nr_empty_pop -= count as usize;
+            let c = self.chunk(id)?;
+            return Some(self.run(id, c, start, end));
+        }
+        None
+    }
+
+    /// How many empty pages the balance step should populate now.
+    pub(crate) fn populate_need(&self) -> usize {
+        if self.atomic_failed || self.nr_empty_pop < self.low {
+            self.high.saturating_sub(self.nr_empty_pop)
+        } else {
+            0
+        }
+    }
+
+    /// Picks up to `max` free unpopulated pages to populate, fullest chunk first.
+    pub(crate) fn pick_populate(&self, max: usize) -> Option<PageRun> {
+        let order = (0..self.slots.nr_slots())
+            .filter(|&s| s != self.slots.free_slot())
+            .chain([self.slots.free_slot()]);
+        for slot in order {
+            for id in self.slots.iter(slot) {
+                let Some(c) = self.chunk(id) else { continue };
+                if c.immutable
+                    || c.kind != ChunkKind::Dynamic
+                    || c.nr_populated == c.map.nr_blocks()
+                {
+                    continue;
+                }
+                let n = c.map.nr_blocks();
+                let wanted = |k: u32| !c.is_populated(k) && c.map.block_is_free(k);
+                if let Some(start) = (0..n).find(|&k| wanted(k)) {
+                    let mut end = start + 1;
+                    while end < n && ((end - start) as usize) < max && wanted(end) {
+                        end += 1;
+                    }
+                    return Some(self.run(id, c, start, end));
+                }
+            }
+        }
+        None
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Checking.
+
+    /// Checks every chunk's map and every count and list against the chunks.
+    pub(crate) fn verify(&self) -> Result<(), String> {
+        let (mut empty, mut populated, mut areas, mut nr) = (0usize, 0usize, 0u64, 0usize);
+        for (id, c) in self.chunks() {
+            nr += 1;
+            c.map
+                .verify()
+                .map_err(|e| format!("chunk {id} ({:?} at {:#x}): {e}", c.kind, c.base))?;
+            let n = c.map.nr_blocks();
+            let pop = (0..n).filter(|&k| c.is_populated(k)).count();
+            let ep = (0..n).filter(|&k| c.is_populated(k) && c.map.block_is_free(k)).count();
+            if pop != c.nr_populated as usize || ep != c.nr_empty_pop as usize {
+                return Err(format!(
+                    "chunk {id}: populated/empty {}/{} but {pop}/{ep}",
+                    c.nr_populated, c.nr_empty_pop
+                ));
+            }
+            // Every live area lies in populated pages.
+            let alloc = c.map.alloc_map();
+            let (s, e) = c.map.usable();
+            for k in 0..n {
+                if !c.is_populated(k) {
+                    let shift = c.map.block_bits().trailing_zeros();
+                    let (lo, hi) = ((k << shift).max(s), ((k + 1) << shift).min(e));
+                    if (lo..hi).any(|b| test_bit(alloc, b)) {
+                        return Err(format!(
+                            "chunk {id}: page {k} has live data but is not populated"
+                        ));
+                    }
+                }
+            }
+            populated += c.nr_populated as usize;
+            if c.kind != ChunkKind::Reserved {
+                empty += c.nr_empty_pop as usize;
+            }
+            areas += c.map.nr_areas() as u64;
+            let slot = self.slots.slot_of(id);
+            let want = if c.kind == ChunkKind::Reserved {
+                UNLISTED
+            } else if c.map.is_empty() {
+                self.slots.free_slot()
+            } else {
+                Slots::size_slot(c.map.contig_bits())
+            };
+            let relegated = slot == self.slots.relegated_slot() && !c.map.is_empty();
+            if !(slot == want || relegated) {
+                return Err(format!("chunk {id} is in slot {slot}, expected {want}"));
+            }
+            if slot != UNLISTED && !self.slots.iter(slot).any(|x| x == id) {
+                return Err(format!("chunk {id} is not in the list of its slot {slot}"));
+            }
+            if c.kind == ChunkKind::Dynamic && self.index.lookup(c.base) != Some(id) {
+                return Err(format!("chunk {id} is not found by the address index"));
+            }
+        }
+        if (empty, populated, areas, nr)
+            != (
+                self.nr_empty_pop,
+                self.nr_populated,
+                self.counters.nr_cur_alloc,
+                self.counters.nr_chunks,
+            )
+        {
+            return Err(format!(
+                "totals empty/populated/live/chunks {}/{}/{}/{} but {empty}/{populated}/{areas}/{nr}",
+                self.nr_empty_pop,
+                self.nr_populated,
+                self.counters.nr_cur_alloc,
+                self.counters.nr_chunks
+            ));
+        }
+        let dynamic = self.chunks().filter(|(_, c)| c.kind == ChunkKind::Dynamic).count();
+        if self.index.len() < dynamic || self.index.len() > 2 * dynamic {
+            return Err(format!(
+                "address index has {} entries for {dynamic} chunks",
+                self.index.len()
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,241 @@
+//! The allocator with the hosted backend: chunks are created and destroyed for real, pages are
+//! populated on demand and released by the balance step (checked with the backend's counts and
+//! with `mincore`), non-sleeping allocations use populated pages only, the immutable first chunk
+//! is never touched, and without a backend only the first chunk serves.
+
+use percpu_rt::CpuId;
+use percpu_rt::allocator::hosted::HostedBackend;
+use percpu_rt::allocator::{
+    AllocConfig, AllocError, Allocator, Backend, BackendError, ChunkGeometry, ChunkKind,
+    FirstChunkRegions, PerCpuPtr,
+};
+use std::ops::Range;
+use std::sync::Mutex;
+
+const PAGE: usize = 4096;
+const UNIT: usize = 16 * PAGE;
+const STATIC: usize = 3000;
+const RESERVED: usize = 1000;
+/// The dynamic region ends on a page boundary and holds three whole pages.
+const DYN: usize = 4 * PAGE - STATIC - RESERVED;
+
+/// The hosted backend, recording every range it is asked to populate or depopulate.
+struct Recording {
+    inner: HostedBackend,
+    touched: Mutex<Vec<(usize, Range<usize>)>>,
+}
+
+// SAFETY: forwards to the hosted backend.
+unsafe impl Backend for Recording {
+    fn create_chunk(&self, g: &ChunkGeometry) -> Result<usize, BackendError> {
+        self.inner.create_chunk(g)
+    }
+    fn populate(
+        &self,
+        g: &ChunkGeometry,
+        base: usize,
+        pages: Range<usize>,
+    ) -> Result<(), BackendError> {
+        self.touched.lock().unwrap().push((base, pages.clone()));
+        self.inner.populate(g, base, pages)
+    }
+    fn depopulate(&self, g: &ChunkGeometry, base: usize, pages: Range<usize>) {
+        self.touched.lock().unwrap().push((base, pages.clone()));
+        self.inner.depopulate(g, base, pages)
+    }
+    fn destroy_chunk(&self, g: &ChunkGeometry, base: usize) {
+        self.inner.destroy_chunk(g, base)
+    }
+}
+
+struct Setup {
+    alloc: Allocator,
+    backend: &'static Recording,
+    first: usize,
+}
+
+/// Two units, contiguous; the first chunk mapped here.
+fn setup(with_backend: bool) -> Setup {
+    let span = 2 * UNIT;
+    // SAFETY: a fresh anonymous mapping, checked below.
+    let first = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            span,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(first, libc::MAP_FAILED);
+    let regions = FirstChunkRegions {
+        base_addr: first as usize,
+        unit_size: UNIT,
+        page_size: PAGE,
+        static_size: STATIC,
+        reserved_size: RESERVED,
+        dyn_size: DYN,
+        units: vec![(CpuId::new(0), 0), (CpuId::new(1), UNIT)],
+        groups: vec![(0, span)],
+        immutable: true,
+    };
+    // SAFETY: the units are a fresh mapping owned by this allocator (never unmapped: the test
+    // process ends first).
+    let alloc = unsafe { Allocator::new(regions, AllocConfig::LINUX) }.unwrap();
+    let backend: &'static Recording = Box::leak(Box::new(Recording {
+        inner: HostedBackend::new(),
+        touched: Mutex::new(Vec::new()),
+    }));
+    if with_backend {
+        alloc.set_backend(backend).unwrap();
+    }
+    Setup { alloc, backend, first: first as usize }
+}
+
+/// Resident pages of every dynamic chunk's units, by `mincore`.
+fn mincore_dynamic(s: &Setup) -> usize {
+    s.alloc
+        .stats()
+        .chunks
+        .iter()
+        .filter(|c| c.kind == ChunkKind::Dynamic)
+        .map(|c| {
+            (0..2)
+                .map(|u| HostedBackend::mincore_resident(c.base + u * UNIT, UNIT).expect("mapped"))
+                .sum::<usize>()
+        })
+        .sum()
+}
+
+fn dynamic_populated(s: &Setup) -> usize {
+    let st = s.alloc.stats();
+    st.chunks
+        .iter()
+        .filter(|c| c.kind == ChunkKind::Dynamic)
+        .map(|c| c.populated_pages)
+        .sum::<usize>()
+        * 2
+}
+
+fn write_all(s: &Setup, p: PerCpuPtr, size: usize, byte: u8) {
+    for u in 0..2 {
+        // SAFETY: a live area of `size` bytes in both units.
+        unsafe { core::ptr::write_bytes(s.alloc.unit_ptr(p, u).unwrap(), byte, size) };
+    }
+}
+
+#[test]
+fn chunks_are_created_populated_on_demand_and_destroyed() {
+    let s = setup(true);
+    // 40 areas of one page: the first chunk's region, then three dynamic chunks.
+    let ptrs: Vec<PerCpuPtr> = (0..40).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap()).collect();
+    for &p in &ptrs {
+        write_all(&s, p, PAGE, 0xAB);
+    }
+    let stats = s.alloc.stats();
+    let chunks = stats.chunks.iter().filter(|c| c.kind == ChunkKind::Dynamic).count();
+    assert_eq!(chunks, 3, "{stats}");
+    assert_eq!(s.backend.inner.chunks(), 3);
+    // Pages are populated for the areas only (plus nothing else), and really resident.
+    assert_eq!(dynamic_populated(&s), s.backend.inner.resident_pages());
+    assert_eq!(mincore_dynamic(&s), s.backend.inner.resident_pages());
+    assert_eq!(s.backend.inner.resident_pages(), (40 - 3) * 2);
+    s.alloc.verify().unwrap();
+
+    for &p in &ptrs {
+        s.alloc.free(p).unwrap();
+    }
+    let report = s.alloc.balance().unwrap();
+    assert_eq!(report.chunks_destroyed, 3, "{report:?}");
+    assert_eq!(s.backend.inner.chunks(), 0);
+    assert_eq!(s.backend.inner.resident_pages(), 0);
+    let stats = s.alloc.stats();
+    assert!(stats.chunks.iter().all(|c| c.kind != ChunkKind::Dynamic), "{stats}");
+    s.alloc.verify().unwrap();
+}
+
+#[test]
+fn balance_releases_empty_pages_beyond_the_high_mark() {
+    let s = setup(true);
+    // Fill the first chunk, then one dynamic chunk with 16 one-page areas.
+    let filler: Vec<PerCpuPtr> = (0..3).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap()).collect();
+    let ptrs: Vec<PerCpuPtr> = (0..16).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap()).collect();
+    assert_eq!(mincore_dynamic(&s), 32);
+    // Free all but two: 14 empty populated pages per unit.
+    for &p in &ptrs[2..] {
+        s.alloc.free(p).unwrap();
+    }
+    assert_eq!(s.alloc.stats().global.empty_pop_pages, 14);
+    let report = s.alloc.balance().unwrap();
+    assert_eq!(report.pages_depopulated, 10, "{report:?}");
+    let g = s.alloc.stats().global;
+    assert_eq!(g.empty_pop_pages, 4);
+    assert_eq!(mincore_dynamic(&s), (2 + 4) * 2);
+    assert_eq!(s.backend.inner.resident_pages(), (2 + 4) * 2);
+    s.alloc.verify().unwrap();
+    // The live data is intact and the released pages come back on demand.
+    let again: Vec<PerCpuPtr> = (0..14).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap()).collect();
+    assert_eq!(mincore_dynamic(&s), 32);
+    for p in again.into_iter().chain(ptrs[..2].iter().copied()).chain(filler) {
+        s.alloc.free(p).unwrap();
+    }
+    s.alloc.balance().unwrap();
+    assert_eq!(s.backend.inner.chunks(), 0);
+}
+
+#[test]
+fn atomic_allocations_use_populated_pages_only() {
+    let s = setup(true);
+    let filler = vec![s.alloc.alloc(DYN, 4).unwrap()];
+    // The first chunk is full and no other page is populated.
+    assert!(matches!(s.alloc.alloc_atomic(64, 8), Err(AllocError::AtomicNoSpace { .. })));
+    assert!(s.alloc.needs_balance());
+    let report = s.alloc.balance().unwrap();
+    assert_eq!((report.chunks_created, report.pages_populated), (1, 4), "{report:?}");
+    let a = s.alloc.alloc_atomic(64, 8).unwrap();
+    write_all(&s, a, 64, 1);
+    assert_eq!(s.backend.inner.resident_pages(), 8, "an atomic allocation populated nothing");
+    s.alloc.free(a).unwrap();
+    for p in filler {
+        s.alloc.free(p).unwrap();
+    }
+    s.alloc.verify().unwrap();
+}
+
+#[test]
+fn the_immutable_first_chunk_is_never_populated_or_depopulated() {
+    let s = setup(true);
+    let ptrs: Vec<PerCpuPtr> = (0..200).map(|i| s.alloc.alloc(8 + i * 17, 8).unwrap()).collect();
+    for &p in &ptrs {
+        s.alloc.free(p).unwrap();
+    }
+    s.alloc.balance().unwrap();
+    let touched = s.backend.touched.lock().unwrap();
+    assert!(!touched.is_empty());
+    assert!(touched.iter().all(|(base, _)| *base != s.first), "the first chunk was touched");
+    // Its pages are all still resident.
+    assert_eq!(HostedBackend::mincore_resident(s.first, 4 * PAGE), Ok(4));
+}
+
+#[test]
+fn without_a_backend_only_the_first_chunk_serves() {
+    let s = setup(false);
+    let mut ptrs = Vec::new();
+    loop {
+        match s.alloc.alloc(100, 4) {
+            Ok(p) => ptrs.push(p),
+            Err(e) => {
+                assert_eq!(e, AllocError::NoBackend { size: 100, align: 4 });
+                break;
+            }
+        }
+    }
+    assert_eq!(ptrs.len(), DYN / 100);
+    // The reserved region serves reserved requests only, and cannot grow.
+    let r = s.alloc.alloc_reserved(RESERVED, 4).unwrap();
+    assert_eq!(s.alloc.alloc_reserved(4, 4), Err(AllocError::ReservedFull { size: 4, align: 4 }));
+    s.alloc.free(r).unwrap();
+    assert_eq!(s.alloc.balance().unwrap(), Default::default());
+    s.alloc.verify().unwrap();
+}

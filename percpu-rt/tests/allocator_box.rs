@@ -1,0 +1,169 @@
+//! `PerCpuBox` on the hosted machine: the accessors of a static work on a dynamic object
+//! (one-instruction scalar ops through the base register, pinned and remote access), every
+//! CPU's copy is initialised by `new`, `new_with` and `zeroed`, and dropping the box drops every
+//! copy and frees the area.
+
+use percpu_rt::allocator::hosted::HOSTED_BACKEND;
+use percpu_rt::allocator::{self, AllocError, FirstChunkRegions, PerCpuBox};
+use percpu_rt::hosted::{Machine, MachineConfig};
+use percpu_rt::mode::{ByValue, Local};
+use percpu_rt::{CpuId, IrqGuard, PreemptGuard};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+const CPUS: u32 = 3;
+
+/// Boots once; the returned guard keeps this binary's tests one at a time (they compare the
+/// global live-allocation count).
+fn machine() -> (&'static Machine, std::sync::MutexGuard<'static, ()>) {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    (boot(), serial)
+}
+
+fn boot() -> &'static Machine {
+    static M: OnceLock<&'static Machine> = OnceLock::new();
+    M.get_or_init(|| {
+        let m = Machine::boot(MachineConfig::new(CPUS)).expect("boot the hosted machine");
+        if !allocator::is_initialized() {
+            let fc = m.first_chunk();
+            let ai = fc.alloc_info();
+            let regions = FirstChunkRegions {
+                base_addr: fc.base_addr(),
+                unit_size: fc.unit_size(),
+                page_size: fc.page_size(),
+                static_size: fc.static_size(),
+                reserved_size: fc.reserved_size(),
+                dyn_size: fc.dyn_size(),
+                units: fc.units().to_vec(),
+                groups: ai
+                    .groups
+                    .iter()
+                    .map(|g| (g.base_offset, g.nr_units() * ai.unit_size))
+                    .collect(),
+                immutable: fc.is_immutable(),
+            };
+            // SAFETY: the installed first chunk, which the CPU table was built from.
+            unsafe { allocator::init_first_chunk(regions) }.expect("init the allocator");
+            let _ = allocator::set_backend(&HOSTED_BACKEND);
+        }
+        m
+    })
+}
+
+fn live() -> u64 {
+    allocator::stats().unwrap().global.nr_cur_alloc
+}
+
+#[test]
+fn scalar_box_has_the_one_instruction_ops() {
+    let (m, _serial) = machine();
+    let before = live();
+    let b = PerCpuBox::<u64, ByValue>::new(5).unwrap();
+    m.run(|cpu| {
+        for _ in 0..1000 {
+            b.inc();
+        }
+        b.add(u64::from(cpu.as_u32()));
+        assert_eq!(b.read(), 1005 + u64::from(cpu.as_u32()));
+        assert_eq!(
+            b.cmpxchg(1005 + u64::from(cpu.as_u32()), 1),
+            Ok(1005 + u64::from(cpu.as_u32()))
+        );
+        assert_eq!(b.xchg(2), 1);
+        b.sub(1);
+        assert_eq!(b.add_return(9), 10);
+    });
+    assert_eq!(b.iter_possible().collect::<Vec<_>>(), vec![10; CPUS as usize]);
+    assert_eq!(live(), before + 1);
+    drop(b);
+    assert_eq!(live(), before);
+    allocator::verify().unwrap();
+}
+
+#[test]
+fn new_with_initialises_every_cpu_and_remote_access_sees_it() {
+    let (m, _serial) = machine();
+    let b = PerCpuBox::<AtomicU64>::new_with(|cpu| AtomicU64::new(100 + u64::from(cpu.as_u32())))
+        .unwrap();
+    for (cpu, v) in b.iter_possible() {
+        assert_eq!(v.load(Ordering::Relaxed), 100 + u64::from(cpu.as_u32()));
+    }
+    m.run(|cpu| {
+        let guard = PreemptGuard::new();
+        let mine = b.get(&guard);
+        assert_eq!(mine.load(Ordering::Relaxed), 100 + u64::from(cpu.as_u32()));
+        mine.fetch_add(1, Ordering::Relaxed);
+    });
+    assert_eq!(b.remote(CpuId::new(2)).load(Ordering::Relaxed), 103);
+    assert!(b.try_remote(CpuId::new(CPUS)).is_err());
+}
+
+#[test]
+fn zeroed_and_local_boxes() {
+    let (m, _serial) = machine();
+    let z = PerCpuBox::<[u64; 64]>::zeroed().unwrap();
+    for (_, v) in z.iter_possible() {
+        assert!(v.iter().all(|&x| x == 0));
+    }
+    let l = PerCpuBox::<Vec<u32>, Local>::new(Vec::new()).unwrap();
+    m.run(|cpu| {
+        let mut guard = IrqGuard::new();
+        l.get_mut(&mut guard).push(cpu.as_u32());
+        assert_eq!(l.get(&guard).as_slice(), &[cpu.as_u32()]);
+    });
+}
+
+/// Counts drops of every copy.
+#[derive(Clone)]
+struct Tracked(&'static AtomicUsize);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn drop_runs_for_every_copy_then_frees() {
+    let _serial = machine();
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    let before = live();
+    let b = PerCpuBox::<Tracked>::new(Tracked(&DROPS)).unwrap();
+    // `new` cloned the value into every CPU's copy and dropped the argument.
+    assert_eq!(DROPS.load(Ordering::Relaxed), 1);
+    let after_new = DROPS.load(Ordering::Relaxed);
+    drop(b);
+    assert_eq!(DROPS.load(Ordering::Relaxed) - after_new, CPUS as usize);
+    assert_eq!(live(), before);
+}
+
+#[test]
+fn illegal_types_are_errors_not_panics() {
+    let _serial = machine();
+    #[repr(align(8192))]
+    struct Huge(#[allow(dead_code)] u8);
+    assert!(matches!(
+        PerCpuBox::<Huge>::new_with(|_| Huge(0)),
+        Err(AllocError::AlignTooLarge { .. })
+    ));
+    assert!(matches!(PerCpuBox::<()>::new(()), Err(AllocError::ZeroSize)));
+    assert!(matches!(PerCpuBox::<[u8; 40 << 10]>::zeroed(), Err(AllocError::TooLarge { .. })));
+    allocator::verify().unwrap();
+}
+
+#[test]
+fn raw_pointers_use_the_static_encoding() {
+    let (m, _serial) = machine();
+    let p = allocator::alloc(16, 8).unwrap();
+    m.run(|cpu| {
+        // This CPU's copy through the base register equals the table's offset for it.
+        assert_eq!(p.this_cpu_ptr(), p.ptr_on(cpu).unwrap());
+    });
+    for cpu in percpu_rt::possible_cpus() {
+        let q = p.ptr_on(cpu).unwrap();
+        assert_eq!(q as usize, p.addr() + percpu_rt::cpu_offset(cpu).unwrap());
+    }
+    allocator::free(p).unwrap();
+    assert!(matches!(allocator::free(p), Err(allocator::FreeError::NotAllocated { .. })));
+}
