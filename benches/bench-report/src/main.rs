@@ -1,7 +1,9 @@
 //! `bench-report`: the benchmark command of issue 7 (`./scripts/bench.sh`, or
 //! `cargo run --release -p bench-report -- [--quick] [--alloc] [--out FILE]`).
 //!
-//! 1. Builds `percpu-bench` and `arceos-bench` in release (same cargo, same target directory).
+//! 1. Builds `percpu-bench` and `arceos-bench` in release (same cargo, same target directory),
+//!    and `percpu-bench` once more as a non-PIE executable with `--cfg percpu_x86_absolute`
+//!    (per-CPU statics addressed `gs:[SYM]`, as a non-PIE kernel builds them).
 //! 2. Runs them, one process per hosted machine: current-CPU operations and scaling (2 CPUs),
 //!    the ArceOS crate's operations, remote sums over 4, 64 and 1024 possible CPUs, first-chunk
 //!    setup for 4, 64, 1024 and 4096 possible CPUs. Their progress goes to standard error.
@@ -110,6 +112,32 @@ fn build(root: &Path) -> Result<BTreeMap<String, PathBuf>, String> {
     Ok(exes)
 }
 
+/// Builds `percpu-bench` again as a non-PIE executable whose per-CPU statics are addressed
+/// absolutely (`--cfg percpu_x86_absolute`: `op gs:[SYM]`, as a non-PIE kernel would build it),
+/// in its own target directory; returns the executable.
+fn build_nopie(root: &Path) -> Result<PathBuf, String> {
+    eprintln!("building percpu-bench as a non-PIE executable (release) ...");
+    let host = "x86_64-unknown-linux-gnu";
+    let target_dir = root.join("target/bench-nopie");
+    let status = Command::new(cargo())
+        .current_dir(root)
+        .args(["build", "--release", "-p", "percpu-bench", "--target", host])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env(
+            "RUSTFLAGS",
+            "--cfg percpu_x86_absolute -C relocation-model=static -C link-arg=-no-pie",
+        )
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("building the non-PIE percpu-bench failed (see above)".into());
+    }
+    Ok(target_dir.join(host).join("release/percpu-bench"))
+}
+
 /// Runs `exe args`, collecting its result lines into `results`.
 fn run(exe: &Path, args: &[String], results: &mut Results) -> Result<(), String> {
     let shown =
@@ -132,8 +160,9 @@ fn run(exe: &Path, args: &[String], results: &mut Results) -> Result<(), String>
     if out.status.success() { Ok(()) } else { Err(format!("{shown} failed: {}", out.status)) }
 }
 
-/// Reads the probes' instruction counts from `exe`'s disassembly.
-fn probes(exe: &Path, results: &mut Results) -> Result<(), String> {
+/// Reads the probes' instruction counts from `exe`'s disassembly; `rename` maps a probe's
+/// subject prefix to another (`pcpu` → `pcpu_nopie`) so that two builds of one binary coexist.
+fn probes(exe: &Path, results: &mut Results, rename: Option<(&str, &str)>) -> Result<(), String> {
     let out = Command::new("objdump")
         .args(["-d", "-C", "-M", "intel", "--no-show-raw-insn"])
         .arg(exe)
@@ -144,6 +173,10 @@ fn probes(exe: &Path, results: &mut Results) -> Result<(), String> {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     for (name, insns) in disasm::functions(&text, "probe_") {
+        let name = match rename {
+            Some((from, to)) => name.replace(&format!("probe_{from}_"), &format!("probe_{to}_")),
+            None => name,
+        };
         results.probes.insert(name, disasm::count(&insns));
     }
     Ok(())
@@ -188,6 +221,7 @@ fn report(opts: &Options) -> Result<(), String> {
     let root = workspace_root();
     let machine = machine::describe();
     let exes = build(&root)?;
+    let nopie = build_nopie(&root)?;
     let (percpu, arceos) = (&exes["percpu-bench"], &exes["arceos-bench"]);
     let quick: Vec<String> = if opts.quick { vec!["--quick".into()] } else { Vec::new() };
     let with = |args: &[&str]| -> Vec<String> {
@@ -196,14 +230,24 @@ fn report(opts: &Options) -> Result<(), String> {
     let mut results = Results::default();
     run(percpu, &with(&["ops"]), &mut results)?;
     run(arceos, &with(&["ops"]), &mut results)?;
+    // The non-PIE build's operations, filed under their own section.
+    let mut absolute = Results::default();
+    run(&nopie, &with(&["ops"]), &mut absolute)?;
+    for mut r in absolute.records {
+        if r.section == "ops" {
+            r.section = "ops-nopie".into();
+            results.records.push(r);
+        }
+    }
     for n in render::REMOTE_CPUS {
         run(percpu, &with(&["remote", "--cpus", &n.to_string()]), &mut results)?;
     }
     for n in render::SETUP_CPUS {
         run(percpu, &with(&["setup", "--cpus", &n.to_string()]), &mut results)?;
     }
-    probes(percpu, &mut results)?;
-    probes(arceos, &mut results)?;
+    probes(percpu, &mut results, None)?;
+    probes(arceos, &mut results, None)?;
+    probes(&nopie, &mut results, Some(("pcpu", "pcpu_nopie")))?;
 
     let benches = alloc_benches(&root);
     let text = render::report(&results, &machine, opts.quick, &benches, &machine::load_average());
