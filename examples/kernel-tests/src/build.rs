@@ -1,0 +1,116 @@
+//! Building a kernel variant with a nested cargo and the bare-metal toolchain.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::toolchain::RUSTC;
+use crate::{Kernel, kernels_dir};
+
+/// Environment variables of the outer (host) build that must not reach the nested one: its
+/// target directory, flags and wrappers, and any per-target or per-profile override.
+fn leaks_into_nested_cargo(key: &str) -> bool {
+    matches!(
+        key,
+        "RUSTFLAGS"
+            | "CARGO_ENCODED_RUSTFLAGS"
+            | "CARGO_BUILD_RUSTFLAGS"
+            | "RUSTDOCFLAGS"
+            | "CARGO_ENCODED_RUSTDOCFLAGS"
+            | "RUSTC_WRAPPER"
+            | "RUSTC_WORKSPACE_WRAPPER"
+            | "CARGO_BUILD_TARGET"
+            | "CARGO_BUILD_TARGET_DIR"
+            | "CARGO_MAKEFLAGS"
+            | "MAKEFLAGS"
+            | "MFLAGS"
+    ) || key.starts_with("CARGO_TARGET_")
+        || key.starts_with("CARGO_PROFILE_")
+}
+
+/// The cargo that runs this process's build (`CARGO`), or `cargo` from `PATH`.
+pub fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// The release ELF of `kernel` built in `target_dir`.
+pub fn elf_path(kernel: Kernel, target_dir: &Path) -> PathBuf {
+    target_dir.join(kernel.target()).join("release").join(kernel.package())
+}
+
+/// Builds `kernel` (release) with its target directory `target_dir`, and copies the ELF to
+/// `out_dir/percpu-kernel-<variant>.elf` (the aarch64 variants share a package and so an output
+/// path). Returns the copy.
+pub fn build(kernel: Kernel, target_dir: &Path, out_dir: &Path) -> Result<PathBuf, String> {
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(kernels_dir())
+        .args(["build", "--release", "-p", kernel.package(), "--target", kernel.target()])
+        .arg("--target-dir")
+        .arg(target_dir);
+    if !kernel.features().is_empty() {
+        cmd.args(["--features", &kernel.features().join(",")]);
+    }
+    for (key, _) in std::env::vars_os() {
+        if let Some(k) = key.to_str()
+            && leaks_into_nested_cargo(k)
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUSTC", RUSTC).env("RUSTC_BOOTSTRAP", "1");
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building {} ({}) failed ({}):\n{}",
+            kernel.name(),
+            kernel.target(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let built = elf_path(kernel, target_dir);
+    std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let copy = out_dir.join(format!("percpu-kernel-{}.elf", kernel.name()));
+    std::fs::copy(&built, &copy)
+        .map_err(|e| format!("copying {} to {}: {e}", built.display(), copy.display()))?;
+    Ok(copy)
+}
+
+/// Builds percpu-build's command-line tool from the main workspace into `target_dir` (its own,
+/// so that the outer build's copy of the tool, built with the outer build's features, is left
+/// alone) and returns its path.
+pub fn percpu_build_cli(target_dir: &Path) -> Result<PathBuf, String> {
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(crate::workspace_root())
+        .args(["build", "-p", "percpu-build", "--bin", "percpu-build", "--message-format=json"])
+        .arg("--target-dir")
+        .arg(target_dir);
+    for (key, _) in std::env::vars_os() {
+        if let Some(k) = key.to_str()
+            && leaks_into_nested_cargo(k)
+        {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "building percpu-build failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    // The artifact message of the binary: `..."executable":"/path/percpu-build",...`.
+    const KEY: &str = "\"executable\":\"";
+    stdout
+        .lines()
+        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
+        .filter_map(|l| {
+            let start = l.find(KEY)? + KEY.len();
+            let end = start + l[start..].find('"')?;
+            Some(PathBuf::from(&l[start..end]))
+        })
+        .find(|p| p.file_name().is_some_and(|n| n == "percpu-build"))
+        .ok_or_else(|| format!("cargo built no percpu-build executable:\n{stdout}"))
+}

@@ -1,0 +1,177 @@
+//! One boot of a kernel under QEMU: the command line, and a run under a deadline.
+//!
+//! QEMU runs with TCG (QEMU's default; TOOLCHAIN.md: the machine's `/dev/kvm` cannot run a real
+//! kernel), standard input from `/dev/null` (so `-nographic` does not take a terminal), the
+//! serial console on standard output. When the deadline passes QEMU is killed and the run
+//! reports a timeout with what was printed so far.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::Kernel;
+
+/// QEMU's firmware for x86_64: qboot boots the PVH kernel quickly and prints nothing.
+pub const QBOOT: &str = "/usr/share/qemu/qboot.rom";
+
+/// One boot.
+#[derive(Debug, Clone)]
+pub struct Boot {
+    /// Which kernel build.
+    pub kernel: Kernel,
+    /// Its ELF file.
+    pub elf: PathBuf,
+    /// `-smp`.
+    pub cpus: u32,
+    /// aarch64: `-M virt,virtualization=on` (the CPUs start at EL2).
+    pub virtualization: bool,
+    /// The kernel command line (`-append`), if any.
+    pub append: Option<String>,
+}
+
+impl Boot {
+    /// A boot of `kernel` from `elf` with `cpus` CPUs, EL2 for the EL2 build, no command line.
+    pub fn new(kernel: Kernel, elf: PathBuf, cpus: u32) -> Boot {
+        Boot { kernel, elf, cpus, virtualization: kernel == Kernel::Aarch64El2, append: None }
+    }
+
+    /// The program and its arguments.
+    pub fn argv(&self) -> Vec<String> {
+        let mut argv: Vec<String> = match self.kernel {
+            Kernel::X86_64 => vec![
+                "qemu-system-x86_64".into(),
+                "-bios".into(),
+                QBOOT.into(),
+                "-no-reboot".into(),
+                "-net".into(),
+                "none".into(),
+                "-device".into(),
+                "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
+            ],
+            Kernel::Aarch64El1 | Kernel::Aarch64El2 => vec![
+                "qemu-system-aarch64".into(),
+                "-M".into(),
+                if self.virtualization { "virt,virtualization=on" } else { "virt" }.into(),
+                "-cpu".into(),
+                "cortex-a72".into(),
+                "-semihosting".into(),
+            ],
+        };
+        argv.extend([
+            "-accel".into(),
+            "tcg".into(),
+            "-smp".into(),
+            self.cpus.to_string(),
+            "-m".into(),
+            "128M".into(),
+            "-nographic".into(),
+            "-kernel".into(),
+            self.elf.display().to_string(),
+        ]);
+        if let Some(append) = &self.append {
+            argv.extend(["-append".into(), append.clone()]);
+        }
+        argv
+    }
+
+    /// The command line, quoted for a shell (printed with every failure, to rerun by hand).
+    pub fn shell_command(&self) -> String {
+        self.argv()
+            .iter()
+            .map(|a| {
+                if a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./,=:".contains(c)) {
+                    a.clone()
+                } else {
+                    format!("'{a}'")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Boots and waits at most `timeout`; QEMU is killed when it runs longer.
+    pub fn run(&self, timeout: Duration) -> Result<Run, String> {
+        let argv = self.argv();
+        let start = Instant::now();
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let out_reader = thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stdout.read_to_end(&mut bytes);
+            bytes
+        });
+        let err_reader = thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stderr.read_to_end(&mut bytes);
+            bytes
+        });
+        let deadline = start + timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                Ok(None) => thread::sleep(Duration::from_millis(10)),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("waiting for QEMU: {e}"));
+                }
+            }
+        };
+        let output = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
+        let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+        Ok(Run { status, output, stderr, elapsed: start.elapsed(), command: self.shell_command() })
+    }
+}
+
+/// What one boot did.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// QEMU's exit status; `None` when it was killed at the deadline.
+    pub status: Option<ExitStatus>,
+    /// The serial console (QEMU's standard output).
+    pub output: String,
+    /// QEMU's own messages (standard error).
+    pub stderr: String,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// The command line, to rerun by hand.
+    pub command: String,
+}
+
+impl Run {
+    /// The exit code, if QEMU exited (rather than being killed or dying from a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
+    }
+
+    /// The console lines, without the serial line's carriage returns.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.output.lines().map(|l| l.trim_end_matches('\r'))
+    }
+
+    /// The whole run, for a failure message.
+    pub fn describe(&self) -> String {
+        let status = match self.status {
+            None => format!("killed after {:.1} s (timeout)", self.elapsed.as_secs_f64()),
+            Some(s) => format!("{s} after {:.2} s", self.elapsed.as_secs_f64()),
+        };
+        format!(
+            "$ {}\n{status}\n--- serial console ---\n{}--- QEMU stderr ---\n{}",
+            self.command, self.output, self.stderr
+        )
+    }
+}

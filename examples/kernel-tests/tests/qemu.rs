@@ -1,0 +1,285 @@
+//! Boots the example kernels under QEMU: x86_64 (PVH, INIT-SIPI-SIPI) and aarch64 (virt, PSCI)
+//! at EL1 and, built with `el2`, at EL2 under `virtualization=on`; with 1, 2, 4 and 8 CPUs, in
+//! both first-chunk modes; checks the exit status and the markers of every boot, that failures
+//! are reported as such, and inspects both kernel ELF files with `percpu-build inspect`.
+//!
+//! The toolchain is installed when missing (a tool that stays missing fails the test: nothing
+//! is skipped). Each kernel variant is built once, by whichever test needs it first.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use kernel_tests::markers::{Expected, check_fail, check_pass};
+use kernel_tests::qemu::Boot;
+use kernel_tests::{FirstChunkMode, Kernel, build, toolchain};
+
+/// CPU counts every variant boots with.
+const CPU_COUNTS: [u32; 4] = [1, 2, 4, 8];
+/// Longest a boot may take (they take well under a second; the machine may be busy).
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn toolchain_ready() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Err(e) = READY.get_or_init(toolchain::ensure) {
+        panic!("{e}");
+    }
+}
+
+/// Where the nested builds put their output (kept between runs: rebuilds are incremental).
+fn work_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("percpu-kernels")
+}
+
+/// The ELF of `kernel`, built on first use.
+fn elf(kernel: Kernel) -> PathBuf {
+    static BUILT: [OnceLock<Result<PathBuf, String>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    toolchain_ready();
+    let slot = &BUILT[Kernel::ALL.iter().position(|&k| k == kernel).expect("a variant")];
+    match slot.get_or_init(|| {
+        let dir = work_dir();
+        build::build(kernel, &dir.join("target"), &dir.join("elf"))
+    }) {
+        Ok(path) => path.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn arch_banner(kernel: Kernel, virtualization: bool) -> &'static str {
+    match (kernel, virtualization) {
+        (Kernel::X86_64, _) => "x86_64",
+        (Kernel::Aarch64El1, false) => "aarch64 at EL1",
+        (Kernel::Aarch64El1, true) => "aarch64 at EL1 (entered at EL2)",
+        (Kernel::Aarch64El2, _) => "aarch64 at EL2",
+    }
+}
+
+/// Boots `kernel` with every CPU count in `mode` (`None`: the kernel's default, no command
+/// line) and checks each boot; panics with every failing transcript.
+fn boots_everywhere(kernel: Kernel, mode: Option<FirstChunkMode>) {
+    let elf = elf(kernel);
+    let mut failures = Vec::new();
+    for cpus in CPU_COUNTS {
+        let mut boot = Boot::new(kernel, elf.clone(), cpus);
+        boot.append = mode.map(|m| format!("percpu_alloc={}", m.name()));
+        let want = Expected {
+            cpus,
+            mode: mode.unwrap_or(kernel.default_mode()),
+            arch: arch_banner(kernel, boot.virtualization),
+        };
+        match boot.run(BOOT_TIMEOUT) {
+            Ok(run) => {
+                if let Err(e) = check_pass(&run, &want) {
+                    failures.push(e);
+                }
+            }
+            Err(e) => failures.push(format!("{}: {e}", boot.shell_command())),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 4 boots failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn x86_64_boots_with_its_embedded_first_chunk() {
+    boots_everywhere(Kernel::X86_64, None);
+}
+
+#[test]
+fn x86_64_boots_with_a_page_mode_first_chunk() {
+    boots_everywhere(Kernel::X86_64, Some(FirstChunkMode::Page));
+}
+
+#[test]
+fn aarch64_el1_boots_with_its_page_mode_first_chunk() {
+    boots_everywhere(Kernel::Aarch64El1, None);
+}
+
+#[test]
+fn aarch64_el1_boots_with_an_embedded_first_chunk() {
+    boots_everywhere(Kernel::Aarch64El1, Some(FirstChunkMode::Embed));
+}
+
+#[test]
+fn aarch64_el2_boots_with_its_page_mode_first_chunk() {
+    boots_everywhere(Kernel::Aarch64El2, None);
+}
+
+#[test]
+fn aarch64_el2_boots_with_an_embedded_first_chunk() {
+    boots_everywhere(Kernel::Aarch64El2, Some(FirstChunkMode::Embed));
+}
+
+/// The EL1 build entered at EL2 drops to EL1 and keeps its base in `TPIDR_EL1`.
+#[test]
+fn aarch64_el1_kernel_entered_at_el2_drops_to_el1() {
+    let mut boot = Boot::new(Kernel::Aarch64El1, elf(Kernel::Aarch64El1), 4);
+    boot.virtualization = true;
+    let run = boot.run(BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let want =
+        Expected { cpus: 4, mode: FirstChunkMode::Page, arch: arch_banner(boot.kernel, true) };
+    if let Err(e) = check_pass(&run, &want) {
+        panic!("{e}");
+    }
+    assert!(
+        run.lines().any(|l| l.starts_with("cpu3: online") && l.contains("TPIDR_EL1 = ")),
+        "the EL1 build must keep its base in TPIDR_EL1:\n{}",
+        run.describe()
+    );
+}
+
+/// Failures end the run with one `FAIL: <reason>` line and the failure status, on both
+/// architectures: the harness can trust the status.
+#[test]
+fn failures_are_reported_with_the_fail_status() {
+    let mut x86 = Boot::new(Kernel::X86_64, elf(Kernel::X86_64), 2);
+    x86.append = Some("percpu_alloc=nonsense".into());
+    let run = x86.run(BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = check_fail(&run, "percpu_alloc=nonsense: unknown first-chunk mode") {
+        panic!("{e}");
+    }
+
+    let mut el2_at_el1 = Boot::new(Kernel::Aarch64El2, elf(Kernel::Aarch64El2), 2);
+    el2_at_el1.virtualization = false;
+    let run = el2_at_el1.run(BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = check_fail(&run, "built for EL2") {
+        panic!("{e}");
+    }
+}
+
+/// A CPU exception on a secondary CPU (`fault=<cpu>`: an undefined instruction) is reported by
+/// the kernel's exception handler as `FAIL: CPU exception ...` with the failure status.
+#[test]
+fn cpu_exceptions_are_reported_with_the_fail_status() {
+    let cases = [
+        (Kernel::X86_64, "CPU exception on APIC 3: invalid opcode (vector 6)"),
+        (Kernel::Aarch64El1, "at EL1: synchronous from current EL, ESR 0x2000000 (class 0x0)"),
+        (Kernel::Aarch64El2, "at EL2: synchronous from current EL, ESR 0x2000000 (class 0x0)"),
+    ];
+    for (kernel, reason) in cases {
+        let mut boot = Boot::new(kernel, elf(kernel), 4);
+        boot.append = Some("fault=3".into());
+        let run = boot.run(BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+        if let Err(e) = check_fail(&run, reason) {
+            panic!("{e}");
+        }
+    }
+}
+
+/// The `pcpu-alloc:` lines of a transcript or report, trimmed.
+fn pcpu_alloc_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("pcpu-alloc: "))
+        .map(String::from)
+        .collect()
+}
+
+/// `percpu-build inspect` reads every kernel ELF: the variables of the kernel crate, of
+/// kernel-lib and of percpu-rt in one template, and, for 4 CPUs, exactly the unit layout the
+/// kernel computed at boot (build-time and boot-time layouts agree).
+#[test]
+fn percpu_build_inspects_the_kernel_elf_files() {
+    let cli = build::percpu_build_cli(&work_dir().join("percpu-build-target"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for kernel in Kernel::ALL {
+        let elf = elf(kernel);
+        let config = kernel.crate_dir().join("percpu.toml");
+        let out = std::process::Command::new(&cli)
+            .arg("inspect")
+            .arg(&elf)
+            .arg("--config")
+            .arg(&config)
+            .args(["--target", kernel.target(), "--cpus", "4"])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", cli.display()));
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "percpu-build inspect {} failed ({}):\n{report}\n{}",
+            elf.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let own = match kernel {
+            Kernel::X86_64 => "percpu_kernel_x86_64::APIC_ID",
+            Kernel::Aarch64El1 | Kernel::Aarch64El2 => "percpu_kernel_aarch64::MPIDR",
+        };
+        for variable in [own, "kernel_lib::EVENTS", "kernel_lib::TAG", "percpu_rt::local::CPU_ID"] {
+            assert!(
+                report.lines().any(|l| l.contains(variable)),
+                "{}: the report lists no {variable}:\n{report}",
+                kernel.name()
+            );
+        }
+
+        let boot = Boot::new(kernel, elf.clone(), 4);
+        let run = boot.run(BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+        let want = Expected {
+            cpus: 4,
+            mode: kernel.default_mode(),
+            arch: arch_banner(kernel, boot.virtualization),
+        };
+        if let Err(e) = check_pass(&run, &want) {
+            panic!("{e}");
+        }
+        let at_boot = pcpu_alloc_lines(&run.output);
+        let at_build = pcpu_alloc_lines(&report);
+        assert!(
+            !at_boot.is_empty() && at_boot == at_build,
+            "{}: the layout at boot {at_boot:#?} differs from percpu-build's {at_build:#?}",
+            kernel.name()
+        );
+    }
+}
+
+/// The x86_64 kernel is non-PIE and built with `--cfg percpu_x86_absolute`: its current-CPU
+/// operations are single `op gs:[SYM]` instructions on template addresses in `.percpu`.
+#[test]
+fn x86_64_kernel_updates_per_cpu_data_with_single_gs_instructions() {
+    let elf = elf(Kernel::X86_64);
+    let objdump = |args: &[&str]| {
+        let out = std::process::Command::new("objdump")
+            .args(args)
+            .arg(&elf)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run objdump: {e}"));
+        assert!(out.status.success(), "objdump {args:?} failed: {}", out.status);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // `.percpu`'s line in the section table: index, name, size, VMA, ...
+    let headers = objdump(&["-h"]);
+    let percpu = headers
+        .lines()
+        .map(str::split_whitespace)
+        .find_map(|mut f| {
+            let (_, name, size, vma) = (f.next()?, f.next()?, f.next()?, f.next()?);
+            let size = u64::from_str_radix(size, 16).ok()?;
+            let vma = u64::from_str_radix(vma, 16).ok()?;
+            (name == ".percpu").then_some(vma..vma + size)
+        })
+        .unwrap_or_else(|| panic!("no .percpu section:\n{headers}"));
+    let code = objdump(&["-d", "-M", "intel", "--no-show-raw-insn"]);
+    let on_template = |mnemonic: &str| {
+        code.lines().filter(|l| l.contains(mnemonic)).any(|l| {
+            l.split("gs:0x").nth(1).is_some_and(|rest| {
+                let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+                u64::from_str_radix(&hex, 16).is_ok_and(|a| percpu.contains(&a))
+            })
+        })
+    };
+    for mnemonic in
+        ["inc    QWORD PTR gs:0x", "add    QWORD PTR gs:0x", "mov    rax,QWORD PTR gs:0x"]
+    {
+        assert!(on_template(mnemonic), "no `{mnemonic}..` on a template address in {percpu:x?}");
+    }
+    assert!(
+        !code.contains("gs:[rip"),
+        "a rip-relative gs: access in a kernel built with percpu_x86_absolute"
+    );
+}

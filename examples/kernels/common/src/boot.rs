@@ -1,0 +1,213 @@
+//! The boot flow both kernels share, from the first Rust code on the boot CPU to the final
+//! `PASS`/`FAIL` line ([`boot_cpu_main`]), and the path of every other CPU
+//! ([`secondary_main`]).
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use kernel_lib::dynamic::DynamicRun;
+use percpu_rt::CpuId;
+
+use crate::arch::{Arch, BootInfo, arch, install};
+use crate::percpu_setup::{self, FirstChunkMode};
+use crate::smp::{self, CpuState};
+use crate::{cmdline, fail, frames, heap, println};
+
+/// Bytes of heap (percpu-rt's tables, layouts, the checks' bookkeeping).
+const HEAP_SIZE: usize = 4 << 20;
+/// Bytes of stack for each secondary CPU.
+const STACK_SIZE: usize = 64 << 10;
+/// Iterations of the concurrent per-CPU work when the command line has no `iterations=`.
+const DEFAULT_ITERATIONS: u64 = 100_000;
+
+/// Iterations of the per-CPU work, from the command line (read by every CPU).
+static ITERATIONS: AtomicU64 = AtomicU64::new(DEFAULT_ITERATIONS);
+/// Rounds of dynamic allocation per CPU for every this many iterations.
+const ITERATIONS_PER_DYNAMIC_ROUND: u64 = 500;
+
+/// The dynamic objects all CPUs share during the concurrent work: read-locked by every CPU
+/// for its work, taken by the boot CPU for the remote checks.
+static DYNAMIC: spin::RwLock<Option<DynamicRun>> = spin::RwLock::new(None);
+
+/// The CPU that raises an exception on purpose (`fault=<cpu>`), or `u64::MAX` for none.
+static FAULT_CPU: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Rounds of dynamic allocation per CPU.
+fn dynamic_rounds() -> u64 {
+    (ITERATIONS.load(Ordering::Relaxed) / ITERATIONS_PER_DYNAMIC_ROUND).max(1)
+}
+
+/// The boot CPU's path: everything from the console to the final line. Never returns: the run
+/// ends with QEMU's exit.
+pub fn boot_cpu_main(arch: &'static dyn Arch, info: BootInfo<'_>) -> ! {
+    install(arch);
+    let nr_cpus = info.hw_ids.len();
+    println!(
+        "percpu example kernel on {}: {} CPU{}, command line {:?}",
+        arch.name(),
+        nr_cpus,
+        if nr_cpus == 1 { "" } else { "s" },
+        info.cmdline
+    );
+    if percpu_rt::set_platform(&crate::platform::PLATFORM).is_err() {
+        fail!("a per-CPU platform was registered before the kernel registered its own");
+    }
+
+    // Memory: every RAM range minus the reservations, then the heap.
+    for r in info.ram {
+        if let Err(e) = frames::add_ram(r.clone()) {
+            fail!("memory map: {e}");
+        }
+    }
+    for r in info.reserved {
+        if let Err(e) = frames::reserve(r.clone()) {
+            fail!("memory map: {e}");
+        }
+    }
+    let heap_start = match frames::alloc(HEAP_SIZE, frames::FRAME_SIZE) {
+        Ok(start) => start,
+        Err(e) => fail!("heap: {e}"),
+    };
+    // SAFETY: the frames were just taken from the allocator, which hands them to nobody else,
+    // and RAM is identity-mapped; this is the only call.
+    unsafe { heap::init(heap_start, HEAP_SIZE) };
+    println!(
+        "memory: {} KiB free for frames after a {} KiB heap",
+        frames::free_bytes() >> 10,
+        HEAP_SIZE >> 10
+    );
+
+    let mode = match cmdline::value(info.cmdline, "percpu_alloc") {
+        None => info.default_first_chunk,
+        Some(word) => match FirstChunkMode::parse(word) {
+            Some(mode) => mode,
+            None => fail!("percpu_alloc={word}: unknown first-chunk mode; use embed, page or auto"),
+        },
+    };
+    if let Some(word) = cmdline::value(info.cmdline, "fault") {
+        match word.parse::<u64>() {
+            Ok(cpu) if cpu < nr_cpus as u64 => FAULT_CPU.store(cpu, Ordering::Relaxed),
+            _ => fail!("fault={word}: expected a CPU number below {nr_cpus}"),
+        }
+    }
+    if let Some(word) = cmdline::value(info.cmdline, "iterations") {
+        match word.parse::<u64>() {
+            Ok(n) if n > 0 => ITERATIONS.store(n, Ordering::Relaxed),
+            _ => fail!("iterations={word}: expected a positive number"),
+        }
+    }
+
+    // The per-CPU first chunk: every CPU's unit, the dump, the boot CPU's base register.
+    let cpus: Vec<CpuId> = (0..nr_cpus as u32).map(CpuId::new).collect();
+    if let Err(e) = percpu_setup::setup(arch, mode, &cpus, info.page_mode_vm_base, &info.percpu) {
+        fail!("per-CPU first chunk ({}): {e}", mode.name());
+    }
+    smp::init(nr_cpus);
+    cpu_online(CpuId::new(0));
+
+    // The other CPUs, one at a time.
+    for (cpu, &hw_id) in cpus.iter().zip(info.hw_ids).skip(1) {
+        let stack = match frames::alloc(STACK_SIZE, frames::FRAME_SIZE) {
+            Ok(stack) => stack,
+            Err(e) => fail!("stack for CPU {cpu}: {e}"),
+        };
+        if let Err(e) = arch.start_cpu(*cpu, hw_id, stack + STACK_SIZE) {
+            fail!("starting CPU {cpu} (hardware id {hw_id:#x}): {e}");
+        }
+        if !smp::wait_for(*cpu, CpuState::Online) {
+            fail!("CPU {cpu} (hardware id {hw_id:#x}) did not come online");
+        }
+    }
+    println!("smp: {nr_cpus} CPU{} online", if nr_cpus == 1 { "" } else { "s" });
+
+    // The shared dynamic objects, then everyone works at once; then the boot CPU checks every
+    // copy from here.
+    match DynamicRun::prepare() {
+        Ok(run) => *DYNAMIC.write() = Some(run),
+        Err(e) => fail!("dynamic per-CPU objects: {e}"),
+    }
+    smp::release();
+    run_checks_on(CpuId::new(0));
+    for cpu in &cpus {
+        if !smp::wait_for(*cpu, CpuState::Done) {
+            fail!("CPUs {:?} did not finish their per-CPU work", smp::lagging(CpuState::Done));
+        }
+    }
+    let iterations = ITERATIONS.load(Ordering::Relaxed);
+    match kernel_lib::check_remote(&cpus, iterations) {
+        Ok(summary) => println!("{summary}"),
+        Err(e) => fail!("remote check (kernel-lib): {e}"),
+    }
+    if let Err(e) = arch.kernel_percpu_check(info.hw_ids, iterations) {
+        fail!("remote check (kernel): {e}");
+    }
+    let Some(run) = DYNAMIC.write().take() else {
+        fail!("the dynamic objects disappeared before the remote check");
+    };
+    match run.check_remote(&cpus, dynamic_rounds()) {
+        Ok(summary) => println!(
+            "{summary}; {} pages still mapped for dynamic chunks",
+            percpu_setup::dynamic_pages_mapped()
+        ),
+        Err(e) => fail!("remote check (dynamic): {e}"),
+    }
+    println!("heap: {} bytes in use of {} KiB", heap::used(), heap::size() >> 10);
+    crate::exit::pass()
+}
+
+/// Every CPU, once its base register is loaded: checks that it sees itself, lets the kernel
+/// record its own per-CPU state, and reports online.
+fn cpu_online(cpu: CpuId) {
+    let current = CpuId::current();
+    if current != cpu {
+        fail!("CPU {cpu} reads CpuId::current() = {current}: its base register points elsewhere");
+    }
+    arch().cpu_online(cpu);
+    println!(
+        "cpu{cpu}: online, hardware id {:#x}, {} = {:#x}",
+        arch().hw_cpu_id(),
+        percpu_rt::arch::BASE_REGISTER,
+        percpu_rt::arch::read_base()
+    );
+    smp::set(cpu, CpuState::Online);
+}
+
+/// Every CPU's share of the concurrent work.
+fn run_checks_on(cpu: CpuId) {
+    if FAULT_CPU.load(Ordering::Relaxed) == u64::from(cpu.as_u32()) {
+        arch().undefined_instruction();
+    }
+    let iterations = ITERATIONS.load(Ordering::Relaxed);
+    if let Err(e) = kernel_lib::run_on_cpu(cpu, iterations) {
+        fail!("CPU {cpu} (kernel-lib): {e}");
+    }
+    if let Err(e) = arch().kernel_percpu_work(cpu, iterations) {
+        fail!("CPU {cpu} (kernel): {e}");
+    }
+    {
+        let dynamic = DYNAMIC.read();
+        let Some(run) = dynamic.as_ref() else {
+            fail!("CPU {cpu}: no dynamic objects were prepared");
+        };
+        if let Err(e) = run.run_on_cpu(cpu, dynamic_rounds()) {
+            fail!("CPU {cpu} (dynamic): {e}");
+        }
+    }
+    smp::set(cpu, CpuState::Done);
+}
+
+/// A secondary CPU's path, entered from the kernel's start-up code with a stack, paging on and
+/// base register 0. Never returns: after its work the CPU spins until QEMU exits.
+pub fn secondary_main(cpu: CpuId) -> ! {
+    // SAFETY: this runs on CPU `cpu` (the kernel started it as that CPU), after the first
+    // chunk was set up on the boot CPU, before any per-CPU access on this CPU.
+    if let Err(e) = unsafe { percpu_setup::load_base(cpu) } {
+        fail!("CPU {cpu}: loading the per-CPU base register: {e}");
+    }
+    cpu_online(cpu);
+    smp::wait_for_release();
+    run_checks_on(cpu);
+    loop {
+        core::hint::spin_loop();
+    }
+}

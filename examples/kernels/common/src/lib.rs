@@ -1,0 +1,35 @@
+//! Boot support shared by the example kernels (x86_64 and aarch64).
+//!
+//! Each kernel's assembly entry brings its CPU to a Rust function with a stack, paging on and
+//! per-CPU base register 0, gathers what the firmware says about the machine into a
+//! [`BootInfo`], implements [`Arch`], and hands over to [`boot::boot_cpu_main`]. From there the
+//! flow is the same on both architectures:
+//!
+//! 1. console, [`percpu_rt::Platform`] hooks, physical frame allocator, heap;
+//! 2. the per-CPU first chunk (embed or page mode, `percpu_alloc=` on the command line) and its
+//!    Linux-format dump, then the boot CPU loads its base register;
+//! 3. every other CPU is started, loads its own base register and reports online;
+//! 4. all CPUs run the per-CPU checks of [`kernel_lib`] and of the kernel crate at once, and
+//!    allocate, use and free dynamic per-CPU objects at once ([`chunks`] maps the allocator's
+//!    further chunks);
+//! 5. the boot CPU checks every CPU's copies remotely and ends the run with `PASS` or
+//!    `FAIL: <reason>` and a QEMU exit status ([`exit`]).
+
+#![no_std]
+
+extern crate alloc;
+
+pub mod arch;
+pub mod boot;
+pub mod chunks;
+pub mod cmdline;
+pub mod console;
+pub mod exit;
+pub mod frames;
+pub mod heap;
+pub mod percpu_setup;
+pub mod platform;
+pub mod smp;
+
+pub use arch::{Arch, BootInfo};
+pub use exit::ExitCode;

@@ -1,0 +1,301 @@
+//! A library crate with per-CPU statics of its own, linked into both example kernels: its
+//! `#[percpu]` statics land in the same `.percpu` template as the kernel crate's, and every
+//! check here goes through percpu-rt's public API only.
+//!
+//! * [`run_on_cpu`] runs on every CPU at once: it checks that the CPU sees its own copy (its
+//!   base register, the address of its copy, the template's initial values and the per-CPU
+//!   initialiser), then updates its copies many times with the by-value operations (one
+//!   instruction each on x86_64; a pinned atomic on aarch64), and uses the shared and local
+//!   access modes under their guards.
+//! * [`check_remote`] runs on the boot CPU afterwards: every CPU's copies, read remotely, must
+//!   hold exactly what that CPU's work produced, and the template must be untouched.
+//! * [`dynamic`] does the same with dynamically allocated per-CPU objects, allocated and freed
+//!   by all CPUs at once.
+
+#![no_std]
+
+extern crate alloc;
+
+pub mod dynamic;
+
+use alloc::format;
+use alloc::string::String;
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use percpu_rt::{CpuId, IrqGuard, PreemptGuard, percpu};
+
+/// The template value of [`MAGIC`]: every CPU's copy starts with it.
+pub const MAGIC_INIT: u64 = 0x5EED_CAFE_F00D_D00D;
+/// The template value of [`TAG`], which the per-CPU initialiser replaces in every copy.
+pub const TAG_TEMPLATE: u32 = 7;
+
+/// [`TAG`]'s per-CPU initialiser.
+pub fn tag_of(cpu: CpuId) -> u32 {
+    1000 + cpu.as_u32()
+}
+
+/// Events: `inc`.
+#[percpu]
+pub static EVENTS: u64 = 0;
+
+/// Bytes: `add`.
+#[percpu]
+pub static BYTES: u32 = 0;
+
+/// A signed balance: `add` and `sub`.
+#[percpu]
+pub static BALANCE: i64 = 0;
+
+/// A byte counter that wraps around: `inc` past 255.
+#[percpu]
+pub static WRAPS: u8 = 0;
+
+/// A sequence number advanced with `cmpxchg` only.
+#[percpu]
+pub static SEQUENCE: u64 = 0;
+
+/// Sixteen flags toggled with `xor` and set with `or`.
+#[percpu]
+pub static FLAGS: u16 = 0;
+
+/// Never written: every copy must keep the template's value.
+#[percpu]
+pub static MAGIC: u64 = MAGIC_INIT;
+
+/// Set per CPU by its initialiser at first-chunk setup ([`tag_of`]).
+#[percpu(init = tag_of)]
+pub static TAG: u32 = TAG_TEMPLATE;
+
+/// Shared access mode: an atomic that the boot CPU reads on every CPU (`remote`).
+#[percpu]
+pub static LAST_ROUND: AtomicU64 = AtomicU64::new(0);
+
+/// Bookkeeping only its CPU touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scratch {
+    /// Rounds of work finished on this CPU.
+    pub rounds: u64,
+    /// A value derived from this CPU's counters at the end of its round.
+    pub checksum: u64,
+}
+
+/// Local access mode: `&mut Scratch` only under this CPU's unique `IrqGuard`.
+#[percpu(local)]
+pub static SCRATCH: Scratch = Scratch { rounds: 0, checksum: 0 };
+
+/// What [`LAST_ROUND`] holds on `cpu` after its work.
+fn round_value(cpu: CpuId, iterations: u64) -> u64 {
+    (u64::from(cpu.as_u32()) << 48) | iterations
+}
+
+/// What [`FLAGS`] holds after `iterations` rounds: round `i` toggles bit `i % 16`, and bit 15
+/// is set with `or` at the end.
+fn expected_flags(iterations: u64) -> u16 {
+    let mut flags = 0u16;
+    for bit in 0..16u64 {
+        // Rounds 1..=iterations with i % 16 == bit.
+        let toggles = if bit == 0 { iterations / 16 } else { (iterations + 16 - bit) / 16 };
+        if toggles % 2 == 1 {
+            flags |= 1 << bit;
+        }
+    }
+    flags | 1 << 15
+}
+
+/// What [`SCRATCH`]'s checksum is on `cpu` after its work.
+fn expected_checksum(cpu: CpuId, iterations: u64) -> u64 {
+    iterations ^ u64::from(cpu.as_u32())
+}
+
+/// Compares `what` on `cpu` with the expected value.
+fn expect<T: PartialEq + fmt::Debug>(
+    cpu: CpuId,
+    what: &str,
+    got: T,
+    want: T,
+) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("CPU {cpu}: {what} is {got:?}, expected {want:?}"))
+    }
+}
+
+/// The current CPU's checks and work, `iterations` rounds of updates. Every CPU runs this at
+/// the same time, right after its base register was loaded.
+pub fn run_on_cpu(cpu: CpuId, iterations: u64) -> Result<(), String> {
+    expect(cpu, "CpuId::current()", CpuId::current(), cpu)?;
+    let offset = percpu_rt::cpu_offset(cpu).map_err(|e| format!("{e}"))?;
+    expect(cpu, "the base register", percpu_rt::arch::read_base(), offset)?;
+
+    // Its own copy: at template + offset, not the template, inside its unit.
+    let template = MAGIC.per_cpu_ptr() as usize;
+    let own = MAGIC.this_cpu_ptr() as usize;
+    expect(cpu, "the address of its MAGIC copy", own, template.wrapping_add(offset))?;
+    if own == template {
+        return Err(format!("CPU {cpu}: its copy of MAGIC is the template itself"));
+    }
+    if let Some(unit) = percpu_rt::first_chunk::installed().and_then(|fc| fc.unit_addr(cpu)) {
+        let static_end = unit + percpu_rt::template::static_size();
+        if !(unit..static_end).contains(&own) {
+            return Err(format!(
+                "CPU {cpu}: its MAGIC copy {own:#x} is outside its unit's static area \
+                 {unit:#x}..{static_end:#x}"
+            ));
+        }
+    }
+
+    // The template's initial values and the initialiser's.
+    expect(cpu, "MAGIC", MAGIC.read(), MAGIC_INIT)?;
+    expect(cpu, "TAG (per-CPU initialiser)", TAG.read(), tag_of(cpu))?;
+    expect(cpu, "EVENTS before work", EVENTS.read(), 0)?;
+    expect(cpu, "BALANCE before work", BALANCE.read(), 0)?;
+    expect(cpu, "SEQUENCE before work", SEQUENCE.read(), 0)?;
+
+    // The by-value operations, many times, while the other CPUs do the same on their copies.
+    for i in 1..=iterations {
+        EVENTS.inc();
+        BYTES.add(3);
+        BALANCE.add(5);
+        BALANCE.sub(2);
+        WRAPS.inc();
+        FLAGS.xor(1 << (i % 16));
+        if i % 8 == 0 {
+            let current = SEQUENCE.read();
+            expect(
+                cpu,
+                "cmpxchg on SEQUENCE",
+                SEQUENCE.cmpxchg(current, current + 1),
+                Ok(current),
+            )?;
+            expect(
+                cpu,
+                "a stale cmpxchg on SEQUENCE",
+                SEQUENCE.cmpxchg(current, 0),
+                Err(current + 1),
+            )?;
+        }
+        if i % 1024 == 0 {
+            // Only this CPU writes its copy: the running count is exact.
+            expect(cpu, "EVENTS.add_return(0) during work", EVENTS.add_return(0), i)?;
+        }
+    }
+    FLAGS.or(1 << 15);
+
+    expect(cpu, "EVENTS", EVENTS.read(), iterations)?;
+    expect(cpu, "BYTES", BYTES.read(), (iterations as u32).wrapping_mul(3))?;
+    expect(cpu, "BALANCE", BALANCE.read(), 3 * iterations as i64)?;
+    expect(cpu, "WRAPS", WRAPS.read(), iterations as u8)?;
+    expect(cpu, "SEQUENCE", SEQUENCE.read(), iterations / 8)?;
+    expect(cpu, "FLAGS", FLAGS.read(), expected_flags(iterations))?;
+
+    // Shared mode under a preemption guard, local mode under the interrupt guard.
+    {
+        let guard = PreemptGuard::new();
+        LAST_ROUND.get(&guard).store(round_value(cpu, iterations), Ordering::Release);
+    }
+    {
+        let mut guard = IrqGuard::new();
+        if IrqGuard::try_new().is_ok() {
+            return Err(format!("CPU {cpu}: a second IrqGuard was granted while one is live"));
+        }
+        let scratch = SCRATCH.get_mut(&mut guard);
+        scratch.rounds += 1;
+        scratch.checksum = expected_checksum(cpu, iterations);
+    }
+    Ok(())
+}
+
+/// What [`check_remote`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// CPUs checked.
+    pub cpus: usize,
+    /// Iterations per CPU.
+    pub iterations: u64,
+    /// Sum of [`EVENTS`] over all CPUs.
+    pub events: u64,
+    /// Sum of [`BALANCE`] over all CPUs.
+    pub balance: i64,
+    /// Sum of [`SEQUENCE`] over all CPUs.
+    pub sequence: u64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "kernel-lib: remote sums exact over {} CPUs x {} rounds: EVENTS {} BALANCE {} SEQUENCE {}",
+            self.cpus, self.iterations, self.events, self.balance, self.sequence
+        )
+    }
+}
+
+/// Checks every CPU's copies from the calling CPU, after all of them finished
+/// [`run_on_cpu`] with `iterations` rounds.
+pub fn check_remote(cpus: &[CpuId], iterations: u64) -> Result<Summary, String> {
+    let possible: alloc::vec::Vec<CpuId> = percpu_rt::possible_cpus().collect();
+    if possible != cpus {
+        return Err(format!("possible CPUs are {possible:?}, expected {cpus:?}"));
+    }
+    let beyond = CpuId::new(cpus.len() as u32);
+    if EVENTS.try_read_on(beyond).is_ok() {
+        return Err(format!("CPU {beyond} is not possible, yet EVENTS.try_read_on accepted it"));
+    }
+    for &cpu in cpus {
+        expect(cpu, "EVENTS", EVENTS.read_on(cpu), iterations)?;
+        expect(cpu, "BYTES", BYTES.read_on(cpu), (iterations as u32).wrapping_mul(3))?;
+        expect(cpu, "BALANCE", BALANCE.read_on(cpu), 3 * iterations as i64)?;
+        expect(cpu, "WRAPS", WRAPS.read_on(cpu), iterations as u8)?;
+        expect(cpu, "SEQUENCE", SEQUENCE.read_on(cpu), iterations / 8)?;
+        expect(cpu, "FLAGS", FLAGS.read_on(cpu), expected_flags(iterations))?;
+        expect(cpu, "MAGIC", MAGIC.read_on(cpu), MAGIC_INIT)?;
+        expect(cpu, "TAG", TAG.read_on(cpu), tag_of(cpu))?;
+        expect(
+            cpu,
+            "LAST_ROUND",
+            LAST_ROUND.remote(cpu).load(Ordering::Acquire),
+            round_value(cpu, iterations),
+        )?;
+        // SAFETY: every CPU has finished its work (the caller's precondition), so nothing
+        // writes this copy any more; it is a valid, initialised `Scratch`.
+        let scratch = unsafe { SCRATCH.ptr_on(cpu).read() };
+        let want = Scratch { rounds: 1, checksum: expected_checksum(cpu, iterations) };
+        expect(cpu, "SCRATCH", scratch, want)?;
+    }
+
+    let n = cpus.len() as u64;
+    let summary = Summary {
+        cpus: cpus.len(),
+        iterations,
+        events: EVENTS.iter_possible().sum(),
+        balance: BALANCE.iter_possible().sum(),
+        sequence: SEQUENCE.iter_possible().sum(),
+    };
+    if summary.events != n * iterations
+        || summary.balance != 3 * (n * iterations) as i64
+        || summary.sequence != n * (iterations / 8)
+    {
+        return Err(format!("remote sums are wrong: {summary}"));
+    }
+
+    // The template is where the copies came from, never where the work went.
+    // SAFETY: the templates are valid statics of these types; after setup nothing writes
+    // them (every CPU's base register points at its own unit), so these reads race with
+    // nothing.
+    let (events, magic, tag) = unsafe {
+        (
+            EVENTS.per_cpu_ptr().read_volatile(),
+            MAGIC.per_cpu_ptr().read_volatile(),
+            TAG.per_cpu_ptr().read_volatile(),
+        )
+    };
+    if (events, magic, tag) != (0, MAGIC_INIT, TAG_TEMPLATE) {
+        return Err(format!(
+            "the template changed: EVENTS {events}, MAGIC {magic:#x}, TAG {tag} (a CPU worked on \
+             the template instead of its unit)"
+        ));
+    }
+    Ok(summary)
+}
