@@ -27,7 +27,10 @@ pub const OPS: [&str; 5] = ["read", "write", "inc", "add", "cmpxchg"];
 /// * `variants()`: the five loops as [`Variant`](crate::Variant)s, and `check()`: a run of every
 ///   operation against its expected result, so that a broken subject is never timed.
 ///
-/// ```ignore
+/// ```
+/// use std::cell::Cell;
+/// thread_local! { static TLS: Cell<u64> = const { Cell::new(0) }; }
+///
 /// bench_harness::current_cpu_ops! {
 ///     mod tls_const = "thread_local! const";
 ///     read: || TLS.get(),
@@ -35,6 +38,11 @@ pub const OPS: [&str; 5] = ["read", "write", "inc", "add", "cmpxchg"];
 ///     inc: || TLS.set(TLS.get() + 1),
 ///     add: |v| TLS.set(TLS.get() + v),
 ///     cmpxchg: |old, new| { let c = TLS.get(); if c == old { TLS.set(new) } c },
+/// }
+///
+/// fn main() {
+///     tls_const::check(); // every operation gives its expected result
+///     assert_eq!(tls_const::variants().len(), 5);
 /// }
 /// ```
 #[macro_export]
