@@ -4,7 +4,7 @@
 # 1. Installs or checks every tool the suite needs (scripts/ensure-toolchain.sh: objdump, the
 #    Debian bare-metal Rust toolchain, lld, QEMU). With CI=true a tool that is still missing
 #    fails the run; nothing is skipped.
-# 2. Formatting and lints (rustfmt, clippy with -D warnings).
+# 2. Formatting, lints and documentation (rustfmt, clippy and rustdoc with -D warnings).
 # 3. The whole workspace's tests with every feature: unit, integration, doc and compile-fail
 #    tests, the release codegen check, the percpu-build integration tests, and the QEMU boots
 #    of the example kernels.
@@ -14,5 +14,6 @@ cd "$(dirname "$0")/.."
 ./scripts/ensure-toolchain.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
 cargo test --workspace --all-features
 echo "test-all: every test passed"

@@ -2,9 +2,9 @@
 //!
 //! Use it through `percpu_rt::percpu`; this crate is pinned to the exact version of the runtime
 //! that re-exports it, so the two halves never drift apart. The pipeline is the same for every
-//! input: [`attr`] reads the attribute's arguments, [`parse`] reads the item into a typed model,
-//! [`valid`] rejects what cannot work (each error spanned at the offending tokens), and
-//! [`expand`] emits the code. On an error, [`fallback`] emits the error together with a handle of
+//! input: `attr` reads the attribute's arguments, `parse` reads the item into a typed model,
+//! `valid` rejects what cannot work (each error spanned at the offending tokens), and
+//! `expand` emits the code. On an error, `fallback` emits the error together with a handle of
 //! the declared type, so that code using the variable does not drown in follow-on errors.
 //!
 //! [`percpu-rt`]: https://docs.rs/percpu-rt

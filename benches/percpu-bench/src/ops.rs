@@ -8,7 +8,7 @@
 //!   2 CPUs, each CPU's thread pinned to its own core (sections `scaling-1`, `scaling-2`,
 //!   operations per second of all threads together);
 //! * the explanation of the `inc` and `cmpxchg` results: the same memory through other
-//!   instruction forms (section `addressing`, see [`addressing`](crate::addressing)).
+//!   instruction forms (section `addressing`, see [`crate::addressing`]).
 
 use crate::addressing;
 use crate::baselines::{atomic, tls_const, tls_lazy};
