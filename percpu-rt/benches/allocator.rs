@@ -5,6 +5,8 @@
 //! Knobs (environment): `PERCPU_BENCH_N` objects per round (default 1000000),
 //! `PERCPU_BENCH_CPUS` possible CPUs of the hosted machine (default 1, as Linux's UML run),
 //! `PERCPU_BENCH_QUICK=i` only row `i` (1-5) of the size table (for profiling),
+//! `PERCPU_BENCH_SIZE=bytes` only one row, of that size aligned 8 (for profiling; no Linux
+//! figure to compare with),
 //! `PERCPU_BENCH_CPU_TIME=1` report the thread's CPU time per operation instead of wall-clock
 //! time (for a machine busy with other work; the two agree on an idle machine).
 //!
@@ -13,9 +15,13 @@
 //! loop time / N. The *warm* rounds run on chunks that are already populated (the allocator's
 //! own cost); the *cold* round starts from the first chunk alone, so it also pays the hosted
 //! backend (mmap reservations, page population) — shown apart, with the time spent inside the
-//! backend. Then the aligned case (N x 4 bytes aligned 8), memory at peak and after the balance
-//! step, the churn workload (11000 objects, 10 of every 11 freed, balance), and the allocator's
-//! metadata per page of unit. Every figure is printed; nothing is asserted.
+//! backend (measured around each backend call when this benchmark's timing wrapper is the
+//! registered backend; when the hosted machine registered the plain hosted backend first, the
+//! thread's system time stands in for it: the backend's system calls and page population).
+//! Then the aligned case (N x 4 bytes aligned 8), memory at peak and after the balance step, the
+//! churn workload (11000 objects, 10 of every 11 freed, balance; then, for comparison, the same
+//! with random survivors), and the allocator's metadata per page of unit. Every figure is
+//! printed; nothing is asserted.
 
 use percpu_rt::allocator::BackendError;
 use percpu_rt::allocator::hosted::{HOSTED_BACKEND, HostedBackend};
@@ -115,6 +121,36 @@ fn thread_cpu_ns() -> u64 {
     // SAFETY: clock_gettime writes the timespec it is given.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// This thread's system time, in ns (time in the kernel: the hosted backend's system calls
+/// and page population).
+fn thread_sys_ns() -> u64 {
+    // SAFETY: an all-zero `rusage` is a valid value (plain integers).
+    let mut ru: libc::rusage = unsafe { core::mem::zeroed() };
+    // SAFETY: getrusage writes the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    ru.ru_stime.tv_sec as u64 * 1_000_000_000 + ru.ru_stime.tv_usec as u64 * 1000
+}
+
+/// Time spent in the backend from here on: measured around each call when the timing wrapper
+/// is registered, else the thread's system time.
+struct BackendClock {
+    timed: bool,
+    sys: u64,
+}
+
+impl BackendClock {
+    fn start(timed: bool) -> BackendClock {
+        TIMED.ns.store(0, Ordering::Relaxed);
+        BackendClock { timed, sys: thread_sys_ns() }
+    }
+
+    fn ns_per(self, n: usize) -> f64 {
+        let ns =
+            if self.timed { TIMED.ns.load(Ordering::Relaxed) } else { thread_sys_ns() - self.sys };
+        ns as f64 / n as f64
+    }
 }
 
 /// Wall-clock and CPU time of the loops, summed, to show how much other processes took.
@@ -247,14 +283,22 @@ fn main() {
     let mut rows = Vec::new();
     let mut cold = Vec::new();
     let mut memory = Vec::new();
-    let quick = env("PERCPU_BENCH_QUICK", 0);
-    let sizes = if quick != 0 { &LINUX[quick - 1..quick] } else { &LINUX[..] };
+    let mut quick = env("PERCPU_BENCH_QUICK", 0);
+    let custom = [(env("PERCPU_BENCH_SIZE", 0), 8, [f64::NAN; 6])];
+    let sizes = if custom[0].0 != 0 {
+        quick = 1;
+        &custom[..]
+    } else if quick != 0 {
+        &LINUX[quick - 1..quick]
+    } else {
+        &LINUX[..]
+    };
     for &(size, align, linux) in sizes {
         // Cold: from the first chunk alone, paying chunk creation and population.
         allocator::balance().expect("balance");
-        TIMED.ns.store(0, Ordering::Relaxed);
+        let clock = BackendClock::start(timed);
         let cold_alloc = alloc_all(&mut ptrs, n, size, align);
-        let backend_ns = TIMED.ns.load(Ordering::Relaxed) as f64 / n as f64;
+        let backend_ns = clock.ns_per(n);
         let peak = populated_per_cpu_bytes() - baseline;
         let metadata = allocator::stats().expect("initialised").global.metadata_bytes;
         let unit_pages: usize =
@@ -290,9 +334,9 @@ fn main() {
     }
     // The aligned case: 4 bytes aligned 8, after a warm-up round of the same shape.
     allocator::balance().expect("balance");
-    TIMED.ns.store(0, Ordering::Relaxed);
+    let clock = BackendClock::start(timed);
     let aligned_cold = alloc_all(&mut ptrs, n, 4, 8);
-    let aligned_backend = TIMED.ns.load(Ordering::Relaxed) as f64 / n as f64;
+    let aligned_backend = clock.ns_per(n);
     let aligned_peak = (populated_per_cpu_bytes() - baseline) as f64 / n as f64;
     free_all(&ptrs, Order::Forward);
     let aligned_alloc = alloc_all(&mut ptrs, n, 4, 8);
@@ -339,18 +383,24 @@ fn main() {
         "## Cold allocation (from the first chunk alone: chunk creation and population included), ns per allocation"
     );
     println!();
-    println!("| size | align | alloc (cold) | of which in the backend | allocator alone |");
+    let column = if timed { "of which in the backend" } else { "of which system time" };
+    println!("| size | align | alloc (cold) | {column} | allocator alone |");
     println!("|---:|---:|---:|---:|---:|");
     for (size, c, b) in &cold {
         let align = if *size == 4 { 4 } else { 8 };
-        let backend = if timed { format!("{b:.1}") } else { String::from("n/a") };
-        println!("| {size} | {align} | {c:.1} | {backend} | {:.1} |", c - b);
+        println!("| {size} | {align} | {c:.1} | {b:.1} | {:.1} |", c - b);
     }
-    let backend = if timed { format!("{aligned_backend:.1}") } else { String::from("n/a") };
     println!(
-        "| 4 (aligned case) | 8 | {aligned_cold:.1} | {backend} | {:.1} |",
+        "| 4 (aligned case) | 8 | {aligned_cold:.1} | {aligned_backend:.1} | {:.1} |",
         aligned_cold - aligned_backend
     );
+    if !timed {
+        println!();
+        println!(
+            "(The hosted machine registered the plain hosted backend, so time in the backend is \
+             the thread's system time: its mmap/mprotect/madvise calls and page population.)"
+        );
+    }
     println!();
     println!("## Memory (per-CPU bytes; one unit's worth)");
     println!();
@@ -375,41 +425,63 @@ fn main() {
     );
     println!();
 
-    // Churn: 11000 objects, free 10 of every 11, balance.
-    println!(
-        "## Churn (11000 objects, 10 of every 11 freed, balance step): resident per-CPU pages, all units"
-    );
-    println!();
-    println!(
-        "| object size | resident before (allocator / mincore) | after balance (allocator / mincore) | reduction |"
-    );
-    println!("|---:|---:|---:|---:|");
-    for size in [1024usize, 2048, 4096, 5632, 8192] {
-        allocator::balance().expect("balance");
-        let objs: Vec<PerCpuPtr> =
-            (0..11000).map(|_| allocator::alloc(size, 8).expect("allocation")).collect();
-        let pages = |g: percpu_rt::allocator::GlobalStats| g.populated_pages * g.nr_units;
-        let before = pages(allocator::stats().expect("initialised").global);
-        let before_mincore = mincore_pages();
-        for (i, &p) in objs.iter().enumerate() {
-            if i % 11 != 0 {
-                allocator::free(p).expect("free");
-            }
+    // Churn: 11000 objects, free 10 of every 11, balance. Then the same with survivors drawn
+    // at random (1 in 11, fixed seed), for comparison: a survivor pins its page, and periodic
+    // survivors spread over the most pages.
+    for random in [false, true] {
+        if random {
+            println!();
+            println!(
+                "## Churn with random survivors (11000 objects, each kept with probability 1/11, fixed seed; a different workload, for comparison)"
+            );
+        } else {
+            println!(
+                "## Churn (11000 objects, 10 of every 11 freed, balance step): resident per-CPU pages, all units"
+            );
         }
-        allocator::balance().expect("balance");
-        let after = pages(allocator::stats().expect("initialised").global);
-        let after_mincore = mincore_pages();
+        println!();
         println!(
-            "| {size} | {before} / {before_mincore} | {after} / {after_mincore} | {:.1}x |",
-            before as f64 / after as f64
+            "| object size | resident before (allocator / mincore) | after balance (allocator / mincore) | reduction |"
         );
-        for (i, &p) in objs.iter().enumerate() {
-            if i % 11 == 0 {
-                allocator::free(p).expect("free");
+        println!("|---:|---:|---:|---:|");
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut keep = |i: usize| {
+            if !random {
+                return i % 11 == 0;
+            }
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % 11 == 0
+        };
+        for size in [1024usize, 2048, 4096, 5632, 8192] {
+            allocator::balance().expect("balance");
+            let objs: Vec<PerCpuPtr> =
+                (0..11000).map(|_| allocator::alloc(size, 8).expect("allocation")).collect();
+            let kept: Vec<bool> = (0..objs.len()).map(&mut keep).collect();
+            let pages = |g: percpu_rt::allocator::GlobalStats| g.populated_pages * g.nr_units;
+            let before = pages(allocator::stats().expect("initialised").global);
+            let before_mincore = mincore_pages();
+            for (&p, &k) in objs.iter().zip(&kept) {
+                if !k {
+                    allocator::free(p).expect("free");
+                }
+            }
+            allocator::balance().expect("balance");
+            let after = pages(allocator::stats().expect("initialised").global);
+            let after_mincore = mincore_pages();
+            println!(
+                "| {size} | {before} / {before_mincore} | {after} / {after_mincore} | {:.1}x |",
+                before as f64 / after as f64
+            );
+            for (&p, &k) in objs.iter().zip(&kept) {
+                if k {
+                    allocator::free(p).expect("free");
+                }
             }
         }
+        allocator::balance().expect("balance");
     }
-    allocator::balance().expect("balance");
     println!();
     println!(
         "(\"allocator\" counts populated pages of every chunk, the first chunk's included; \"mincore\" counts resident pages of the dynamic chunks only. Linux's churn, 5.14 depopulation: about 3x fewer.)"

@@ -1,13 +1,14 @@
 //! The allocator with the hosted backend: chunks are created and destroyed for real, pages are
 //! populated on demand and released by the balance step (checked with the backend's counts and
 //! with `mincore`), non-sleeping allocations use populated pages only, the immutable first chunk
-//! is never touched, and without a backend only the first chunk serves.
+//! is never touched, and without a backend only the first chunk serves. Frees find their chunk
+//! while chunks come and go (the lookup remembers the last chunk it found).
 
 use percpu_rt::CpuId;
 use percpu_rt::allocator::hosted::HostedBackend;
 use percpu_rt::allocator::{
     AllocConfig, AllocError, Allocator, Backend, BackendError, ChunkGeometry, ChunkKind,
-    FirstChunkRegions, PerCpuPtr,
+    FirstChunkRegions, FreeError, PerCpuPtr,
 };
 use std::ops::Range;
 use std::sync::Mutex;
@@ -56,6 +57,19 @@ struct Setup {
 
 /// Two units, contiguous; the first chunk mapped here.
 fn setup(with_backend: bool) -> Setup {
+    let (alloc, first) = first_chunk_allocator();
+    let backend: &'static Recording = Box::leak(Box::new(Recording {
+        inner: HostedBackend::new(),
+        touched: Mutex::new(Vec::new()),
+    }));
+    if with_backend {
+        alloc.set_backend(backend).unwrap();
+    }
+    Setup { alloc, backend, first }
+}
+
+/// An allocator over a first chunk of two contiguous units mapped here, and its address.
+fn first_chunk_allocator() -> (Allocator, usize) {
     let span = 2 * UNIT;
     // SAFETY: a fresh anonymous mapping, checked below.
     let first = unsafe {
@@ -83,14 +97,7 @@ fn setup(with_backend: bool) -> Setup {
     // SAFETY: the units are a fresh mapping owned by this allocator (never unmapped: the test
     // process ends first).
     let alloc = unsafe { Allocator::new(regions, AllocConfig::LINUX) }.unwrap();
-    let backend: &'static Recording = Box::leak(Box::new(Recording {
-        inner: HostedBackend::new(),
-        touched: Mutex::new(Vec::new()),
-    }));
-    if with_backend {
-        alloc.set_backend(backend).unwrap();
-    }
-    Setup { alloc, backend, first: first as usize }
+    (alloc, first as usize)
 }
 
 /// Resident pages of every dynamic chunk's units, by `mincore`.
@@ -237,5 +244,38 @@ fn without_a_backend_only_the_first_chunk_serves() {
     assert_eq!(s.alloc.alloc_reserved(4, 4), Err(AllocError::ReservedFull { size: 4, align: 4 }));
     s.alloc.free(r).unwrap();
     assert_eq!(s.alloc.balance().unwrap(), Default::default());
+    s.alloc.verify().unwrap();
+}
+
+#[test]
+fn frees_find_their_chunk_while_chunks_come_and_go() {
+    let s = setup(true);
+    let filler = s.alloc.alloc(DYN, 4).unwrap();
+    // Areas in three dynamic chunks, freed alternating between chunks.
+    let ptrs: Vec<PerCpuPtr> = (0..48).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap()).collect();
+    assert_eq!(s.backend.inner.chunks(), 3);
+    for i in 0..16 {
+        for c in 0..3 {
+            s.alloc.free(ptrs[c * 16 + i]).unwrap();
+        }
+        // One freed already, in one of the three chunks.
+        let again = s.alloc.free(ptrs[(i * 7) % 3 * 16 + i / 2]);
+        assert!(matches!(again, Err(FreeError::NotAllocated { .. })), "{again:?}");
+    }
+    s.alloc.verify().unwrap();
+    // The chunks are gone: a stale pointer into the last one freed is refused.
+    s.alloc.free(filler).unwrap();
+    assert_eq!(s.alloc.balance().unwrap().chunks_destroyed, 3);
+    let stale = *ptrs.last().unwrap();
+    assert!(matches!(s.alloc.free(stale), Err(FreeError::Foreign { .. })));
+    // New chunks reuse the ids (and perhaps the addresses): their areas are found.
+    let filler = s.alloc.alloc(DYN, 4).unwrap();
+    let again: Vec<PerCpuPtr> = (0..40).map(|_| s.alloc.alloc(2000, 8).unwrap()).collect();
+    assert_eq!(s.backend.inner.chunks(), 2);
+    for &p in again.iter().rev() {
+        s.alloc.free(p).unwrap();
+        assert!(matches!(s.alloc.free(p), Err(FreeError::NotAllocated { .. })));
+    }
+    s.alloc.free(filler).unwrap();
     s.alloc.verify().unwrap();
 }

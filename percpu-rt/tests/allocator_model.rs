@@ -6,7 +6,9 @@
 //! * areas never overlap, lie inside one unit of one chunk (the reserved or dynamic region for
 //!   the first chunk) and are aligned, in every unit;
 //! * a fresh area reads zero in every unit, and the bytes written to every unit's copy survive
-//!   every later operation;
+//!   every later operation. Half the cases use the hosted backend, whose pages are zero when
+//!   populated; the other half a backend that fills every page it populates with garbage, so
+//!   an area the allocator failed to zero in some unit shows up even on fresh pages;
 //! * the counters are exact (live areas, allocations, frees, free bytes of all chunks);
 //! * every refused request and bad free leaves the statistics unchanged;
 //! * the allocator's own consistency check (every bitmap hint, list and count) passes.
@@ -14,9 +16,43 @@
 use percpu_rt::CpuId;
 use percpu_rt::allocator::hosted::HostedBackend;
 use percpu_rt::allocator::{
-    AllocConfig, AllocError, Allocator, ChunkKind, FirstChunkRegions, FreeError, PerCpuPtr,
+    AllocConfig, AllocError, Allocator, Backend, BackendError, ChunkGeometry, ChunkKind,
+    FirstChunkRegions, FreeError, PerCpuPtr,
 };
 use proptest::prelude::*;
+use std::ops::Range;
+
+/// The hosted backend, except that populated pages are filled with garbage in every unit.
+struct DirtyBackend(HostedBackend);
+
+// SAFETY: forwards to the hosted backend; writing populated pages before returning them is
+// allowed (their content is unspecified).
+unsafe impl Backend for DirtyBackend {
+    fn create_chunk(&self, g: &ChunkGeometry) -> Result<usize, BackendError> {
+        self.0.create_chunk(g)
+    }
+    fn populate(
+        &self,
+        g: &ChunkGeometry,
+        base: usize,
+        pages: Range<usize>,
+    ) -> Result<(), BackendError> {
+        self.0.populate(g, base, pages.clone())?;
+        for &(_, off) in &g.units {
+            let start = base + off + pages.start * g.page_size;
+            let len = (pages.end - pages.start) * g.page_size;
+            // SAFETY: just populated: readable and writable, and nothing in it is live.
+            unsafe { core::ptr::write_bytes(start as *mut u8, 0xA5, len) };
+        }
+        Ok(())
+    }
+    fn depopulate(&self, g: &ChunkGeometry, base: usize, pages: Range<usize>) {
+        self.0.depopulate(g, base, pages)
+    }
+    fn destroy_chunk(&self, g: &ChunkGeometry, base: usize) {
+        self.0.destroy_chunk(g, base)
+    }
+}
 
 const PAGE: usize = 4096;
 const UNIT: usize = 4 * PAGE;
@@ -94,7 +130,7 @@ fn map(len: usize) -> usize {
 }
 
 impl Harness {
-    fn new() -> Harness {
+    fn new(dirty_backend: bool) -> Harness {
         let span = UNITS[1] + UNIT;
         let first = map(span);
         let regions = FirstChunkRegions {
@@ -111,7 +147,11 @@ impl Harness {
         let config = AllocConfig { max_alloc_size: Some(UNIT), ..AllocConfig::LINUX };
         // SAFETY: both units are fresh mappings owned by this allocator alone.
         let alloc = unsafe { Allocator::new(regions, config) }.expect("valid regions");
-        let backend: &'static HostedBackend = Box::leak(Box::new(HostedBackend::new()));
+        let backend: &'static dyn Backend = if dirty_backend {
+            Box::leak(Box::new(DirtyBackend(HostedBackend::new())))
+        } else {
+            Box::leak(Box::new(HostedBackend::new()))
+        };
         alloc.set_backend(backend).unwrap();
         Harness {
             alloc,
@@ -307,8 +347,11 @@ proptest! {
     })]
 
     #[test]
-    fn allocator_matches_model(ops in proptest::collection::vec(op(), 100..300)) {
-        let mut h = Harness::new();
+    fn allocator_matches_model(
+        dirty_backend in any::<bool>(),
+        ops in proptest::collection::vec(op(), 100..300),
+    ) {
+        let mut h = Harness::new(dirty_backend);
         for op in ops {
             h.step(op)?;
         }

@@ -25,7 +25,24 @@
 //!
 //! A request longer than `scan_hint` can therefore only fit in `contig`: it is placed with
 //! arithmetic alone, no bitmap scan. Otherwise blocks whose hints rule the request out are
-//! skipped, and only the remaining ones are scanned, a 64-bit word at a time.
+//! skipped, and only the remaining ones are scanned, a 64-bit word at a time. Allocation is
+//! [`ChunkMap::find`] then [`ChunkMap::take`], so the caller can start fetching the area's
+//! memory in between (`memory.rs`).
+//!
+//! # Layout
+//!
+//! Every `free` reads both bitmaps at the area's position, so they are stored interleaved word
+//! by word ([`Pair`]: allocation word `w` next to boundary word `w`, four pairs to a cache
+//! line): one line per free instead of one in each of two arrays, and a sweep through a chunk
+//! is one stream of lines for the hardware prefetcher instead of two. On the reference machine
+//! this took the alternating 1 KiB free from about 66 to 55 ns (chunks visited in descending
+//! address order) at the cost of about half a nanosecond on small frees. The per-page bitmaps
+//! (fully free blocks here, populated pages in the chunk) are [`PageBits`], inline up to 128
+//! pages so they share the chunk's cache lines. The bit helpers work on any [`Words`]: a slice,
+//! a [`PageBits`], or one [`Lane`] of the pairs.
+//!
+//! `free` checks the area with one load of the pair (both bits set) and finds its end in the
+//! same boundary word when it can; the errors are worked out off the fast path.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -42,20 +59,156 @@ fn word(bit: u32) -> usize {
     (bit >> WORD_SHIFT) as usize
 }
 
+/// Word access to a bitmap: a plain slice of words, or one lane of a chunk's paired
+/// allocation and boundary bitmaps ([`Lane`]).
+pub(crate) trait Words {
+    /// Word `w` (bits `[64 w, 64 w + 64)`).
+    fn word(&self, w: usize) -> u64;
+}
+
+/// Word access to a bitmap that can be changed.
+pub(crate) trait WordsMut: Words {
+    /// Word `w`, to change.
+    fn word_mut(&mut self, w: usize) -> &mut u64;
+
+    /// Sets words `[from, to)` to `value`.
+    #[inline]
+    fn fill(&mut self, from: usize, to: usize, value: u64) {
+        for w in from..to {
+            *self.word_mut(w) = value;
+        }
+    }
+}
+
+impl Words for [u64] {
+    #[inline(always)]
+    fn word(&self, w: usize) -> u64 {
+        self[w]
+    }
+}
+
+impl WordsMut for [u64] {
+    #[inline(always)]
+    fn word_mut(&mut self, w: usize) -> &mut u64 {
+        &mut self[w]
+    }
+
+    #[inline]
+    fn fill(&mut self, from: usize, to: usize, value: u64) {
+        self[from..to].fill(value);
+    }
+}
+
+/// Word `w` of a chunk's allocation bitmap and word `w` of its boundary bitmap, side by side
+/// (16 bytes, four to a cache line): `free` reads both bitmaps at the same position, so it
+/// touches one line where two separate bitmaps cost two misses, and a sweep through a chunk
+/// is one stream of lines, not two.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(16))]
+pub(crate) struct Pair {
+    alloc: u64,
+    bound: u64,
+}
+
+/// The allocation lane (`BOUND == false`) or the boundary lane of paired bitmaps.
+#[derive(Clone, Copy)]
+pub(crate) struct Lane<'a, const BOUND: bool>(&'a [Pair]);
+
+/// A lane of paired bitmaps, to change.
+pub(crate) struct LaneMut<'a, const BOUND: bool>(&'a mut [Pair]);
+
+impl<const BOUND: bool> Words for Lane<'_, BOUND> {
+    #[inline(always)]
+    fn word(&self, w: usize) -> u64 {
+        let pair = &self.0[w];
+        if BOUND { pair.bound } else { pair.alloc }
+    }
+}
+
+impl<const BOUND: bool> Words for LaneMut<'_, BOUND> {
+    #[inline(always)]
+    fn word(&self, w: usize) -> u64 {
+        Lane::<BOUND>(self.0).word(w)
+    }
+}
+
+impl<const BOUND: bool> WordsMut for LaneMut<'_, BOUND> {
+    #[inline(always)]
+    fn word_mut(&mut self, w: usize) -> &mut u64 {
+        let pair = &mut self.0[w];
+        if BOUND { &mut pair.bound } else { &mut pair.alloc }
+    }
+}
+
+/// A bitmap with one bit per page of a chunk: inline up to 128 pages (the usual unit sizes),
+/// so it shares its owner's cache lines instead of costing a heap line of its own (a free that
+/// moves on to another chunk touches these); on the heap beyond.
+#[derive(Clone, Debug)]
+pub(crate) enum PageBits {
+    /// Up to 128 pages.
+    Inline([u64; 2]),
+    /// More pages.
+    Heap(Box<[u64]>),
+}
+
+impl PageBits {
+    /// All clear, for `pages` pages.
+    pub(crate) fn new(pages: u32) -> Self {
+        if pages <= 128 {
+            PageBits::Inline([0; 2])
+        } else {
+            PageBits::Heap(vec![0; words_for(pages)].into_boxed_slice())
+        }
+    }
+
+    #[inline(always)]
+    fn words(&self) -> &[u64] {
+        match self {
+            PageBits::Inline(w) => w,
+            PageBits::Heap(w) => w,
+        }
+    }
+
+    /// Bytes it holds on the heap (the statistics count the inline form with its owner).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            PageBits::Inline(_) => 0,
+            PageBits::Heap(w) => w.len() * 8,
+        }
+    }
+}
+
+impl Words for PageBits {
+    #[inline(always)]
+    fn word(&self, w: usize) -> u64 {
+        self.words()[w]
+    }
+}
+
+impl WordsMut for PageBits {
+    #[inline(always)]
+    fn word_mut(&mut self, w: usize) -> &mut u64 {
+        match self {
+            PageBits::Inline(words) => &mut words[w],
+            PageBits::Heap(words) => &mut words[w],
+        }
+    }
+}
+
 /// Whether `bit` is set.
 #[inline(always)]
-pub(crate) fn test_bit(map: &[u64], bit: u32) -> bool {
-    (map[word(bit)] >> (bit & (WORD_BITS - 1))) & 1 != 0
+pub(crate) fn test_bit<M: Words + ?Sized>(map: &M, bit: u32) -> bool {
+    (map.word(word(bit)) >> (bit & (WORD_BITS - 1))) & 1 != 0
 }
 
 #[inline(always)]
-pub(crate) fn set_bit(map: &mut [u64], bit: u32) {
-    map[word(bit)] |= 1 << (bit & (WORD_BITS - 1));
+pub(crate) fn set_bit<M: WordsMut + ?Sized>(map: &mut M, bit: u32) {
+    *map.word_mut(word(bit)) |= 1 << (bit & (WORD_BITS - 1));
 }
 
 #[inline(always)]
-pub(crate) fn clear_bit(map: &mut [u64], bit: u32) {
-    map[word(bit)] &= !(1 << (bit & (WORD_BITS - 1)));
+pub(crate) fn clear_bit<M: WordsMut + ?Sized>(map: &mut M, bit: u32) {
+    *map.word_mut(word(bit)) &= !(1 << (bit & (WORD_BITS - 1)));
 }
 
 /// Masks of the first and last word of `[start, end)` (`start < end`).
@@ -69,13 +222,13 @@ fn range_masks(start: u32, end: u32) -> (usize, usize, u64, u64) {
 
 /// Sets the bits `[start, end)`.
 #[inline(always)]
-pub(crate) fn set_range(map: &mut [u64], start: u32, end: u32) {
+pub(crate) fn set_range<M: WordsMut + ?Sized>(map: &mut M, start: u32, end: u32) {
     if start >= end {
         return;
     }
     let (sw, ew, smask, emask) = range_masks(start, end);
     if sw == ew {
-        map[sw] |= smask & emask;
+        *map.word_mut(sw) |= smask & emask;
     } else {
         fill_words(map, sw, ew, smask, emask, true);
     }
@@ -83,13 +236,13 @@ pub(crate) fn set_range(map: &mut [u64], start: u32, end: u32) {
 
 /// Clears the bits `[start, end)`.
 #[inline(always)]
-pub(crate) fn clear_range(map: &mut [u64], start: u32, end: u32) {
+pub(crate) fn clear_range<M: WordsMut + ?Sized>(map: &mut M, start: u32, end: u32) {
     if start >= end {
         return;
     }
     let (sw, ew, smask, emask) = range_masks(start, end);
     if sw == ew {
-        map[sw] &= !(smask & emask);
+        *map.word_mut(sw) &= !(smask & emask);
     } else {
         fill_words(map, sw, ew, smask, emask, false);
     }
@@ -97,27 +250,34 @@ pub(crate) fn clear_range(map: &mut [u64], start: u32, end: u32) {
 
 /// The multi-word part of [`set_range`] / [`clear_range`].
 #[inline(never)]
-fn fill_words(map: &mut [u64], sw: usize, ew: usize, smask: u64, emask: u64, set: bool) {
+fn fill_words<M: WordsMut + ?Sized>(
+    map: &mut M,
+    sw: usize,
+    ew: usize,
+    smask: u64,
+    emask: u64,
+    set: bool,
+) {
     if set {
-        map[sw] |= smask;
-        map[sw + 1..ew].fill(!0);
-        map[ew] |= emask;
+        *map.word_mut(sw) |= smask;
+        map.fill(sw + 1, ew, !0);
+        *map.word_mut(ew) |= emask;
     } else {
-        map[sw] &= !smask;
-        map[sw + 1..ew].fill(0);
-        map[ew] &= !emask;
+        *map.word_mut(sw) &= !smask;
+        map.fill(sw + 1, ew, 0);
+        *map.word_mut(ew) &= !emask;
     }
 }
 
 /// The first bit in `[from, limit)` whose value is `!invert` (set bits when `invert == 0`,
 /// clear bits when `invert == !0`), or `limit`.
 #[inline(always)]
-fn next_with(map: &[u64], from: u32, limit: u32, invert: u64) -> u32 {
+fn next_with<M: Words + ?Sized>(map: &M, from: u32, limit: u32, invert: u64) -> u32 {
     if from >= limit {
         return limit;
     }
     let mut w = word(from);
-    let mut bits = (map[w] ^ invert) & (!0u64 << (from & (WORD_BITS - 1)));
+    let mut bits = (map.word(w) ^ invert) & (!0u64 << (from & (WORD_BITS - 1)));
     loop {
         if bits != 0 {
             let b = ((w as u32) << WORD_SHIFT) + bits.trailing_zeros();
@@ -127,31 +287,31 @@ fn next_with(map: &[u64], from: u32, limit: u32, invert: u64) -> u32 {
         if ((w as u32) << WORD_SHIFT) >= limit {
             return limit;
         }
-        bits = map[w] ^ invert;
+        bits = map.word(w) ^ invert;
     }
 }
 
 /// The first set bit in `[from, limit)`, or `limit`.
 #[inline]
-pub(crate) fn next_set(map: &[u64], from: u32, limit: u32) -> u32 {
+pub(crate) fn next_set<M: Words + ?Sized>(map: &M, from: u32, limit: u32) -> u32 {
     next_with(map, from, limit, 0)
 }
 
 /// The first clear bit in `[from, limit)`, or `limit`.
 #[inline]
-pub(crate) fn next_clear(map: &[u64], from: u32, limit: u32) -> u32 {
+pub(crate) fn next_clear<M: Words + ?Sized>(map: &M, from: u32, limit: u32) -> u32 {
     next_with(map, from, limit, !0)
 }
 
 /// The last bit in `[floor, before)` whose value is `!invert`, if any.
 #[inline(always)]
-fn prev_with(map: &[u64], floor: u32, before: u32, invert: u64) -> Option<u32> {
+fn prev_with<M: Words + ?Sized>(map: &M, floor: u32, before: u32, invert: u64) -> Option<u32> {
     if before <= floor {
         return None;
     }
     let last = before - 1;
     let mut w = word(last);
-    let mut bits = (map[w] ^ invert) & (!0u64 >> (WORD_BITS - 1 - (last & (WORD_BITS - 1))));
+    let mut bits = (map.word(w) ^ invert) & (!0u64 >> (WORD_BITS - 1 - (last & (WORD_BITS - 1))));
     loop {
         if bits != 0 {
             let b = ((w as u32) << WORD_SHIFT) + (WORD_BITS - 1 - bits.leading_zeros());
@@ -161,19 +321,19 @@ fn prev_with(map: &[u64], floor: u32, before: u32, invert: u64) -> Option<u32> {
             return None;
         }
         w -= 1;
-        bits = map[w] ^ invert;
+        bits = map.word(w) ^ invert;
     }
 }
 
 /// The last set bit in `[floor, before)`, if any.
 #[inline]
-pub(crate) fn prev_set(map: &[u64], floor: u32, before: u32) -> Option<u32> {
+pub(crate) fn prev_set<M: Words + ?Sized>(map: &M, floor: u32, before: u32) -> Option<u32> {
     prev_with(map, floor, before, 0)
 }
 
 /// The last clear bit in `[floor, before)`, if any.
 #[inline]
-pub(crate) fn prev_clear(map: &[u64], floor: u32, before: u32) -> Option<u32> {
+pub(crate) fn prev_clear<M: Words + ?Sized>(map: &M, floor: u32, before: u32) -> Option<u32> {
     prev_with(map, floor, before, !0)
 }
 
@@ -236,6 +396,7 @@ pub(crate) struct Block {
 }
 
 impl Block {
+    /// The hints of a fully allocated block.
     const fn full(block_bits: u32) -> Block {
         Block {
             contig: Region::EMPTY,
@@ -246,6 +407,7 @@ impl Block {
         }
     }
 
+    /// The hints of a fully free block.
     const fn free(block_bits: u32) -> Block {
         Block {
             contig: Region { start: 0, len: block_bits },
@@ -295,11 +457,13 @@ pub(crate) struct ChunkMap {
     nr_bits: u32,
     start_bit: u32,
     end_bit: u32,
-    alloc: Box<[u64]>,
-    bound: Box<[u64]>,
+    /// The allocation bitmap (`nr_bits` bits) and the boundary bitmap (`nr_bits + 1` bits),
+    /// interleaved word by word ([`Pair`]). The allocation word past the map reads as
+    /// allocated.
+    pairs: Box<[Pair]>,
     blocks: Box<[Block]>,
     /// One bit per block: fully free.
-    full_free: Box<[u64]>,
+    full_free: PageBits,
     contig: Region,
     scan_hint: u32,
     first_free: u32,
@@ -315,9 +479,11 @@ impl ChunkMap {
         debug_assert!(block_shift >= WORD_SHIFT);
         let nr_bits = nr_blocks << block_shift;
         debug_assert!(start_bit <= end_bit && end_bit <= nr_bits);
-        let mut alloc = vec![0u64; words_for(nr_bits)].into_boxed_slice();
+        let nr_pairs = words_for(nr_bits + 1);
+        let mut pairs = vec![Pair { alloc: 0, bound: 0 }; nr_pairs].into_boxed_slice();
+        let mut alloc = LaneMut::<false>(&mut pairs);
         set_range(&mut alloc, 0, start_bit);
-        set_range(&mut alloc, end_bit, nr_bits);
+        set_range(&mut alloc, end_bit, nr_pairs as u32 * WORD_BITS);
         let block_bits = 1u32 << block_shift;
         let mut map = ChunkMap {
             block_shift,
@@ -325,10 +491,9 @@ impl ChunkMap {
             nr_bits,
             start_bit,
             end_bit,
-            alloc,
-            bound: vec![0u64; words_for(nr_bits + 1)].into_boxed_slice(),
+            pairs,
             blocks: vec![Block::full(block_bits); nr_blocks as usize].into_boxed_slice(),
-            full_free: vec![0u64; words_for(nr_blocks)].into_boxed_slice(),
+            full_free: PageBits::new(nr_blocks),
             contig: Region::EMPTY,
             scan_hint: 0,
             first_free: if start_bit < end_bit { start_bit } else { nr_bits },
@@ -386,8 +551,15 @@ impl ChunkMap {
     }
 
     /// The allocation bitmap.
-    pub(crate) fn alloc_map(&self) -> &[u64] {
-        &self.alloc
+    #[inline(always)]
+    pub(crate) fn alloc_map(&self) -> Lane<'_, false> {
+        Lane(&self.pairs)
+    }
+
+    /// The boundary bitmap.
+    #[inline(always)]
+    fn bound_map(&self) -> Lane<'_, true> {
+        Lane(&self.pairs)
     }
 
     /// Whether block `k` is entirely free.
@@ -398,7 +570,8 @@ impl ChunkMap {
 
     /// Bytes of metadata this map holds (bitmaps and hints), for the statistics.
     pub(crate) fn metadata_bytes(&self) -> usize {
-        (self.alloc.len() + self.bound.len() + self.full_free.len()) * 8
+        self.pairs.len() * core::mem::size_of::<Pair>()
+            + self.full_free.heap_bytes()
             + self.blocks.len() * core::mem::size_of::<Block>()
             + core::mem::size_of::<Self>()
     }
@@ -406,24 +579,35 @@ impl ChunkMap {
     // ---------------------------------------------------------------------------------------
     // Search.
 
-    /// Finds and takes the first area of `bits` bits aligned to `align` bits (a power of two).
-    /// With `pop_only`, only areas whose blocks are all set in `populated` qualify.
+    /// Finds and takes the first area of `bits` bits aligned to `align` bits (a power of two):
+    /// [`ChunkMap::find`], then [`ChunkMap::take`].
     ///
     /// RETURNS: the area's first bit and the change in the number of fully free blocks that are
     /// set in `populated` (zero or negative), or `None` if no area fits.
+    #[cfg(test)]
     pub(crate) fn alloc(
         &mut self,
         bits: u32,
         align: u32,
-        populated: &[u64],
+        populated: &PageBits,
         pop_only: bool,
     ) -> Option<(u32, i32)> {
         let p = self.find(bits, align, populated, pop_only)?;
         Some((p, self.take(p, bits, populated)))
     }
 
-    /// The first fit (see [`ChunkMap::alloc`]); updates the fit cache.
-    fn find(&mut self, bits: u32, align: u32, populated: &[u64], pop_only: bool) -> Option<u32> {
+    /// The first area of `bits` bits aligned to `align` bits (a power of two) that is free; with
+    /// `pop_only`, only areas whose blocks are all set in `populated` qualify. Nothing is taken
+    /// ([`ChunkMap::take`] does), but the fit cache is updated.
+    ///
+    /// RETURNS: the area's first bit, or `None` if no area fits.
+    pub(crate) fn find(
+        &mut self,
+        bits: u32,
+        align: u32,
+        populated: &PageBits,
+        pop_only: bool,
+    ) -> Option<u32> {
         debug_assert!(bits > 0 && align.is_power_of_two());
         if self.contig.len < bits {
             return None;
@@ -473,7 +657,7 @@ impl ChunkMap {
         mut from: u32,
         bits: u32,
         align: u32,
-        populated: &[u64],
+        populated: &PageBits,
         pop_only: bool,
     ) -> Option<u32> {
         let bb = self.block_bits();
@@ -565,15 +749,16 @@ impl ChunkMap {
     /// behind it) yields the mask of positions where `bits` free bits start, masked by the
     /// alignment, so a word of unusable holes costs a few instructions.
     fn scan_small(&self, lo: u32, limit: u32, bits: u32, align: u32) -> Option<u32> {
-        let words = &self.alloc;
+        let words = self.alloc_map();
+        let nr_words = (self.nr_bits >> WORD_SHIFT) as usize;
         let first_w = word(lo);
         let last_w = word(limit - 1);
         let pattern = align_pattern(align);
         let mut w = first_w;
         loop {
-            let lo_free = !words[w];
+            let lo_free = !words.word(w);
             if lo_free != 0 {
-                let hi_free = if w + 1 < words.len() { !words[w + 1] } else { 0 };
+                let hi_free = if w + 1 < nr_words { !words.word(w + 1) } else { 0 };
                 let x = (lo_free as u128) | ((hi_free as u128) << WORD_BITS);
                 let mut r = x;
                 let mut have = 1;
@@ -616,7 +801,7 @@ impl ChunkMap {
     fn scan_runs(&self, lo: u32, limit: u32, bits: u32, align: u32) -> Option<u32> {
         let mut pos = lo;
         while pos < limit {
-            let f = next_clear(&self.alloc, pos, limit);
+            let f = next_clear(&self.alloc_map(), pos, limit);
             if f >= limit {
                 return None;
             }
@@ -624,7 +809,7 @@ impl ChunkMap {
             if p >= limit || p + bits > self.nr_bits {
                 return None;
             }
-            let s = next_set(&self.alloc, p, p + bits);
+            let s = next_set(&self.alloc_map(), p, p + bits);
             if s >= p + bits {
                 return Some(p);
             }
@@ -639,14 +824,15 @@ impl ChunkMap {
     /// Marks `[p, p + bits)` (free) as one allocated area and updates every hint.
     ///
     /// RETURNS: the change in fully free blocks that are set in `populated` (<= 0).
-    pub(crate) fn take(&mut self, p: u32, bits: u32, populated: &[u64]) -> i32 {
+    pub(crate) fn take(&mut self, p: u32, bits: u32, populated: &PageBits) -> i32 {
         let end = p + bits;
         debug_assert!(p >= self.start_bit && end <= self.end_bit);
-        debug_assert_eq!(next_set(&self.alloc, p, end), end, "allocating a used range");
-        set_range(&mut self.alloc, p, end);
-        set_bit(&mut self.bound, p);
-        clear_range(&mut self.bound, p + 1, end);
-        set_bit(&mut self.bound, end);
+        debug_assert_eq!(next_set(&self.alloc_map(), p, end), end, "allocating a used range");
+        set_range(&mut LaneMut::<false>(&mut self.pairs), p, end);
+        let mut bound = LaneMut::<true>(&mut self.pairs);
+        set_bit(&mut bound, p);
+        clear_range(&mut bound, p + 1, end);
+        set_bit(&mut bound, end);
 
         let bb = self.block_bits();
         let (k0, k1) = (p >> self.block_shift, (end - 1) >> self.block_shift);
@@ -706,7 +892,8 @@ impl ChunkMap {
         let bstart = k << self.block_shift;
         let b = &mut self.blocks[k as usize];
         if b.first_free == ps {
-            b.first_free = next_clear(&self.alloc, bstart + pe, bstart + bb) - bstart;
+            let alloc = Lane::<false>(&self.pairs);
+            b.first_free = next_clear(&alloc, bstart + pe, bstart + bb) - bstart;
         }
         if ps < b.left_free {
             b.left_free = ps;
@@ -737,14 +924,32 @@ impl ChunkMap {
     #[inline(always)]
     pub(crate) fn area_at(&self, p: u32) -> Result<u32, AreaError> {
         debug_assert!(p >= self.start_bit && p < self.end_bit);
-        if !test_bit(&self.alloc, p) {
-            return Err(AreaError::NotAllocated);
+        let w = word(p);
+        let shift = p & (WORD_BITS - 1);
+        let pair = self.pairs[w];
+        // A live area starts where both the allocation and the boundary bit are set.
+        if (pair.alloc & pair.bound) >> shift & 1 == 0 {
+            return Err(self.area_error(p));
         }
-        if !test_bit(&self.bound, p) {
-            let start = prev_set(&self.bound, self.start_bit, p).unwrap_or(self.start_bit);
-            return Err(AreaError::Interior { start });
+        // It ends at the next boundary bit, most often in the same word.
+        let later = pair.bound & (!1u64 << shift);
+        let end = if later != 0 {
+            ((w as u32) << WORD_SHIFT) + later.trailing_zeros()
+        } else {
+            next_set(&self.bound_map(), ((w as u32) + 1) << WORD_SHIFT, self.nr_bits + 1)
+        };
+        Ok(end - p)
+    }
+
+    /// Why `p` does not start a live area (see [`ChunkMap::area_at`]).
+    #[cold]
+    #[inline(never)]
+    fn area_error(&self, p: u32) -> AreaError {
+        if !test_bit(&self.alloc_map(), p) {
+            return AreaError::NotAllocated;
         }
-        Ok(next_set(&self.bound, p + 1, self.nr_bits + 1) - p)
+        let start = prev_set(&self.bound_map(), self.start_bit, p).unwrap_or(self.start_bit);
+        AreaError::Interior { start }
     }
 
     /// Frees the live area starting at `p` (see [`ChunkMap::area_at`]); on error nothing
@@ -753,13 +958,17 @@ impl ChunkMap {
     /// RETURNS: the area's length in bits and the change in fully free blocks that are set in
     /// `populated` (>= 0).
     #[inline]
-    pub(crate) fn release(&mut self, p: u32, populated: &[u64]) -> Result<(u32, i32), AreaError> {
+    pub(crate) fn release(
+        &mut self,
+        p: u32,
+        populated: &PageBits,
+    ) -> Result<(u32, i32), AreaError> {
         let bits = self.area_at(p)?;
         let end = p + bits;
         // The boundary bits stay: `p` may be the end of the area before, and `end` the start
         // of the next one. Stale bits in free space are harmless: allocation clears the
         // interior of every area it makes.
-        clear_range(&mut self.alloc, p, end);
+        clear_range(&mut LaneMut::<false>(&mut self.pairs), p, end);
 
         let bb = self.block_bits();
         let (k0, k1) = (p >> self.block_shift, (end - 1) >> self.block_shift);
@@ -825,7 +1034,7 @@ impl ChunkMap {
     /// RETURNS: the freed run's ends within its first and last block, and the change in fully
     /// free populated blocks.
     #[inline(never)]
-    fn release_blocks(&mut self, p: u32, end: u32, populated: &[u64]) -> (u32, u32, i32) {
+    fn release_blocks(&mut self, p: u32, end: u32, populated: &PageBits) -> (u32, u32, i32) {
         let bb = self.block_bits();
         let (k0, k1) = (p >> self.block_shift, (end - 1) >> self.block_shift);
         let (mut run_start, mut run_end, mut delta) = (0, 0, 0);
@@ -859,26 +1068,26 @@ impl ChunkMap {
             return (0, bb);
         }
         let bstart = k << self.block_shift;
-        let alloc = &self.alloc;
+        let alloc = Lane::<false>(&self.pairs);
         let b = &mut self.blocks[k as usize];
         let c = b.contig;
-        let a = if ps == 0 || test_bit(alloc, bstart + ps - 1) {
+        let a = if ps == 0 || test_bit(&alloc, bstart + ps - 1) {
             ps
         } else if c.len > 0 && c.end() == ps {
             c.start
         } else if b.left_free >= ps {
             0
         } else {
-            prev_set(alloc, bstart, bstart + ps).map_or(0, |x| x + 1 - bstart)
+            prev_set(&alloc, bstart, bstart + ps).map_or(0, |x| x + 1 - bstart)
         };
-        let e = if pe == bb || test_bit(alloc, bstart + pe) {
+        let e = if pe == bb || test_bit(&alloc, bstart + pe) {
             pe
         } else if c.len > 0 && c.start == pe {
             c.end()
         } else if bb - b.right_free <= pe {
             bb
         } else {
-            next_set(alloc, bstart + pe, bstart + bb) - bstart
+            next_set(&alloc, bstart + pe, bstart + bb) - bstart
         };
         if ps < b.first_free {
             b.first_free = ps;
@@ -915,11 +1124,11 @@ impl ChunkMap {
         let mut blk = Block::full(bb);
         let mut pos = base;
         while pos < end {
-            let f = next_clear(&self.alloc, pos, end);
+            let f = next_clear(&self.alloc_map(), pos, end);
             if f >= end {
                 break;
             }
-            let s = next_set(&self.alloc, f, end);
+            let s = next_set(&self.alloc_map(), f, end);
             let len = s - f;
             if blk.first_free == bb {
                 blk.first_free = f - base;
@@ -1005,11 +1214,11 @@ impl ChunkMap {
         let (mut count, mut sum, mut max) = (0, 0, 0);
         let mut pos = self.start_bit;
         while pos < self.end_bit {
-            let f = next_clear(&self.alloc, pos, self.end_bit);
+            let f = next_clear(&self.alloc_map(), pos, self.end_bit);
             if f >= self.end_bit {
                 break;
             }
-            let s = next_set(&self.alloc, f, self.end_bit);
+            let s = next_set(&self.alloc_map(), f, self.end_bit);
             count += 1;
             sum += s - f;
             max = max.max(s - f);
@@ -1027,11 +1236,11 @@ impl ChunkMap {
         let mut runs = alloc::vec::Vec::new();
         let mut pos = 0;
         while pos < self.nr_bits {
-            let f = next_clear(&self.alloc, pos, self.nr_bits);
+            let f = next_clear(&self.alloc_map(), pos, self.nr_bits);
             if f >= self.nr_bits {
                 break;
             }
-            let s = next_set(&self.alloc, f, self.nr_bits);
+            let s = next_set(&self.alloc_map(), f, self.nr_bits);
             runs.push(Region { start: f, len: s - f });
             pos = s;
         }
@@ -1109,18 +1318,18 @@ impl ChunkMap {
         let mut areas = 0;
         let mut pos = self.start_bit;
         while pos < self.end_bit {
-            let a = next_set(&self.alloc, pos, self.end_bit);
+            let a = next_set(&self.alloc_map(), pos, self.end_bit);
             if a >= self.end_bit {
                 break;
             }
-            let f = next_clear(&self.alloc, a, self.end_bit);
-            if !test_bit(&self.bound, a) || !test_bit(&self.bound, f) {
+            let f = next_clear(&self.alloc_map(), a, self.end_bit);
+            if !test_bit(&self.bound_map(), a) || !test_bit(&self.bound_map(), f) {
                 return Err(format!("allocated run [{a}, {f}) lacks a boundary bit at an end"));
             }
             let mut q = a;
             while q < f {
                 areas += 1;
-                q = next_set(&self.bound, q + 1, f + 1);
+                q = next_set(&self.bound_map(), q + 1, f + 1);
             }
             pos = f;
         }
@@ -1148,8 +1357,12 @@ mod tests {
 
     const SHIFT: u32 = 10; // 4 KiB pages: 1024 bits per block
 
-    fn all_populated(map: &ChunkMap) -> Vec<u64> {
-        vec![!0u64; words_for(map.nr_blocks())]
+    fn all_populated(map: &ChunkMap) -> PageBits {
+        let mut pop = PageBits::new(map.nr_blocks());
+        for k in 0..map.nr_blocks() {
+            set_bit(&mut pop, k);
+        }
+        pop
     }
 
     /// Reference first fit over a plain bool vector.
@@ -1166,18 +1379,50 @@ mod tests {
 
     #[test]
     fn word_helpers() {
-        let mut m = vec![0u64; 4];
-        set_range(&mut m, 3, 130);
-        assert_eq!(next_set(&m, 0, 256), 3);
-        assert_eq!(next_clear(&m, 3, 256), 130);
-        assert_eq!(prev_set(&m, 0, 200), Some(129));
-        assert_eq!(prev_clear(&m, 0, 100), Some(2));
-        assert_eq!(prev_clear(&m, 3, 100), None);
-        clear_range(&mut m, 64, 70);
-        assert_eq!(next_clear(&m, 3, 256), 64);
-        assert_eq!(next_set(&m, 64, 256), 70);
-        assert_eq!(next_set(&m, 200, 256), 256);
-        assert_eq!(prev_set(&m, 0, 3), None);
+        let mut m = [0u64; 4];
+        let m = &mut m[..];
+        set_range(m, 3, 130);
+        assert_eq!(next_set(m, 0, 256), 3);
+        assert_eq!(next_clear(m, 3, 256), 130);
+        assert_eq!(prev_set(m, 0, 200), Some(129));
+        assert_eq!(prev_clear(m, 0, 100), Some(2));
+        assert_eq!(prev_clear(m, 3, 100), None);
+        clear_range(m, 64, 70);
+        assert_eq!(next_clear(m, 3, 256), 64);
+        assert_eq!(next_set(m, 64, 256), 70);
+        assert_eq!(next_set(m, 200, 256), 256);
+        assert_eq!(prev_set(m, 0, 3), None);
+    }
+
+    /// The two lanes of paired bitmaps are independent bitmaps; the allocation word past the
+    /// map reads as allocated; page bitmaps work inline and on the heap alike.
+    #[test]
+    fn paired_lanes_and_page_bits() {
+        let map = ChunkMap::new(6, 9, 5, 9 * 64 - 3); // 576 bits: 9 words, 10 boundary words
+        assert_eq!(map.pairs.len(), 10);
+        assert_eq!((core::mem::size_of::<Pair>(), core::mem::align_of::<Pair>()), (16, 16));
+        let mut pairs = map.pairs.clone();
+        let mut bound = LaneMut::<true>(&mut pairs);
+        set_range(&mut bound, 500, 577);
+        let alloc = Lane::<false>(&pairs);
+        let bound = Lane::<true>(&pairs);
+        assert_eq!(next_set(&bound, 0, 640), 500);
+        assert_eq!(next_clear(&bound, 500, 640), 577);
+        assert_eq!(prev_set(&bound, 0, 640), Some(576));
+        // The allocation lane is unchanged: hidden head and tail, then padding.
+        assert_eq!(next_clear(&alloc, 0, 1024), 5);
+        assert_eq!(next_set(&alloc, 5, 640), 9 * 64 - 3);
+        assert_eq!(next_clear(&alloc, 9 * 64 - 3, 640), 640);
+        for pages in [1, 64, 128, 129, 1000] {
+            let mut bits = PageBits::new(pages);
+            assert_eq!(bits.heap_bytes() == 0, pages <= 128);
+            set_bit(&mut bits, pages - 1);
+            assert!(test_bit(&bits, pages - 1));
+            assert_eq!(test_bit(&bits, 0), pages == 1);
+            assert_eq!(prev_set(&bits, 0, pages), Some(pages - 1));
+            clear_bit(&mut bits, pages - 1);
+            assert_eq!(next_set(&bits, 0, pages), pages);
+        }
     }
 
     #[test]
@@ -1224,8 +1469,9 @@ mod tests {
     #[test]
     fn empty_block_accounting() {
         let mut map = ChunkMap::new(SHIFT, 4, 0, 4 << SHIFT);
-        let mut pop = vec![0u64; 1];
-        pop[0] = 0b0101; // blocks 0 and 2 populated
+        let mut pop = PageBits::new(4);
+        set_bit(&mut pop, 0); // blocks 0 and 2 populated
+        set_bit(&mut pop, 2);
         let (a, d) = map.alloc(2000, 1, &pop, false).unwrap();
         assert_eq!((a, d), (0, -1)); // spans blocks 0 and 1; only 0 counted
         let (b, d) = map.alloc(100, 1, &pop, true).unwrap();

@@ -1,5 +1,7 @@
 //! [`Allocator`]: the bookkeeping ([`State`]) behind an interrupt-safe lock, the backend
-//! calls around it, and the memory work (zeroing) outside it.
+//! calls around it, and the memory work (zeroing, `memory.rs`) outside it. The lines of a fresh
+//! area are requested under the lock, before the bookkeeping, so that the zeroing after it
+//! finds them on the way.
 //!
 //! Locks (Linux's `pcpu_lock` and `pcpu_alloc_mutex`):
 //! * `state`: an irqsave spin lock over all bookkeeping. Every call takes it, briefly; never
@@ -18,6 +20,7 @@ use super::error::{
     AllocError, BackendAlreadySet, BackendError, FreeError, InitError, VerifyError,
 };
 use super::lock::IrqSpinLock;
+use super::memory;
 use super::state::{Geo, PageRun, Placed, Request, State};
 use super::stats::Stats;
 use super::{AllocConfig, FirstChunkRegions, PerCpuPtr};
@@ -177,9 +180,14 @@ impl Allocator {
             reserved: (s, s + r),
             dynamic: (s + r, s + r + d),
         };
-        let state =
-            State::new(geo, regions.immutable, config.empty_pages_low, config.empty_pages_high);
-        let unit_offsets = regions.units.iter().map(|u| u.1).collect();
+        let unit_offsets: Box<[usize]> = regions.units.iter().map(|u| u.1).collect();
+        let state = State::new(
+            geo,
+            unit_offsets.clone(),
+            regions.immutable,
+            config.empty_pages_low,
+            config.empty_pages_high,
+        );
         Ok(Allocator {
             state: IrqSpinLock::new(state),
             grow: spin::Mutex::new(()),
@@ -279,12 +287,9 @@ impl Allocator {
     /// Zeroes every unit's copy of `[ptr, ptr + size)`.
     #[inline]
     fn zero(&self, ptr: PerCpuPtr, size: usize) {
-        let addr = self.geo.decode(ptr);
-        for &off in self.unit_offsets.iter() {
-            // SAFETY: the area was just allocated to the caller: `size` bytes of populated,
-            // writable memory in every unit, which nobody else uses.
-            unsafe { core::ptr::write_bytes((addr + off) as *mut u8, 0, size) };
-        }
+        // SAFETY: the area was just allocated to the caller: `size` bytes of populated,
+        // writable memory in every unit, which nobody else uses.
+        unsafe { memory::zero_area(self.geo.decode(ptr), size, &self.unit_offsets) };
     }
 
     /// Allocates without initialising the copies.

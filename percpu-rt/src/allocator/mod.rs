@@ -34,8 +34,18 @@
 //! ([`MIN_ALLOC_SIZE`](crate::layout::MIN_ALLOC_SIZE): one bit = 4 bytes, all hints in bits), so
 //! `free` needs no size, plus per-page hints (largest free run, a bound on the other runs used
 //! as a scan hint, free runs at both edges, first free bit) so a request only scans where it
-//! can fit. Chunks are listed in *slots* by their largest free run and searched fullest first.
-//! The source files `bitmap.rs` and `slots.rs` explain both in their header comments.
+//! can fit. The two bitmaps are stored interleaved word by word, since `free` reads both at
+//! the same place. Chunks are listed in *slots* by their largest free run and searched fullest
+//! first. `free` finds the chunk of an address through the chunk it found last, then an O(1)
+//! address index. The source files `bitmap.rs`, `slots.rs`, `chunk.rs` and `state.rs` explain
+//! these in their header comments.
+//!
+//! # Memory work
+//!
+//! Every allocation is zeroed in every CPU's copy, after the state lock is released; for an
+//! area longer than a cache line the lines are requested under the lock, between choosing the
+//! area and recording it, so that the fetches overlap the bookkeeping (`memory.rs`, with the
+//! measurements behind it).
 //!
 //! # Population
 //!
@@ -76,6 +86,7 @@ mod chunk;
 mod engine;
 mod error;
 mod lock;
+mod memory;
 mod slots;
 mod state;
 mod stats;

@@ -164,6 +164,17 @@ impl Slots {
         self.link(id, slot, slot < cur);
     }
 
+    /// Moves `id` to list `slot` if it is in a list ([`Slots::move_to`]); the reserved chunk
+    /// stays unlisted.
+    #[inline]
+    pub(crate) fn move_if_listed(&mut self, id: ChunkId, slot: u8) {
+        let cur = self.slot_of(id);
+        if cur != slot && cur != UNLISTED {
+            self.unlink(id);
+            self.link(id, slot, slot < cur);
+        }
+    }
+
     /// Every chunk of list `slot`, in order.
     pub(crate) fn iter(&self, slot: u8) -> impl Iterator<Item = ChunkId> + '_ {
         let mut id = self.heads[slot as usize];

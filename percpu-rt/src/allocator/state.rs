@@ -1,6 +1,13 @@
 //! The allocator's bookkeeping over all chunks: the chunk table, the slots, the address index,
-//! the population counts and the statistics counters. Pure logic: no memory is touched and no
-//! backend is called here (the [`engine`](super::engine) does both, around calls into this).
+//! the population counts and the statistics counters. Pure logic: no area memory is read or
+//! written and no backend is called here (the [`engine`](super::engine) does both, around calls
+//! into this); the one exception is a prefetch hint for a fresh area's lines, issued between
+//! finding the area and recording it (`memory.rs`).
+//!
+//! `free` first checks the chunk it found last (frees come in runs from one chunk: objects
+//! allocated together are freed together), then the first chunk's two regions, then the
+//! address index: a run of frees from one chunk skips the hash lookup and its dependent loads.
+//! The empty-page counts are only touched when a page changed state.
 //!
 //! CONTEXT for every method: the caller holds the allocator's state lock (interrupts masked).
 
@@ -8,8 +15,10 @@ use super::PerCpuPtr;
 use super::bitmap::{AreaError, test_bit};
 use super::chunk::{Chunk, ChunkId, ChunkIndex, ChunkKind, NIL};
 use super::error::FreeError;
+use super::memory;
 use super::slots::{Slots, UNLISTED};
 use crate::layout::{MIN_ALLOC_SHIFT, MIN_ALLOC_SIZE};
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -110,6 +119,8 @@ pub(crate) struct State {
     /// `(start, length, chunk)`: the address ranges where areas of the first chunk's dynamic
     /// and reserved regions start (checked before the index).
     fixed: [(usize, usize, ChunkId); 2],
+    /// `(start, length, chunk)`: the range of the chunk `free` found last (checked first).
+    recent: (usize, usize, ChunkId),
     /// Populated pages with nothing allocated, over every chunk but the reserved one.
     pub nr_empty_pop: usize,
     /// Populated pages per unit, over every chunk.
@@ -119,6 +130,8 @@ pub(crate) struct State {
     pub atomic_failed: bool,
     pub low: usize,
     pub high: usize,
+    /// Every used unit's offset from a chunk base (to prefetch fresh areas).
+    unit_offsets: Box<[usize]>,
 }
 
 /// The chunk over bytes `[start, end)` of each unit of the first chunk, or `None` if that holds
@@ -150,7 +163,13 @@ fn region_chunk(
 
 impl State {
     /// The bookkeeping of a fresh allocator whose first chunk is described by `geo`.
-    pub(crate) fn new(geo: Geo, immutable: bool, low: usize, high: usize) -> State {
+    pub(crate) fn new(
+        geo: Geo,
+        unit_offsets: Box<[usize]>,
+        immutable: bool,
+        low: usize,
+        high: usize,
+    ) -> State {
         let unit_bits = (geo.unit_size / MIN_ALLOC_SIZE) as u32;
         let mut st = State {
             geo,
@@ -161,12 +180,14 @@ impl State {
             first: None,
             reserved: None,
             fixed: [(0, 0, NIL); 2],
+            recent: (0, 0, NIL),
             nr_empty_pop: 0,
             nr_populated: 0,
             counters: Counters::default(),
             atomic_failed: false,
             low,
             high,
+            unit_offsets,
         };
         if let Some(c) = region_chunk(&geo, geo.reserved, ChunkKind::Reserved, immutable) {
             st.reserved = Some(st.insert(c));
@@ -225,6 +246,9 @@ impl State {
     /// Takes chunk `id` out of everything and returns it.
     fn remove(&mut self, id: ChunkId) -> Option<Chunk> {
         let chunk = self.chunks.get_mut(id as usize)?.take()?;
+        if self.recent.2 == id {
+            self.recent = (0, 0, NIL);
+        }
         self.slots.unlink(id);
         if chunk.kind == ChunkKind::Dynamic {
             self.index.remove(chunk.base, id);
@@ -344,52 +368,83 @@ impl State {
         if c.map.contig_bits() < bits {
             return None;
         }
-        let Some((bit, delta)) = c.map.alloc(bits, align, &c.populated, pop_only) else {
+        let Some(bit) = c.map.find(bits, align, &c.populated, pop_only) else {
             if !pop_only && !c.map.is_empty() && self.slots.slot_of(id) != UNLISTED {
                 let relegated = self.slots.relegated_slot();
                 self.slots.move_to(id, relegated);
             }
             return None;
         };
-        c.nr_empty_pop = c.nr_empty_pop.wrapping_add_signed(delta);
-        if c.kind != ChunkKind::Reserved {
-            self.nr_empty_pop = self.nr_empty_pop.wrapping_add_signed(delta as isize);
+        let offset = c.map_offset + ((bit as usize) << MIN_ALLOC_SHIFT);
+        let needs_populate = !pop_only && !c.range_populated(bit, bits);
+        if !needs_populate {
+            // The zeroing after the lock writes every line of the area: ask for them now, so
+            // the fetches overlap the bookkeeping below (`memory`).
+            let size = (bits as usize) << MIN_ALLOC_SHIFT;
+            memory::prefetch_area(c.base + offset, size, &self.unit_offsets);
         }
-        let placed = Placed {
-            id,
-            bit,
-            bits,
-            base: c.base,
-            offset: c.map_offset + ((bit as usize) << MIN_ALLOC_SHIFT),
-            needs_populate: !pop_only && !c.range_populated(bit, bits),
-            below_low: false,
-        };
-        let slot = Slots::size_slot(c.map.contig_bits());
-        if self.slots.slot_of(id) != UNLISTED {
-            self.slots.move_to(id, slot);
+        let delta = c.map.take(bit, bits, &c.populated);
+        if delta != 0 {
+            c.nr_empty_pop = c.nr_empty_pop.wrapping_add_signed(delta);
+            if c.kind != ChunkKind::Reserved {
+                self.nr_empty_pop = self.nr_empty_pop.wrapping_add_signed(delta as isize);
+            }
         }
+        let placed =
+            Placed { id, bit, bits, base: c.base, offset, needs_populate, below_low: false };
+        self.slots.move_if_listed(id, Slots::size_slot(c.map.contig_bits()));
         Some(placed)
     }
 
     // ---------------------------------------------------------------------------------------
     // Free.
 
-    /// The chunk whose areas `addr` may start.
+    /// The chunk whose areas `addr` may start. The chunk found last is checked first: frees
+    /// tend to come in runs from one chunk (objects allocated together are freed together).
     #[inline(always)]
-    fn chunk_of(&self, addr: usize) -> Result<ChunkId, FreeError> {
+    fn chunk_of(&mut self, addr: usize) -> Result<ChunkId, FreeError> {
+        let (lo, len, id) = self.recent;
+        if addr.wrapping_sub(lo) < len {
+            return Ok(id);
+        }
         for &(lo, len, id) in &self.fixed {
             if addr.wrapping_sub(lo) < len {
+                self.recent = (lo, len, id);
                 return Ok(id);
             }
         }
-        if let Some(id) = self.index.lookup(addr) {
-            return Ok(id);
+        match self.index.lookup(addr) {
+            Some((base, id)) => {
+                self.recent = (base, self.geo.unit_size, id);
+                Ok(id)
+            }
+            None => Err(self.foreign(addr)),
         }
+    }
+
+    /// The error for an address that is in no chunk.
+    #[cold]
+    #[inline(never)]
+    fn foreign(&self, addr: usize) -> FreeError {
         let ptr = self.geo.encode(addr);
         if addr.wrapping_sub(self.geo.first_base) < self.geo.static_size {
-            return Err(FreeError::Static { ptr });
+            return FreeError::Static { ptr };
         }
-        Err(FreeError::Foreign { ptr })
+        FreeError::Foreign { ptr }
+    }
+
+    /// The error for `addr`, which is in chunk `id` but starts no live area (`err` says why).
+    #[cold]
+    #[inline(never)]
+    fn not_an_area(&self, id: ChunkId, addr: usize, err: AreaError) -> FreeError {
+        let ptr = self.geo.encode(addr);
+        match (err, self.chunk(id)) {
+            (AreaError::Interior { start }, Some(c)) => {
+                let area = c.base + c.map_offset + ((start as usize) << MIN_ALLOC_SHIFT);
+                FreeError::Interior { ptr, area: self.geo.encode(area) }
+            }
+            _ => FreeError::NotAllocated { ptr },
+        }
     }
 
     /// Frees the area starting at `addr`; on error nothing changes.
@@ -399,37 +454,28 @@ impl State {
     #[inline]
     pub(crate) fn free(&mut self, addr: usize) -> Result<(bool, usize), FreeError> {
         let id = self.chunk_of(addr)?;
-        let geo = self.geo;
-        let Some(c) = self.chunks[id as usize].as_mut() else {
-            return Err(FreeError::Foreign { ptr: geo.encode(addr) });
+        let Some(c) = self.chunks.get_mut(id as usize).and_then(Option::as_mut) else {
+            return Err(self.foreign(addr));
         };
         let rel = addr - c.base - c.map_offset;
         if rel % MIN_ALLOC_SIZE != 0 {
-            return Err(FreeError::Misaligned { ptr: geo.encode(addr) });
+            return Err(FreeError::Misaligned { ptr: self.geo.encode(addr) });
         }
-        let bit = (rel >> MIN_ALLOC_SHIFT) as u32;
-        let (bits, delta) = match c.map.release(bit, &c.populated) {
+        let (bits, delta) = match c.map.release((rel >> MIN_ALLOC_SHIFT) as u32, &c.populated) {
             Ok(r) => r,
-            Err(AreaError::NotAllocated) => {
-                return Err(FreeError::NotAllocated { ptr: geo.encode(addr) });
-            }
-            Err(AreaError::Interior { start }) => {
-                let area =
-                    geo.encode(c.base + c.map_offset + ((start as usize) << MIN_ALLOC_SHIFT));
-                return Err(FreeError::Interior { ptr: geo.encode(addr), area });
-            }
+            Err(e) => return Err(self.not_an_area(id, addr, e)),
         };
-        c.nr_empty_pop = c.nr_empty_pop.wrapping_add_signed(delta);
-        if c.kind != ChunkKind::Reserved {
-            self.nr_empty_pop = self.nr_empty_pop.wrapping_add_signed(delta as isize);
+        if delta != 0 {
+            c.nr_empty_pop = c.nr_empty_pop.wrapping_add_signed(delta);
+            if c.kind != ChunkKind::Reserved {
+                self.nr_empty_pop = self.nr_empty_pop.wrapping_add_signed(delta as isize);
+            }
         }
         let empty = c.map.is_empty();
         let notify = empty && c.kind == ChunkKind::Dynamic;
         let slot =
             if empty { self.slots.free_slot() } else { Slots::size_slot(c.map.contig_bits()) };
-        if self.slots.slot_of(id) != UNLISTED {
-            self.slots.move_to(id, slot);
-        }
+        self.slots.move_if_listed(id, slot);
         self.counters.nr_dealloc += 1;
         self.counters.nr_cur_alloc -= 1;
         Ok((notify, (bits as usize) << MIN_ALLOC_SHIFT))
@@ -627,7 +673,7 @@ impl State {
                 if !c.is_populated(k) {
                     let shift = c.map.block_bits().trailing_zeros();
                     let (lo, hi) = ((k << shift).max(s), ((k + 1) << shift).min(e));
-                    if (lo..hi).any(|b| test_bit(alloc, b)) {
+                    if (lo..hi).any(|b| test_bit(&alloc, b)) {
                         return Err(format!(
                             "chunk {id}: page {k} has live data but is not populated"
                         ));
@@ -654,7 +700,7 @@ impl State {
             if slot != UNLISTED && !self.slots.iter(slot).any(|x| x == id) {
                 return Err(format!("chunk {id} is not in the list of its slot {slot}"));
             }
-            if c.kind == ChunkKind::Dynamic && self.index.lookup(c.base) != Some(id) {
+            if c.kind == ChunkKind::Dynamic && self.index.lookup(c.base).map(|e| e.1) != Some(id) {
                 return Err(format!("chunk {id} is not found by the address index"));
             }
         }

@@ -105,7 +105,7 @@ impl Stats {
                     empty_pop_pages: c.nr_empty_pop as usize,
                     immutable: c.immutable,
                     relegated: st.slot_of(id) == st.slots().relegated_slot(),
-                    metadata_bytes: c.map.metadata_bytes() + c.populated.len() * 8,
+                    metadata_bytes: c.map.metadata_bytes() + c.populated.heap_bytes(),
                 }
             })
             .collect();
