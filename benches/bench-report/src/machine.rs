@@ -56,7 +56,10 @@ pub fn describe() -> Vec<(&'static str, String)> {
         ("load average at start", load_average()),
         (
             "compiler",
-            format!("{rustc}, release profile (opt-level 3), hosted PIE / ArceOS non-PIE"),
+            format!(
+                "{rustc}, release profile (opt-level 3); percpu-rt as a PIE and as a non-PIE \
+                 executable (`--cfg percpu_x86_absolute`), ArceOS non-PIE"
+            ),
         ),
     ]
 }
