@@ -15,9 +15,8 @@
 //! loop time / N. The *warm* rounds run on chunks that are already populated (the allocator's
 //! own cost); the *cold* round starts from the first chunk alone, so it also pays the hosted
 //! backend (mmap reservations, page population) — shown apart, with the time spent inside the
-//! backend (measured around each backend call when this benchmark's timing wrapper is the
-//! registered backend; when the hosted machine registered the plain hosted backend first, the
-//! thread's system time stands in for it: the backend's system calls and page population).
+//! backend, measured around each backend call (this benchmark registers a timing wrapper around
+//! the hosted backend before the machine boots).
 //! Then the aligned case (N x 4 bytes aligned 8), memory at peak and after the balance step, the
 //! churn workload (11000 objects, 10 of every 11 freed, balance; then, for comparison, the same
 //! with random survivors), and the allocator's metadata per page of unit. Every figure is
@@ -25,7 +24,7 @@
 
 use percpu_rt::allocator::BackendError;
 use percpu_rt::allocator::hosted::{HOSTED_BACKEND, HostedBackend};
-use percpu_rt::allocator::{self, Backend, ChunkGeometry, ChunkKind, FirstChunkRegions, PerCpuPtr};
+use percpu_rt::allocator::{self, Backend, ChunkGeometry, ChunkKind, PerCpuPtr};
 use percpu_rt::hosted::{Machine, MachineConfig};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,35 +83,13 @@ fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Boots the hosted machine; hands its first chunk to the allocator if the setup did not.
-fn boot(cpus: u32) -> (&'static Machine, bool) {
+/// Boots the hosted machine with the timing wrapper as the allocator's backend (registered
+/// first, so the machine keeps it instead of the plain hosted backend).
+fn boot(cpus: u32) -> &'static Machine {
+    allocator::set_backend(&TIMED).expect("the benchmark registers the allocator's backend first");
     let m = Machine::boot(MachineConfig::new(cpus)).expect("boot the hosted machine");
-    let mut timed = false;
-    if !allocator::is_initialized() {
-        let fc = m.first_chunk();
-        let ai = fc.alloc_info();
-        let regions = FirstChunkRegions {
-            base_addr: fc.base_addr(),
-            unit_size: fc.unit_size(),
-            page_size: fc.page_size(),
-            static_size: fc.static_size(),
-            reserved_size: fc.reserved_size(),
-            dyn_size: fc.dyn_size(),
-            units: fc.units().to_vec(),
-            groups: ai
-                .groups
-                .iter()
-                .map(|g| (g.base_offset, g.nr_units() * ai.unit_size))
-                .collect(),
-            immutable: fc.is_immutable(),
-        };
-        // SAFETY: the installed first chunk, which the CPU table was built from.
-        unsafe { allocator::init_first_chunk(regions) }.expect("init the allocator");
-    }
-    if allocator::set_backend(&TIMED).is_ok() {
-        timed = true;
-    }
-    (m, timed)
+    assert!(allocator::is_initialized(), "the first-chunk setup hands its chunk to the allocator");
+    m
 }
 
 /// This thread's CPU time, in ns (unaffected by other processes taking the CPU).
@@ -123,33 +100,17 @@ fn thread_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// This thread's system time, in ns (time in the kernel: the hosted backend's system calls
-/// and page population).
-fn thread_sys_ns() -> u64 {
-    // SAFETY: an all-zero `rusage` is a valid value (plain integers).
-    let mut ru: libc::rusage = unsafe { core::mem::zeroed() };
-    // SAFETY: getrusage writes the struct it is given.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    ru.ru_stime.tv_sec as u64 * 1_000_000_000 + ru.ru_stime.tv_usec as u64 * 1000
-}
-
-/// Time spent in the backend from here on: measured around each call when the timing wrapper
-/// is registered, else the thread's system time.
-struct BackendClock {
-    timed: bool,
-    sys: u64,
-}
+/// Time spent in the backend from here on, measured around each backend call.
+struct BackendClock;
 
 impl BackendClock {
-    fn start(timed: bool) -> BackendClock {
+    fn start() -> BackendClock {
         TIMED.ns.store(0, Ordering::Relaxed);
-        BackendClock { timed, sys: thread_sys_ns() }
+        BackendClock
     }
 
     fn ns_per(self, n: usize) -> f64 {
-        let ns =
-            if self.timed { TIMED.ns.load(Ordering::Relaxed) } else { thread_sys_ns() - self.sys };
-        ns as f64 / n as f64
+        TIMED.ns.load(Ordering::Relaxed) as f64 / n as f64
     }
 }
 
@@ -264,7 +225,7 @@ fn ratio(ours: f64, linux: f64) -> String {
 fn main() {
     let n = env("PERCPU_BENCH_N", 1_000_000);
     let cpus = env("PERCPU_BENCH_CPUS", 1) as u32;
-    let (_machine, timed) = boot(cpus);
+    let _machine = boot(cpus);
     let g0 = allocator::stats().expect("initialised").global;
     println!("# Dynamic per-CPU allocator benchmark (hosted mode)");
     println!();
@@ -296,7 +257,7 @@ fn main() {
     for &(size, align, linux) in sizes {
         // Cold: from the first chunk alone, paying chunk creation and population.
         allocator::balance().expect("balance");
-        let clock = BackendClock::start(timed);
+        let clock = BackendClock::start();
         let cold_alloc = alloc_all(&mut ptrs, n, size, align);
         let backend_ns = clock.ns_per(n);
         let peak = populated_per_cpu_bytes() - baseline;
@@ -334,7 +295,7 @@ fn main() {
     }
     // The aligned case: 4 bytes aligned 8, after a warm-up round of the same shape.
     allocator::balance().expect("balance");
-    let clock = BackendClock::start(timed);
+    let clock = BackendClock::start();
     let aligned_cold = alloc_all(&mut ptrs, n, 4, 8);
     let aligned_backend = clock.ns_per(n);
     let aligned_peak = (populated_per_cpu_bytes() - baseline) as f64 / n as f64;
@@ -383,8 +344,7 @@ fn main() {
         "## Cold allocation (from the first chunk alone: chunk creation and population included), ns per allocation"
     );
     println!();
-    let column = if timed { "of which in the backend" } else { "of which system time" };
-    println!("| size | align | alloc (cold) | {column} | allocator alone |");
+    println!("| size | align | alloc (cold) | of which in the backend | allocator alone |");
     println!("|---:|---:|---:|---:|---:|");
     for (size, c, b) in &cold {
         let align = if *size == 4 { 4 } else { 8 };
@@ -394,13 +354,6 @@ fn main() {
         "| 4 (aligned case) | 8 | {aligned_cold:.1} | {aligned_backend:.1} | {:.1} |",
         aligned_cold - aligned_backend
     );
-    if !timed {
-        println!();
-        println!(
-            "(The hosted machine registered the plain hosted backend, so time in the backend is \
-             the thread's system time: its mmap/mprotect/madvise calls and page population.)"
-        );
-    }
     println!();
     println!("## Memory (per-CPU bytes; one unit's worth)");
     println!();

@@ -3,8 +3,7 @@
 //! CPU's copy is initialised by `new`, `new_with` and `zeroed`, and dropping the box drops every
 //! copy and frees the area.
 
-use percpu_rt::allocator::hosted::HOSTED_BACKEND;
-use percpu_rt::allocator::{self, AllocError, FirstChunkRegions, PerCpuBox};
+use percpu_rt::allocator::{self, AllocError, PerCpuBox};
 use percpu_rt::hosted::{Machine, MachineConfig};
 use percpu_rt::mode::{ByValue, Local};
 use percpu_rt::{CpuId, IrqGuard, PreemptGuard};
@@ -25,28 +24,10 @@ fn boot() -> &'static Machine {
     static M: OnceLock<&'static Machine> = OnceLock::new();
     M.get_or_init(|| {
         let m = Machine::boot(MachineConfig::new(CPUS)).expect("boot the hosted machine");
-        if !allocator::is_initialized() {
-            let fc = m.first_chunk();
-            let ai = fc.alloc_info();
-            let regions = FirstChunkRegions {
-                base_addr: fc.base_addr(),
-                unit_size: fc.unit_size(),
-                page_size: fc.page_size(),
-                static_size: fc.static_size(),
-                reserved_size: fc.reserved_size(),
-                dyn_size: fc.dyn_size(),
-                units: fc.units().to_vec(),
-                groups: ai
-                    .groups
-                    .iter()
-                    .map(|g| (g.base_offset, g.nr_units() * ai.unit_size))
-                    .collect(),
-                immutable: fc.is_immutable(),
-            };
-            // SAFETY: the installed first chunk, which the CPU table was built from.
-            unsafe { allocator::init_first_chunk(regions) }.expect("init the allocator");
-            let _ = allocator::set_backend(&HOSTED_BACKEND);
-        }
+        assert!(
+            allocator::is_initialized(),
+            "the first-chunk setup hands its chunk to the allocator"
+        );
         m
     })
 }

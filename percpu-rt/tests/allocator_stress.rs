@@ -4,8 +4,7 @@
 //! that the other CPUs' copies are untouched, and frees; a final check finds every count back
 //! to zero and the allocator consistent, and the balance step returns to the first chunk.
 
-use percpu_rt::allocator::hosted::HOSTED_BACKEND;
-use percpu_rt::allocator::{self, FirstChunkRegions, PerCpuBox, PerCpuPtr};
+use percpu_rt::allocator::{self, PerCpuBox, PerCpuPtr};
 use percpu_rt::hosted::{Machine, MachineConfig};
 use percpu_rt::mode::ByValue;
 use percpu_rt::{CpuId, PreemptGuard};
@@ -13,32 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const CPUS: u32 = 4;
 
-/// Boots the machine and, if the first-chunk setup did not do it, hands its first chunk to the
-/// allocator and registers the hosted backend.
+/// Boots the machine (its first-chunk setup hands the first chunk to the allocator, and it
+/// registers the hosted backend).
 fn boot() -> &'static Machine {
     let m = Machine::boot(MachineConfig::new(CPUS)).expect("boot the hosted machine");
-    if !allocator::is_initialized() {
-        let fc = m.first_chunk();
-        let ai = fc.alloc_info();
-        let regions = FirstChunkRegions {
-            base_addr: fc.base_addr(),
-            unit_size: fc.unit_size(),
-            page_size: fc.page_size(),
-            static_size: fc.static_size(),
-            reserved_size: fc.reserved_size(),
-            dyn_size: fc.dyn_size(),
-            units: fc.units().to_vec(),
-            groups: ai
-                .groups
-                .iter()
-                .map(|g| (g.base_offset, g.nr_units() * ai.unit_size))
-                .collect(),
-            immutable: fc.is_immutable(),
-        };
-        // SAFETY: the installed first chunk, which the CPU table was built from.
-        unsafe { allocator::init_first_chunk(regions) }.expect("init the allocator");
-        let _ = allocator::set_backend(&HOSTED_BACKEND);
-    }
+    assert!(allocator::is_initialized(), "the first-chunk setup hands its chunk to the allocator");
     m
 }
 
