@@ -8,6 +8,7 @@
 # 3. The whole workspace's tests with every feature: unit, integration, doc and compile-fail
 #    tests, the release codegen check, the percpu-build integration tests, and the QEMU boots
 #    of the example kernels.
+# 4. The outside crate (examples/outside, not a workspace member): formatting, lints, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,4 +17,10 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
 cargo test --workspace --all-features
+# A crate outside the workspace, as a user writes one: the three crates by path, public API only
+# (examples/outside: every way safe code once broke the runtime, each now refused).
+outside=(--manifest-path examples/outside/Cargo.toml)
+cargo fmt "${outside[@]}" -- --check
+cargo clippy "${outside[@]}" --all-targets --target-dir target -- -D warnings
+cargo test "${outside[@]}" --target-dir target
 echo "test-all: every test passed"

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Size of a `Descriptor` on a 64-bit target (see `percpu_rt::registry::Descriptor`).
-pub const DESCRIPTOR_SIZE: u64 = 96;
+pub const DESCRIPTOR_SIZE: u64 = 104;
 /// Offsets of the descriptor fields read, from the layout documented on `Descriptor`.
 const NAME: u64 = 0;
 const MODULE_PATH: u64 = 16;
@@ -348,9 +348,12 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
     );
     let (start, static_size, static_size_from) = match bounds {
         (Some(s), Some(e)) if e >= s => {
-            if e - s != percpu.size {
+            // The fragment pads the section to its page boundary (at most 64 KiB pages).
+            let padding = percpu.size.checked_sub(e - s);
+            if padding.is_none_or(|p| p >= 64 << 10 || (s + percpu.size) % 4096 != 0 && p != 0) {
                 notes.push(format!(
-                    "__percpu_end - __percpu_start is {} bytes but .percpu is {} bytes",
+                    "__percpu_end - __percpu_start is {} bytes but .percpu is {} bytes (more \
+                     than the padding to a page boundary)",
                     e - s,
                     percpu.size
                 ));

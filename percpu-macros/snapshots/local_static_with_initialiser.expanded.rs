@@ -14,6 +14,9 @@ const _: () = {
     static RUNQUEUE: ::percpu_rt::__private_0_1_0::Template<RunQueue> = ::percpu_rt::__private_0_1_0::Template::new(
         RunQueue::EMPTY,
     );
+    static INITIAL_VALUE: ::percpu_rt::__private_0_1_0::InitialValue<RunQueue> = ::percpu_rt::__private_0_1_0::InitialValue::new(
+        RunQueue::EMPTY,
+    );
     unsafe impl ::percpu_rt::__private_0_1_0::Slot<RunQueue> for __percpu_RUNQUEUE {
         #[inline(always)]
         fn per_cpu_ptr(&self) -> *mut RunQueue {
@@ -31,6 +34,7 @@ const _: () = {
         "RUNQUEUE",
         ::core::module_path!(),
         RUNQUEUE.get().cast::<u8>(),
+        INITIAL_VALUE.as_ptr(),
         ::core::stringify!(RunQueue),
         {
             #[allow(unused_imports)]

@@ -20,6 +20,9 @@ const _: () = {
     static SCRATCH: ::kernel::percpu::__private_0_1_0::Template<[u8; 64]> = ::kernel::percpu::__private_0_1_0::Template::new(
         [0; 64],
     );
+    static INITIAL_VALUE: ::kernel::percpu::__private_0_1_0::InitialValue<[u8; 64]> = ::kernel::percpu::__private_0_1_0::InitialValue::new(
+        [0; 64],
+    );
     unsafe impl ::kernel::percpu::__private_0_1_0::Slot<[u8; 64]> for __percpu_SCRATCH {
         #[inline(always)]
         fn per_cpu_ptr(&self) -> *mut [u8; 64] {
@@ -37,6 +40,7 @@ const _: () = {
         "SCRATCH",
         ::core::module_path!(),
         SCRATCH.get().cast::<u8>(),
+        INITIAL_VALUE.as_ptr(),
         ::core::stringify!([u8; 64]),
         {
             #[allow(unused_imports)]

@@ -21,6 +21,9 @@ const _: () = {
     static RX_PACKETS: ::percpu_rt::__private_0_1_0::Template<u64> = ::percpu_rt::__private_0_1_0::Template::new(
         0,
     );
+    static INITIAL_VALUE: ::percpu_rt::__private_0_1_0::InitialValue<u64> = ::percpu_rt::__private_0_1_0::InitialValue::new(
+        0,
+    );
     unsafe impl ::percpu_rt::__private_0_1_0::Slot<u64> for __percpu_RX_PACKETS {
         #[inline(always)]
         fn per_cpu_ptr(&self) -> *mut u64 {
@@ -38,6 +41,7 @@ const _: () = {
         "RX_PACKETS",
         ::core::module_path!(),
         RX_PACKETS.get().cast::<u8>(),
+        INITIAL_VALUE.as_ptr(),
         ::core::stringify!(u64),
         {
             #[allow(unused_imports)]

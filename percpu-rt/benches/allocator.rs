@@ -63,19 +63,22 @@ unsafe impl Backend for TimedBackend {
     fn create_chunk(&self, g: &ChunkGeometry) -> Result<usize, BackendError> {
         self.timed(|| HOSTED_BACKEND.create_chunk(g))
     }
-    fn populate(
+    unsafe fn populate(
         &self,
         g: &ChunkGeometry,
         base: usize,
         pages: Range<usize>,
     ) -> Result<(), BackendError> {
-        self.timed(|| HOSTED_BACKEND.populate(g, base, pages))
+        // SAFETY: forwarded from the caller (the allocator).
+        self.timed(|| unsafe { HOSTED_BACKEND.populate(g, base, pages) })
     }
-    fn depopulate(&self, g: &ChunkGeometry, base: usize, pages: Range<usize>) {
-        self.timed(|| HOSTED_BACKEND.depopulate(g, base, pages))
+    unsafe fn depopulate(&self, g: &ChunkGeometry, base: usize, pages: Range<usize>) {
+        // SAFETY: forwarded from the caller (the allocator).
+        self.timed(|| unsafe { HOSTED_BACKEND.depopulate(g, base, pages) })
     }
-    fn destroy_chunk(&self, g: &ChunkGeometry, base: usize) {
-        self.timed(|| HOSTED_BACKEND.destroy_chunk(g, base))
+    unsafe fn destroy_chunk(&self, g: &ChunkGeometry, base: usize) {
+        // SAFETY: forwarded from the caller (the allocator).
+        self.timed(|| unsafe { HOSTED_BACKEND.destroy_chunk(g, base) })
     }
 }
 
@@ -143,13 +146,23 @@ impl Timer {
     }
 }
 
+/// Allocates `n` areas and keeps their pointers: the benchmark frees by pointer, as Linux's
+/// `free_percpu` does (see [`free`]).
 fn alloc_all(ptrs: &mut Vec<PerCpuPtr>, n: usize, size: usize, align: usize) -> f64 {
     ptrs.clear();
     let t = Timer::start();
     for _ in 0..n {
-        ptrs.push(allocator::alloc(size, align).expect("allocation"));
+        ptrs.push(allocator::alloc(size, align).expect("allocation").into_raw());
     }
     t.ns_per(n)
+}
+
+/// Frees an area by the pointer `alloc_all` kept.
+#[inline(always)]
+fn free(p: PerCpuPtr) {
+    // SAFETY: every pointer comes from `into_raw` of an area this benchmark allocated, and each
+    // is freed exactly once.
+    unsafe { allocator::free_raw(p) }.expect("free");
 }
 
 #[derive(Clone, Copy)]
@@ -165,20 +178,20 @@ fn free_all(ptrs: &[PerCpuPtr], order: Order) -> f64 {
     match order {
         Order::Forward => {
             for &p in ptrs {
-                allocator::free(p).expect("free");
+                free(p);
             }
         }
         Order::Reverse => {
             for &p in ptrs.iter().rev() {
-                allocator::free(p).expect("free");
+                free(p);
             }
         }
         Order::Alternating => {
             for &p in ptrs.iter().step_by(2) {
-                allocator::free(p).expect("free");
+                free(p);
             }
             for &p in ptrs.iter().skip(1).step_by(2) {
-                allocator::free(p).expect("free");
+                free(p);
             }
         }
     }
@@ -409,15 +422,16 @@ fn main() {
         };
         for size in [1024usize, 2048, 4096, 5632, 8192] {
             allocator::balance().expect("balance");
-            let objs: Vec<PerCpuPtr> =
-                (0..11000).map(|_| allocator::alloc(size, 8).expect("allocation")).collect();
+            let objs: Vec<PerCpuPtr> = (0..11000)
+                .map(|_| allocator::alloc(size, 8).expect("allocation").into_raw())
+                .collect();
             let kept: Vec<bool> = (0..objs.len()).map(&mut keep).collect();
             let pages = |g: percpu_rt::allocator::GlobalStats| g.populated_pages * g.nr_units;
             let before = pages(allocator::stats().expect("initialised").global);
             let before_mincore = mincore_pages();
             for (&p, &k) in objs.iter().zip(&kept) {
                 if !k {
-                    allocator::free(p).expect("free");
+                    free(p);
                 }
             }
             allocator::balance().expect("balance");
@@ -429,7 +443,7 @@ fn main() {
             );
             for (&p, &k) in objs.iter().zip(&kept) {
                 if k {
-                    allocator::free(p).expect("free");
+                    free(p);
                 }
             }
         }

@@ -13,6 +13,7 @@ use crate::local::IRQ_GUARD_HELD;
 use crate::platform::platform;
 use core::fmt;
 use core::marker::PhantomData;
+use core::sync::atomic::{Ordering, fence};
 
 /// Proof that the current CPU cannot change while `self` lives.
 ///
@@ -103,7 +104,8 @@ impl fmt::Display for IrqGuardHeld {
             f,
             "an IrqGuard is already live on CPU {}: it is unique per CPU (that is what makes \
              `get_mut` sound); pass the existing guard down (`&guard` or `&mut guard`) instead of \
-             taking a second one",
+             taking a second one (or, on a hosted machine, wait for the other thread that runs this \
+             CPU to drop its guard)",
             self.cpu
         )
     }
@@ -134,12 +136,18 @@ impl IrqGuard {
     #[inline]
     pub fn try_new() -> Result<Self, IrqGuardHeld> {
         let saved = platform().irq_save();
-        // Interrupts are masked, so nothing else on this CPU runs until the flag is set.
-        if IRQ_GUARD_HELD.read() {
+        // The claim is one atomic exchange on this CPU's flag, never a read then a write: code
+        // that shares this CPU's base register without being masked by `irq_save` (a second
+        // thread on one hosted CPU, threads before setup sharing the template, an interrupt
+        // handler under a platform that does not mask) races on the same flag, and exactly one
+        // of them sees `false`.
+        if IRQ_GUARD_HELD.xchg(true) {
             platform().irq_restore(saved);
             return Err(IrqGuardHeld { cpu: CpuId::current() });
         }
-        IRQ_GUARD_HELD.write(true);
+        // Everything the previous holder did through its guard happens before what this one
+        // does (pairs with the release fence in `drop`).
+        fence(Ordering::Acquire);
         Ok(IrqGuard { saved, _not_send_sync: PhantomData })
     }
 }
@@ -147,6 +155,8 @@ impl IrqGuard {
 impl Drop for IrqGuard {
     #[inline]
     fn drop(&mut self) {
+        // Pairs with the acquire fence of the next claim on this CPU's flag.
+        fence(Ordering::Release);
         IRQ_GUARD_HELD.write(false);
         platform().irq_restore(self.saved);
     }

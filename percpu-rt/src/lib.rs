@@ -1,5 +1,5 @@
 //! **Per-CPU memory for Rust kernels**: `#[percpu]` statics whose current-CPU operations are one
-//! instruction, a Linux-style first-chunk setup, and (later) a dynamic per-CPU allocator.
+//! instruction, a Linux-style first-chunk setup, and a dynamic per-CPU allocator.
 //!
 //! # The model
 //!
@@ -46,6 +46,26 @@
 //! let total: u64 = PACKETS.iter_possible().sum();    // every possible CPU's copy
 //! assert_eq!(total, 10);
 //! ```
+//!
+//! # Why the safe API is sound
+//!
+//! Safe code cannot obtain two live `&mut` to one copy or reach memory it does not own,
+//! whatever threads a program starts:
+//!
+//! * the access mode of each variable ([`mode`]) decides which references exist; `&mut` only
+//!   through the CPU's [`IrqGuard`], which is claimed with one atomic exchange (so it stays
+//!   unique for code that shares a base register: threads before setup, two threads on one
+//!   hosted CPU, interrupt handlers);
+//! * code without a unit (base register 0: a CPU that has not called
+//!   [`first_chunk::load_base`], a hosted thread that is not a CPU) reaches only the template:
+//!   a dynamic object's current-CPU access panics there, and a hosted machine revokes the
+//!   template after boot (`percpu_rt::hosted`, "Threads that are not CPUs");
+//! * every CPU's copy starts as the declared initial value (or its per-CPU initialiser), never
+//!   as whatever the template holds at setup, and every dynamic copy is dropped once, only if
+//!   it was built;
+//! * memory is released only by its owner: areas are owned ([`allocator::PerCpuArea`],
+//!   [`PerCpuBox`]), freeing by pointer and the backend's page release are `unsafe`;
+//! * a static aligned above the page (units are page-aligned) is refused at setup, naming it.
 //!
 //! # Declaring
 //!

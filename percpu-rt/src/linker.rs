@@ -5,7 +5,8 @@
 //! What the fragment guarantees (ARCHITECTURE.md, invariant 1):
 //!
 //! * every `#[percpu]` template lands in one output section, `.percpu`, page-aligned and kept
-//!   (`KEEP`), between the symbols `__percpu_start` and `__percpu_end`;
+//!   (`KEEP`), between the symbols `__percpu_start` and `__percpu_end`, and padded to a page
+//!   boundary, so that the template's pages hold nothing else;
 //! * every variable descriptor lands in `.percpu_registry`, between `__percpu_registry_start` and
 //!   `__percpu_registry_end`; the section names that `linkme` expects are provided from those
 //!   bounds, so the registry works whether or not the linker would synthesise `__start_*` symbols
@@ -68,6 +69,11 @@ pub fn write_sections(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result 
     writeln!(out, "    __percpu_start = .;")?;
     writeln!(out, "    KEEP(*(.percpu .percpu.*))")?;
     writeln!(out, "    __percpu_end = .;")?;
+    writeln!(
+        out,
+        "    /* The template's pages hold nothing else (hosted machines revoke them after boot). */"
+    )?;
+    writeln!(out, "    . = ALIGN({page:#x});")?;
     writeln!(out, "  }}")?;
     writeln!(
         out,

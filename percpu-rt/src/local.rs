@@ -28,3 +28,31 @@ pub(crate) fn this_cpu_offset() -> usize {
         crate::arch::read_base()
     }
 }
+
+/// Panics unless the calling code runs on a CPU whose base register holds its unit's offset.
+///
+/// A unit is never the template, so its offset is never 0; 0 is the base register of code that
+/// has no unit: a thread that is not a CPU of a hosted machine, a CPU that has not loaded its
+/// base register yet ([`first_chunk::load_base`](crate::first_chunk::load_base)), or any code
+/// before the first-chunk setup. Static variables are still reachable there (their template),
+/// dynamic ones are not: their per-CPU pointer plus 0 is memory they do not own.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn require_unit() {
+    if this_cpu_offset() == 0 {
+        no_unit()
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn no_unit() -> ! {
+    panic!(
+        "per-CPU access to a dynamic object (PerCpuBox) from code that has no per-CPU unit: its \
+         base register was never loaded. On a hosted machine, run per-CPU code on a CPU \
+         (Machine::run_on / Machine::run), not on the thread that booted it or another thread \
+         that is not a CPU; in a kernel, call first_chunk::load_base on each CPU before its \
+         first per-CPU access"
+    )
+}

@@ -38,6 +38,13 @@ pub unsafe trait Slot<T>: SlotOps {
     fn gs_operand(&self) -> usize {
         0
     }
+    /// Called before every current-CPU access. A static's copies are always reachable (with
+    /// the base register still 0, the access reaches the template), so the default does
+    /// nothing; a dynamic slot panics when the calling code runs where no unit is loaded, since
+    /// its per-CPU pointer plus 0 is not memory it owns.
+    #[inline(always)]
+    #[track_caller]
+    fn check_current(&self) {}
 }
 
 /// The template of one `#[percpu]` static: its initial value, in `.percpu`.
@@ -66,6 +73,39 @@ impl<T> Template<T> {
     /// Its address.
     pub const fn get(&self) -> *mut T {
         self.0.get()
+    }
+}
+
+/// The declared initial value of one `#[percpu]` static, kept apart from its template.
+///
+/// Before setup the boot CPU's accesses reach the template itself, so by the time the units
+/// are filled the template may hold anything: a `Vec` that owns a heap buffer, a counter that
+/// counted. Each CPU's copy starts from this value instead (ARCHITECTURE.md, invariant 6): the
+/// same const-evaluated bytes the template started with, copied as each use of a `const` copies
+/// its value, so ownership is never duplicated. Nothing but the setup ever reads it, and
+/// nothing writes it (interior mutability only keeps it out of read-only memory, so that an
+/// all-zero value costs no file space).
+#[repr(transparent)]
+pub struct InitialValue<T>(UnsafeCell<T>);
+
+// SAFETY: never accessed as a `T`: the setup copies its bytes, and nothing writes it.
+unsafe impl<T> Sync for InitialValue<T> {}
+
+impl<T> core::fmt::Debug for InitialValue<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("InitialValue")
+    }
+}
+
+impl<T> InitialValue<T> {
+    /// The initial value `value`.
+    pub const fn new(value: T) -> Self {
+        InitialValue(UnsafeCell::new(value))
+    }
+
+    /// Its bytes.
+    pub const fn as_ptr(&self) -> *const u8 {
+        self.0.get().cast_const().cast()
     }
 }
 

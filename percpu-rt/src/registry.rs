@@ -16,7 +16,8 @@ pub type InitFn = unsafe fn(*mut u8, CpuId);
 /// The layout is `#[repr(C)]` and stable within a minor version, so that offline tools
 /// (`percpu-build inspect`) can read the registry out of a linked ELF file: on a 64-bit target,
 /// `name` (pointer, length) at 0, `module_path` at 16, `declared_type` at 32, `type_name` at 48,
-/// `size` at 56, `align` at 64, `template` at 72, `debug` at 80, `init` at 88; 96 bytes.
+/// `size` at 56, `align` at 64, `template` at 72, `debug` at 80, `init` at 88, `initial` at 96;
+/// 104 bytes.
 #[repr(C)]
 pub struct Descriptor {
     name: &'static str,
@@ -28,6 +29,7 @@ pub struct Descriptor {
     template: *const u8,
     debug: Option<DebugFn>,
     init: Option<InitFn>,
+    initial: *const u8,
 }
 
 // SAFETY: the descriptor is immutable; `template` is only an address.
@@ -35,11 +37,16 @@ unsafe impl Sync for Descriptor {}
 
 impl Descriptor {
     /// Describes a static of type `T`. Not public API: used by generated code.
+    ///
+    /// `initial` holds the declared initial value, never touched by anything but the setup,
+    /// which copies it into every CPU's unit (see [`InitialValue`](crate::private::InitialValue)).
     #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
     pub const fn new<T>(
         name: &'static str,
         module_path: &'static str,
         template: *const u8,
+        initial: *const u8,
         declared_type: &'static str,
         debug: Option<DebugFn>,
         init: Option<InitFn>,
@@ -54,6 +61,7 @@ impl Descriptor {
             template,
             debug,
             init,
+            initial,
         }
     }
 
@@ -111,6 +119,11 @@ impl Descriptor {
     /// The per-CPU initialiser.
     pub(crate) fn init_fn(&self) -> Option<InitFn> {
         self.init
+    }
+
+    /// The pristine initial value: `size` bytes that only the setup reads.
+    pub(crate) fn initial(&self) -> *const u8 {
+        self.initial
     }
 
     /// CPU `cpu`'s copy.

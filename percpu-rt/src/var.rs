@@ -93,21 +93,28 @@ impl<T, S: Slot<T>, M: Mode> PerCpu<T, S, M> {
 /// By-value access: single-instruction operations on the current CPU's copy, safe anywhere
 /// (any context, preemptible or not, interrupt handlers included), and value reads of any CPU's
 /// copy.
+///
+/// The current-CPU operations of a dynamic object ([`PerCpuBox`](crate::PerCpuBox)) panic when
+/// the calling code has no per-CPU unit (its base register was never loaded): a static's
+/// template is reachable there, a dynamic object's copies are not.
 impl<T: Scalar, S: Slot<T>> PerCpu<T, S, ByValue> {
     /// Reads the current CPU's copy (`mov reg, gs:[..]`).
     #[inline(always)]
+    #[track_caller]
     pub fn read(&self) -> T {
         ops::read(&self.slot)
     }
 
     /// Writes the current CPU's copy (`mov gs:[..], reg`).
     #[inline(always)]
+    #[track_caller]
     pub fn write(&self, value: T) {
         ops::write(&self.slot, value)
     }
 
     /// Stores `value` in the current CPU's copy and returns the previous value (`xchg`).
     #[inline(always)]
+    #[track_caller]
     pub fn xchg(&self, value: T) -> T {
         ops::xchg(&self.slot, value)
     }
@@ -115,6 +122,7 @@ impl<T: Scalar, S: Slot<T>> PerCpu<T, S, ByValue> {
     /// Stores `new` in the current CPU's copy if it holds `current` (`cmpxchg`, without `lock`).
     /// `Ok(previous)` if it stored, `Err(actual)` if the copy held something else.
     #[inline(always)]
+    #[track_caller]
     pub fn cmpxchg(&self, current: T, new: T) -> Result<T, T> {
         let want = current.into_raw();
         let previous = ops::cmpxchg(&self.slot, current, new);
@@ -160,30 +168,35 @@ impl<T: Scalar, S: Slot<T>> PerCpu<T, S, ByValue> {
 impl<T: Integer, S: Slot<T>> PerCpu<T, S, ByValue> {
     /// Adds `value` (`add gs:[..], reg`). Negative values subtract.
     #[inline(always)]
+    #[track_caller]
     pub fn add(&self, value: T) {
         ops::add(&self.slot, value)
     }
 
     /// Subtracts `value` (`sub gs:[..], reg`).
     #[inline(always)]
+    #[track_caller]
     pub fn sub(&self, value: T) {
         ops::sub(&self.slot, value)
     }
 
     /// Adds one (`inc gs:[..]`).
     #[inline(always)]
+    #[track_caller]
     pub fn inc(&self) {
         ops::inc(&self.slot)
     }
 
     /// Subtracts one (`dec gs:[..]`).
     #[inline(always)]
+    #[track_caller]
     pub fn dec(&self) {
         ops::dec(&self.slot)
     }
 
     /// Adds `value` and returns the new value (`xadd`).
     #[inline(always)]
+    #[track_caller]
     pub fn add_return(&self, value: T) -> T {
         let previous = ops::fetch_add(&self.slot, value);
         T::from_raw(previous.into_raw().wrapping_add(value.into_raw()))
@@ -191,6 +204,7 @@ impl<T: Integer, S: Slot<T>> PerCpu<T, S, ByValue> {
 
     /// Subtracts `value` and returns the new value (`xadd` of the negation).
     #[inline(always)]
+    #[track_caller]
     pub fn sub_return(&self, value: T) -> T {
         let neg = T::from_raw(value.into_raw().wrapping_neg());
         self.add_return(neg)
@@ -198,18 +212,21 @@ impl<T: Integer, S: Slot<T>> PerCpu<T, S, ByValue> {
 
     /// Adds one and returns the new value.
     #[inline(always)]
+    #[track_caller]
     pub fn inc_return(&self) -> T {
         self.add_return(T::from_raw(T::Raw::from_bits(1)))
     }
 
     /// Subtracts one and returns the new value.
     #[inline(always)]
+    #[track_caller]
     pub fn dec_return(&self) -> T {
         self.add_return(T::from_raw(T::Raw::from_bits(1).wrapping_neg()))
     }
 
     /// Adds `value` and returns the previous value (`xadd`).
     #[inline(always)]
+    #[track_caller]
     pub fn fetch_add(&self, value: T) -> T {
         ops::fetch_add(&self.slot, value)
     }
@@ -219,18 +236,21 @@ impl<T: Integer, S: Slot<T>> PerCpu<T, S, ByValue> {
 impl<T: Bitwise, S: Slot<T>> PerCpu<T, S, ByValue> {
     /// Bitwise and (`and gs:[..], reg`).
     #[inline(always)]
+    #[track_caller]
     pub fn and(&self, value: T) {
         ops::and(&self.slot, value)
     }
 
     /// Bitwise or (`or gs:[..], reg`).
     #[inline(always)]
+    #[track_caller]
     pub fn or(&self, value: T) {
         ops::or(&self.slot, value)
     }
 
     /// Bitwise exclusive or (`xor gs:[..], reg`).
     #[inline(always)]
+    #[track_caller]
     pub fn xor(&self, value: T) {
         ops::xor(&self.slot, value)
     }
@@ -242,9 +262,16 @@ impl<T, S: Slot<T>> PerCpu<T, S, Shared> {
     ///
     /// A [`PreemptGuard`](crate::PreemptGuard) suffices for `T: Sync`; other `T: Send` need an
     /// [`IrqGuard`].
+    ///
+    /// # Panics
+    ///
+    /// For a dynamic object, if the calling code has no per-CPU unit (see
+    /// [`PerCpuBox`](crate::PerCpuBox)).
     #[inline(always)]
+    #[track_caller]
     pub fn get<'g, G: GuardFor<T>>(&'g self, guard: &'g G) -> &'g T {
         let _ = guard;
+        self.slot.check_current();
         // SAFETY: the guard pins this CPU for 'g, so the pointer stays this CPU's copy, which
         // is initialised (template copy) and lives as long as the variable; `GuardFor<T>`
         // rules out concurrent access that `T` cannot take; no `&mut` to a `Shared` variable
@@ -298,8 +325,10 @@ impl<T, S: Slot<T>> PerCpu<T, S, Shared> {
 impl<T: Send, S: Slot<T>> PerCpu<T, S, Local> {
     /// The current CPU's copy, shared, while `guard` lives.
     #[inline(always)]
+    #[track_caller]
     pub fn get<'g>(&'g self, guard: &'g IrqGuard) -> &'g T {
         let _ = guard;
+        self.slot.check_current();
         // SAFETY: interrupts are masked and the guard is the only one on this CPU; every access
         // to a `Local` copy borrows that guard, so no `&mut` to this copy is live.
         unsafe { &*self.this_cpu_ptr() }
@@ -307,8 +336,10 @@ impl<T: Send, S: Slot<T>> PerCpu<T, S, Local> {
 
     /// The current CPU's copy, exclusive, while `guard` is mutably borrowed.
     #[inline(always)]
+    #[track_caller]
     pub fn get_mut<'g>(&'g self, guard: &'g mut IrqGuard) -> &'g mut T {
         let _ = guard;
+        self.slot.check_current();
         // SAFETY: as in `get`, and the guard is borrowed mutably for 'g, so no other reference
         // derived from it (and so no other reference to this copy) can be live.
         unsafe { &mut *self.this_cpu_ptr() }

@@ -31,21 +31,24 @@ unsafe impl Backend for Recording {
     fn create_chunk(&self, g: &ChunkGeometry) -> Result<usize, BackendError> {
         self.inner.create_chunk(g)
     }
-    fn populate(
+    unsafe fn populate(
         &self,
         g: &ChunkGeometry,
         base: usize,
         pages: Range<usize>,
     ) -> Result<(), BackendError> {
         self.touched.lock().unwrap().push((base, pages.clone()));
-        self.inner.populate(g, base, pages)
+        // SAFETY: forwarded from the caller (the allocator).
+        unsafe { self.inner.populate(g, base, pages) }
     }
-    fn depopulate(&self, g: &ChunkGeometry, base: usize, pages: Range<usize>) {
+    unsafe fn depopulate(&self, g: &ChunkGeometry, base: usize, pages: Range<usize>) {
         self.touched.lock().unwrap().push((base, pages.clone()));
-        self.inner.depopulate(g, base, pages)
+        // SAFETY: forwarded from the caller (the allocator).
+        unsafe { self.inner.depopulate(g, base, pages) }
     }
-    fn destroy_chunk(&self, g: &ChunkGeometry, base: usize) {
-        self.inner.destroy_chunk(g, base)
+    unsafe fn destroy_chunk(&self, g: &ChunkGeometry, base: usize) {
+        // SAFETY: forwarded from the caller (the allocator).
+        unsafe { self.inner.destroy_chunk(g, base) }
     }
 }
 
@@ -53,6 +56,16 @@ struct Setup {
     alloc: Allocator,
     backend: &'static Recording,
     first: usize,
+}
+
+impl Setup {
+    /// Frees by pointer: these tests keep the pointers of the areas they allocate (taken with
+    /// `into_raw`) and free each once, or deliberately free pointers that name no live area.
+    fn free(&self, p: PerCpuPtr) -> Result<(), FreeError> {
+        // SAFETY: `p` is a live area these tests own and stop using now, or one that is no live
+        // area (a double free, a destroyed chunk's): nothing else owns it either way.
+        unsafe { self.alloc.free_raw(p) }
+    }
 }
 
 /// Two units, contiguous; the first chunk mapped here.
@@ -136,7 +149,8 @@ fn write_all(s: &Setup, p: PerCpuPtr, size: usize, byte: u8) {
 fn chunks_are_created_populated_on_demand_and_destroyed() {
     let s = setup(true);
     // 40 areas of one page: the first chunk's region, then three dynamic chunks.
-    let ptrs: Vec<PerCpuPtr> = (0..40).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap()).collect();
+    let ptrs: Vec<PerCpuPtr> =
+        (0..40).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap().into_raw()).collect();
     for &p in &ptrs {
         write_all(&s, p, PAGE, 0xAB);
     }
@@ -151,7 +165,7 @@ fn chunks_are_created_populated_on_demand_and_destroyed() {
     s.alloc.verify().unwrap();
 
     for &p in &ptrs {
-        s.alloc.free(p).unwrap();
+        s.free(p).unwrap();
     }
     let report = s.alloc.balance().unwrap();
     assert_eq!(report.chunks_destroyed, 3, "{report:?}");
@@ -166,12 +180,14 @@ fn chunks_are_created_populated_on_demand_and_destroyed() {
 fn balance_releases_empty_pages_beyond_the_high_mark() {
     let s = setup(true);
     // Fill the first chunk, then one dynamic chunk with 16 one-page areas.
-    let filler: Vec<PerCpuPtr> = (0..3).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap()).collect();
-    let ptrs: Vec<PerCpuPtr> = (0..16).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap()).collect();
+    let filler: Vec<PerCpuPtr> =
+        (0..3).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap().into_raw()).collect();
+    let ptrs: Vec<PerCpuPtr> =
+        (0..16).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap().into_raw()).collect();
     assert_eq!(mincore_dynamic(&s), 32);
     // Free all but two: 14 empty populated pages per unit.
     for &p in &ptrs[2..] {
-        s.alloc.free(p).unwrap();
+        s.free(p).unwrap();
     }
     assert_eq!(s.alloc.stats().global.empty_pop_pages, 14);
     let report = s.alloc.balance().unwrap();
@@ -182,10 +198,11 @@ fn balance_releases_empty_pages_beyond_the_high_mark() {
     assert_eq!(s.backend.inner.resident_pages(), (2 + 4) * 2);
     s.alloc.verify().unwrap();
     // The live data is intact and the released pages come back on demand.
-    let again: Vec<PerCpuPtr> = (0..14).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap()).collect();
+    let again: Vec<PerCpuPtr> =
+        (0..14).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap().into_raw()).collect();
     assert_eq!(mincore_dynamic(&s), 32);
     for p in again.into_iter().chain(ptrs[..2].iter().copied()).chain(filler) {
-        s.alloc.free(p).unwrap();
+        s.free(p).unwrap();
     }
     s.alloc.balance().unwrap();
     assert_eq!(s.backend.inner.chunks(), 0);
@@ -194,18 +211,18 @@ fn balance_releases_empty_pages_beyond_the_high_mark() {
 #[test]
 fn atomic_allocations_use_populated_pages_only() {
     let s = setup(true);
-    let filler = vec![s.alloc.alloc(DYN, 4).unwrap()];
+    let filler = vec![s.alloc.alloc(DYN, 4).unwrap().into_raw()];
     // The first chunk is full and no other page is populated.
     assert!(matches!(s.alloc.alloc_atomic(64, 8), Err(AllocError::AtomicNoSpace { .. })));
     assert!(s.alloc.needs_balance());
     let report = s.alloc.balance().unwrap();
     assert_eq!((report.chunks_created, report.pages_populated), (1, 4), "{report:?}");
-    let a = s.alloc.alloc_atomic(64, 8).unwrap();
+    let a = s.alloc.alloc_atomic(64, 8).unwrap().into_raw();
     write_all(&s, a, 64, 1);
     assert_eq!(s.backend.inner.resident_pages(), 8, "an atomic allocation populated nothing");
-    s.alloc.free(a).unwrap();
+    s.free(a).unwrap();
     for p in filler {
-        s.alloc.free(p).unwrap();
+        s.free(p).unwrap();
     }
     s.alloc.verify().unwrap();
 }
@@ -213,9 +230,10 @@ fn atomic_allocations_use_populated_pages_only() {
 #[test]
 fn the_immutable_first_chunk_is_never_populated_or_depopulated() {
     let s = setup(true);
-    let ptrs: Vec<PerCpuPtr> = (0..200).map(|i| s.alloc.alloc(8 + i * 17, 8).unwrap()).collect();
+    let ptrs: Vec<PerCpuPtr> =
+        (0..200).map(|i| s.alloc.alloc(8 + i * 17, 8).unwrap().into_raw()).collect();
     for &p in &ptrs {
-        s.alloc.free(p).unwrap();
+        s.free(p).unwrap();
     }
     s.alloc.balance().unwrap();
     let touched = s.backend.touched.lock().unwrap();
@@ -231,7 +249,7 @@ fn without_a_backend_only_the_first_chunk_serves() {
     let mut ptrs = Vec::new();
     loop {
         match s.alloc.alloc(100, 4) {
-            Ok(p) => ptrs.push(p),
+            Ok(p) => ptrs.push(p.into_raw()),
             Err(e) => {
                 assert_eq!(e, AllocError::NoBackend { size: 100, align: 4 });
                 break;
@@ -240,9 +258,12 @@ fn without_a_backend_only_the_first_chunk_serves() {
     }
     assert_eq!(ptrs.len(), DYN / 100);
     // The reserved region serves reserved requests only, and cannot grow.
-    let r = s.alloc.alloc_reserved(RESERVED, 4).unwrap();
-    assert_eq!(s.alloc.alloc_reserved(4, 4), Err(AllocError::ReservedFull { size: 4, align: 4 }));
-    s.alloc.free(r).unwrap();
+    let r = s.alloc.alloc_reserved(RESERVED, 4).unwrap().into_raw();
+    assert_eq!(
+        s.alloc.alloc_reserved(4, 4).map(|a| a.into_raw()),
+        Err(AllocError::ReservedFull { size: 4, align: 4 })
+    );
+    s.free(r).unwrap();
     assert_eq!(s.alloc.balance().unwrap(), Default::default());
     s.alloc.verify().unwrap();
 }
@@ -250,32 +271,92 @@ fn without_a_backend_only_the_first_chunk_serves() {
 #[test]
 fn frees_find_their_chunk_while_chunks_come_and_go() {
     let s = setup(true);
-    let filler = s.alloc.alloc(DYN, 4).unwrap();
+    let filler = s.alloc.alloc(DYN, 4).unwrap().into_raw();
     // Areas in three dynamic chunks, freed alternating between chunks.
-    let ptrs: Vec<PerCpuPtr> = (0..48).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap()).collect();
+    let ptrs: Vec<PerCpuPtr> =
+        (0..48).map(|_| s.alloc.alloc(PAGE, PAGE).unwrap().into_raw()).collect();
     assert_eq!(s.backend.inner.chunks(), 3);
     for i in 0..16 {
         for c in 0..3 {
-            s.alloc.free(ptrs[c * 16 + i]).unwrap();
+            s.free(ptrs[c * 16 + i]).unwrap();
         }
         // One freed already, in one of the three chunks.
-        let again = s.alloc.free(ptrs[(i * 7) % 3 * 16 + i / 2]);
+        let again = s.free(ptrs[(i * 7) % 3 * 16 + i / 2]);
         assert!(matches!(again, Err(FreeError::NotAllocated { .. })), "{again:?}");
     }
     s.alloc.verify().unwrap();
     // The chunks are gone: a stale pointer into the last one freed is refused.
-    s.alloc.free(filler).unwrap();
+    s.free(filler).unwrap();
     assert_eq!(s.alloc.balance().unwrap().chunks_destroyed, 3);
     let stale = *ptrs.last().unwrap();
-    assert!(matches!(s.alloc.free(stale), Err(FreeError::Foreign { .. })));
+    assert!(matches!(s.free(stale), Err(FreeError::Foreign { .. })));
     // New chunks reuse the ids (and perhaps the addresses): their areas are found.
-    let filler = s.alloc.alloc(DYN, 4).unwrap();
-    let again: Vec<PerCpuPtr> = (0..40).map(|_| s.alloc.alloc(2000, 8).unwrap()).collect();
+    let filler = s.alloc.alloc(DYN, 4).unwrap().into_raw();
+    let again: Vec<PerCpuPtr> =
+        (0..40).map(|_| s.alloc.alloc(2000, 8).unwrap().into_raw()).collect();
     assert_eq!(s.backend.inner.chunks(), 2);
     for &p in again.iter().rev() {
-        s.alloc.free(p).unwrap();
-        assert!(matches!(s.alloc.free(p), Err(FreeError::NotAllocated { .. })));
+        s.free(p).unwrap();
+        assert!(matches!(s.free(p), Err(FreeError::NotAllocated { .. })));
     }
-    s.alloc.free(filler).unwrap();
+    s.free(filler).unwrap();
     s.alloc.verify().unwrap();
+}
+
+#[test]
+fn the_hosted_backend_refuses_what_is_not_its_chunk() {
+    let backend = HostedBackend::new();
+    let one_unit = ChunkGeometry {
+        unit_size: 2 * PAGE,
+        page_size: PAGE,
+        units: vec![(CpuId::new(0), 0)],
+        groups: vec![(0, 2 * PAGE)],
+    };
+    // A page of this process's heap, which the backend never reserved.
+    let buffer = vec![7u8; 4 * PAGE];
+    let page = (buffer.as_ptr() as usize).next_multiple_of(PAGE);
+    // SAFETY: the hosted backend checks every request against the chunks it reserved and
+    // refuses these (what this test shows): nothing is released or unmapped.
+    unsafe {
+        one_unit_requests_are_refused(&backend, &one_unit, page);
+    }
+    assert!(buffer.iter().all(|&b| b == 7), "the heap page is intact and mapped");
+    assert_eq!((backend.chunks(), backend.resident_pages(), backend.calls()), (0, 0, (0, 0)));
+
+    // Its own chunk: pages outside the unit and another geometry are refused; populating or
+    // releasing the same pages twice counts them once, so the counters never wrap.
+    let base = backend.create_chunk(&one_unit).unwrap();
+    let other = ChunkGeometry { unit_size: PAGE, groups: vec![(0, PAGE)], ..one_unit.clone() };
+    // SAFETY: `base` is this backend's chunk for `one_unit`, nothing lives in it; the refused
+    // requests change nothing.
+    unsafe {
+        assert_eq!(
+            backend.populate(&one_unit, base, 1..3),
+            Err(BackendError::UnknownChunk { base })
+        );
+        assert_eq!(backend.populate(&other, base, 0..1), Err(BackendError::UnknownChunk { base }));
+        backend.populate(&one_unit, base, 0..2).unwrap();
+        backend.populate(&one_unit, base, 1..2).unwrap();
+        assert_eq!(backend.resident_pages(), 2);
+        backend.depopulate(&one_unit, base, 0..1);
+        backend.depopulate(&one_unit, base, 0..1);
+        assert_eq!(backend.resident_pages(), 1);
+        backend.destroy_chunk(&one_unit, base);
+        backend.destroy_chunk(&one_unit, base);
+    }
+    assert_eq!((backend.chunks(), backend.resident_pages()), (0, 0));
+}
+
+/// Every releasing request on `page`, which is not a chunk of `backend`.
+///
+/// # Safety
+///
+/// Only for a backend that checks requests against its own chunks (the hosted one).
+unsafe fn one_unit_requests_are_refused(backend: &HostedBackend, g: &ChunkGeometry, page: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        assert_eq!(backend.populate(g, page, 0..1), Err(BackendError::UnknownChunk { base: page }));
+        backend.depopulate(g, page, 0..1);
+        backend.destroy_chunk(g, page);
+    }
 }

@@ -143,8 +143,13 @@ fn raw_pointers_use_the_static_encoding() {
     });
     for cpu in percpu_rt::possible_cpus() {
         let q = p.ptr_on(cpu).unwrap();
-        assert_eq!(q as usize, p.addr() + percpu_rt::cpu_offset(cpu).unwrap());
+        assert_eq!(q as usize, p.ptr().addr() + percpu_rt::cpu_offset(cpu).unwrap());
     }
-    allocator::free(p).unwrap();
-    assert!(matches!(allocator::free(p), Err(allocator::FreeError::NotAllocated { .. })));
+    let raw = p.into_raw();
+    // SAFETY: `raw` came from `into_raw` and nothing else owns it; the second call is the
+    // double free the allocator's checks must refuse.
+    unsafe {
+        allocator::free_raw(raw).unwrap();
+        assert!(matches!(allocator::free_raw(raw), Err(allocator::FreeError::NotAllocated { .. })));
+    }
 }

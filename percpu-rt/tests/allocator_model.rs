@@ -31,13 +31,14 @@ unsafe impl Backend for DirtyBackend {
     fn create_chunk(&self, g: &ChunkGeometry) -> Result<usize, BackendError> {
         self.0.create_chunk(g)
     }
-    fn populate(
+    unsafe fn populate(
         &self,
         g: &ChunkGeometry,
         base: usize,
         pages: Range<usize>,
     ) -> Result<(), BackendError> {
-        self.0.populate(g, base, pages.clone())?;
+        // SAFETY: forwarded from the caller (the allocator).
+        unsafe { self.0.populate(g, base, pages.clone())? };
         for &(_, off) in &g.units {
             let start = base + off + pages.start * g.page_size;
             let len = (pages.end - pages.start) * g.page_size;
@@ -46,11 +47,13 @@ unsafe impl Backend for DirtyBackend {
         }
         Ok(())
     }
-    fn depopulate(&self, g: &ChunkGeometry, base: usize, pages: Range<usize>) {
-        self.0.depopulate(g, base, pages)
+    unsafe fn depopulate(&self, g: &ChunkGeometry, base: usize, pages: Range<usize>) {
+        // SAFETY: forwarded from the caller (the allocator).
+        unsafe { self.0.depopulate(g, base, pages) }
     }
-    fn destroy_chunk(&self, g: &ChunkGeometry, base: usize) {
-        self.0.destroy_chunk(g, base)
+    unsafe fn destroy_chunk(&self, g: &ChunkGeometry, base: usize) {
+        // SAFETY: forwarded from the caller (the allocator).
+        unsafe { self.0.destroy_chunk(g, base) }
     }
 }
 
@@ -236,6 +239,14 @@ impl Harness {
         Ok(())
     }
 
+    /// Frees by pointer: the model holds each live area's pointer once (taken with
+    /// `into_raw`), and the bad frees name pointers it knows are no live area's.
+    fn free(&self, ptr: PerCpuPtr) -> Result<(), FreeError> {
+        // SAFETY: `ptr` is either a live area the model owns and drops from `live` now, or
+        // (a bad free) a pointer that names no live area: nothing else owns it either way.
+        unsafe { self.alloc.free_raw(ptr) }
+    }
+
     fn step(&mut self, op: Op) -> Result<(), TestCaseError> {
         match op {
             Op::Alloc { size, align_shift, kind } => {
@@ -245,7 +256,8 @@ impl Harness {
                     1 | 2 => (self.alloc.alloc_atomic(size, align), false),
                     _ => (self.alloc.alloc(size, align), false),
                 };
-                match res {
+                // The model keeps the pointer, and frees it exactly once (see `free`).
+                match res.map(|area| area.into_raw()) {
                     Ok(ptr) => {
                         self.nr_alloc += 1;
                         let tag = self.next_tag;
@@ -269,7 +281,7 @@ impl Harness {
             Op::Free { pick } => {
                 if !self.live.is_empty() {
                     let a = self.live.swap_remove(pick.index(self.live.len()));
-                    prop_assert_eq!(self.alloc.free(a.ptr), Ok(()));
+                    prop_assert_eq!(self.free(a.ptr), Ok(()));
                     self.nr_dealloc += 1;
                     self.freed.push(a.ptr);
                 }
@@ -307,7 +319,7 @@ impl Harness {
                         PerCpuPtr::from_addr((self.first + delta * 4).wrapping_sub(t))
                     }
                 };
-                let r = self.alloc.free(bad);
+                let r = self.free(bad);
                 prop_assert!(r.is_err(), "bad free of {:?} accepted", bad);
                 if kind == 1 {
                     prop_assert!(matches!(r, Err(FreeError::Interior { .. })), "{:?}", r);
@@ -325,8 +337,9 @@ impl Harness {
                     2 => (8, 12, AllocError::AlignNotPowerOfTwo { align: 12 }),
                     _ => (8, 2 * PAGE, AllocError::AlignTooLarge { align: 2 * PAGE, max: PAGE }),
                 };
-                prop_assert_eq!(self.alloc.alloc(size, align), Err(want));
-                prop_assert_eq!(self.alloc.alloc_atomic(size, align), Err(want));
+                prop_assert_eq!(self.alloc.alloc(size, align).map(|a| a.into_raw()), Err(want));
+                let atomic = self.alloc.alloc_atomic(size, align).map(|a| a.into_raw());
+                prop_assert_eq!(atomic, Err(want));
                 prop_assert_eq!(self.alloc.stats(), before);
             }
             Op::Balance => {
@@ -357,7 +370,7 @@ proptest! {
         }
         // Free everything: the allocator is back to its first chunk after a balance step.
         while let Some(a) = h.live.pop() {
-            prop_assert_eq!(h.alloc.free(a.ptr), Ok(()));
+            prop_assert_eq!(h.free(a.ptr), Ok(()));
             h.nr_dealloc += 1;
         }
         // Two steps: the first may populate pages for a non-sleeping allocation that failed

@@ -4,7 +4,7 @@
 //! that the other CPUs' copies are untouched, and frees; a final check finds every count back
 //! to zero and the allocator consistent, and the balance step returns to the first chunk.
 
-use percpu_rt::allocator::{self, PerCpuBox, PerCpuPtr};
+use percpu_rt::allocator::{self, PerCpuArea, PerCpuBox};
 use percpu_rt::hosted::{Machine, MachineConfig};
 use percpu_rt::mode::ByValue;
 use percpu_rt::{CpuId, PreemptGuard};
@@ -33,21 +33,21 @@ impl Rng {
 }
 
 enum Obj {
-    Raw { ptr: PerCpuPtr, size: usize, seed: u8 },
+    Raw { area: PerCpuArea<'static>, size: usize, seed: u8 },
     Counter { b: PerCpuBox<u64, ByValue>, count: u64 },
     Shared { b: PerCpuBox<AtomicU64>, value: u64 },
 }
 
 fn check(obj: &Obj, me: CpuId) {
     match obj {
-        Obj::Raw { ptr, size, seed } => {
+        Obj::Raw { area, size, seed } => {
             for cpu in percpu_rt::possible_cpus() {
-                let p = ptr.ptr_on(cpu).unwrap();
+                let p = area.ptr_on(cpu).unwrap();
                 // SAFETY: a live area of `size` bytes in every unit; only this thread writes
                 // it, and only its own CPU's copy.
                 let bytes = unsafe { core::slice::from_raw_parts(p, *size) };
                 let want = if cpu == me { *seed } else { 0 };
-                assert!(bytes.iter().all(|&b| b == want), "area {ptr:?} on CPU {cpu} damaged");
+                assert!(bytes.iter().all(|&b| b == want), "area {area:?} on CPU {cpu} damaged");
             }
         }
         Obj::Counter { b, count } => {
@@ -83,12 +83,12 @@ fn worker(cpu: CpuId, rounds: usize) {
                     _ => 1 + (rng.next() % 20000) as usize,
                 };
                 let align = 1usize << (rng.next() % 7);
-                let ptr = allocator::alloc(size, align).expect("allocation");
-                assert_eq!(ptr.this_cpu_ptr() as usize % align, 0);
+                let area = allocator::alloc(size, align).expect("allocation");
+                assert_eq!(area.this_cpu_ptr() as usize % align, 0);
                 let seed = (round as u8).max(1);
                 // SAFETY: this CPU's copy of the fresh area; this thread is the CPU.
-                unsafe { core::ptr::write_bytes(ptr.this_cpu_ptr(), seed, size) };
-                live.push(Obj::Raw { ptr, size, seed });
+                unsafe { core::ptr::write_bytes(area.this_cpu_ptr(), seed, size) };
+                live.push(Obj::Raw { area, size, seed });
             }
             4 => {
                 let b = PerCpuBox::<u64, ByValue>::new_with(|c| u64::from(c.as_u32())).unwrap();
@@ -110,11 +110,11 @@ fn worker(cpu: CpuId, rounds: usize) {
                     let i = (rng.next() % live.len() as u64) as usize;
                     let obj = live.swap_remove(i);
                     check(&obj, cpu);
-                    if let Obj::Raw { ptr, .. } = obj {
-                        // (No double-free probe here: between two frees another CPU may be
-                        // handed the same area, so a second free would free its live data.
-                        // Double frees are checked single-threaded in allocator_model.rs.)
-                        allocator::free(ptr).expect("free");
+                    if let Obj::Raw { area, .. } = obj {
+                        // (An owned area is freed once, by its owner: the double free that
+                        // could free another CPU's fresh allocation at the same address cannot
+                        // be written. Frees by pointer are checked in allocator_model.rs.)
+                        allocator::free(area).expect("free");
                     }
                 }
             }
@@ -127,8 +127,8 @@ fn worker(cpu: CpuId, rounds: usize) {
     }
     for obj in live.drain(..) {
         check(&obj, cpu);
-        if let Obj::Raw { ptr, .. } = obj {
-            allocator::free(ptr).expect("free");
+        if let Obj::Raw { area, .. } = obj {
+            allocator::free(area).expect("free");
         }
     }
 }

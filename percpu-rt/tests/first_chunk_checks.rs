@@ -464,21 +464,25 @@ fn a_mutable_seed_chunk_can_be_unmapped_and_repopulated() {
     let mut chunk = unsafe { prepare_first_chunk(args, &cfg, &mut vm) }.unwrap();
     assert!(!chunk.is_immutable());
     let refused = first_chunk::refused_ops();
-    let freed = chunk.unmap_pages(6..8, &mut vm).unwrap();
-    assert_eq!(freed, [PhysPage(106), PhysPage(107), PhysPage(106), PhysPage(107)]);
-    assert_eq!(vm.unmapped.len(), 4);
-    let mut pages = PageMachine::default();
-    chunk.populate(6..8, &mut pages, &mut vm).unwrap();
-    assert_eq!((pages.allocated, vm.mapped.len()), (4, 16 + 4));
-    chunk.depopulate(6..8, &mut pages, &mut vm).unwrap();
-    assert_eq!(pages.pages_live(), 0);
-    assert_eq!(
-        chunk.map_pages(5..8, &[PhysPage(1)], &mut vm),
-        Err(first_chunk::ChunkOpError::PageCount { given: 1, needed: 6 })
-    );
-    assert!(matches!(
-        chunk.unmap_pages(7..9, &mut vm),
-        Err(first_chunk::ChunkOpError::OutOfRange { unit_pages: 8, .. })
-    ));
+    // SAFETY: the chunk is not installed and nothing uses its units' pages 6..8 (or 5..9);
+    // `vm` and `pages` are the callbacks it was built with.
+    unsafe {
+        let freed = chunk.unmap_pages(6..8, &mut vm).unwrap();
+        assert_eq!(freed, [PhysPage(106), PhysPage(107), PhysPage(106), PhysPage(107)]);
+        assert_eq!(vm.unmapped.len(), 4);
+        let mut pages = PageMachine::default();
+        chunk.populate(6..8, &mut pages, &mut vm).unwrap();
+        assert_eq!((pages.allocated, vm.mapped.len()), (4, 16 + 4));
+        chunk.depopulate(6..8, &mut pages, &mut vm).unwrap();
+        assert_eq!(pages.pages_live(), 0);
+        assert_eq!(
+            chunk.map_pages(5..8, &[PhysPage(1)], &mut vm),
+            Err(first_chunk::ChunkOpError::PageCount { given: 1, needed: 6 })
+        );
+        assert!(matches!(
+            chunk.unmap_pages(7..9, &mut vm),
+            Err(first_chunk::ChunkOpError::OutOfRange { unit_pages: 8, .. })
+        ));
+    }
     assert_eq!(first_chunk::refused_ops(), refused, "a mutable chunk refuses nothing");
 }

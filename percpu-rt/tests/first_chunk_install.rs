@@ -55,7 +55,7 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
             percpu_rt::cpu_offset(cpu).unwrap(),
             chunk.unit_addr(cpu).unwrap() - template::start() as usize
         );
-        assert_eq!(SEEN.read_on(cpu), 9, "the pre-setup write was copied to every unit");
+        assert_eq!(SEEN.read_on(cpu), 5, "every unit starts from the declared initial value");
     }
     // Once per boot.
     assert_eq!(embed().expect("prepared").install().err(), Some(SetupError::AlreadyInstalled));
@@ -72,7 +72,8 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
     })
     .join()
     .unwrap();
-    assert_eq!((SEEN.read_on(CpuId::new(0)), SEEN.read_on(CpuId::new(1))), (9, 10));
+    assert_eq!((SEEN.read_on(CpuId::new(0)), SEEN.read_on(CpuId::new(1))), (5, 6));
+    assert_eq!(SEEN.read(), 9, "the pre-setup write stays in the template (this thread's copy)");
     // SAFETY: CPU 7 does not exist: the call only reports it.
     let missing = unsafe { first_chunk::load_base(CpuId::new(7)) }.unwrap_err();
     assert!(missing.to_string().contains("CPU 7 is not a possible CPU"), "{missing}");
@@ -87,12 +88,15 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
     let mut vm = TestVm::default();
     let mut pages = PageMachine::default();
     let refused = first_chunk::refused_ops();
-    let errors = [
-        other.map_pages(0..1, &[PhysPage(1), PhysPage(2)], &mut vm).unwrap_err(),
-        other.unmap_pages(0..1, &mut vm).unwrap_err(),
-        other.populate(1..2, &mut pages, &mut vm).unwrap_err(),
-        other.depopulate(1..2, &mut pages, &mut vm).unwrap_err(),
-    ];
+    // SAFETY: the chunk is immutable: each call is refused before touching anything.
+    let errors = unsafe {
+        [
+            other.map_pages(0..1, &[PhysPage(1), PhysPage(2)], &mut vm).unwrap_err(),
+            other.unmap_pages(0..1, &mut vm).unwrap_err(),
+            other.populate(1..2, &mut pages, &mut vm).unwrap_err(),
+            other.depopulate(1..2, &mut pages, &mut vm).unwrap_err(),
+        ]
+    };
     let ops: Vec<ChunkOp> = errors
         .iter()
         .map(|e| match e {

@@ -1,34 +1,38 @@
 //! Every by-value operation on every scalar width, with wrap-around and sign cases, run twice:
-//! on the template (from a thread with base 0, as a boot CPU before setup) and on a hosted CPU
-//! (through `GS.base`, the kernel's access path). Each check also proves the copies are separate.
+//! on the template (from a thread with base 0, as a boot CPU before setup), then, once the
+//! machine is booted, on a hosted CPU (through `GS.base`, the kernel's access path). Each check
+//! also proves the copies are separate. One test runs both phases in that order: after the boot
+//! only the machine's CPUs may touch per-CPU data (the template is revoked).
 
 use percpu_rt::hosted::{Machine, MachineConfig};
 use percpu_rt::{CpuId, percpu};
-use std::sync::OnceLock;
 
-fn machine() -> &'static Machine {
-    static MACHINE: OnceLock<&'static Machine> = OnceLock::new();
-    MACHINE.get_or_init(|| Machine::boot(MachineConfig::new(2)).expect("boot"))
+/// Where a check runs: on the template before the boot, or on CPU 1 after it.
+#[derive(Clone, Copy)]
+enum Phase {
+    Template,
+    Cpu(&'static Machine),
 }
 
-/// Runs `check` on the template in this thread, then on CPU 1, and checks that CPU 1's copy
-/// ended where the check left it while CPU 0's copy was never touched.
+/// Runs `check` in `phase`. On CPU 1 it also checks that the copy started from the declared
+/// initial value, ended where the check left it, and that CPU 0's copy was never touched.
 macro_rules! on_template_and_cpu {
-    ($var:ident, $t:ty, $init:expr, $check:expr) => {{
-        // Boot first (once per process): the setup copies the template, so no test may be
-        // changing it meanwhile.
-        let m = machine();
-        // On a thread that is not a CPU (base 0): the template itself, as on a boot CPU
-        // before setup.
-        $check;
-        let cpu1 = CpuId::new(1);
-        let last: $t = m.run_on(cpu1, || {
-            assert_eq!($var.read(), $init, "CPU 1 starts from the template's initial value");
-            $check;
-            $var.read()
-        });
-        assert_eq!($var.read_on(cpu1), last);
-        assert_eq!($var.read_on(CpuId::new(0)), $init, "CPU 0's copy is untouched");
+    ($phase:expr, $var:ident, $t:ty, $init:expr, $check:expr) => {{
+        match $phase {
+            Phase::Template => {
+                $check;
+            }
+            Phase::Cpu(m) => {
+                let cpu1 = CpuId::new(1);
+                let last: $t = m.run_on(cpu1, || {
+                    assert_eq!($var.read(), $init, "CPU 1 starts from the initial value");
+                    $check;
+                    $var.read()
+                });
+                assert_eq!($var.read_on(cpu1), last);
+                assert_eq!($var.read_on(CpuId::new(0)), $init, "CPU 0's copy is untouched");
+            }
+        }
     }};
 }
 
@@ -84,9 +88,8 @@ macro_rules! integer_tests {
                 V.write(3);
             }
 
-            #[test]
-            fn every_operation() {
-                on_template_and_cpu!(V, $t, 3, check());
+            pub(crate) fn every_operation(phase: Phase) {
+                on_template_and_cpu!(phase, V, $t, 3, check());
             }
         }
     )*};
@@ -119,9 +122,8 @@ macro_rules! signed_tests {
                 S.write(-1);
             }
 
-            #[test]
-            fn sign_cases() {
-                on_template_and_cpu!(S, $t, -1, check());
+            pub(crate) fn sign_cases(phase: Phase) {
+                on_template_and_cpu!(phase, S, $t, -1, check());
             }
         }
     )*};
@@ -137,9 +139,8 @@ type Ticks = core::primitive::u32;
 #[percpu]
 static ALIASED: Ticks = 1;
 
-#[test]
-fn type_alias_gets_scalar_ops() {
-    on_template_and_cpu!(ALIASED, Ticks, 1, {
+fn type_alias_gets_scalar_ops(phase: Phase) {
+    on_template_and_cpu!(phase, ALIASED, Ticks, 1, {
         ALIASED.add(2);
         assert_eq!(ALIASED.read(), 3);
         ALIASED.write(1);
@@ -149,9 +150,8 @@ fn type_alias_gets_scalar_ops() {
 #[percpu]
 static FLAG: bool = false;
 
-#[test]
-fn bool_operations() {
-    on_template_and_cpu!(FLAG, bool, false, {
+fn bool_operations(phase: Phase) {
+    on_template_and_cpu!(phase, FLAG, bool, false, {
         FLAG.write(true);
         assert!(FLAG.read());
         FLAG.and(false);
@@ -175,8 +175,7 @@ static CURSOR: *const u64 = core::ptr::null();
 #[percpu]
 static MUT_CURSOR: *mut u8 = core::ptr::null_mut();
 
-#[test]
-fn pointer_operations() {
+fn pointer_operations(phase: Phase) {
     let check = || {
         let (a, b) = (&TARGETS[0] as *const u64, &TARGETS[1] as *const u64);
         CURSOR.write(a);
@@ -193,10 +192,45 @@ fn pointer_operations() {
         MUT_CURSOR.write(core::ptr::null_mut());
         CURSOR.read() as usize
     };
-    let m = machine();
-    assert_eq!(check(), &TARGETS[0] as *const u64 as usize);
-    let cpu1 = CpuId::new(1);
-    let on_cpu = m.run_on(cpu1, check);
-    assert_eq!(CURSOR.read_on(cpu1) as usize, on_cpu);
-    assert!(CURSOR.read_on(CpuId::new(0)).is_null(), "CPU 0's copy is untouched");
+    match phase {
+        Phase::Template => assert_eq!(check(), &TARGETS[0] as *const u64 as usize),
+        Phase::Cpu(m) => {
+            let cpu1 = CpuId::new(1);
+            let on_cpu = m.run_on(cpu1, check);
+            assert_eq!(CURSOR.read_on(cpu1) as usize, on_cpu);
+            assert!(CURSOR.read_on(CpuId::new(0)).is_null(), "CPU 0's copy is untouched");
+        }
+    }
+}
+
+/// Every check of this file, in `phase`.
+fn every_check(phase: Phase) {
+    u8_::every_operation(phase);
+    u16_::every_operation(phase);
+    u32_::every_operation(phase);
+    u64_::every_operation(phase);
+    u128_::every_operation(phase);
+    usize_::every_operation(phase);
+    i8_::every_operation(phase);
+    i16_::every_operation(phase);
+    i32_::every_operation(phase);
+    i64_::every_operation(phase);
+    i128_::every_operation(phase);
+    isize_::every_operation(phase);
+    i8_signed::sign_cases(phase);
+    i16_signed::sign_cases(phase);
+    i32_signed::sign_cases(phase);
+    i64_signed::sign_cases(phase);
+    i128_signed::sign_cases(phase);
+    isize_signed::sign_cases(phase);
+    type_alias_gets_scalar_ops(phase);
+    bool_operations(phase);
+    pointer_operations(phase);
+}
+
+#[test]
+fn every_operation_on_the_template_then_on_a_cpu() {
+    every_check(Phase::Template);
+    let machine = Machine::boot(MachineConfig::new(2)).expect("boot");
+    every_check(Phase::Cpu(machine));
 }

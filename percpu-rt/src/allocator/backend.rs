@@ -14,7 +14,10 @@
 //! | [`Backend::request_balance`] | ask the kernel's worker to call the balance step soon | any context, interrupts included; must not block |
 //!
 //! The allocator calls the first four with its growth lock held (one at a time) and never with
-//! the allocator state locked, so a backend may sleep and may allocate memory. It never asks for
+//! the allocator state locked, so a backend may sleep and may allocate memory. `populate`,
+//! `depopulate` and `destroy_chunk` are `unsafe` to call: given a chunk or pages that are not
+//! the caller's to release, they would take memory from under live objects; only the allocator
+//! calls them, for chunks it created and pages it knows to be free. It never asks for
 //! a page of the first chunk (populated by the first-chunk setup, and immutable when given
 //! mapped). Page indexes are pages of one unit, from the unit's start.
 
@@ -68,7 +71,12 @@ pub unsafe trait Backend: Sync {
     /// Populates `pages` (unit page indexes) of every unit of the chunk at `base`.
     ///
     /// CONTEXT: may sleep; growth lock held. On error nothing must remain populated of `pages`.
-    fn populate(
+    ///
+    /// # Safety
+    ///
+    /// `base` was returned by this backend's [`Backend::create_chunk`] for `geometry` and not
+    /// destroyed since; `pages` lies within a unit (`end <= geometry.unit_pages()`).
+    unsafe fn populate(
         &self,
         geometry: &ChunkGeometry,
         base: usize,
@@ -77,13 +85,23 @@ pub unsafe trait Backend: Sync {
 
     /// Releases `pages` of every unit of the chunk at `base`.
     ///
-    /// CONTEXT: may sleep; growth lock held. Nothing in those pages is live.
-    fn depopulate(&self, geometry: &ChunkGeometry, base: usize, pages: Range<usize>);
+    /// CONTEXT: may sleep; growth lock held.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Backend::populate`], and nothing in those pages is live: no reference, no
+    /// object and no allocation reaches them (their memory is gone afterwards).
+    unsafe fn depopulate(&self, geometry: &ChunkGeometry, base: usize, pages: Range<usize>);
 
     /// Releases the chunk at `base` (every page is depopulated).
     ///
     /// CONTEXT: may sleep; growth lock held.
-    fn destroy_chunk(&self, geometry: &ChunkGeometry, base: usize);
+    ///
+    /// # Safety
+    ///
+    /// `base` was returned by this backend's [`Backend::create_chunk`] for `geometry` and not
+    /// destroyed since, and nothing in the chunk is live.
+    unsafe fn destroy_chunk(&self, geometry: &ChunkGeometry, base: usize);
 
     /// Asks for a call of the balance step soon (fewer empty populated pages than the low
     /// mark, a failed non-sleeping allocation, or a chunk became fully free).

@@ -4,9 +4,17 @@
 //! instead of naming a template symbol. Because dynamic and static per-CPU pointers are encoded
 //! alike (ARCHITECTURE.md, invariant 3), every accessor works unchanged: on x86_64 `b.add(1)`
 //! is the one instruction `add qword ptr gs:[reg], ..` with the pointer in `reg`.
+//!
+//! Every copy is dropped exactly once, and only if it was built (ARCHITECTURE.md, invariant
+//! 6): while the copies are being built, the area belongs to a `Filling` record that, if an
+//! initialiser panics, drops exactly the copies built so far and frees the area, and the box
+//! exists only once every copy is built; the box's drop goes through a `Dropping` record that
+//! carries on with the remaining copies (and frees the area) if one copy's drop panics, as a
+//! slice's drop does. Current-CPU accesses check first that the calling code has a unit
+//! ([`Slot::check_current`]): with base register 0 the per-CPU pointer is no copy at all.
 
 use super::{AllocError, PerCpuPtr};
-use crate::cpu::{CpuId, possible_cpus};
+use crate::cpu::CpuId;
 use crate::mode::{ByValue, Local, Mode, Shared};
 use crate::private::Slot;
 use crate::scalar::Scalar;
@@ -38,6 +46,12 @@ unsafe impl<T> Slot<T> for DynSlot {
     #[inline(always)]
     fn gs_operand(&self) -> usize {
         self.p
+    }
+
+    #[inline(always)]
+    #[track_caller]
+    fn check_current(&self) {
+        crate::local::require_unit();
     }
 }
 
@@ -144,17 +158,23 @@ impl<T, M: Mode> PerCpuBox<T, M> {
         }
         let ptr =
             global.alloc_uninit(size_of::<T>(), align_of::<T>(), super::state::Request::Normal)?;
-        // SAFETY: a live area sized and aligned for `T`; the caller picked a fitting mode; the
-        // copies are initialised just below, before anyone can see the box.
-        let inner = unsafe { PerCpu::from_slot(DynSlot { p: ptr.addr() }) };
-        let b = PerCpuBox { inner, _not_send_sync: PhantomData };
-        for cpu in possible_cpus() {
-            init(cpu, b.inner.ptr_on(cpu));
+        // Until every copy is written, `filling` owns the area and the copies written so far:
+        // if `init` panics for one CPU, its drop drops exactly those copies (never one that was
+        // not written) and frees the area, and no box ever exists.
+        let mut filling = Filling::<T> { ptr, written: 0, _types: PhantomData };
+        for (cpu, offset) in crate::cpu::possible_offsets() {
+            init(cpu, ptr.addr().wrapping_add(offset) as *mut T);
+            filling.written += 1;
         }
-        Ok(b)
+        core::mem::forget(filling);
+        // SAFETY: a live area sized and aligned for `T` whose every copy now holds a `T`; the
+        // caller picked a fitting mode.
+        let inner = unsafe { PerCpu::from_slot(DynSlot { p: ptr.addr() }) };
+        Ok(PerCpuBox { inner, _not_send_sync: PhantomData })
     }
 
-    /// The per-CPU pointer (what [`allocator::free`](super::free) takes).
+    /// The per-CPU pointer (the box owns the area: freeing it by pointer, with the `unsafe`
+    /// [`free_raw`](super::free_raw), while the box lives breaks the box).
     pub fn as_per_cpu_ptr(&self) -> PerCpuPtr {
         PerCpuPtr::from_addr(self.inner.per_cpu_ptr() as usize)
     }
@@ -230,16 +250,67 @@ impl<T, M: Mode> Deref for PerCpuBox<T, M> {
 
 impl<T, M: Mode> Drop for PerCpuBox<T, M> {
     fn drop(&mut self) {
+        // Every copy is dropped once, then the area freed, even if one copy's drop panics: the
+        // rest are dropped while unwinding, as a slice's elements are.
+        Dropping::<T>::new(self.as_per_cpu_ptr(), crate::nr_possible_cpus()).run();
+    }
+}
+
+/// The copies written so far of an area being filled; on unwinding (an initialiser panicked),
+/// drops exactly those copies and frees the area.
+struct Filling<T> {
+    ptr: PerCpuPtr,
+    /// How many possible CPUs (in `possible_cpus()` order) have their copy written.
+    written: usize,
+    _types: PhantomData<T>,
+}
+
+impl<T> Drop for Filling<T> {
+    fn drop(&mut self) {
+        Dropping::<T>::new(self.ptr, self.written).run();
+    }
+}
+
+/// Drops the first `end` copies of an area (in `possible_cpus()` order), then frees it; if one
+/// copy's drop panics, its own drop, while unwinding, carries on with the next copy.
+struct Dropping<T> {
+    ptr: PerCpuPtr,
+    /// The first copy not yet dropped; `usize::MAX` once the area is freed.
+    next: usize,
+    end: usize,
+    _types: PhantomData<T>,
+}
+
+impl<T> Dropping<T> {
+    fn new(ptr: PerCpuPtr, end: usize) -> Self {
+        Dropping { ptr, next: 0, end, _types: PhantomData }
+    }
+
+    fn run(&mut self) {
         if needs_drop::<T>() {
-            for cpu in possible_cpus() {
-                // SAFETY: every possible CPU's copy is an initialised `T` owned by the box,
-                // and no reference to it outlives `&self` (accessors borrow the box).
-                unsafe { core::ptr::drop_in_place(self.inner.ptr_on(cpu)) };
+            let copies = crate::cpu::possible_offsets().enumerate().take(self.end);
+            for (i, (_, offset)) in copies.skip(self.next) {
+                self.next = i + 1;
+                let copy = self.ptr.addr().wrapping_add(offset) as *mut T;
+                // SAFETY: the owner of the area (a box, or an area being filled) guarantees
+                // that the first `end` copies hold a `T` nobody references; `next` moved past
+                // this copy first, so if its drop panics it is not dropped again.
+                unsafe { core::ptr::drop_in_place(copy) };
             }
         }
+        self.next = usize::MAX;
         if let Some(global) = super::global() {
-            let freed = global.free(self.as_per_cpu_ptr());
+            let freed = global.release(self.ptr);
             debug_assert!(freed.is_ok(), "freeing a PerCpuBox failed: {freed:?}");
+        }
+    }
+}
+
+impl<T> Drop for Dropping<T> {
+    fn drop(&mut self) {
+        // Reached before the area is freed only while unwinding from a copy's drop.
+        if self.next != usize::MAX {
+            self.run();
         }
     }
 }

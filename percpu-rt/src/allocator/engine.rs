@@ -11,7 +11,8 @@
 //!   interrupt context.
 //!
 //! Calls allowed from interrupt context (or with interrupts masked, or holding spin locks):
-//! [`Allocator::free`], [`Allocator::alloc_atomic`], [`Allocator::alloc_reserved`].
+//! freeing ([`PerCpuArea::free`], [`Allocator::free_raw`]), [`Allocator::alloc_atomic`],
+//! [`Allocator::alloc_reserved`].
 //! [`Allocator::stats`] and [`Allocator::verify`] allocate under the lock. The others may call
 //! the backend, which may sleep.
 
@@ -23,7 +24,7 @@ use super::lock::IrqSpinLock;
 use super::memory;
 use super::state::{Geo, PageRun, Placed, Request, State};
 use super::stats::Stats;
-use super::{AllocConfig, FirstChunkRegions, PerCpuPtr};
+use super::{AllocConfig, FirstChunkRegions, PerCpuArea, PerCpuPtr};
 use crate::cpu::CpuId;
 use crate::layout::{MIN_ALLOC_SHIFT, MIN_ALLOC_SIZE};
 use alloc::boxed::Box;
@@ -86,12 +87,17 @@ fn release_chunk(
             while k < n && chunk.is_populated(k) {
                 k += 1;
             }
-            backend.depopulate(geometry, chunk.base, first + start as usize..first + k as usize);
+            // SAFETY: `chunk` was created by this backend for `geometry` and is being released
+            // (no area of it is live); the run lies within the unit.
+            unsafe {
+                backend.depopulate(geometry, chunk.base, first + start as usize..first + k as usize)
+            };
         } else {
             k += 1;
         }
     }
-    backend.destroy_chunk(geometry, chunk.base);
+    // SAFETY: as above; every populated page was released.
+    unsafe { backend.destroy_chunk(geometry, chunk.base) };
 }
 
 impl fmt::Debug for Allocator {
@@ -258,30 +264,31 @@ impl Allocator {
     /// CONTEXT: may sleep (creates and populates chunks through the backend). Not from
     /// interrupt context: use [`Allocator::alloc_atomic`] there.
     ///
-    /// RETURNS: the per-CPU pointer, or why not (an illegal request changes nothing).
-    pub fn alloc(&self, size: usize, align: usize) -> Result<PerCpuPtr, AllocError> {
+    /// RETURNS: the area, owned (freed when dropped), or why not (an illegal request changes
+    /// nothing).
+    pub fn alloc(&self, size: usize, align: usize) -> Result<PerCpuArea<'_>, AllocError> {
         let ptr = self.alloc_uninit(size, align, Request::Normal)?;
         self.zero(ptr, size);
-        Ok(ptr)
+        Ok(PerCpuArea::new(ptr, self))
     }
 
     /// As [`Allocator::alloc`], from already populated pages only: never sleeps, never calls
     /// the backend.
     ///
     /// CONTEXT: any, interrupt handlers included.
-    pub fn alloc_atomic(&self, size: usize, align: usize) -> Result<PerCpuPtr, AllocError> {
+    pub fn alloc_atomic(&self, size: usize, align: usize) -> Result<PerCpuArea<'_>, AllocError> {
         let ptr = self.alloc_uninit(size, align, Request::Atomic)?;
         self.zero(ptr, size);
-        Ok(ptr)
+        Ok(PerCpuArea::new(ptr, self))
     }
 
     /// Allocates from the reserved region only (static per-CPU data of a loadable module).
     ///
     /// CONTEXT: any (the reserved region is always populated).
-    pub fn alloc_reserved(&self, size: usize, align: usize) -> Result<PerCpuPtr, AllocError> {
+    pub fn alloc_reserved(&self, size: usize, align: usize) -> Result<PerCpuArea<'_>, AllocError> {
         let ptr = self.alloc_uninit(size, align, Request::Reserved)?;
         self.zero(ptr, size);
-        Ok(ptr)
+        Ok(PerCpuArea::new(ptr, self))
     }
 
     /// Zeroes every unit's copy of `[ptr, ptr + size)`.
@@ -410,7 +417,10 @@ impl Allocator {
         }
         let backend = self.backend.get().ok_or(BackendError::NoMemory { bytes: 0 })?;
         let pages = run.unit_start..run.unit_start + (run.end - run.start) as usize;
-        backend.populate(&self.geometry, run.base, pages)?;
+        // SAFETY: a run is only ever taken from a dynamic chunk this allocator created through
+        // this backend with `self.geometry` (the first chunk is populated from the start and
+        // never yields a run), and lies within a unit.
+        unsafe { backend.populate(&self.geometry, run.base, pages)? };
         if self.state.lock().set_populated(run) {
             Ok(())
         } else {
@@ -418,12 +428,25 @@ impl Allocator {
         }
     }
 
-    /// Frees the area `ptr` names. Invalid pointers (double free, never returned, interior,
-    /// foreign) are refused and change nothing.
+    /// Frees the area `ptr` names, by pointer (an owned area frees itself: [`PerCpuArea`]).
+    /// Invalid pointers (double free, never returned, interior, foreign) are refused and change
+    /// nothing.
     ///
     /// CONTEXT: any, interrupt handlers included; never sleeps, never calls the backend (but
     /// [`Backend::request_balance`]).
-    pub fn free(&self, ptr: PerCpuPtr) -> Result<(), FreeError> {
+    ///
+    /// # Safety
+    ///
+    /// Nothing else owns the area: no [`PerCpuArea`], [`PerCpuBox`](super::PerCpuBox) or other
+    /// record will use or free it again, and no reference into its copies is live. (The checks
+    /// catch pointers that name no live area; they cannot tell a live area's owner from a
+    /// stranger.)
+    pub unsafe fn free_raw(&self, ptr: PerCpuPtr) -> Result<(), FreeError> {
+        self.release(ptr)
+    }
+
+    /// Frees the area `ptr` names, which the caller owns (an owner's drop).
+    pub(crate) fn release(&self, ptr: PerCpuPtr) -> Result<(), FreeError> {
         let addr = self.geo.decode(ptr);
         let (notify, _) = self.state.lock().free(addr)?;
         if notify {
@@ -456,7 +479,11 @@ impl Allocator {
             let run = self.state.lock().pick_depopulate(&mut cursor);
             let Some(run) = run else { break };
             let n = (run.end - run.start) as usize;
-            backend.depopulate(&self.geometry, run.base, run.unit_start..run.unit_start + n);
+            // SAFETY: as in `populate_run`, and the state picked empty pages only: no area
+            // touches them, and the state no longer counts them populated.
+            unsafe {
+                backend.depopulate(&self.geometry, run.base, run.unit_start..run.unit_start + n)
+            };
             report.pages_depopulated += n;
         }
         // 3. Empty pages below the low mark.

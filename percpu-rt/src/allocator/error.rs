@@ -357,6 +357,12 @@ pub enum BackendError {
     /// The allocator asked to populate or depopulate an immutable chunk: a bug in the
     /// allocator, refused by it (ARCHITECTURE.md, invariant 4).
     ImmutableChunk,
+    /// A request named a chunk this backend did not create (or destroyed since), or pages
+    /// outside a unit: refused, nothing changed.
+    UnknownChunk {
+        /// The chunk base named.
+        base: usize,
+    },
 }
 
 impl fmt::Display for BackendError {
@@ -367,6 +373,12 @@ impl fmt::Display for BackendError {
             }
             BackendError::NoMemory { bytes } => write!(f, "no memory to populate {bytes} bytes"),
             BackendError::Os { op, errno } => write!(f, "{op} failed with errno {errno}"),
+            BackendError::UnknownChunk { base } => write!(
+                f,
+                "{base:#x} is not a live chunk of this backend with those pages (never created by \
+                 it, destroyed, or pages outside a unit); only the allocator that created a chunk \
+                 populates it"
+            ),
             BackendError::ImmutableChunk => f.write_str(
                 "BUG: the allocator tried to populate or depopulate the immutable first chunk; \
                  please report it",

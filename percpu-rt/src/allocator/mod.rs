@@ -61,16 +61,18 @@
 //!
 //! | call | context |
 //! |---|---|
-//! | [`free`], [`alloc_atomic`], [`alloc_reserved`] | any, interrupt handlers included (an irqsave spin lock; never the backend) |
+//! | [`free`] (or dropping a [`PerCpuArea`] / [`PerCpuBox`]), [`free_raw`], [`alloc_atomic`], [`alloc_reserved`] | any, interrupt handlers included (an irqsave spin lock; never the backend) |
 //! | [`stats`], [`verify`] | any context that may use the heap (the snapshot is allocated under the lock) |
 //! | [`alloc()`], `PerCpuBox::{new, new_with, zeroed}`, [`balance`] | may sleep (the backend may be called, under the growth lock) |
 //! | [`configure`], [`init_first_chunk`], [`set_backend`] | boot |
 //!
 //! # Bad input
 //!
-//! Illegal sizes or alignments return an [`AllocError`] naming the limit; a double free, a
-//! pointer never returned, or one into the middle of an area returns a [`FreeError`]; in every
-//! case every live allocation and all accounting are unchanged (ARCHITECTURE.md, invariant 6).
+//! Illegal sizes or alignments return an [`AllocError`] naming the limit. Areas are owned
+//! ([`PerCpuArea`], [`PerCpuBox`]), so safe code frees only what it owns, once; freeing by
+//! pointer ([`free_raw`]) is `unsafe`, and still checked: a double free, a pointer never
+//! returned, or one into the middle of an area returns a [`FreeError`]. In every case every
+//! live allocation and all accounting are unchanged (ARCHITECTURE.md, invariant 9).
 //!
 //! # To use it, kernel code should
 //!
@@ -79,6 +81,7 @@
 //! 3. [`set_backend`] once it can reserve address space and map pages;
 //! 4. run [`balance`] from a worker when the backend's `request_balance` fires.
 
+mod area;
 mod backend;
 mod bitmap;
 mod boxed;
@@ -91,6 +94,7 @@ mod slots;
 mod state;
 mod stats;
 
+pub use area::PerCpuArea;
 #[cfg(feature = "hosted")]
 pub use backend::hosted;
 pub use backend::{Backend, ChunkGeometry};
@@ -300,31 +304,48 @@ pub fn set_backend(backend: &'static dyn Backend) -> Result<(), BackendAlreadySe
 }
 
 /// Allocates `size` bytes aligned to `align` for every CPU, zeroed ([`Allocator::alloc`]).
+/// The area is owned: dropping it (or [`free`]) frees it.
 ///
 /// CONTEXT: may sleep.
-pub fn alloc(size: usize, align: usize) -> Result<PerCpuPtr, AllocError> {
+pub fn alloc(size: usize, align: usize) -> Result<PerCpuArea<'static>, AllocError> {
     global().ok_or(AllocError::NotInitialized)?.alloc(size, align)
 }
 
 /// Allocates from populated pages only ([`Allocator::alloc_atomic`]).
 ///
 /// CONTEXT: any.
-pub fn alloc_atomic(size: usize, align: usize) -> Result<PerCpuPtr, AllocError> {
+pub fn alloc_atomic(size: usize, align: usize) -> Result<PerCpuArea<'static>, AllocError> {
     global().ok_or(AllocError::NotInitialized)?.alloc_atomic(size, align)
 }
 
 /// Allocates from the reserved region only ([`Allocator::alloc_reserved`]).
 ///
 /// CONTEXT: any.
-pub fn alloc_reserved(size: usize, align: usize) -> Result<PerCpuPtr, AllocError> {
+pub fn alloc_reserved(size: usize, align: usize) -> Result<PerCpuArea<'static>, AllocError> {
     global().ok_or(AllocError::NotInitialized)?.alloc_reserved(size, align)
 }
 
-/// Frees an area ([`Allocator::free`]); a bad pointer is refused and changes nothing.
+/// Frees an owned area ([`PerCpuArea::free`]; dropping it does the same).
 ///
 /// CONTEXT: any, interrupt handlers included.
-pub fn free(ptr: PerCpuPtr) -> Result<(), FreeError> {
-    global().ok_or(FreeError::NotInitialized)?.free(ptr)
+pub fn free(area: PerCpuArea<'_>) -> Result<(), FreeError> {
+    area.free()
+}
+
+/// Frees the area `ptr` names, by pointer ([`Allocator::free_raw`]); a pointer that names no
+/// live area is refused and changes nothing.
+///
+/// CONTEXT: any, interrupt handlers included.
+///
+/// # Safety
+///
+/// Nothing else owns the area (see [`Allocator::free_raw`]): a pointer from
+/// [`PerCpuArea::into_raw`] that was not freed since, for example — never the pointer of a live
+/// [`PerCpuBox`] or [`PerCpuArea`].
+pub unsafe fn free_raw(ptr: PerCpuPtr) -> Result<(), FreeError> {
+    let global = global().ok_or(FreeError::NotInitialized)?;
+    // SAFETY: forwarded from the caller.
+    unsafe { global.free_raw(ptr) }
 }
 
 /// The balance step ([`Allocator::balance`]).

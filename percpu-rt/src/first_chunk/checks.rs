@@ -18,6 +18,7 @@
 //! | 13 `pcpu_verify_alloc_info()` | [`SetupError::BackendRejected`] |
 //! | 14 `cpu >= nr_cpu_ids`, `!cpu_possible`, mapped twice | [`SetupError::CpuIdTooLarge`], [`SetupError::CpuNotPossible`], [`SetupError::CpuMappedTwice`] |
 //! | 15 possible CPU without unit | [`SetupError::CpuWithoutUnit`] |
+//! | (here only) a static aligned above the page, or outside the template | [`SetupError::StaticOverAligned`], [`SetupError::StaticOutsideTemplate`] |
 
 use super::{SetupConfig, SetupError};
 use crate::cpu::CpuId;
@@ -86,7 +87,37 @@ pub(crate) fn check_alloc_info(
         verify(ai).map_err(|reason| SetupError::BackendRejected { reason })?;
     }
     check_groups(ai, page)?;
-    check_cpus(ai, cfg)
+    check_cpus(ai, cfg)?;
+    check_statics(page)
+}
+
+/// Every registered static lies inside the linked template and is aligned at most to the page,
+/// so that each CPU's copy (unit base + the static's offset) exists and is aligned: units are
+/// page-aligned, nothing more (ARCHITECTURE.md, invariant 8). Refused here, before any unit is
+/// written or any CPU can reach a copy, with the static's name.
+pub(crate) fn check_statics(page: usize) -> Result<(), SetupError> {
+    let linked_start = crate::template::start() as usize;
+    let linked_end = crate::template::end() as usize;
+    for var in crate::registry::variables() {
+        let at = var.template() as usize;
+        let inside =
+            at >= linked_start && at.checked_add(var.size()).is_some_and(|end| end <= linked_end);
+        if !inside {
+            return Err(SetupError::StaticOutsideTemplate {
+                name: var.name(),
+                module_path: var.module_path(),
+            });
+        }
+        if var.align() > page {
+            return Err(SetupError::StaticOverAligned {
+                name: var.name(),
+                module_path: var.module_path(),
+                align: var.align(),
+                page_size: page,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Group geometry: page-aligned base offsets, no two groups' units overlapping.

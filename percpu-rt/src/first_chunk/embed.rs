@@ -1,8 +1,8 @@
 //! The embed first chunk (Linux's `pcpu_embed_first_chunk`): each group's units are one
 //! allocation from the caller's early allocator, aligned to the atom (e.g. 2 MiB, so the chunk
-//! sits in large pages of the kernel's direct map); the template is copied into every used
-//! unit, unused units and each unit's unused tail (beyond static + reserved + dynamic) are given
-//! back, and the chunk is immutable.
+//! sits in large pages of the kernel's direct map); every used unit gets the statics' initial
+//! values, unused units and each unit's unused tail (beyond static + reserved + dynamic) are
+//! given back, and the chunk is immutable.
 
 use super::units;
 use super::{ChunkKind, FirstChunk, SetupConfig, SetupError, checks};

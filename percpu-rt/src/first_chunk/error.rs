@@ -167,6 +167,26 @@ pub enum SetupError {
         /// `__percpu_end - __percpu_start`.
         template_size: usize,
     },
+    /// A `#[percpu]` static's type is aligned more strictly than the page: units are only
+    /// page-aligned, so its copies would be misaligned on some CPUs.
+    StaticOverAligned {
+        /// The static (`module::NAME`).
+        name: &'static str,
+        /// Its module path.
+        module_path: &'static str,
+        /// Its alignment.
+        align: usize,
+        /// The page size.
+        page_size: usize,
+    },
+    /// A registered static does not lie inside the template (`.percpu`): the program was not
+    /// linked with percpu-build's linker fragment for every crate.
+    StaticOutsideTemplate {
+        /// The static's name.
+        name: &'static str,
+        /// Its module path.
+        module_path: &'static str,
+    },
     /// The layout arithmetic refused the parameters.
     Layout(LayoutError),
     /// A first chunk is installed already (the setup runs once, at boot).
@@ -358,6 +378,20 @@ impl fmt::Display for SetupError {
                 f,
                 "static_size {static_size} is smaller than the linked template ({template_size} \
                  bytes, __percpu_end - __percpu_start); pass percpu_rt::template::static_size()"
+            ),
+            StaticOverAligned { name, module_path, align, page_size } => write!(
+                f,
+                "the #[percpu] static {module_path}::{name} is aligned to {align} bytes, more than \
+                 the page ({page_size} bytes), and units are only page-aligned, so its copies \
+                 would be misaligned; lower its type's alignment to at most {page_size} (e.g. \
+                 drop a #[repr(align(..))] above it) or allocate it dynamically as page-aligned \
+                 parts"
+            ),
+            StaticOutsideTemplate { name, module_path } => write!(
+                f,
+                "the #[percpu] static {module_path}::{name} is not inside the template \
+                 (__percpu_start..__percpu_end); link the program with percpu-build's linker \
+                 fragment (percpu_build::configure() in build.rs)"
             ),
             Layout(e) => write!(f, "layout: {e}"),
             AlreadyInstalled => f.write_str(

@@ -5,7 +5,7 @@
 //!  first chunk (base_addr)
 //!  ├─ group 0 (base_offset 0) ──────────────────────┐ ├─ group 1 (base_offset B) ───┐
 //!  │ unit cpu0 │ unit cpu1 │ ...                    │ │ unit cpu2 │ unit cpu3 │ ... │
-//!  each unit: | static (template copy) | reserved | dynamic | unused (returned) |
+//!  each unit: | static (initial values) | reserved | dynamic | unused (returned) |
 //! ```
 //!
 //! Four ways in, all ending in the same checks ([`validate`]) and the same unit filling:
@@ -21,9 +21,9 @@
 //! * [`page`]: pages from the caller's page allocator, mapped into a reserved virtual range
 //!   through the caller's populate and map callbacks.
 //!
-//! The builders return a [`FirstChunk`]: memory filled (the template copied into every unit, the
-//! boot CPU's included, so that what the boot CPU wrote into the template before setup is kept;
-//! `#[percpu(init = ..)]` initialisers run once per CPU) but not yet published. [`FirstChunk::install`]
+//! The builders return a [`FirstChunk`]: memory filled (every CPU's copy of every static built
+//! from its declared initial value, the boot CPU's included; `#[percpu(init = ..)]`
+//! initialisers run once per CPU) but not yet published. [`FirstChunk::install`]
 //! publishes it: the per-CPU offset table ([`cpu_offset`](crate::cpu_offset)), the static /
 //! reserved / dynamic boundaries for the dynamic allocator, and the dump. Then each CPU loads its
 //! base register with [`load_base`] (the boot CPU right away, the others as they come up).
@@ -323,7 +323,13 @@ impl FirstChunk {
 
     /// Maps `pages[i]` at page `range.start + i` of every unit (unit order: `pages` holds
     /// `range.len()` pages per unit). Refused for an immutable chunk (and recorded).
-    pub fn map_pages(
+    ///
+    /// # Safety
+    ///
+    /// For a mutable chunk: the pages are free for this chunk to own, `vm` is the virtual-memory
+    /// space the chunk was built in, and nothing in those unit pages is live (their old contents
+    /// are gone). An immutable chunk refuses the call before touching anything.
+    pub unsafe fn map_pages(
         &mut self,
         range: Range<usize>,
         pages: &[PhysPage],
@@ -353,7 +359,13 @@ impl FirstChunk {
 
     /// Unmaps pages `range` of every unit; returns the pages that were mapped there. Refused
     /// for an immutable chunk (and recorded).
-    pub fn unmap_pages(
+    ///
+    /// # Safety
+    ///
+    /// For a mutable chunk: `vm` is the virtual-memory space the chunk was built in, and
+    /// nothing in those unit pages is live or will be used again before they are mapped anew.
+    /// An immutable chunk refuses the call before touching anything.
+    pub unsafe fn unmap_pages(
         &mut self,
         range: Range<usize>,
         vm: &mut dyn VmSpace,
@@ -373,7 +385,11 @@ impl FirstChunk {
     }
 
     /// Populates pages `range` of every unit with fresh pages. Refused for an immutable chunk.
-    pub fn populate(
+    ///
+    /// # Safety
+    ///
+    /// As for [`FirstChunk::map_pages`], with pages from `pages`.
+    pub unsafe fn populate(
         &mut self,
         range: Range<usize>,
         pages: &mut dyn PageAlloc,
@@ -392,19 +408,26 @@ impl FirstChunk {
                 }
             }
         }
-        self.map_pages(range, &fresh, vm)
+        // SAFETY: forwarded from the caller; the pages are fresh from `pages`.
+        unsafe { self.map_pages(range, &fresh, vm) }
     }
 
     /// Depopulates pages `range` of every unit, giving the pages back. Refused for an immutable
     /// chunk.
-    pub fn depopulate(
+    ///
+    /// # Safety
+    ///
+    /// As for [`FirstChunk::unmap_pages`], and `pages` is the page allocator the pages came
+    /// from.
+    pub unsafe fn depopulate(
         &mut self,
         range: Range<usize>,
         pages: &mut dyn PageAlloc,
         vm: &mut dyn VmSpace,
     ) -> Result<(), ChunkOpError> {
         self.refuse_if_immutable(ChunkOp::Depopulate, &range)?;
-        for page in self.unmap_pages(range, vm)? {
+        // SAFETY: forwarded from the caller.
+        for page in unsafe { self.unmap_pages(range, vm)? } {
             pages.free_page(page);
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! The page first chunk (Linux's `pcpu_page_first_chunk`): one group, page atom; every page of
 //! every unit comes from the caller's page allocator and is mapped into one virtual range the
-//! caller reserves, through the caller's populate and map callbacks; then the template is
-//! copied through the new mapping. The chunk is immutable afterwards: percpu mapped it once and
+//! caller reserves, through the caller's populate and map callbacks; then the units are
+//! filled through the new mapping. The chunk is immutable afterwards: percpu mapped it once and
 //! never changes it.
 
 use super::units;

@@ -1,6 +1,14 @@
-//! Filling the units: the template copied into every CPU's unit (the boot CPU's included, so
-//! that what the boot CPU wrote into the template before setup is kept), the runtime's own
-//! variables set, and every `#[percpu(init = ..)]` initialiser run once per CPU.
+//! Filling the units: every CPU's copy of every `#[percpu]` static starts as its declared
+//! initial value, the runtime's own variables are set, and every `#[percpu(init = ..)]`
+//! initialiser runs once per CPU.
+//!
+//! The template is *not* the source of the copies: before setup the boot CPU's accesses reach
+//! it, so it may hold values the program made since (a `Vec` that owns a buffer, a counter that
+//! counted). Copying those bytes into every unit would duplicate ownership: every CPU's `Vec`
+//! would free the same buffer (ARCHITECTURE.md, invariant 6). Each variable's copy is built from
+//! its pristine initial value instead ([`InitialValue`](crate::private::InitialValue), which
+//! the registry points at). What the program wrote into the template before setup stays in the
+//! template, which is the copy of code that has no unit (never dropped, as no static is).
 
 use super::SetupError;
 use crate::cpu::CpuId;
@@ -40,21 +48,33 @@ pub(crate) fn check_deltas(
     Ok(())
 }
 
-/// Copies the template into every unit and initialises each CPU's copy.
+/// Builds every CPU's copies in its unit: the static area zeroed (padding included), each
+/// variable's initial value copied in, then [`init_unit`].
 ///
 /// # Safety
 ///
 /// For every `(cpu, offset)`, `base_addr + offset` is writable memory of at least the static
 /// size that no one else uses, and does not overlap the template or another unit.
 pub(crate) unsafe fn fill_units(units: &[(CpuId, usize)], base_addr: usize) {
-    let template = crate::template::start();
+    let template = crate::template::start() as usize;
     let static_size = crate::template::static_size();
+    let variables = crate::registry::variables();
     for &(cpu, offset) in units {
         let unit = base_addr + offset;
         // SAFETY: the caller guarantees a private, writable unit of at least `static_size`
-        // bytes that does not overlap the template.
+        // bytes that does not overlap the template; every variable lies inside the template
+        // (the linker put it in `.percpu`), so `unit + its offset` is inside the unit, and its
+        // initial value is `size` readable bytes that nothing writes.
         unsafe {
-            core::ptr::copy_nonoverlapping(template, unit as *mut u8, static_size);
+            core::ptr::write_bytes(unit as *mut u8, 0, static_size);
+            for var in variables {
+                let at = var.template() as usize - template;
+                debug_assert!(
+                    at + var.size() <= static_size,
+                    "a registered static outside .percpu"
+                );
+                core::ptr::copy_nonoverlapping(var.initial(), (unit + at) as *mut u8, var.size());
+            }
             init_unit(cpu, unit);
         }
     }
@@ -64,7 +84,7 @@ pub(crate) unsafe fn fill_units(units: &[(CpuId, usize)], base_addr: usize) {
 ///
 /// # Safety
 ///
-/// `unit` holds a fresh copy of the template that nothing else uses.
+/// `unit` holds every variable's initial value, and nothing else uses it.
 unsafe fn init_unit(cpu: CpuId, unit: usize) {
     let delta = unit.wrapping_sub(crate::template::start() as usize);
     let at = |template: *mut u8| template.wrapping_add(delta);

@@ -4,9 +4,30 @@
 //! same code a kernel uses ([`first_chunk::embed`] over `mmap`, or
 //! [`first_chunk::page`] over memfd pages mapped with `MAP_FIXED`).
 //!
-//! Rules of the machine: a CPU is run by at most one thread at a time ([`Machine::run_on`]
-//! claims it), and per-CPU data is touched only by CPU threads, or by one thread before
-//! [`Machine::boot`] (which then works on the template, as a boot CPU does).
+//! # Threads that are not CPUs
+//!
+//! A hosted CPU is a thread that [`Machine::run_on`] (or [`Machine::run`]) started for it: its
+//! `GS.base` holds that CPU's offset, and at most one such thread runs a CPU at a time. Every
+//! other thread — the program's main thread, the thread that booted the machine, the test
+//! harness's threads — has base 0, like a kernel CPU that has not loaded its base register.
+//! The rules:
+//!
+//! * **Before [`Machine::boot`]** any thread may use per-CPU statics: base 0 reaches the
+//!   template, as a boot CPU does before the first-chunk setup. Nothing written there reaches
+//!   the CPUs: each CPU's copy starts as the declared initial value (or the per-CPU
+//!   initialiser), and what the template holds stays there, never dropped, as no static is.
+//! * **After [`Machine::boot`]** only the machine's CPUs may. The boot revokes the template
+//!   (its pages become inaccessible), so a per-CPU access from a thread that is not a CPU —
+//!   a static, a dynamic object, `CpuId::current()`, a guard's `cpu()` — stops the process
+//!   with a message that names the variable and says to use `run_on`, instead of silently
+//!   reaching the template (or, for a dynamic object, memory it does not own).
+//! * **A thread spawned by a CPU thread runs on that CPU** (it inherits the base register, as
+//!   a task forked on a CPU starts there). Exclusive access stays exclusive: the
+//!   [`IrqGuard`](crate::IrqGuard) is claimed with one atomic exchange, so only one of the
+//!   threads sharing a CPU holds it at a time; by-value operations of two such threads at once
+//!   may lose updates (they are one-CPU operations, not atomics across cores).
+//!
+//! To test per-CPU code, boot one machine per process and run the code on its CPUs:
 //!
 //! ```
 //! use percpu_rt::hosted::{Machine, MachineConfig};
@@ -25,11 +46,13 @@
 //! ```
 
 mod memory;
+mod not_a_cpu;
 
 use crate::cpu::CpuId;
 use crate::first_chunk::{self, FirstChunk, SetupConfig, SetupError};
 use crate::layout::LayoutParams;
 use std::boxed::Box;
+use std::cell::RefCell;
 use std::fmt;
 use std::string::String;
 use std::sync::Mutex;
@@ -108,6 +131,8 @@ pub enum BootError {
     Setup(SetupError),
     /// The memfd for page mode could not be created.
     Memfd(std::io::Error),
+    /// The template could not be revoked from threads that are not CPUs.
+    Revoke(std::io::Error),
 }
 
 impl fmt::Display for BootError {
@@ -121,6 +146,10 @@ impl fmt::Display for BootError {
             BootError::Memfd(e) => {
                 write!(f, "memfd_create for the page-mode first chunk failed: {e}")
             }
+            BootError::Revoke(e) => write!(
+                f,
+                "making the template inaccessible to threads that are not CPUs failed: {e}"
+            ),
         }
     }
 }
@@ -189,6 +218,7 @@ impl Machine {
             }
         };
         let chunk = chunk.install()?;
+        not_a_cpu::revoke_template().map_err(BootError::Revoke)?;
         let mut cpus = config.cpus.clone();
         cpus.sort_unstable();
         Ok(Box::leak(Box::new(Machine {
@@ -220,38 +250,95 @@ impl Machine {
     ///
     /// # Panics
     ///
-    /// If `cpu` is not one of the machine's CPUs, or if `f` panics.
+    /// If `cpu` is not one of the machine's CPUs, if the calling thread already runs `cpu` (or
+    /// waits for a thread that does: the call could never start), or if `f` panics. See
+    /// [`Machine::try_run_on`] for the first two as errors.
+    #[track_caller]
     pub fn run_on<R: Send>(&self, cpu: CpuId, f: impl FnOnce() -> R + Send) -> R {
-        let index = self
-            .cpus
-            .binary_search(&cpu)
-            .unwrap_or_else(|_| panic!("{}", crate::CpuNotPossible { cpu }));
-        std::thread::scope(|scope| {
+        match self.try_run_on(cpu, f) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`Machine::run_on`], with a CPU that is not the machine's, or one the calling thread
+    /// runs already, reported as an error (`f` is then not called).
+    ///
+    /// # Panics
+    ///
+    /// If `f` panics (the panic is resumed on the calling thread).
+    pub fn try_run_on<R: Send>(
+        &self,
+        cpu: CpuId,
+        f: impl FnOnce() -> R + Send,
+    ) -> Result<R, RunError> {
+        let held = RUNNING.with(|r| r.borrow().clone());
+        self.run_on_from(&held, cpu, f)
+    }
+
+    /// `try_run_on` from a thread whose chain of waiting callers holds `held`.
+    fn run_on_from<R: Send>(
+        &self,
+        held: &[CpuId],
+        cpu: CpuId,
+        f: impl FnOnce() -> R + Send,
+    ) -> Result<R, RunError> {
+        let index = self.cpus.binary_search(&cpu).map_err(|_| RunError::NotACpu { cpu })?;
+        // Nested: this thread runs `cpu`, or waits (through run_on calls) for one that does, or
+        // inherited `cpu`'s base register from a CPU thread that spawned it.
+        if held.contains(&cpu) || crate::arch::read_base() == self.offset(cpu) {
+            return Err(RunError::Nested { cpu });
+        }
+        let mut chain = held.to_vec();
+        chain.push(cpu);
+        Ok(std::thread::scope(|scope| {
             scope
-                .spawn(|| {
+                .spawn(move || {
                     let _claimed = self.busy[index].lock().unwrap_or_else(|e| e.into_inner());
+                    RUNNING.with(|r| *r.borrow_mut() = chain);
                     // SAFETY: this thread is now CPU `cpu` (claimed above, so no other thread
-                    // runs it), and it has no references into another per-CPU area.
+                    // that run_on started runs it), and it has no references into another
+                    // per-CPU area.
                     unsafe { first_chunk::load_base(cpu).expect("a machine CPU is possible") };
                     let result = f();
-                    // SAFETY: back to the template (base 0); the thread ends right after.
+                    // SAFETY: back to base 0 (no unit); the thread ends right after.
                     unsafe { crate::arch::write_base(0) };
                     result
                 })
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        }))
+    }
+
+    /// `cpu`'s per-CPU offset (the value its threads' base register holds).
+    fn offset(&self, cpu: CpuId) -> usize {
+        crate::cpu_offset(cpu).expect("a machine CPU is possible")
     }
 
     /// Runs `f(cpu)` on every CPU at once (one thread each) and waits for all of them.
+    ///
+    /// # Panics
+    ///
+    /// If the calling thread runs one of the CPUs (see [`Machine::run_on`]), or if `f` panics.
+    #[track_caller]
     pub fn run<F: Fn(CpuId) + Sync>(&self, f: F) {
+        let held = RUNNING.with(|r| r.borrow().clone());
+        if let Some(&cpu) = self
+            .cpus
+            .iter()
+            .find(|&&c| held.contains(&c) || crate::arch::read_base() == self.offset(c))
+        {
+            panic!("{}", RunError::Nested { cpu });
+        }
         std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .cpus
                 .iter()
                 .map(|&cpu| {
-                    let f = &f;
-                    scope.spawn(move || self.run_on(cpu, || f(cpu)))
+                    let (f, held) = (&f, &held);
+                    scope.spawn(move || {
+                        self.run_on_from(held, cpu, || f(cpu)).unwrap_or_else(|e| panic!("{e}"))
+                    })
                 })
                 .collect();
             for h in handles {
@@ -260,3 +347,40 @@ impl Machine {
         });
     }
 }
+
+std::thread_local! {
+    /// The CPUs this thread runs, or waits for through `run_on` calls (nesting detection).
+    static RUNNING: RefCell<Vec<CpuId>> = const { RefCell::new(Vec::new()) };
+}
+
+/// [`Machine::try_run_on`] could not run the closure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunError {
+    /// The CPU is not one of the machine's.
+    NotACpu {
+        /// The CPU named.
+        cpu: CpuId,
+    },
+    /// The calling thread runs that CPU already, or waits for the thread that does (a
+    /// `run_on` inside `run_on` for the same CPU): the call could never start.
+    Nested {
+        /// The CPU named.
+        cpu: CpuId,
+    },
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::NotACpu { cpu } => write!(f, "{}", crate::CpuNotPossible { cpu: *cpu }),
+            RunError::Nested { cpu } => write!(
+                f,
+                "run_on(CPU {cpu}) from code that already runs on CPU {cpu} (or waits for the \
+                 thread that does): it could never start; call the code directly instead of \
+                 through run_on"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}

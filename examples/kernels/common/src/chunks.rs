@@ -96,7 +96,7 @@ unsafe impl Backend for KernelChunks {
         Ok(base)
     }
 
-    fn populate(
+    unsafe fn populate(
         &self,
         geometry: &ChunkGeometry,
         base: usize,
@@ -135,14 +135,14 @@ unsafe impl Backend for KernelChunks {
         Ok(())
     }
 
-    fn depopulate(&self, geometry: &ChunkGeometry, base: usize, pages: Range<usize>) {
+    unsafe fn depopulate(&self, geometry: &ChunkGeometry, base: usize, pages: Range<usize>) {
         let mut st = self.state.lock();
         for virt in Self::addresses(geometry, base, pages) {
             self.release(&mut st, virt);
         }
     }
 
-    fn destroy_chunk(&self, geometry: &ChunkGeometry, base: usize) {
+    unsafe fn destroy_chunk(&self, geometry: &ChunkGeometry, base: usize) {
         let mut st = self.state.lock();
         let all = 0..geometry.unit_pages();
         for virt in Self::addresses(geometry, base, all) {

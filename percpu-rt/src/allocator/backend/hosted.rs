@@ -12,15 +12,33 @@
 //!
 //! The backend counts what it holds, so tests and the benchmark can check it against the
 //! allocator's own figures and against `mincore`.
+//!
+//! It also remembers every chunk it reserved and which of its pages are populated, and checks
+//! each request against that: a base it did not return (or already destroyed), pages outside a
+//! unit or a geometry that does not match the chunk's are refused and change nothing; pages
+//! released twice are counted once. The methods are `unsafe` to call (releasing pages that hold
+//! live objects cannot be caught here), but no request can unmap memory that is not one of its
+//! chunks or make its counters wrap.
 
 use crate::allocator::backend::{Backend, ChunkGeometry};
 use crate::allocator::error::BackendError;
 use core::ops::Range;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::vec::Vec;
+
+/// One reserved chunk: where, how large, and which unit pages are populated.
+#[derive(Debug)]
+struct Reservation {
+    base: usize,
+    span: usize,
+    populated: Vec<bool>,
+}
 
 /// The hosted backend. Use the shared [`HOSTED_BACKEND`], or your own (each counts for itself).
 #[derive(Debug, Default)]
 pub struct HostedBackend {
+    reservations: Mutex<Vec<Reservation>>,
     chunks: AtomicUsize,
     resident_pages: AtomicUsize,
     populate_calls: AtomicU64,
@@ -40,6 +58,7 @@ impl HostedBackend {
     /// A backend with zeroed counters.
     pub const fn new() -> Self {
         HostedBackend {
+            reservations: Mutex::new(Vec::new()),
             chunks: AtomicUsize::new(0),
             resident_pages: AtomicUsize::new(0),
             populate_calls: AtomicU64::new(0),
@@ -98,6 +117,31 @@ impl HostedBackend {
         })
     }
 
+    /// Runs `f` on the reservation at `base` if `geometry` and `pages` fit it.
+    fn with_reservation<R>(
+        &self,
+        geometry: &ChunkGeometry,
+        base: usize,
+        pages: &Range<usize>,
+        f: impl FnOnce(&mut Reservation) -> R,
+    ) -> Result<R, BackendError> {
+        let mut all = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
+        let fits = |r: &&mut Reservation| {
+            r.base == base
+                && r.span == geometry.span()
+                && r.populated.len() == geometry.unit_pages()
+                && pages.start <= pages.end
+                && pages.end <= r.populated.len()
+                && geometry.units.iter().all(|&(_, off)| {
+                    off.checked_add(geometry.unit_size).is_some_and(|end| end <= r.span)
+                })
+        };
+        match all.iter_mut().find(|r| r.base == base).filter(fits) {
+            Some(r) => Ok(f(r)),
+            None => Err(BackendError::UnknownChunk { base }),
+        }
+    }
+
     fn release(geometry: &ChunkGeometry, base: usize, pages: &Range<usize>) {
         for (addr, len) in Self::unit_ranges(geometry, base, pages) {
             // SAFETY: the range is inside this chunk's reservation; nothing in it is live
@@ -137,16 +181,21 @@ unsafe impl Backend for HostedBackend {
         if p == libc::MAP_FAILED {
             return Err(BackendError::NoAddressSpace { bytes: span });
         }
+        let populated = std::vec![false; geometry.unit_pages()];
+        let mut all = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
+        all.push(Reservation { base: p as usize, span, populated });
         self.chunks.fetch_add(1, Ordering::Relaxed);
         Ok(p as usize)
     }
 
-    fn populate(
+    unsafe fn populate(
         &self,
         geometry: &ChunkGeometry,
         base: usize,
         pages: Range<usize>,
     ) -> Result<(), BackendError> {
+        // Refuses (and changes nothing for) anything but pages of one of our chunks.
+        self.with_reservation(geometry, base, &pages, |_| ())?;
         self.populate_calls.fetch_add(1, Ordering::Relaxed);
         let page = geometry.page_size;
         for (addr, len) in Self::unit_ranges(geometry, base, &pages) {
@@ -179,25 +228,46 @@ unsafe impl Backend for HostedBackend {
                 }
             }
             if let Some(e) = failure {
+                let _ = self.with_reservation(geometry, base, &pages, |r| {
+                    let was = r.populated[pages.clone()].iter().filter(|&&p| p).count();
+                    r.populated[pages.clone()].iter_mut().for_each(|p| *p = false);
+                    self.resident_pages.fetch_sub(was * geometry.units.len(), Ordering::Relaxed);
+                });
                 Self::release(geometry, base, &pages);
                 return Err(e);
             }
         }
-        self.resident_pages
-            .fetch_add((pages.end - pages.start) * geometry.units.len(), Ordering::Relaxed);
+        let _ = self.with_reservation(geometry, base, &pages, |r| {
+            let fresh = r.populated[pages.clone()].iter().filter(|&&p| !p).count();
+            r.populated[pages.clone()].iter_mut().for_each(|p| *p = true);
+            self.resident_pages.fetch_add(fresh * geometry.units.len(), Ordering::Relaxed);
+        });
         Ok(())
     }
 
-    fn depopulate(&self, geometry: &ChunkGeometry, base: usize, pages: Range<usize>) {
-        self.depopulate_calls.fetch_add(1, Ordering::Relaxed);
-        Self::release(geometry, base, &pages);
-        self.resident_pages
-            .fetch_sub((pages.end - pages.start) * geometry.units.len(), Ordering::Relaxed);
+    unsafe fn depopulate(&self, geometry: &ChunkGeometry, base: usize, pages: Range<usize>) {
+        let counted = self.with_reservation(geometry, base, &pages, |r| {
+            let was = r.populated[pages.clone()].iter().filter(|&&p| p).count();
+            r.populated[pages.clone()].iter_mut().for_each(|p| *p = false);
+            self.resident_pages.fetch_sub(was * geometry.units.len(), Ordering::Relaxed);
+        });
+        if counted.is_ok() {
+            self.depopulate_calls.fetch_add(1, Ordering::Relaxed);
+            Self::release(geometry, base, &pages);
+        }
     }
 
-    fn destroy_chunk(&self, geometry: &ChunkGeometry, base: usize) {
-        // SAFETY: the whole reservation made by `create_chunk`; nothing in it is live.
-        unsafe { libc::munmap(base as *mut libc::c_void, geometry.span()) };
+    unsafe fn destroy_chunk(&self, geometry: &ChunkGeometry, base: usize) {
+        let mut all = self.reservations.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(i) = all.iter().position(|r| r.base == base && r.span == geometry.span()) else {
+            return; // Not one of ours: refused, nothing unmapped.
+        };
+        let r = all.swap_remove(i);
+        let still = r.populated.iter().filter(|&&p| p).count();
+        self.resident_pages.fetch_sub(still * geometry.units.len(), Ordering::Relaxed);
+        // SAFETY: the whole reservation made by `create_chunk` (recorded above); nothing in it
+        // is live (the caller's contract).
+        unsafe { libc::munmap(base as *mut libc::c_void, r.span) };
         self.chunks.fetch_sub(1, Ordering::Relaxed);
     }
 
