@@ -11,9 +11,10 @@
 //! * Nesting. The document's events (`toml_parser`, the parser `toml` itself runs) are scanned
 //!   for the depth of every value: a `[table]` header's parts, a dotted key's parts, and every
 //!   array and inline table on the way. Past [`MAX_DEPTH`] the document is refused at that
-//!   place, before `toml` builds it: the recursion of building, converting and dropping the
-//!   tree grows with the depth, and `toml`'s own limits (80 levels of arrays and inline tables,
-//!   each holding an 80-part dotted key) let it reach 6400 levels, beyond a thread's stack.
+//!   place (or at an error of the text before it), and `toml` never builds the deep part: the
+//!   recursion of building, converting and dropping the tree grows with the depth, and
+//!   `toml`'s own limits (80 levels of arrays and inline tables, each holding an 80-part
+//!   dotted key) let it reach 6400 levels, beyond a thread's stack.
 //! * Position. A parser error without a span (`toml` has one: "recursion limit", for dotted
 //!   keys of 80 parts) is located by parsing prefixes of the text: the shortest prefix that
 //!   reproduces it ends where it is.
@@ -23,7 +24,7 @@ use core::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 use toml_parser::parser::EventReceiver;
-use toml_parser::{ErrorSink, ParseError, Source, Span};
+use toml_parser::{ErrorSink, Source, Span};
 
 /// The deepest nesting a document may have: the number of table-header parts, dotted-key
 /// parts, arrays and inline tables enclosing a value. `percpu.toml` needs 3
@@ -131,13 +132,25 @@ pub(crate) fn parse(text: &str) -> Result<Vec<(Key, Node)>, SyntaxError> {
 
 /// [`parse`] with another nesting limit (tests reach `toml`'s own limits with it).
 fn parse_with_depth(text: &str, max_depth: usize) -> Result<Vec<(Key, Node)>, SyntaxError> {
-    if let Some(offset) = too_deep(text, max_depth) {
-        return Err(SyntaxError::TooDeep { offset });
+    if let Some(deep) = too_deep(text, max_depth) {
+        // `toml` never sees the deep part: the text before it may hold an earlier error, which
+        // is the one to report (errors the cut itself causes are at `deep`).
+        let before = text.get(..deep).unwrap_or_default();
+        let (_, errors) = DeTable::parse_recoverable(before);
+        let earlier = errors
+            .iter()
+            .filter_map(|e| Some((e.span()?.start, e)))
+            .filter(|&(offset, _)| offset < deep)
+            .min_by_key(|&(offset, _)| offset);
+        return Err(match earlier {
+            Some((offset, e)) => SyntaxError::Parser { message: one_line(e.message()), offset },
+            None => SyntaxError::TooDeep { offset: deep },
+        });
     }
     match DeTable::parse(text) {
         Ok(document) => Ok(table(document.get_ref())),
         Err(e) => {
-            let message = e.message().trim().replace('\n', " ");
+            let message = one_line(e.message());
             let offset = match e.span() {
                 Some(span) => span.start,
                 None => locate(text, &message),
@@ -147,18 +160,18 @@ fn parse_with_depth(text: &str, max_depth: usize) -> Result<Vec<(Key, Node)>, Sy
     }
 }
 
-/// The offset of the first place `text` nests deeper than `max_depth`, unless the parser reports
-/// an error before it (then the parser's message is the one to give).
+/// A parser message on one line.
+fn one_line(message: &str) -> String {
+    message.trim().replace('\n', " ")
+}
+
+/// The offset of the first place `text` nests deeper than `max_depth`.
 fn too_deep(text: &str, max_depth: usize) -> Option<usize> {
     let source = Source::new(text);
     let tokens = source.lex().into_vec();
     let mut scan = DepthScan { max_depth, ..DepthScan::default() };
-    let mut first_error: Option<usize> = None;
-    let mut errors = |e: ParseError| {
-        first_error.get_or_insert(e.unexpected().map_or(text.len(), |s| s.start()));
-    };
-    toml_parser::parser::parse_document(&tokens, &mut scan, &mut errors);
-    scan.too_deep.filter(|&deep| first_error.is_none_or(|error| deep <= error))
+    toml_parser::parser::parse_document(&tokens, &mut scan, &mut ());
+    scan.too_deep
 }
 
 /// The depth of every value, from the parser's events (see the module documentation).
@@ -416,9 +429,11 @@ mod tests {
         tables.push('1');
         tables.push_str(&" }".repeat(80));
         let brackets = format!("x = {}", "[".repeat(1_000_000));
+        // An error before it: still reported without building the deep part.
+        let after_an_error = format!("a\n{tables}");
         let outcome = std::thread::Builder::new()
             .stack_size(256 << 10)
-            .spawn(move || (parse(&tables), parse(&brackets)))
+            .spawn(move || (parse(&tables), parse(&brackets), parse(&after_an_error)))
             .unwrap()
             .join()
             .unwrap();
@@ -426,6 +441,7 @@ mod tests {
         assert_eq!(outcome.0, Err(SyntaxError::TooDeep { offset: 20 }));
         // The ninth bracket.
         assert_eq!(outcome.1, Err(SyntaxError::TooDeep { offset: 12 }));
+        assert!(matches!(outcome.2, Err(SyntaxError::Parser { offset: 1, .. })), "{:?}", outcome.2);
     }
 
     /// Issue 11 item 4: `toml` reports a dotted key of 80 parts or more as "recursion limit",
