@@ -58,6 +58,7 @@
 //! | `max_cpus` | 1 to 8192 ([`MAX_CPUS_LIMIT`]) | Linux's largest `NR_CPUS` |
 //! | `empty_pages_low`, `empty_pages_high` | 0 to 65536 ([`MAX_EMPTY_PAGES`]) | an empty page stays populated in every CPU's unit: 65536 are 256 MiB per CPU with 4 KiB pages, where Linux keeps 2 to 4 |
 //! | nesting | at most [`MAX_DEPTH`] levels | the file needs three (`[target.<triple>]` holding `key = value`); deeper documents are refused before they are built |
+//! | the file | at most 1 MiB ([`MAX_CONFIG_SIZE`]), UTF-8 | a `percpu.toml` is a few hundred bytes; reading stops there (a device such as `/dev/zero` included) |
 
 use crate::error::{ConfigError, ErrorKind};
 use crate::size::{BytesExact, SIZE_ALLOWED, parse_size};
@@ -67,6 +68,7 @@ use crate::tree::{self, Node, Position, SyntaxError, Value};
 use cfg_expr::Expression;
 use core::fmt;
 use percpu_rt::layout::{self, LayoutParams};
+use std::io::Read;
 use std::path::Path;
 
 /// Default `max_cpus`: the `NR_CPUS` of Linux's x86_64 defconfig.
@@ -90,6 +92,8 @@ pub const MAX_ATOM_SIZE: usize = 1 << 30;
 pub const MAX_UNIT_SIZE: usize = 1 << 30;
 /// Largest `empty_pages_low` and `empty_pages_high`.
 pub const MAX_EMPTY_PAGES: usize = 1 << 16;
+/// Largest configuration file read, in bytes.
+pub const MAX_CONFIG_SIZE: u64 = 1 << 20;
 pub use crate::tree::MAX_DEPTH;
 
 /// Why `page_size` has its range.
@@ -360,9 +364,20 @@ impl Config {
     /// Reads and resolves the file at `path` for `target`.
     pub fn load(path: &Path, target: &TargetCfg) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| {
-            ConfigError::new(&shown, None, None, ErrorKind::Read { message: e.to_string() })
-        })?;
+        let read_error =
+            |message: String| ConfigError::new(&shown, None, None, ErrorKind::Read { message });
+        // At most one byte more than allowed: a device such as /dev/zero ends here too.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_SIZE + 1).read_to_end(&mut bytes))
+            .map_err(|e| read_error(e.to_string()))?;
+        if bytes.len() as u64 > MAX_CONFIG_SIZE {
+            return Err(read_error(format!(
+                "it has more than {} (a percpu.toml is a few hundred bytes; is this the right \
+                 file?)",
+                crate::size::Bytes(MAX_CONFIG_SIZE)
+            )));
+        }
         let text = String::from_utf8(bytes).map_err(|e| {
             let valid = e.utf8_error().valid_up_to();
             let bytes = e.as_bytes();

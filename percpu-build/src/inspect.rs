@@ -250,8 +250,15 @@ pub struct InspectOptions {
 /// Inspects `opts.file` and lays its unit out for the target's configuration.
 pub fn run(opts: &InspectOptions) -> Result<Inspection, InspectError> {
     let path = opts.file.display().to_string();
-    let data = std::fs::read(&opts.file)
-        .map_err(|e| InspectError::Read { path: path.clone(), message: e.to_string() })?;
+    let read_error = |message: String| InspectError::Read { path: path.clone(), message };
+    // Only a regular file has an end: a device (/dev/zero) or a pipe would be read forever.
+    let metadata = std::fs::metadata(&opts.file).map_err(|e| read_error(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(read_error(
+            "not a regular file (a directory, device or pipe); give the linked ELF file".into(),
+        ));
+    }
+    let data = std::fs::read(&opts.file).map_err(|e| read_error(e.to_string()))?;
     inspect_data(&path, &data, opts)
 }
 

@@ -285,3 +285,24 @@ fn item4_all_sizes_zero_is_an_error_not_a_division_by_zero() {
     assert_eq!(e.position(), at(4, 17));
     assert!(e.to_string().contains("a unit would be empty"), "{e}");
 }
+
+// Found with the above: files without an end.
+
+#[test]
+#[cfg(unix)]
+fn devices_and_huge_files_are_refused_not_read_forever() {
+    let dev_zero = std::path::Path::new("/dev/zero");
+    let err = fails_with_one_line(dev_zero, &[]);
+    assert_eq!(
+        err,
+        "percpu-build: error: /dev/zero: cannot read: not a regular file (a directory, device or \
+         pipe); give the linked ELF file\n"
+    );
+    let e = within(|| Config::load(std::path::Path::new("/dev/zero"), &x86_64())).unwrap_err();
+    assert!(e.to_string().contains("it has more than 1 MiB"), "{e}");
+    let big = temp_file("big-percpu.toml", &vec![b'#'; (1 << 20) + 1]);
+    let e = Config::load(&big, &x86_64()).unwrap_err();
+    assert!(e.to_string().contains("it has more than 1 MiB"), "{e}");
+    let just_fits = temp_file("fits-percpu.toml", &vec![b'#'; 1 << 20]);
+    assert!(Config::load(&just_fits, &x86_64()).is_ok());
+}
