@@ -41,15 +41,34 @@
 //! | `first_chunk` | `"auto"` | `"embed"`, `"page"`, or `"auto"` (embed, falling back to page) |
 //! | `base_register` | `"el1"` on aarch64 | aarch64 only: `"el1"` (`TPIDR_EL1`) or `"el2"` (`TPIDR_EL2`) |
 //! | `empty_pages_low` / `empty_pages_high` | 2 / 4 | the dynamic allocator keeps between these many empty populated pages (`PCPU_EMPTY_POP_PAGES_LOW/HIGH`) |
+//!
+//! # Limits
+//!
+//! Every value has a range, checked in every table (whether or not it applies to the target
+//! being built), so that no value can make the layout arithmetic, the generated constants or
+//! the linker fragment overflow:
+//!
+//! | key | allowed | why |
+//! |---|---|---|
+//! | `page_size` | 4 KiB to 256 KiB ([`MIN_PAGE_SIZE`], [`MAX_PAGE_SIZE`]) | Linux's base pages run from 4 KiB to 256 KiB (`PAGE_SIZE_256KB`); a larger page is a huge page, which belongs in `atom_size` |
+//! | `atom_size` | `page_size` to 1 GiB ([`MAX_ATOM_SIZE`]) | the largest huge page (1 GiB on x86_64 and aarch64); the first chunk is allocated in whole atoms, so a larger one only wastes memory |
+//! | `min_unit_size`, `unit_size` | at most 1 GiB ([`MAX_UNIT_SIZE`]) | a unit is copied for every possible CPU: 1 GiB is 8 TiB for 8192 CPUs, where Linux's units are a few hundred KiB |
+//! | `reserved`, `dynamic_reserve`, `early_reserve`, `max_alloc_size` | at most 1 GiB | they lie inside a unit |
+//! | all sizes together | a unit of at most 1 GiB; `max_cpus` units within the target's address space | as above |
+//! | `max_cpus` | 1 to 8192 ([`MAX_CPUS_LIMIT`]) | Linux's largest `NR_CPUS` |
+//! | `empty_pages_low`, `empty_pages_high` | 0 to 65536 ([`MAX_EMPTY_PAGES`]) | an empty page stays populated in every CPU's unit: 65536 are 256 MiB per CPU with 4 KiB pages, where Linux keeps 2 to 4 |
+//! | nesting | at most [`MAX_DEPTH`] levels | the file needs three (`[target.<triple>]` holding `key = value`); deeper documents are refused before they are built |
+//! | the file | at most 1 MiB ([`MAX_CONFIG_SIZE`]), UTF-8 | a `percpu.toml` is a few hundred bytes; reading stops there (a device such as `/dev/zero` included) |
 
 use crate::error::{ConfigError, ErrorKind};
 use crate::size::{BytesExact, SIZE_ALLOWED, parse_size};
 use crate::suggest::closest;
 use crate::target::{TargetCfg, impossible_values};
-use crate::tree::{self, Node, Position, Value};
+use crate::tree::{self, Node, Position, SyntaxError, Value};
 use cfg_expr::Expression;
 use core::fmt;
 use percpu_rt::layout::{self, LayoutParams};
+use std::io::Read;
 use std::path::Path;
 
 /// Default `max_cpus`: the `NR_CPUS` of Linux's x86_64 defconfig.
@@ -62,6 +81,34 @@ pub const DEFAULT_EMPTY_PAGES_LOW: usize = 2;
 pub const DEFAULT_EMPTY_PAGES_HIGH: usize = 4;
 /// Default `max_alloc_size`: Linux's largest allocation, `PCPU_MIN_UNIT_SIZE`.
 pub const DEFAULT_MAX_ALLOC_SIZE: usize = layout::MIN_UNIT_SIZE;
+/// Smallest `page_size`: 4 KiB, Linux's smallest page.
+pub const MIN_PAGE_SIZE: usize = 4 << 10;
+/// Largest `page_size`: 256 KiB, Linux's largest base page (`PAGE_SIZE_256KB`).
+pub const MAX_PAGE_SIZE: usize = 256 << 10;
+/// Largest `atom_size`: 1 GiB, the largest huge page of x86_64 and aarch64.
+pub const MAX_ATOM_SIZE: usize = 1 << 30;
+/// Largest unit: the bound of `unit_size`, `min_unit_size`, of every area inside a unit, and of
+/// the smallest unit all of them make together.
+pub const MAX_UNIT_SIZE: usize = 1 << 30;
+/// Largest `empty_pages_low` and `empty_pages_high`.
+pub const MAX_EMPTY_PAGES: usize = 1 << 16;
+/// Largest configuration file read, in bytes.
+pub const MAX_CONFIG_SIZE: u64 = 1 << 20;
+pub use crate::tree::MAX_DEPTH;
+
+/// Why `page_size` has its range.
+const PAGE_WHY: &str = "Linux's base pages run from 4 KiB to 256 KiB (PAGE_SIZE_256KB); for \
+                        huge pages keep page_size the MMU's base page and set atom_size";
+/// Why `atom_size` has its bound.
+const ATOM_WHY: &str = "the largest huge page (1 GiB on x86_64 and aarch64); the first chunk is \
+                        allocated in whole atoms, so a larger atom only wastes memory";
+/// Why the unit has its bound.
+const UNIT_WHY: &str = "a unit is copied for every possible CPU (1 GiB is 8 TiB for 8192 CPUs), \
+                        where Linux's units are a few hundred KiB; put large per-CPU buffers in \
+                        memory from the page allocator";
+/// Why the areas inside a unit have their bound.
+const INSIDE_UNIT_WHY: &str = "it lies inside a unit, which is at most 1 GiB because it is \
+                               copied for every possible CPU";
 
 /// The path shown for a configuration made of defaults only.
 pub const DEFAULTS_PATH: &str = "(defaults)";
@@ -317,8 +364,26 @@ impl Config {
     /// Reads and resolves the file at `path` for `target`.
     pub fn load(path: &Path, target: &TargetCfg) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(&shown, None, None, ErrorKind::Read { message: e.to_string() })
+        let read_error =
+            |message: String| ConfigError::new(&shown, None, None, ErrorKind::Read { message });
+        // At most one byte more than allowed: a device such as /dev/zero ends here too.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_SIZE + 1).read_to_end(&mut bytes))
+            .map_err(|e| read_error(e.to_string()))?;
+        if bytes.len() as u64 > MAX_CONFIG_SIZE {
+            return Err(read_error(format!(
+                "it has more than {} (a percpu.toml is a few hundred bytes; is this the right \
+                 file?)",
+                crate::size::Bytes(MAX_CONFIG_SIZE)
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            let before = String::from_utf8_lossy(&bytes[..valid]);
+            let kind = ErrorKind::NotUtf8 { byte: bytes[valid] };
+            ConfigError::new(&shown, Some(Position::of(&before, valid)), None, kind)
         })?;
         Config::parse(&text, &shown, target)
     }
@@ -331,9 +396,16 @@ impl Config {
     /// Resolves the text of a `percpu.toml` for `target`; `path` is what messages call it.
     pub fn parse(text: &str, path: &str, target: &TargetCfg) -> Result<Config, ConfigError> {
         let src = Source { path, text };
-        let top = tree::parse(text).map_err(|e| {
-            let position = e.offset.map(|o| src.pos(o));
-            ConfigError::new(path, position, None, ErrorKind::Syntax { message: e.message })
+        let top = tree::parse(text).map_err(|e| match e {
+            SyntaxError::Parser { message, offset } => {
+                ConfigError::new(path, Some(src.pos(offset)), None, ErrorKind::Syntax { message })
+            }
+            SyntaxError::TooDeep { offset } => ConfigError::new(
+                path,
+                Some(src.pos(offset)),
+                None,
+                ErrorKind::TooDeep { max: MAX_DEPTH },
+            ),
         })?;
         let tables = read_tables(&src, &top, target)?;
         resolve(&src, &tables, target)
@@ -654,18 +726,34 @@ fn read_entry(
     Ok(Entry { key: k, value, position })
 }
 
-/// The checks a value needs on its own, whatever the other keys say.
+/// The checks a value needs on its own, whatever the other keys say: its form, then its range.
 fn check_alone(key: Key, n: u64) -> Result<(), ErrorKind> {
     let granule = layout::MIN_ALLOC_SIZE as u64;
     match key {
         Key::PageSize | Key::AtomSize if !n.is_power_of_two() => {
-            Err(ErrorKind::NotPowerOfTwo { found: n })
+            return Err(ErrorKind::NotPowerOfTwo { found: n });
         }
         Key::Reserved if n % granule != 0 => {
-            Err(ErrorKind::NotGranuleMultiple { found: n, zero_allowed: true })
+            return Err(ErrorKind::NotGranuleMultiple { found: n, zero_allowed: true });
         }
         Key::MaxAllocSize if n == 0 || n % granule != 0 => {
-            Err(ErrorKind::NotGranuleMultiple { found: n, zero_allowed: false })
+            return Err(ErrorKind::NotGranuleMultiple { found: n, zero_allowed: false });
+        }
+        _ => {}
+    }
+    let size = |min: usize, max: usize, why| {
+        if (min as u64..=max as u64).contains(&n) {
+            Ok(())
+        } else {
+            Err(ErrorKind::SizeOutOfRange { found: n, min: min as u64, max: max as u64, why })
+        }
+    };
+    match key {
+        Key::PageSize => size(MIN_PAGE_SIZE, MAX_PAGE_SIZE, PAGE_WHY),
+        Key::AtomSize => size(0, MAX_ATOM_SIZE, ATOM_WHY),
+        Key::MinUnitSize | Key::UnitSize => size(0, MAX_UNIT_SIZE, UNIT_WHY),
+        Key::Reserved | Key::DynamicReserve | Key::EarlyReserve | Key::MaxAllocSize => {
+            size(0, MAX_UNIT_SIZE, INSIDE_UNIT_WHY)
         }
         Key::MaxCpus if n == 0 || n > MAX_CPUS_LIMIT as u64 => Err(ErrorKind::OutOfRange {
             found: n,
@@ -673,7 +761,20 @@ fn check_alone(key: Key, n: u64) -> Result<(), ErrorKind> {
             max: MAX_CPUS_LIMIT as u64,
             why: "at least the boot CPU, at most Linux's largest NR_CPUS",
         }),
-        _ => Ok(()),
+        Key::EmptyPagesLow | Key::EmptyPagesHigh if n > MAX_EMPTY_PAGES as u64 => {
+            Err(ErrorKind::OutOfRange {
+                found: n,
+                min: 0,
+                max: MAX_EMPTY_PAGES as u64,
+                why: "an empty page stays populated in every CPU's unit: 65536 are 256 MiB per \
+                      CPU with 4 KiB pages, where Linux keeps 2 to 4",
+            })
+        }
+        Key::MaxCpus
+        | Key::EmptyPagesLow
+        | Key::EmptyPagesHigh
+        | Key::FirstChunk
+        | Key::BaseRegister => Ok(()),
     }
 }
 
@@ -895,6 +996,19 @@ fn resolve(src: &Source<'_>, tables: &[Table], target: &TargetCfg) -> Result<Con
         ));
     }
     if low > high {
+        if number(Key::EmptyPagesLow).is_none() {
+            // Only empty_pages_high was set: report it, against the default low mark.
+            return Err(key_err(
+                Key::EmptyPagesHigh,
+                ErrorKind::EmptyPagesHighBelowLow {
+                    high: high as u64,
+                    low: format!(
+                        "empty_pages_low = {low} ({})",
+                        origins[Key::EmptyPagesLow as usize]
+                    ),
+                },
+            ));
+        }
         return Err(key_err(
             Key::EmptyPagesLow,
             ErrorKind::EmptyPagesInverted {
@@ -931,6 +1045,16 @@ fn resolve(src: &Source<'_>, tables: &[Table], target: &TargetCfg) -> Result<Con
         Ok(sizes) => sizes.min_unit_size,
         Err(e) => return Err(key_err(blame, ErrorKind::Layout(e))),
     };
+    if unit_min > MAX_UNIT_SIZE {
+        return Err(key_err(
+            blame,
+            ErrorKind::UnitAboveLimit {
+                found: largest.map_or(0, |(n, _)| n),
+                unit: unit_min as u64,
+                max: MAX_UNIT_SIZE as u64,
+            },
+        ));
+    }
     let chunk = (unit_min as u128) * (max_cpus as u128);
     if chunk >> pointer_width.min(64) != 0 {
         return Err(key_err(

@@ -1,14 +1,31 @@
 //! Reading a linked 64-bit little-endian ELF file (x86_64 or aarch64; PIE or static) with the
 //! `object` crate: sections, the symbol table, and the 64-bit words stored at virtual addresses,
-//! with the dynamic relocations of a position-independent executable applied (`RELA`
-//! `R_*_RELATIVE` and absolute relocations, `REL`, and packed `RELR`). Nothing here knows about
-//! per-CPU data; `inspect.rs` gives the bytes their meaning.
+//! with the `RELA` dynamic relocations of a position-independent executable applied
+//! (`R_*_RELATIVE` and absolute ones; `REL` and packed `RELR` relocations keep their addend in
+//! the word itself, which is what is read). Nothing here knows about per-CPU data;
+//! `inspect.rs` gives the bytes their meaning.
+//!
+//! The file is untrusted: every offset and size it gives is checked against its length with
+//! checked arithmetic (`object` checks the headers and tables it returns; this module checks the
+//! loadable segments, reads names through [`MAX_NAME`]-byte windows, and bounds every lookup),
+//! so that a corrupted file is a [`ElfError`], never a panic, a hang or an allocation larger
+//! than a small multiple of the file.
 
 use core::fmt;
 use object::LittleEndian as LE;
+use object::SectionIndex;
 use object::elf::{self, FileHeader64};
-use object::read::elf::{FileHeader, ProgramHeader, Rel, Rela, SectionHeader, SectionTable, Sym};
+use object::read::elf::{FileHeader, ProgramHeader, Rela, SectionHeader, SectionTable, Sym};
 use std::collections::HashMap;
+
+/// Longest symbol or section name read. Per-CPU template symbols and the bound symbols are a
+/// few hundred bytes at most; longer names are left out, so that reading every name of the
+/// file costs at most this much per symbol, whatever the string table holds.
+pub const MAX_NAME: usize = 1024;
+
+/// Most loadable pieces (`PT_LOAD` segments, or allocated sections without program headers)
+/// believed: linked files have a handful. Each address lookup goes through them.
+pub const MAX_LOADED: usize = 1024;
 
 /// Why a file cannot be read as a supported ELF.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +49,7 @@ pub enum ElfError {
     },
     /// The headers are inconsistent or truncated.
     Malformed {
-        /// What `object` reported.
+        /// What `object` reported, or which range lies outside the file.
         message: String,
     },
 }
@@ -57,7 +74,10 @@ impl fmt::Display for ElfError {
                 "an ELF file of type {elf_type}, not a linked executable; inspect the linked \
                  executable or kernel"
             ),
-            ElfError::Malformed { message } => write!(f, "a malformed ELF file: {message}"),
+            ElfError::Malformed { message } => write!(
+                f,
+                "a malformed ELF file: {message}; the file is truncated or corrupted, rebuild it"
+            ),
         }
     }
 }
@@ -98,11 +118,18 @@ pub struct Section {
     pub size: u64,
 }
 
+impl Section {
+    /// The end address, or `None` if the section wraps the address space.
+    pub fn end(&self) -> Option<u64> {
+        self.address.checked_add(self.size)
+    }
+}
+
 /// A symbol of the static symbol table.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Symbol {
-    /// The (mangled) name.
-    pub name: String,
+pub struct Symbol<'d> {
+    /// The (mangled) name, in the file's string table.
+    pub name: &'d str,
     /// Value (address).
     pub address: u64,
     /// Size in bytes.
@@ -114,6 +141,7 @@ pub struct Symbol {
 }
 
 /// A loadable piece of the file: `[address, address + file_size)` is in the file at `offset`.
+/// Checked when parsed: both ranges fit in `u64`, and the file range in the file.
 #[derive(Clone, Copy, Debug)]
 struct Loaded {
     address: u64,
@@ -129,9 +157,49 @@ pub struct Elf<'d> {
     elf_type: u16,
     has_interpreter: bool,
     sections: SectionTable<'d, FileHeader64<LE>>,
+    /// The section-name string table (empty when the file has none).
+    section_names: &'d [u8],
     loaded: Vec<Loaded>,
-    /// The value the dynamic loader stores at an address (relocations applied).
+    /// The value the dynamic loader stores at an address (RELA relocations applied).
     relocated: HashMap<u64, u64>,
+}
+
+/// The name at `offset` of a string table: the bytes up to its NUL, if that comes within
+/// [`MAX_NAME`] bytes and inside the table.
+fn name_at(table: &[u8], offset: u64) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    let window = table.get(start..)?;
+    let window = &window[..window.len().min(MAX_NAME + 1)];
+    let len = window.iter().position(|&b| b == 0)?;
+    Some(&window[..len])
+}
+
+/// Checks a loadable piece of the file: its file range inside the file, its address range
+/// inside the address space.
+fn loaded(
+    what: &str,
+    address: u64,
+    file_size: u64,
+    offset: u64,
+    file_len: usize,
+) -> Result<Loaded, ElfError> {
+    let file_end = offset.checked_add(file_size);
+    if file_end.is_none_or(|end| end > file_len as u64) {
+        return Err(ElfError::Malformed {
+            message: format!(
+                "{what} holds file bytes [{offset:#x}, {offset:#x} + {file_size:#x}), past the \
+                 end of the {file_len}-byte file"
+            ),
+        });
+    }
+    if address.checked_add(file_size).is_none() {
+        return Err(ElfError::Malformed {
+            message: format!(
+                "{what} at address {address:#x} with {file_size:#x} bytes wraps the address space"
+            ),
+        });
+    }
+    Ok(Loaded { address, file_size, offset })
 }
 
 impl<'d> Elf<'d> {
@@ -167,30 +235,44 @@ impl<'d> Elf<'d> {
             return Err(ElfError::NotLinked { elf_type });
         }
         let sections = header.sections(endian, data).map_err(malformed)?;
+        // As `object` finds it for `sections` (which checked the index): none without sections.
+        let section_names = if sections.is_empty() {
+            &[][..]
+        } else {
+            header
+                .shstrndx(endian, data)
+                .and_then(|index| sections.section(SectionIndex(index as usize)))
+                .and_then(|s| s.data(endian, data))
+                .map_err(malformed)?
+        };
         let program_headers = header.program_headers(endian, data).map_err(malformed)?;
-        let mut loaded: Vec<Loaded> = program_headers
-            .iter()
-            .filter(|p| p.p_type(endian) == elf::PT_LOAD)
-            .map(|p| Loaded {
-                address: p.p_vaddr(endian),
-                file_size: p.p_filesz(endian),
-                offset: p.p_offset(endian),
-            })
-            .collect();
-        if loaded.is_empty() {
+        let mut pieces = Vec::new();
+        for (i, p) in program_headers.iter().enumerate() {
+            if p.p_type(endian) == elf::PT_LOAD {
+                let what = format!("program header {i} (PT_LOAD)");
+                let (address, file_size) = (p.p_vaddr(endian), p.p_filesz(endian));
+                pieces.push(loaded(&what, address, file_size, p.p_offset(endian), data.len())?);
+            }
+        }
+        if pieces.is_empty() {
             // No program headers (unusual for a linked file): fall back to the sections.
-            loaded = sections
-                .iter()
-                .filter(|s| {
-                    s.sh_flags(endian) & u64::from(elf::SHF_ALLOC) != 0
-                        && s.sh_type(endian) != elf::SHT_NOBITS
-                })
-                .map(|s| Loaded {
-                    address: s.sh_addr(endian),
-                    file_size: s.sh_size(endian),
-                    offset: s.sh_offset(endian),
-                })
-                .collect();
+            for (i, s) in sections.iter().enumerate() {
+                if s.sh_flags(endian) & u64::from(elf::SHF_ALLOC) != 0
+                    && s.sh_type(endian) != elf::SHT_NOBITS
+                {
+                    let what = format!("section {i}");
+                    let (address, size) = (s.sh_addr(endian), s.sh_size(endian));
+                    pieces.push(loaded(&what, address, size, s.sh_offset(endian), data.len())?);
+                }
+            }
+        }
+        if pieces.len() > MAX_LOADED {
+            return Err(ElfError::Malformed {
+                message: format!(
+                    "{} loadable segments, more than the {MAX_LOADED} believed",
+                    pieces.len()
+                ),
+            });
         }
         let has_interpreter = program_headers.iter().any(|p| p.p_type(endian) == elf::PT_INTERP);
         let mut file = Elf {
@@ -199,7 +281,8 @@ impl<'d> Elf<'d> {
             elf_type,
             has_interpreter,
             sections,
-            loaded,
+            section_names,
+            loaded: pieces,
             relocated: HashMap::new(),
         };
         file.relocated = file.dynamic_relocations()?;
@@ -222,22 +305,35 @@ impl<'d> Elf<'d> {
         self.has_interpreter
     }
 
-    /// The section named `name`.
+    /// The first section named `name`.
     pub fn section(&self, name: &str) -> Option<Section> {
-        let (index, s) = self.sections.section_by_name(LE, name.as_bytes())?;
-        Some(Section { index: index.0, address: s.sh_addr(LE), size: s.sh_size(LE) })
+        self.sections.iter().enumerate().find_map(|(index, s)| {
+            (name_at(self.section_names, u64::from(s.sh_name(LE))) == Some(name.as_bytes()))
+                .then(|| Section { index, address: s.sh_addr(LE), size: s.sh_size(LE) })
+        })
     }
 
     /// Every symbol of the static symbol table (`.symtab`); empty when the file is stripped.
-    pub fn symbols(&self) -> Result<Vec<Symbol>, ElfError> {
+    /// Symbols whose name is not UTF-8, or longer than [`MAX_NAME`], or not in the string
+    /// table, are left out (no per-CPU template or bound symbol is one of them).
+    pub fn symbols(&self) -> Result<Vec<Symbol<'d>>, ElfError> {
         let table = self.sections.symbols(LE, self.data, elf::SHT_SYMTAB).map_err(malformed)?;
+        if table.is_empty() {
+            return Ok(Vec::new());
+        }
+        let strings = self
+            .sections
+            .section(table.string_section())
+            .and_then(|s| s.data(LE, self.data))
+            .map_err(malformed)?;
         let mut symbols = Vec::with_capacity(table.len());
         for sym in table.iter() {
-            let name = sym.name(LE, table.strings()).map_err(malformed)?;
+            let Some(name) = name_at(strings, u64::from(sym.st_name(LE))) else { continue };
+            let Ok(name) = core::str::from_utf8(name) else { continue };
             let shndx = sym.st_shndx(LE);
             let defined = shndx != elf::SHN_UNDEF && shndx < elf::SHN_LORESERVE;
             symbols.push(Symbol {
-                name: String::from_utf8_lossy(name).into_owned(),
+                name,
                 address: sym.st_value(LE),
                 size: sym.st_size(LE),
                 section: defined.then_some(usize::from(shndx)),
@@ -250,11 +346,10 @@ impl<'d> Elf<'d> {
     /// `len` bytes of the file's image at virtual address `address`, if they are in the file.
     pub fn bytes_at(&self, address: u64, len: u64) -> Option<&'d [u8]> {
         let end = address.checked_add(len)?;
-        let piece = self
-            .loaded
-            .iter()
-            .find(|l| l.address <= address && end <= l.address.saturating_add(l.file_size))?;
-        let start = usize::try_from(piece.offset + (address - piece.address)).ok()?;
+        // Each piece's address range was checked not to wrap when the file was parsed.
+        let piece =
+            self.loaded.iter().find(|l| l.address <= address && end <= l.address + l.file_size)?;
+        let start = usize::try_from(piece.offset.checked_add(address - piece.address)?).ok()?;
         self.data.get(start..start.checked_add(usize::try_from(len).ok()?)?)
     }
 
@@ -274,8 +369,10 @@ impl<'d> Elf<'d> {
     }
 
     /// The values the dynamic loader writes, by address, for a load at the link address
-    /// (base 0 for a PIE): relative relocations give their addend (`RELA`) or the stored word
-    /// (`REL`, `RELR`); absolute 64-bit ones give the defined symbol's value plus the addend.
+    /// (base 0 for a PIE): relative relocations give their addend, absolute 64-bit ones the
+    /// defined symbol's value plus the addend. (`REL` and `RELR` relative relocations give the
+    /// stored word, which [`pointer_at`](Self::pointer_at) reads without them.) One entry per
+    /// relocation at most: the table is bounded by the file's size.
     fn dynamic_relocations(&self) -> Result<HashMap<u64, u64>, ElfError> {
         let (relative, absolute): (u32, &[u32]) = match self.machine {
             Machine::X86_64 => {
@@ -292,43 +389,25 @@ impl<'d> Elf<'d> {
             if section.sh_flags(LE) & u64::from(elf::SHF_ALLOC) == 0 {
                 continue;
             }
-            if let Some((relas, link)) = section.rela(LE, self.data).map_err(malformed)? {
-                let symbols = if link.0 != 0 {
-                    Some(
-                        self.sections
-                            .symbol_table_by_index(LE, self.data, link)
-                            .map_err(malformed)?,
-                    )
-                } else {
-                    None
-                };
-                for rela in relas {
-                    let r_type = rela.r_type(LE, false);
-                    let offset = rela.r_offset(LE);
-                    let addend = rela.r_addend(LE) as u64;
-                    if r_type == relative {
-                        values.insert(offset, addend);
-                    } else if absolute.contains(&r_type) {
-                        let index = object::SymbolIndex(rela.r_sym(LE, false) as usize);
-                        let sym = symbols.as_ref().and_then(|t| t.symbol(index).ok());
-                        if let Some(sym) = sym.filter(|s| s.st_shndx(LE) != elf::SHN_UNDEF) {
-                            values.insert(offset, sym.st_value(LE).wrapping_add(addend));
-                        }
-                    }
-                }
-            } else if let Some((rels, _)) = section.rel(LE, self.data).map_err(malformed)? {
-                for rel in rels {
-                    if rel.r_type(LE) == relative {
-                        let offset = rel.r_offset(LE);
-                        if let Some(v) = self.stored_u64(offset) {
-                            values.insert(offset, v);
-                        }
-                    }
-                }
-            } else if let Some(relrs) = section.relr(LE, self.data).map_err(malformed)? {
-                for offset in relrs {
-                    if let Some(v) = self.stored_u64(offset) {
-                        values.insert(offset, v);
+            let Some((relas, link)) = section.rela(LE, self.data).map_err(malformed)? else {
+                continue;
+            };
+            let symbols = if link.0 != 0 {
+                Some(self.sections.symbol_table_by_index(LE, self.data, link).map_err(malformed)?)
+            } else {
+                None
+            };
+            for rela in relas {
+                let r_type = rela.r_type(LE, false);
+                let offset = rela.r_offset(LE);
+                let addend = rela.r_addend(LE) as u64;
+                if r_type == relative {
+                    values.insert(offset, addend);
+                } else if absolute.contains(&r_type) {
+                    let index = object::SymbolIndex(rela.r_sym(LE, false) as usize);
+                    let sym = symbols.as_ref().and_then(|t| t.symbol(index).ok());
+                    if let Some(sym) = sym.filter(|s| s.st_shndx(LE) != elf::SHN_UNDEF) {
+                        values.insert(offset, sym.st_value(LE).wrapping_add(addend));
                     }
                 }
             }

@@ -8,8 +8,21 @@
 //!
 //! that is `path:line:column: key `name`: found <what is there>, allowed <what may be there>`,
 //! and where it helps, what to change.
+//!
+//! Every error of a file's text has a line and column: TOML syntax errors (the parser's own
+//! position, or the place found by re-parsing prefixes when it gives none), nesting past
+//! [`MAX_DEPTH`](crate::config::MAX_DEPTH) levels, bytes that are not UTF-8, and every key error.
+//! An error about two keys is put on the key the file sets; when the other one is not set, the
+//! message names it with its default value, marked `(the default)`:
+//!
+//! ```text
+//! percpu.toml:1:20: key `empty_pages_high`: found 1, allowed at least empty_pages_low = 2 (the default); ...
+//! ```
+//!
+//! Only two errors have no position: a file that cannot be read, and a target whose defaults
+//! alone do not fit its address space (16-bit targets), whose message names the default.
 
-use crate::size::{BytesExact, SIZE_ALLOWED, SizeError};
+use crate::size::{Bytes, BytesExact, SIZE_ALLOWED, SizeError};
 use crate::tree::Position;
 use core::fmt;
 use percpu_rt::layout::LayoutError;
@@ -89,6 +102,16 @@ pub enum ErrorKind {
         /// The TOML parser's message.
         message: String,
     },
+    /// The file is not UTF-8 text.
+    NotUtf8 {
+        /// The first byte that is not part of a UTF-8 character.
+        byte: u8,
+    },
+    /// A value nested deeper than [`MAX_DEPTH`](crate::config::MAX_DEPTH) levels.
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
     /// A key this schema does not have.
     UnknownKey {
         /// The keys allowed in this table.
@@ -128,6 +151,17 @@ pub enum ErrorKind {
         found: u64,
         /// Whether 0 is allowed.
         zero_allowed: bool,
+    },
+    /// A size outside its range (every size key has an upper bound).
+    SizeOutOfRange {
+        /// The value found.
+        found: u64,
+        /// Smallest allowed value.
+        min: u64,
+        /// Largest allowed value.
+        max: u64,
+        /// Why the range is what it is, and what to do instead.
+        why: &'static str,
     },
     /// A count outside its range.
     OutOfRange {
@@ -254,6 +288,13 @@ pub enum ErrorKind {
         /// The high mark, with where it comes from.
         high: String,
     },
+    /// `empty_pages_high`, set alone, below the default `empty_pages_low`.
+    EmptyPagesHighBelowLow {
+        /// The high mark.
+        high: u64,
+        /// The low mark, with where it comes from.
+        low: String,
+    },
     /// `base_register` on a target that is not aarch64.
     BaseRegisterNotAarch64 {
         /// The value set (`el1` or `el2`).
@@ -269,6 +310,16 @@ pub enum ErrorKind {
         found: u64,
         /// The target's pointer width in bits.
         pointer_width: u32,
+    },
+    /// The smallest unit of the configuration is larger than
+    /// [`MAX_UNIT_SIZE`](crate::config::MAX_UNIT_SIZE).
+    UnitAboveLimit {
+        /// The value found (the largest size set).
+        found: u64,
+        /// The smallest unit of this configuration.
+        unit: u64,
+        /// The largest unit allowed.
+        max: u64,
     },
     /// `max_cpus` units do not fit the target's address space.
     ChunkTooLarge {
@@ -296,6 +347,17 @@ impl fmt::Display for ErrorKind {
                  Linux's defaults)"
             ),
             K::Syntax { message } => write!(f, "TOML syntax error: {message}"),
+            K::NotUtf8 { byte } => write!(
+                f,
+                "found the byte {byte:#04x}, which is not UTF-8; allowed a UTF-8 text file, as \
+                 TOML requires: save percpu.toml as UTF-8"
+            ),
+            K::TooDeep { max } => write!(
+                f,
+                "found a value nested more than {max} levels deep (table headers, dotted keys, \
+                 arrays and inline tables), allowed at most {max}; percpu.toml needs three: \
+                 [target.<triple>] holding key = value"
+            ),
             K::UnknownKey { allowed, suggestion } => {
                 write!(f, "found an unknown key, allowed {}", allowed.join(", "))?;
                 if let Some(s) = suggestion {
@@ -325,6 +387,15 @@ impl fmt::Display for ErrorKind {
                     BytesExact(*found),
                     found.div_ceil(gran).max(1) * gran
                 )
+            }
+            K::SizeOutOfRange { found, min, max, why } => {
+                write!(f, "found {}, allowed ", BytesExact(*found))?;
+                if *min == 0 {
+                    write!(f, "at most {}", Bytes(*max))?;
+                } else {
+                    write!(f, "{} to {}", Bytes(*min), Bytes(*max))?;
+                }
+                write!(f, ": {why}")
             }
             K::OutOfRange { found, min, max, why } => {
                 write!(f, "found {found}, allowed {min} to {max} ({why})")
@@ -439,6 +510,12 @@ impl fmt::Display for ErrorKind {
                 "found {low}, allowed at most {high}; the allocator populates pages when fewer \
                  than empty_pages_low are free and releases them above empty_pages_high"
             ),
+            K::EmptyPagesHighBelowLow { high, low } => write!(
+                f,
+                "found {high}, allowed at least {low}; the allocator populates pages when fewer \
+                 than empty_pages_low are free and releases them above empty_pages_high: raise \
+                 empty_pages_high, or set empty_pages_low below it"
+            ),
             K::BaseRegisterNotAarch64 { value, arch, target } => write!(
                 f,
                 "found base_register = \"{value}\" for {target} (target_arch = \"{arch}\"), \
@@ -447,8 +524,18 @@ impl fmt::Display for ErrorKind {
             ),
             K::TooLargeForTarget { found, pointer_width } => write!(
                 f,
-                "found {}, allowed less than 4 GiB on this {pointer_width}-bit target",
-                BytesExact(*found)
+                "found {}, allowed less than {} on this {pointer_width}-bit target",
+                BytesExact(*found),
+                Bytes(1u64.checked_shl(*pointer_width).unwrap_or(0))
+            ),
+            K::UnitAboveLimit { found, unit, max } => write!(
+                f,
+                "found {}, which makes every unit at least {}: allowed sizes whose unit is at most \
+                 {} (a unit is copied for every possible CPU); lower reserved, dynamic_reserve, \
+                 early_reserve or min_unit_size",
+                BytesExact(*found),
+                BytesExact(*unit),
+                Bytes(*max)
             ),
             K::ChunkTooLarge { found, cpus, unit, pointer_width } => write!(
                 f,

@@ -7,6 +7,11 @@
 //! * the padding holes between variables, and template symbols that have no descriptor;
 //! * the unit layout the target's configuration gives that static size (`unit.rs`).
 //!
+//! The file is untrusted: the registry is read only where it lies in the file (and, when the
+//! file has a `.percpu_registry` section, inside it), so the walk is bounded by the file's size;
+//! every address sum is checked; a range that does not fit is an [`InspectError::Elf`] naming
+//! it. Notes are at most one per descriptor and per symbol.
+//!
 //! Rendering is `report.rs`'s job; the CLI (`main.rs`) only parses arguments.
 
 use crate::config::{Config, MAX_CPUS_LIMIT};
@@ -17,7 +22,7 @@ use crate::unit::{UnitLayout, unit_layout};
 use core::fmt;
 use percpu_rt::layout::LayoutError;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 /// Size of a `Descriptor` on a 64-bit target (see `percpu_rt::registry::Descriptor`).
@@ -182,7 +187,16 @@ pub enum InspectError {
     /// The configuration is invalid.
     Config(ConfigError),
     /// The layout arithmetic rejects the static size with this configuration.
-    Layout(LayoutError),
+    Layout {
+        /// The file.
+        path: String,
+        /// The static size read from the file.
+        static_size: u64,
+        /// Where the static size was read.
+        static_size_from: &'static str,
+        /// Why.
+        error: LayoutError,
+    },
 }
 
 impl fmt::Display for InspectError {
@@ -209,7 +223,11 @@ impl fmt::Display for InspectError {
                 write!(f, "--cpus {cpus}: allowed 1 to {MAX_CPUS_LIMIT}")
             }
             InspectError::Config(e) => fmt::Display::fmt(e, f),
-            InspectError::Layout(e) => write!(f, "the unit layout is impossible: {e}"),
+            InspectError::Layout { path, static_size, static_size_from, error } => write!(
+                f,
+                "{path}: no unit layout holds its {static_size} bytes of static per-CPU data \
+                 ({static_size_from}): {error}"
+            ),
         }
     }
 }
@@ -232,10 +250,28 @@ pub struct InspectOptions {
 /// Inspects `opts.file` and lays its unit out for the target's configuration.
 pub fn run(opts: &InspectOptions) -> Result<Inspection, InspectError> {
     let path = opts.file.display().to_string();
-    let data = std::fs::read(&opts.file)
-        .map_err(|e| InspectError::Read { path: path.clone(), message: e.to_string() })?;
-    let elf = Elf::parse(&data).map_err(|error| InspectError::Elf { path: path.clone(), error })?;
-    let mut inspection = inspect_elf(&path, &elf)?;
+    let read_error = |message: String| InspectError::Read { path: path.clone(), message };
+    // Only a regular file has an end: a device (/dev/zero) or a pipe would be read forever.
+    let metadata = std::fs::metadata(&opts.file).map_err(|e| read_error(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(read_error(
+            "not a regular file (a directory, device or pipe); give the linked ELF file".into(),
+        ));
+    }
+    let data = std::fs::read(&opts.file).map_err(|e| read_error(e.to_string()))?;
+    inspect_data(&path, &data, opts)
+}
+
+/// [`run`] on the bytes of a file already read (`path` names it in messages; `opts.file` is
+/// not read).
+pub fn inspect_data(
+    path: &str,
+    data: &[u8],
+    opts: &InspectOptions,
+) -> Result<Inspection, InspectError> {
+    let elf =
+        Elf::parse(data).map_err(|error| InspectError::Elf { path: path.to_string(), error })?;
+    let mut inspection = inspect_elf(path, &elf)?;
 
     let (triple, inferred) = match &opts.target {
         Some(t) => (t.clone(), false),
@@ -254,8 +290,15 @@ pub fn run(opts: &InspectOptions) -> Result<Inspection, InspectError> {
     if cpus == 0 || cpus > MAX_CPUS_LIMIT {
         return Err(InspectError::BadCpus { cpus });
     }
-    let layout = unit_layout(&config, inspection.static_size as usize, cpus)
-        .map_err(InspectError::Layout)?;
+    let layout_error = |error| InspectError::Layout {
+        path: path.to_string(),
+        static_size: inspection.static_size,
+        static_size_from: inspection.static_size_from,
+        error,
+    };
+    let static_size =
+        usize::try_from(inspection.static_size).map_err(|_| layout_error(LayoutError::Overflow))?;
+    let layout = unit_layout(&config, static_size, cpus).map_err(layout_error)?;
     inspection.target = Some(triple);
     inspection.target_inferred = inferred;
     inspection.layout = Some(layout);
@@ -287,11 +330,16 @@ struct RawDescriptor {
     has_init: bool,
 }
 
+/// `address + offset`, or a note why not.
+fn add(address: u64, offset: u64) -> Result<u64, String> {
+    address.checked_add(offset).ok_or_else(|| format!("{address:#x} + {offset} wraps around"))
+}
+
 /// The `&'static str` (pointer, length) at `address`.
 fn read_str(elf: &Elf<'_>, address: u64) -> Result<String, String> {
     let ptr = elf.pointer_at(address).ok_or_else(|| format!("no pointer at {address:#x}"))?;
-    let len =
-        elf.stored_u64(address + 8).ok_or_else(|| format!("no length at {:#x}", address + 8))?;
+    let len_at = add(address, 8)?;
+    let len = elf.stored_u64(len_at).ok_or_else(|| format!("no length at {len_at:#x}"))?;
     if len > MAX_STR {
         return Err(format!("a string of {len} bytes at {ptr:#x} (not a descriptor?)"));
     }
@@ -302,15 +350,17 @@ fn read_str(elf: &Elf<'_>, address: u64) -> Result<String, String> {
 
 fn read_descriptor(elf: &Elf<'_>, at: u64) -> Result<RawDescriptor, String> {
     let word = |offset: u64| {
-        elf.stored_u64(at + offset).ok_or_else(|| format!("no word at {:#x}", at + offset))
+        let address = add(at, offset)?;
+        elf.stored_u64(address).ok_or_else(|| format!("no word at {address:#x}"))
     };
     let pointer = |offset: u64| {
-        elf.pointer_at(at + offset).ok_or_else(|| format!("no pointer at {:#x}", at + offset))
+        let address = add(at, offset)?;
+        elf.pointer_at(address).ok_or_else(|| format!("no pointer at {address:#x}"))
     };
     Ok(RawDescriptor {
-        name: read_str(elf, at + NAME)?,
-        module_path: read_str(elf, at + MODULE_PATH)?,
-        declared_type: read_str(elf, at + DECLARED_TYPE)?,
+        name: read_str(elf, add(at, NAME)?)?,
+        module_path: read_str(elf, add(at, MODULE_PATH)?)?,
+        declared_type: read_str(elf, add(at, DECLARED_TYPE)?)?,
         size: word(SIZE)?,
         align: word(ALIGN)?,
         template: pointer(TEMPLATE)?,
@@ -319,18 +369,63 @@ fn read_descriptor(elf: &Elf<'_>, at: u64) -> Result<RawDescriptor, String> {
 }
 
 /// The address of the first of `names` the symbol table defines.
-fn symbol_address(symbols: &[Symbol], names: &[&str]) -> Option<u64> {
+fn symbol_address(symbols: &[Symbol<'_>], names: &[&str]) -> Option<u64> {
     names.iter().find_map(|n| {
         symbols.iter().find(|s| s.name == *n && s.section.is_some()).map(|s| s.address)
     })
 }
 
+/// The registry's range: from its bound symbols, or else its section; checked to lie in the
+/// file (and in the section, when there is one), so that walking it is bounded by the file.
+fn registry_range(
+    elf: &Elf<'_>,
+    symbols: &[Symbol<'_>],
+    notes: &mut Vec<String>,
+) -> Result<(u64, u64), String> {
+    let section = elf.section(".percpu_registry");
+    let bounds = (
+        symbol_address(symbols, &["__percpu_registry_start", "__start_linkme_PERCPU_REGISTRY"]),
+        symbol_address(symbols, &["__percpu_registry_end", "__stop_linkme_PERCPU_REGISTRY"]),
+    );
+    let (start, len, from) = match (bounds, &section) {
+        ((Some(s), Some(e)), _) if e >= s => (s, e - s, "its bound symbols"),
+        (_, Some(r)) => (r.address, r.size / DESCRIPTOR_SIZE * DESCRIPTOR_SIZE, "its section"),
+        (_, None) => {
+            notes.push("no .percpu_registry section: no variable is described".to_string());
+            return Ok((0, 0));
+        }
+    };
+    let end = start + len; // `len` is at most `e - s`, or the section's size rounded down.
+    if let Some(r) = &section {
+        if r.end().is_none_or(|r_end| start < r.address || end > r_end) {
+            return Err(format!(
+                "the registry [{start:#x}, {end:#x}) from {from} is not inside the \
+                 .percpu_registry section at {:#x} ({} bytes)",
+                r.address, r.size
+            ));
+        }
+    }
+    if len > 0 && elf.bytes_at(start, len).is_none() {
+        return Err(format!(
+            "the registry [{start:#x}, {end:#x}) from {from} is not stored in the file"
+        ));
+    }
+    Ok((start, len))
+}
+
 /// Inspects a parsed file (no layout: see [`run`]).
 pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError> {
     let malformed = |error| InspectError::Elf { path: path.to_string(), error };
+    let corrupted = |message| malformed(ElfError::Malformed { message });
     let percpu = elf
         .section(".percpu")
         .ok_or_else(|| InspectError::NoPercpuSection { path: path.to_string() })?;
+    let percpu_end = percpu.end().ok_or_else(|| {
+        corrupted(format!(
+            "the .percpu section at {:#x} with {} bytes wraps the address space",
+            percpu.address, percpu.size
+        ))
+    })?;
     let symbols = elf.symbols().map_err(malformed)?;
     let mut notes = Vec::new();
     if symbols.is_empty() {
@@ -341,12 +436,12 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
         );
     }
 
-    // The template: [start, start + static_size).
+    // The template: [start, end).
     let bounds = (
         symbol_address(&symbols, &["__percpu_start"]),
         symbol_address(&symbols, &["__percpu_end"]),
     );
-    let (start, static_size, static_size_from) = match bounds {
+    let (start, end, static_size_from) = match bounds {
         (Some(s), Some(e)) if e >= s => {
             // The fragment pads the section to its page boundary (at most 64 KiB pages).
             let padding = percpu.size.checked_sub(e - s);
@@ -358,25 +453,14 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
                     percpu.size
                 ));
             }
-            (s, e - s, "__percpu_end - __percpu_start")
+            (s, e, "__percpu_end - __percpu_start")
         }
-        _ => (percpu.address, percpu.size, ".percpu size"),
+        _ => (percpu.address, percpu_end, ".percpu size"),
     };
+    let static_size = end - start;
 
-    // The registry: descriptors between its bounds.
-    let registry = elf.section(".percpu_registry");
-    let reg_bounds = (
-        symbol_address(&symbols, &["__percpu_registry_start", "__start_linkme_PERCPU_REGISTRY"]),
-        symbol_address(&symbols, &["__percpu_registry_end", "__stop_linkme_PERCPU_REGISTRY"]),
-    );
-    let (reg_start, reg_len) = match (reg_bounds, &registry) {
-        ((Some(s), Some(e)), _) if e >= s => (s, e - s),
-        (_, Some(r)) => (r.address, r.size / DESCRIPTOR_SIZE * DESCRIPTOR_SIZE),
-        (_, None) => {
-            notes.push("no .percpu_registry section: no variable is described".to_string());
-            (0, 0)
-        }
-    };
+    // The registry: descriptors between its bounds, at most one per 96 bytes of the file.
+    let (reg_start, reg_len) = registry_range(elf, &symbols, &mut notes).map_err(corrupted)?;
     if reg_len % DESCRIPTOR_SIZE != 0 {
         notes.push(format!(
             "the registry holds {reg_len} bytes, not a multiple of the {DESCRIPTOR_SIZE}-byte descriptor"
@@ -384,6 +468,7 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
     }
     let mut descriptors = Vec::new();
     for i in 0..reg_len / DESCRIPTOR_SIZE {
+        // Inside the registry, which lies in the file: no overflow.
         let at = reg_start + i * DESCRIPTOR_SIZE;
         match read_descriptor(elf, at) {
             Ok(d) => descriptors.push(d),
@@ -391,10 +476,17 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
         }
     }
 
-    // Template symbols, by address.
-    let mut by_address: BTreeMap<u64, Vec<&Symbol>> = BTreeMap::new();
-    for s in symbols.iter().filter(|s| s.section == Some(percpu.index) && s.is_object) {
-        by_address.entry(s.address).or_default().push(s);
+    // Template symbols, by address, each demangled once; and by (address, name).
+    let templates: Vec<(&Symbol<'_>, String)> = symbols
+        .iter()
+        .filter(|s| s.section == Some(percpu.index) && s.is_object)
+        .map(|s| (s, demangle_template(s.name)))
+        .collect();
+    let mut by_address: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    let mut by_name: HashMap<(u64, &str), usize> = HashMap::new();
+    for (i, (s, name)) in templates.iter().enumerate() {
+        by_address.entry(s.address).or_default().push(i);
+        by_name.entry((s.address, name.as_str())).or_insert(i);
     }
 
     let mut variables = Vec::new();
@@ -403,33 +495,27 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
         let offset = d.template.wrapping_sub(start);
         if d.template < start || offset.saturating_add(d.size) > static_size {
             notes.push(format!(
-                "{path}: its descriptor points at {:#x}, outside the template [{start:#x}, {:#x})",
-                d.template,
-                start + static_size
+                "{path}: its descriptor points at {:#x}, outside the template [{start:#x}, {end:#x})",
+                d.template
             ));
             continue;
         }
-        let candidates = by_address.get(&d.template).map(Vec::as_slice).unwrap_or_default();
-        let symbol = candidates
-            .iter()
-            .find(|s| demangle_template(&s.name) == path)
-            .or_else(|| candidates.first());
-        let symbol_name = symbol.map(|s| demangle_template(&s.name));
+        let symbol = by_name
+            .get(&(d.template, path.as_str()))
+            .or_else(|| by_address.get(&d.template).and_then(|v| v.first()))
+            .map(|&i| &templates[i]);
+        let symbol_name = symbol.map(|(_, name)| name.clone());
         match symbol {
             None if !symbols.is_empty() => {
                 notes.push(format!("{path}: no template symbol at {:#x}", d.template));
             }
-            Some(s) if s.size != d.size => notes.push(format!(
-                "{path}: the descriptor says {} bytes, the symbol {} says {}",
-                d.size,
-                symbol_name.as_deref().unwrap_or_default(),
-                s.size
+            Some((s, name)) if s.size != d.size => notes.push(format!(
+                "{path}: the descriptor says {} bytes, the symbol {name} says {}",
+                d.size, s.size
             )),
-            Some(_) if symbol_name.as_deref() != Some(path.as_str()) => notes.push(format!(
-                "{path}: the template symbol at {:#x} is {}",
-                d.template,
-                symbol_name.as_deref().unwrap_or_default()
-            )),
+            Some((_, name)) if *name != path => {
+                notes.push(format!("{path}: the template symbol at {:#x} is {name}", d.template))
+            }
             _ => {}
         }
         variables.push(Variable {
@@ -456,24 +542,26 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
     }
 
     // Symbols no accepted descriptor describes: outside the template (a note), or unregistered.
-    let described: std::collections::BTreeSet<u64> = variables.iter().map(|v| v.address).collect();
+    let described: BTreeSet<u64> = variables.iter().map(|v| v.address).collect();
     let mut unregistered = Vec::new();
-    for s in by_address.values().flatten().filter(|s| !described.contains(&s.address)) {
-        let name = demangle_template(&s.name);
-        if s.address < start || s.address.saturating_add(s.size) > start + static_size {
+    for &i in by_address.values().flatten() {
+        let (s, name) = &templates[i];
+        if described.contains(&s.address) {
+            continue;
+        }
+        if s.address < start || s.address.saturating_add(s.size) > end {
             notes.push(format!(
-                "{name}: the symbol is in .percpu at {:#x}, outside the template [{start:#x}, {:#x})",
-                s.address,
-                start + static_size
+                "{name}: the symbol is in .percpu at {:#x}, outside the template [{start:#x}, {end:#x})",
+                s.address
             ));
             continue;
         }
         unregistered.push(TemplateSymbol {
-            crate_name: first_segment(&name),
-            name,
+            crate_name: first_segment(name),
+            name: name.clone(),
             offset: s.address - start,
             size: s.size,
-            mangled: s.name.clone(),
+            mangled: s.name.to_string(),
         });
     }
 
@@ -527,7 +615,7 @@ fn find_holes(
                 notes.push(format!("{name} overlaps {prev} at offset {offset:#x}"));
             }
         }
-        cursor = cursor.max(offset + size);
+        cursor = cursor.max(offset.saturating_add(size));
         last = Some(name);
     }
     if static_size > cursor {

@@ -55,6 +55,12 @@ pub fn unit_layout(
 ) -> Result<UnitLayout, LayoutError> {
     let possible: Vec<CpuId> = (0..cpus).map(|c| CpuId::new(c as u32)).collect();
     let info = build_alloc_info(&config.layout_params(static_size), &possible, None)?;
+    // build_alloc_info checked that the chunk fits the address space.
+    let total_size =
+        info.nr_units().checked_mul(info.unit_size).ok_or(LayoutError::ChunkTooLarge {
+            unit_size: info.unit_size,
+            nr_units: info.nr_units(),
+        })?;
     let mut dump = String::new();
     info.dump(&mut dump).expect("writing to a String cannot fail");
     Ok(UnitLayout {
@@ -64,14 +70,14 @@ pub fn unit_layout(
         static_size: info.static_size,
         reserved_size: info.reserved_size,
         dynamic_size: info.dyn_size,
-        unused_size: info.unit_size - info.size_sum(),
+        unused_size: info.unit_size.saturating_sub(info.size_sum()),
         unit_size: info.unit_size,
         page_size: config.page_size(),
         atom_size: info.atom_size,
         alloc_size: info.alloc_size,
         units_per_alloc: info.units_per_alloc(),
         nr_units: info.nr_units(),
-        total_size: info.nr_units() * info.unit_size,
+        total_size,
         max_static_size: config.max_static_size(),
         over_limit: config.max_static_size().is_some_and(|max| static_size > max),
         dump: dump.lines().map(str::to_string).collect(),

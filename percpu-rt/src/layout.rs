@@ -7,15 +7,21 @@
 //!    the dynamic area.
 //! 2. `min_unit_size = max(size_sum, min_unit)`.
 //! 3. `alloc_size = roundup(min_unit_size, atom)`; the largest units-per-allocation `upa` that
-//!    divides `alloc_size` into page-aligned units is `max_upa`.
+//!    divides `alloc_size` into page-aligned units, at most `alloc_size / min_unit_size`, is
+//!    `max_upa`. Linux counts down one at a time; here it is found in closed form (see
+//!    [`unit_sizes`]), because the count can be 2^47 for absurd atom sizes.
 //! 4. CPUs are grouped: a group takes every remaining CPU at local distance *both ways* from its
 //!    first CPU (one group when there is no distance function).
 //! 5. From `max_upa` down, the first `upa` that wastes at most a third of the possible CPUs in
 //!    empty units is taken, and the search stops as soon as a smaller `upa` would need more
-//!    allocations.
+//!    allocations. Only powers of two can divide an atom-sized allocation, so only they are
+//!    tried: at most `usize::BITS` candidates.
 //!
 //! Each unit of a CPU lies at `group.base_offset + index * unit_size` from the chunk base.
 //! Sizes are in bytes everywhere.
+//!
+//! Every sum and product is checked: inputs whose layout does not fit the address space give a
+//! [`LayoutError`] (never a panic, a wrapped value or a long loop), whatever the sizes.
 //!
 //! The unit sizing alone ([`unit_sizes`]) is a `const fn`, for constants computed at build time.
 
@@ -122,6 +128,15 @@ pub enum LayoutError {
     },
     /// The sizes overflow the address space.
     Overflow,
+    /// Static, reserved, dynamic and minimum unit sizes are all 0: a unit would have no byte.
+    EmptyUnit,
+    /// The units of all possible CPUs together do not fit the address space.
+    ChunkTooLarge {
+        /// Bytes per unit.
+        unit_size: usize,
+        /// Units needed for the possible CPUs (used or not).
+        nr_units: usize,
+    },
 }
 
 impl fmt::Display for LayoutError {
@@ -149,6 +164,16 @@ impl fmt::Display for LayoutError {
             LayoutError::Overflow => f.write_str(
                 "the per-CPU sizes overflow the address space; check static, reserved and dynamic sizes",
             ),
+            LayoutError::EmptyUnit => f.write_str(
+                "static, reserved, dynamic and minimum unit sizes are all 0, so a unit would be \
+                 empty; give the dynamic area at least the early size (PERCPU_DYNAMIC_EARLY_SIZE, \
+                 20 KiB) or a non-zero minimum unit size",
+            ),
+            LayoutError::ChunkTooLarge { unit_size, nr_units } => write!(
+                f,
+                "{nr_units} units of {unit_size} bytes do not fit the address space; lower the \
+                 static, reserved or dynamic size, or the number of possible CPUs"
+            ),
         }
     }
 }
@@ -165,6 +190,10 @@ const fn align_up(x: usize, to: usize) -> Option<usize> {
 }
 
 /// Steps 1–3 of the algorithm: the unit sizes, independent of the CPUs.
+///
+/// Constant time whatever the sizes: `max_upa` is computed in closed form (the proof is in the
+/// body) instead of Linux's count-down, which takes 2^47 steps for a 2^62-byte atom. The result
+/// is Linux's for every input Linux accepts.
 pub const fn unit_sizes(p: &LayoutParams) -> Result<UnitSizes, LayoutError> {
     if !p.page_size.is_power_of_two() {
         return Err(LayoutError::PageSizeNotPowerOfTwo { page_size: p.page_size });
@@ -191,14 +220,23 @@ pub const fn unit_sizes(p: &LayoutParams) -> Result<UnitSizes, LayoutError> {
     let Some(min_unit_size) = align_up(min_unit_size, p.page_size) else {
         return Err(LayoutError::Overflow);
     };
+    if min_unit_size == 0 {
+        return Err(LayoutError::EmptyUnit);
+    }
     let Some(alloc_size) = align_up(min_unit_size, p.atom_size) else {
         return Err(LayoutError::Overflow);
     };
-    let mut upa = alloc_size / min_unit_size;
-    while alloc_size % upa != 0 || (alloc_size / upa) % p.page_size != 0 {
-        upa -= 1;
-    }
-    Ok(UnitSizes { size_sum, dyn_size, min_unit_size, alloc_size, max_upa: upa })
+    // Linux: `upa = alloc_size / min_unit_size; while (alloc_size % upa || offset_in_page(
+    // alloc_size / upa)) upa--;`. In closed form: the largest power of two <= that quotient.
+    // - min_unit_size >= atom: alloc_size < min_unit_size + atom <= 2 * min_unit_size, so the
+    //   quotient is 1, and upa = 1 passes (alloc_size is whole atoms, hence whole pages).
+    // - min_unit_size < atom: alloc_size is exactly one atom, a power of two, so only powers of
+    //   two divide it; and the quotient is at most atom / page (min_unit_size is a non-zero
+    //   multiple of the page), so each power of two up to it leaves page-aligned units.
+    let quotient = alloc_size / min_unit_size;
+    let max_upa = 1 << quotient.ilog2();
+    debug_assert!(alloc_size % max_upa == 0 && (alloc_size / max_upa) % p.page_size == 0);
+    Ok(UnitSizes { size_sum, dyn_size, min_unit_size, alloc_size, max_upa })
 }
 
 /// One group of units allocated together (CPUs close to each other, e.g. one NUMA node).
@@ -239,9 +277,9 @@ pub struct AllocInfo {
 }
 
 impl AllocInfo {
-    /// Units per allocation.
+    /// Units per allocation (0 if `unit_size` is 0, which [`build_alloc_info`] never gives).
     pub fn units_per_alloc(&self) -> usize {
-        self.alloc_size / self.unit_size
+        self.alloc_size.checked_div(self.unit_size).unwrap_or(0)
     }
 
     /// Total units over all groups (used or not).
@@ -249,9 +287,10 @@ impl AllocInfo {
         self.groups.iter().map(GroupInfo::nr_units).sum()
     }
 
-    /// `static + reserved + dynamic`.
+    /// `static + reserved + dynamic` (saturating at `usize::MAX` for a hand-built value whose
+    /// sizes overflow; a value from [`build_alloc_info`] never does).
     pub fn size_sum(&self) -> usize {
-        self.static_size + self.reserved_size + self.dyn_size
+        self.static_size.saturating_add(self.reserved_size).saturating_add(self.dyn_size)
     }
 
     /// Every `(cpu, unit offset from the chunk base)`, in group and unit order.
@@ -268,13 +307,14 @@ impl AllocInfo {
     /// of every allocation as `[group] cpu cpu ...`, wrapped at about 60 columns; `-` marks a
     /// unit without CPU. Every line starts with `pcpu-alloc: `.
     pub fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
-        let upa = self.units_per_alloc();
+        // At least 1, so that a hand-built value with a zero unit size still ends.
+        let upa = self.units_per_alloc().max(1);
         let nr_cpus = self.groups.iter().flat_map(|g| g.cpu_map.iter().flatten()).count();
         // As Linux: widths of the group count and of the possible-CPU count, and a power of two
         // of allocations per line that fits in 60 columns.
         let cpu_width = decimal_width(nr_cpus);
         let group_width = decimal_width(self.groups.len());
-        let width = upa * (cpu_width + 1) + group_width + 3;
+        let width = upa.saturating_mul(cpu_width + 1).saturating_add(group_width + 3);
         let apl = 1 << (usize::BITS - 1 - (60 / width).max(1).leading_zeros());
         writeln!(
             out,
@@ -283,7 +323,7 @@ impl AllocInfo {
             self.reserved_size,
             self.dyn_size,
             self.unit_size,
-            self.alloc_size / self.atom_size,
+            self.alloc_size.checked_div(self.atom_size).unwrap_or(0),
             self.atom_size
         )?;
         let mut alloc_end = 0;
@@ -299,13 +339,13 @@ impl AllocInfo {
                     line_open = true;
                 }
                 write!(out, "[{group:0group_width$}] ")?;
-                for cpu in &g.cpu_map[unit..(unit + upa).min(g.nr_units())] {
+                for cpu in &g.cpu_map[unit..unit.saturating_add(upa).min(g.nr_units())] {
                     match cpu {
                         Some(c) => write!(out, "{:0cpu_width$} ", c.as_u32())?,
                         None => write!(out, "{:-<cpu_width$} ", "")?,
                     }
                 }
-                unit += upa;
+                unit = unit.saturating_add(upa);
                 alloc_end += 1;
             }
         }
@@ -323,6 +363,19 @@ fn decimal_width(mut n: usize) -> usize {
         width += 1;
     }
     width
+}
+
+/// For `upa` units per allocation: the allocations all groups need, and the units no CPU uses;
+/// `None` if a count overflows.
+fn allocs_and_waste(groups: &[Vec<CpuId>], upa: usize) -> Option<(usize, usize)> {
+    let mut allocs: usize = 0;
+    let mut wasted: usize = 0;
+    for g in groups {
+        let this_allocs = g.len().div_ceil(upa);
+        allocs = allocs.checked_add(this_allocs)?;
+        wasted = wasted.checked_add(this_allocs.checked_mul(upa)? - g.len())?;
+    }
+    Some((allocs, wasted))
 }
 
 /// Linux's `pcpu_build_alloc_info`: unit size, units per allocation and CPU groups for the
@@ -363,20 +416,21 @@ pub fn build_alloc_info(
     }
 
     // Step 5: units per allocation, wasting at most a third of the CPUs, fewest allocations.
+    // Linux tries every upa from max_upa down and skips those that do not split alloc_size
+    // into page-aligned units; only powers of two pass (see `unit_sizes`), so only they are
+    // tried, in the same order.
     let nr_cpus = cpus.len();
     let mut best_upa = 0;
     let mut last_allocs = usize::MAX;
-    for upa in (1..=sizes.max_upa).rev() {
-        if sizes.alloc_size % upa != 0 || (sizes.alloc_size / upa) % p.page_size != 0 {
+    let mut upa = sizes.max_upa;
+    while upa > 0 {
+        let candidate = upa;
+        upa /= 2;
+        if sizes.alloc_size % candidate != 0 || (sizes.alloc_size / candidate) % p.page_size != 0 {
             continue;
         }
-        let mut allocs = 0;
-        let mut wasted = 0;
-        for g in &groups {
-            let this_allocs = g.len().div_ceil(upa);
-            allocs += this_allocs;
-            wasted += this_allocs * upa - g.len();
-        }
+        // `None`: the count overflows, which wastes far more than a third of the CPUs.
+        let Some((allocs, wasted)) = allocs_and_waste(&groups, candidate) else { continue };
         if wasted > nr_cpus / 3 {
             continue;
         }
@@ -384,19 +438,30 @@ pub fn build_alloc_info(
             break;
         }
         last_allocs = allocs;
-        best_upa = upa;
+        best_upa = candidate;
     }
     debug_assert!(best_upa > 0, "upa = 1 wastes nothing, so a value is always accepted");
+    let best_upa = best_upa.max(1);
 
+    // Groups back to back, whole allocations each: the chunk must fit the address space.
     let unit_size = sizes.alloc_size / best_upa;
-    let mut base_offset = 0;
+    let group_units = |g: &Vec<CpuId>| g.len().div_ceil(best_upa).checked_mul(best_upa);
+    let total_units = groups.iter().try_fold(0usize, |sum, g| sum.checked_add(group_units(g)?));
+    let too_large =
+        LayoutError::ChunkTooLarge { unit_size, nr_units: total_units.unwrap_or(usize::MAX) };
+    total_units.and_then(|n| n.checked_mul(unit_size)).ok_or(too_large)?;
+    // Every offset below is at most the chunk size just checked.
+    let mut base_offset: usize = 0;
     let mut infos = Vec::with_capacity(groups.len());
     for g in &groups {
-        let nr_units = g.len().div_ceil(best_upa) * best_upa;
+        let nr_units = group_units(g).ok_or(too_large)?;
         let mut cpu_map: Vec<Option<CpuId>> = g.iter().copied().map(Some).collect();
         cpu_map.resize(nr_units, None);
         infos.push(GroupInfo { base_offset, cpu_map });
-        base_offset += nr_units * unit_size;
+        base_offset = nr_units
+            .checked_mul(unit_size)
+            .and_then(|len| base_offset.checked_add(len))
+            .ok_or(too_large)?;
     }
     Ok(AllocInfo {
         static_size: p.static_size,
@@ -412,7 +477,7 @@ pub fn build_alloc_info(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::string::String;
+    use alloc::string::{String, ToString};
 
     fn cpus(n: u32) -> Vec<CpuId> {
         (0..n).map(CpuId::new).collect()
@@ -442,6 +507,112 @@ mod tests {
             dump,
             "pcpu-alloc: s274432 r8192 d28672 u1048576 alloc=1*2097152\npcpu-alloc: [0] 0 1 [1] 2 3 \n"
         );
+    }
+
+    /// Linux's count-down for `max_upa` (mm/percpu.c), for comparison with the closed form.
+    fn linux_max_upa(alloc_size: usize, min_unit_size: usize, page_size: usize) -> usize {
+        let mut upa = alloc_size / min_unit_size;
+        while alloc_size % upa != 0 || (alloc_size / upa) % page_size != 0 {
+            upa -= 1;
+        }
+        upa
+    }
+
+    #[test]
+    fn closed_form_max_upa_is_linuxs_count_down() {
+        let mut checked = 0;
+        for page_shift in 12..=16 {
+            for atom_shift in page_shift..=page_shift + 9 {
+                // Minimum units of every page count up to past the atom, odd ones included.
+                for pages in 1..=(1usize << (atom_shift - page_shift)) + 3 {
+                    let p = LayoutParams {
+                        static_size: 0,
+                        reserved_size: 0,
+                        dyn_size: 0,
+                        early_dyn_size: 0,
+                        page_size: 1 << page_shift,
+                        atom_size: 1 << atom_shift,
+                        min_unit_size: pages << page_shift,
+                    };
+                    let s = unit_sizes(&p).unwrap();
+                    assert_eq!(
+                        s.max_upa,
+                        linux_max_upa(s.alloc_size, s.min_unit_size, p.page_size),
+                        "{p:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 2000, "{checked}");
+    }
+
+    /// Issue 11 item 1: a 2^62-byte atom made Linux's count-down run 2^47 steps.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_huge_atom_gives_its_max_upa_directly() {
+        let p = LayoutParams { atom_size: 1 << 62, ..LayoutParams::linux_defaults(0) };
+        let s = unit_sizes(&p).unwrap();
+        // 8 KiB reserved + 28 KiB dynamic: 36 KiB units, 2^62 / 36 KiB = 1.78 * 2^46 of them.
+        assert_eq!((s.min_unit_size, s.alloc_size), (36 << 10, 1 << 62));
+        assert_eq!(s.max_upa, 1 << 46);
+        // 4 CPUs: the search tries 2^47, 2^46, ... and takes 4 (no waste, one allocation).
+        let ai = build_alloc_info(&p, &cpus(4), None).unwrap();
+        assert_eq!((ai.units_per_alloc(), ai.unit_size, ai.nr_units()), (4, 1 << 60, 4));
+    }
+
+    /// Issue 11 item 2: 64 CPUs of 2^59-byte units in two groups overflowed the group offsets
+    /// (a panic in debug builds, overlapping groups in release builds).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_chunk_larger_than_the_address_space_is_an_error() {
+        let p = LayoutParams::linux_defaults(1 << 59);
+        let node = |c: CpuId| c.as_u32() / 32;
+        let distance = |a: CpuId, b: CpuId| if node(a) == node(b) { LOCAL_DISTANCE } else { 20 };
+        let e = build_alloc_info(&p, &cpus(64), Some(&distance)).unwrap_err();
+        let unit_size = (1 << 59) + (36 << 10);
+        assert_eq!(e, LayoutError::ChunkTooLarge { unit_size, nr_units: 64 });
+        assert_eq!(
+            e.to_string(),
+            "64 units of 576460752303460352 bytes do not fit the address space; lower the \
+             static, reserved or dynamic size, or the number of possible CPUs"
+        );
+        // The largest chunk that fits is accepted: 2^59-byte units, 31 of them.
+        let p = LayoutParams { static_size: (1 << 59) - (36 << 10), ..p };
+        let ai = build_alloc_info(&p, &cpus(31), None).unwrap();
+        assert_eq!(ai.unit_size.checked_mul(ai.nr_units()), Some(31 << 59));
+    }
+
+    #[test]
+    fn sizes_that_overflow_or_vanish_are_errors() {
+        let zero = LayoutParams {
+            static_size: 0,
+            reserved_size: 0,
+            dyn_size: 0,
+            early_dyn_size: 0,
+            page_size: 4096,
+            atom_size: 4096,
+            min_unit_size: 0,
+        };
+        assert_eq!(unit_sizes(&zero), Err(LayoutError::EmptyUnit));
+        assert_eq!(build_alloc_info(&zero, &cpus(1), None), Err(LayoutError::EmptyUnit));
+        let huge = LayoutParams::linux_defaults(usize::MAX - 4096);
+        assert_eq!(unit_sizes(&huge), Err(LayoutError::Overflow));
+        let huge_atom = LayoutParams { atom_size: 1 << (usize::BITS - 1), ..zero };
+        let huge_min = LayoutParams { min_unit_size: (1 << (usize::BITS - 1)) + 1, ..huge_atom };
+        assert_eq!(unit_sizes(&huge_min), Err(LayoutError::Overflow));
+    }
+
+    #[test]
+    fn hand_built_values_do_not_panic_the_helpers() {
+        let mut ai = build_alloc_info(&LayoutParams::linux_defaults(4096), &cpus(2), None).unwrap();
+        ai.unit_size = 0;
+        ai.atom_size = 0;
+        ai.static_size = usize::MAX;
+        assert_eq!((ai.units_per_alloc(), ai.size_sum()), (0, usize::MAX));
+        let mut dump = String::new();
+        ai.dump(&mut dump).unwrap();
+        assert!(dump.starts_with(&alloc::format!("pcpu-alloc: s{} ", usize::MAX)), "{dump}");
     }
 
     /// research/linux-percpu.md §2.3: arm64, page atom.

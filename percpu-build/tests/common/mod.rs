@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod fuzz;
+
 /// `EM_X86_64`.
 pub const X86_64: u16 = 62;
 /// `EM_AARCH64`.
@@ -48,14 +50,51 @@ impl SampleVar {
     }
 }
 
-const RODATA: u64 = 0x1000;
-const PERCPU: u64 = 0x2000;
-const REGISTRY: u64 = 0x3000;
-const RELA: u64 = 0x4000;
-const SYMTAB: u64 = 0x5000;
-const STRTAB: u64 = 0x6000;
-const SHSTRTAB: u64 = 0x7000;
-const SHDRS: u64 = 0x8000;
+pub const RODATA: u64 = 0x1000;
+pub const PERCPU: u64 = 0x2000;
+pub const REGISTRY: u64 = 0x3000;
+pub const RELA: u64 = 0x4000;
+pub const SYMTAB: u64 = 0x5000;
+pub const STRTAB: u64 = 0x6000;
+pub const SHSTRTAB: u64 = 0x7000;
+pub const SHDRS: u64 = 0x8000;
+/// File offset of the one program header (PT_LOAD), right after the ELF header.
+pub const PHDR: usize = 64;
+/// Size of a symbol table entry (`Elf64_Sym`).
+pub const SYM_SIZE: usize = 24;
+/// Size of a section header (`Elf64_Shdr`).
+pub const SHDR_SIZE: usize = 64;
+/// Size of a `Descriptor` in the registry.
+pub const DESCRIPTOR_SIZE: usize = 96;
+
+/// Overwrites the little-endian word at `at`.
+pub fn put_u64(file: &mut [u8], at: usize, value: u64) {
+    file[at..at + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+/// The little-endian word at `at`.
+pub fn get_u64(file: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(file[at..at + 8].try_into().unwrap())
+}
+
+/// File offset of the symbol table entry of `name` in a file from [`build`].
+pub fn symbol_entry(file: &[u8], name: &str) -> usize {
+    let (symtab, strtab) = (SYMTAB as usize, STRTAB as usize);
+    (1..)
+        .map(|i| symtab + i * SYM_SIZE)
+        .take_while(|&at| at + SYM_SIZE <= strtab)
+        .find(|&at| {
+            let st_name = u32::from_le_bytes(file[at..at + 4].try_into().unwrap()) as usize;
+            let bytes = &file[strtab + st_name..];
+            bytes.starts_with(name.as_bytes()) && bytes.get(name.len()) == Some(&0)
+        })
+        .unwrap_or_else(|| panic!("no symbol {name}"))
+}
+
+/// File offset of the `st_value` of symbol `name` in a file from [`build`].
+pub fn symbol_value_at(file: &[u8], name: &str) -> usize {
+    symbol_entry(file, name) + 8
+}
 
 /// The Rust v0-free legacy mangling of `module::_::name` with a fixed hash, as rustc emits for
 /// a template static inside `const _: () = { .. }`.
