@@ -8,7 +8,7 @@ use percpu_rt::allocator::{self, PerCpuArea, PerCpuBox};
 use percpu_rt::hosted::{Machine, MachineConfig};
 use percpu_rt::mode::ByValue;
 use percpu_rt::{CpuId, PreemptGuard};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 const CPUS: u32 = 4;
 
@@ -137,10 +137,29 @@ fn worker(cpu: CpuId, rounds: usize) {
 fn threads_allocate_write_check_and_free() {
     let m = boot();
     let before = allocator::stats().unwrap().global;
-    for _ in 0..3 {
-        m.run(|cpu| worker(cpu, 3000));
-        allocator::verify().expect("consistent after a run");
-    }
+    // Meanwhile a thread checks the allocator's consistency, again and again: the check must
+    // hold at any moment (sleeping allocations populate their pages outside the lock).
+    let done = AtomicBool::new(false);
+    let checks = std::thread::scope(|s| {
+        let checker = s.spawn(|| {
+            let mut checks = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                allocator::verify().expect("consistent during the stress");
+                checks += 1;
+                // Spaced out: the check holds the allocator's lock while it walks every chunk.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            checks
+        });
+        for _ in 0..3 {
+            m.run(|cpu| worker(cpu, 3000));
+            allocator::verify().expect("consistent after a run");
+        }
+        done.store(true, Ordering::Relaxed);
+        checker.join().unwrap()
+    });
+    assert!(checks > 0);
+    eprintln!("allocator_stress: {checks} consistency checks during the stress");
     let after = allocator::stats().unwrap().global;
     assert_eq!(after.nr_cur_alloc, before.nr_cur_alloc, "every allocation was freed");
     assert_eq!(after.nr_alloc - before.nr_alloc, after.nr_dealloc - before.nr_dealloc);

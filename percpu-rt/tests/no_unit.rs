@@ -46,12 +46,22 @@ fn dynamic_access_without_a_unit_panics_and_static_access_reaches_the_template()
     let text = panic_text(|| counter.write(0xdead_beef));
     assert!(text.contains("has no per-CPU unit"), "{text}");
     assert!(text.contains("load_base"), "the message says what to do: {text}");
-    assert!(panic_text(|| { counter.read(); }).contains("has no per-CPU unit"));
+    assert!(
+        panic_text(|| {
+            counter.read();
+        })
+        .contains("has no per-CPU unit")
+    );
     assert!(counter.iter_possible().all(|v| v == 0), "nothing was written anywhere");
 
     let shared = PerCpuBox::<AtomicU64>::new_with(|_| AtomicU64::new(0)).unwrap();
     let pin = PreemptGuard::new();
-    assert!(panic_text(|| { shared.get(&pin); }).contains("has no per-CPU unit"));
+    assert!(
+        panic_text(|| {
+            shared.get(&pin);
+        })
+        .contains("has no per-CPU unit")
+    );
     drop(pin);
     let local = PerCpuBox::<Vec<u64>, Local>::new(Vec::new()).unwrap();
     let mut irq = IrqGuard::new();

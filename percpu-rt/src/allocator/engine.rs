@@ -395,8 +395,12 @@ impl Allocator {
     /// CONTEXT: growth lock held (`grow`); may sleep.
     fn populate_area(&self, p: &Placed, grow: &spin::MutexGuard<'_, ()>) -> Result<(), AllocError> {
         loop {
-            let run = self.state.lock().unpopulated_run(p);
-            let Some(run) = run else { return Ok(()) };
+            let mut st = self.state.lock();
+            let Some(run) = st.unpopulated_run(p) else {
+                st.populated(p);
+                return Ok(());
+            };
+            drop(st);
             if let Err(e) = self.populate_run(&run, grow) {
                 self.state.lock().undo(p);
                 return Err(AllocError::Backend(e));

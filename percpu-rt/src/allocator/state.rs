@@ -132,6 +132,10 @@ pub(crate) struct State {
     pub high: usize,
     /// Every used unit's offset from a chunk base (to prefetch fresh areas).
     unit_offsets: Box<[usize]>,
+    /// `(chunk, bit, bits)` of every area taken but not yet populated: a sleeping allocation
+    /// takes its area under the lock, then populates its pages without it (`verify` must not
+    /// count those pages as live data in unpopulated pages).
+    populating: Vec<(ChunkId, u32, u32)>,
 }
 
 /// The chunk over bytes `[start, end)` of each unit of the first chunk, or `None` if that holds
@@ -188,6 +192,7 @@ impl State {
             low,
             high,
             unit_offsets,
+            populating: Vec::new(),
         };
         if let Some(c) = region_chunk(&geo, geo.reserved, ChunkKind::Reserved, immutable) {
             st.reserved = Some(st.insert(c));
@@ -393,6 +398,9 @@ impl State {
         let placed =
             Placed { id, bit, bits, base: c.base, offset, needs_populate, below_low: false };
         self.slots.move_if_listed(id, Slots::size_slot(c.map.contig_bits()));
+        if needs_populate {
+            self.populating.push((id, bit, bits));
+        }
         Some(placed)
     }
 
@@ -481,8 +489,17 @@ impl State {
         Ok((notify, (bits as usize) << MIN_ALLOC_SHIFT))
     }
 
+    /// The area `placed` (taken with `needs_populate`) is populated now.
+    pub(crate) fn populated(&mut self, placed: &Placed) {
+        let entry = (placed.id, placed.bit, placed.bits);
+        if let Some(i) = self.populating.iter().position(|&e| e == entry) {
+            self.populating.swap_remove(i);
+        }
+    }
+
     /// Frees the area just taken by [`State::alloc`] (its population failed).
     pub(crate) fn undo(&mut self, placed: &Placed) {
+        self.populated(placed);
         let addr = placed.base + placed.offset;
         let done = self.free(addr);
         debug_assert!(done.is_ok(), "undoing a fresh allocation failed: {done:?}");
@@ -666,14 +683,20 @@ impl State {
                     c.nr_populated, c.nr_empty_pop
                 ));
             }
-            // Every live area lies in populated pages.
+            // Every live area lies in populated pages, but for areas being populated right now
+            // (taken by a sleeping allocation that populates its pages outside the lock).
             let alloc = c.map.alloc_map();
             let (s, e) = c.map.usable();
+            let pending = |b: u32| {
+                self.populating
+                    .iter()
+                    .any(|&(pid, bit, bits)| pid == id && (bit..bit + bits).contains(&b))
+            };
             for k in 0..n {
                 if !c.is_populated(k) {
                     let shift = c.map.block_bits().trailing_zeros();
                     let (lo, hi) = ((k << shift).max(s), ((k + 1) << shift).min(e));
-                    if (lo..hi).any(|b| test_bit(&alloc, b)) {
+                    if (lo..hi).any(|b| test_bit(&alloc, b) && !pending(b)) {
                         return Err(format!(
                             "chunk {id}: page {k} has live data but is not populated"
                         ));
