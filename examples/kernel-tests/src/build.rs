@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use crate::toolchain::RUSTC;
 use crate::{Kernel, kernels_dir};
@@ -38,10 +39,16 @@ pub fn elf_path(kernel: Kernel, target_dir: &Path) -> PathBuf {
     target_dir.join(kernel.target()).join("release").join(kernel.package())
 }
 
+/// Held from a build's start to its copy: the aarch64 variants share a package and so the
+/// output path in a shared target directory, so another test's build must not replace the ELF
+/// before it is copied (cargo's own lock covers only the build).
+static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
 /// Builds `kernel` (release) with its target directory `target_dir`, and copies the ELF to
 /// `out_dir/percpu-kernel-<variant>.elf` (the aarch64 variants share a package and so an output
 /// path). Returns the copy.
 pub fn build(kernel: Kernel, target_dir: &Path, out_dir: &Path) -> Result<PathBuf, String> {
+    let _serialised = BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut cmd = Command::new(cargo());
     cmd.current_dir(kernels_dir())
         .args(["build", "--release", "-p", kernel.package(), "--target", kernel.target()])

@@ -7,9 +7,12 @@
 //!   toolchain (`RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1`, `-Zbuild-std` from the kernels'
 //!   `.cargo/config.toml`);
 //! * [`qemu::Boot`] is one boot: the QEMU command line (the same one the kernels' README gives
-//!   for booting by hand), run under a deadline with QEMU killed when it passes;
+//!   for booting by hand; `-smp N[,maxcpus=M]`, `gic-version=3` on aarch64 beyond 8 CPUs),
+//!   run under a deadline that grows with the CPU count, with QEMU killed when it passes;
 //! * [`markers`] judges a transcript by its exit status and by markers, never by whole
-//!   transcripts (the CPUs' lines interleave in any order).
+//!   transcripts (the CPUs' lines interleave in any order): among them the possible, present
+//!   and online CPU counts, a first-chunk unit for every possible CPU, and only the online
+//!   CPUs started.
 //!
 //! The tests in `tests/qemu.rs` put these together.
 
@@ -66,6 +69,16 @@ impl Kernel {
         match self {
             Kernel::Aarch64El2 => &["el2"],
             Kernel::X86_64 | Kernel::Aarch64El1 => &[],
+        }
+    }
+
+    /// Where the kernel takes its CPUs from, as its banner says: the ACPI MADT on x86_64 (QEMU
+    /// with qboot always has ACPI tables unless `-machine acpi=off`), the device tree on
+    /// aarch64.
+    pub fn cpus_from(self) -> &'static str {
+        match self {
+            Kernel::X86_64 => "ACPI MADT",
+            Kernel::Aarch64El1 | Kernel::Aarch64El2 => "device tree",
         }
     }
 

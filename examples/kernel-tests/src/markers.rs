@@ -17,16 +17,48 @@ pub const FAIL_STATUS: i32 = 35;
 /// What a passing boot must show.
 #[derive(Debug, Clone)]
 pub struct Expected<'a> {
-    /// CPUs booted.
-    pub cpus: u32,
+    /// CPUs brought online (they run the work).
+    pub online: u32,
+    /// CPUs the firmware says are present (`-smp N`).
+    pub present: u32,
+    /// Possible CPUs (present plus hot-pluggable): each has a unit in the first chunk.
+    pub possible: u32,
+    /// Where the kernel takes the CPU counts from (`ACPI MADT`, `fw_cfg`, `device tree`).
+    pub cpus_from: &'a str,
     /// The first-chunk mode in use.
     pub mode: FirstChunkMode,
     /// The banner's architecture (`x86_64`, `aarch64 at EL1`, ...).
     pub arch: &'a str,
 }
 
+impl<'a> Expected<'a> {
+    /// `n` CPUs, all present, possible and online.
+    pub fn all_online(n: u32, cpus_from: &'a str, mode: FirstChunkMode, arch: &'a str) -> Self {
+        Expected { online: n, present: n, possible: n, cpus_from, mode, arch }
+    }
+}
+
 fn has_line(run: &Run, pred: impl Fn(&str) -> bool) -> bool {
     run.lines().any(pred)
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The CPU numbers the `pcpu-alloc: [group] cpu ...` dump lines list (Linux's format: page mode
+/// prints `[0] 00 [0] 01 ...`, embed mode `[0] 0 1 2 ...`; empty unit slots print `--`).
+pub fn dumped_cpus(run: &Run) -> Vec<u32> {
+    let mut cpus: Vec<u32> = run
+        .lines()
+        .filter_map(|l| l.strip_prefix("pcpu-alloc: "))
+        .filter(|rest| rest.starts_with('['))
+        .flat_map(str::split_whitespace)
+        .filter(|word| !word.starts_with('['))
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    cpus.sort_unstable();
+    cpus
 }
 
 /// Checks a boot that must pass; the error names the first missing marker and shows the run.
@@ -42,13 +74,16 @@ pub fn check_pass(run: &Run, want: &Expected<'_>) -> Result<(), String> {
     if last != Some("PASS") {
         return fail(format!("the last line is {last:?}, expected \"PASS\""));
     }
-    let n = want.cpus;
-    let plural = if n == 1 { "" } else { "s" };
-    let banner = format!("percpu example kernel on {}: {n} CPU{plural},", want.arch);
+    let Expected { online, present, possible, cpus_from, mode, arch } = *want;
+    let banner = format!(
+        "percpu example kernel on {arch}: {possible} possible CPU{}, {present} present \
+         ({cpus_from}), command line ",
+        plural(possible)
+    );
     if !has_line(run, |l| l.starts_with(&banner)) {
         return fail(format!("no banner line starting {banner:?}"));
     }
-    let dump_banner = match want.mode {
+    let dump_banner = match mode {
         FirstChunkMode::Embed => "percpu: Embedded ",
         FirstChunkMode::Page => "4K pages/cpu s",
     };
@@ -58,25 +93,41 @@ pub fn check_pass(run: &Run, want: &Expected<'_>) -> Result<(), String> {
     if !has_line(run, |l| l.starts_with("pcpu-alloc: s")) {
         return fail("no `pcpu-alloc: s..` dump line".into());
     }
-    let chunk = format!("percpu: {} first chunk at ", want.mode.name());
+    let units: Vec<u32> = (0..possible).collect();
+    if dumped_cpus(run) != units {
+        return fail(format!(
+            "the first chunk's dump lists units for CPUs {:?}, expected one for each of the \
+             {possible} possible CPUs",
+            dumped_cpus(run)
+        ));
+    }
+    let chunk = format!("percpu: {} first chunk at ", mode.name());
     if !has_line(run, |l| l.starts_with(&chunk)) {
         return fail(format!("no line starting {chunk:?}"));
     }
-    for cpu in 0..n {
-        let online = format!("cpu{cpu}: online, ");
-        if !has_line(run, |l| l.starts_with(&online)) {
-            return fail(format!("CPU {cpu} never reported online"));
+    for cpu in 0..possible {
+        let line = format!("cpu{cpu}: online, ");
+        match (cpu < online, has_line(run, |l| l.starts_with(&line))) {
+            (true, false) => return fail(format!("CPU {cpu} never reported online")),
+            (false, true) => {
+                return fail(format!("CPU {cpu} came online, but only {online} should"));
+            }
+            _ => {}
         }
     }
-    let smp = format!("smp: {n} CPU{plural} online");
+    let smp = format!(
+        "smp: {online} CPU{} online of {possible} possible ({present} present)",
+        plural(online)
+    );
     if !has_line(run, |l| l == smp) {
         return fail(format!("no line {smp:?}"));
     }
-    let sums = format!("kernel-lib: remote sums exact over {n} CPUs");
-    if !has_line(run, |l| l.starts_with(&sums)) {
-        return fail(format!("no line starting {sums:?}"));
+    let sums = format!("kernel-lib: remote sums exact over {online} online CPUs x ");
+    let offline = format!("; {} offline CPUs keep their initial values", possible - online);
+    if !has_line(run, |l| l.starts_with(&sums) && l.ends_with(&offline)) {
+        return fail(format!("no line starting {sums:?} and ending {offline:?}"));
     }
-    let dynamic = format!("dynamic allocations freed on {n} CPUs");
+    let dynamic = format!("dynamic allocations freed on {online} CPUs");
     if !has_line(run, |l| l.starts_with("kernel-lib: ") && l.contains(&dynamic)) {
         return fail(format!("no kernel-lib line with {dynamic:?}"));
     }

@@ -16,6 +16,14 @@ use crate::Kernel;
 /// QEMU's firmware for x86_64: qboot boots the PVH kernel quickly and prints nothing.
 pub const QBOOT: &str = "/usr/share/qemu/qboot.rom";
 
+/// QEMU virt's default interrupt controller, GICv2, has room for this many CPUs; more need
+/// `gic-version=3` (the kernels never touch the GIC, so either works for them).
+pub const GICV2_MAX_CPUS: u32 = 8;
+
+/// Memory for every boot: enough for 64 CPUs in either first-chunk mode (4 MiB heap, 64 KiB
+/// stack per CPU, the first chunk and the dynamic chunks; about 120 MiB stay free).
+pub const MEMORY: &str = "128M";
+
 /// One boot.
 #[derive(Debug, Clone)]
 pub struct Boot {
@@ -23,10 +31,18 @@ pub struct Boot {
     pub kernel: Kernel,
     /// Its ELF file.
     pub elf: PathBuf,
-    /// `-smp`.
+    /// `-smp N`: the CPUs present at boot.
     pub cpus: u32,
+    /// `-smp N,maxcpus=M`: the possible CPUs, when more than the present ones (QEMU's
+    /// hot-pluggable maximum; the x86_64 MADT lists them, the aarch64 virt device tree does
+    /// not).
+    pub max_cpus: Option<u32>,
+    /// More of `-smp`, e.g. `sockets=2,cores=3` (a topology with gaps between APIC ids).
+    pub topology: Option<String>,
     /// aarch64: `-M virt,virtualization=on` (the CPUs start at EL2).
     pub virtualization: bool,
+    /// x86_64: `-machine acpi=off` (no ACPI tables: the kernel counts CPUs through fw_cfg).
+    pub no_acpi: bool,
     /// The kernel command line (`-append`), if any.
     pub append: Option<String>,
 }
@@ -34,7 +50,50 @@ pub struct Boot {
 impl Boot {
     /// A boot of `kernel` from `elf` with `cpus` CPUs, EL2 for the EL2 build, no command line.
     pub fn new(kernel: Kernel, elf: PathBuf, cpus: u32) -> Boot {
-        Boot { kernel, elf, cpus, virtualization: kernel == Kernel::Aarch64El2, append: None }
+        Boot {
+            kernel,
+            elf,
+            cpus,
+            max_cpus: None,
+            topology: None,
+            virtualization: kernel == Kernel::Aarch64El2,
+            no_acpi: false,
+            append: None,
+        }
+    }
+
+    /// The `-smp` value.
+    pub fn smp(&self) -> String {
+        let mut smp = self.cpus.to_string();
+        if let Some(max) = self.max_cpus {
+            smp.push_str(&format!(",maxcpus={max}"));
+        }
+        if let Some(topology) = &self.topology {
+            smp.push(',');
+            smp.push_str(topology);
+        }
+        smp
+    }
+
+    /// aarch64's `-M` value: `virt`, with `virtualization=on` for EL2 and `gic-version=3`
+    /// beyond [`GICV2_MAX_CPUS`] CPUs.
+    fn aarch64_machine(&self) -> String {
+        let mut machine = String::from("virt");
+        if self.virtualization {
+            machine.push_str(",virtualization=on");
+        }
+        if self.cpus.max(self.max_cpus.unwrap_or(0)) > GICV2_MAX_CPUS {
+            machine.push_str(",gic-version=3");
+        }
+        machine
+    }
+
+    /// How long this boot may take before QEMU is killed: generous for a machine that other
+    /// work keeps busy (boots take 0.1 to a few seconds; 64 emulated CPUs on two host cores
+    /// are the slowest), and finite: one minute plus four seconds per emulated CPU.
+    pub fn timeout(&self) -> Duration {
+        let cpus = self.cpus.max(self.max_cpus.unwrap_or(0));
+        Duration::from_secs(60 + 4 * u64::from(cpus))
     }
 
     /// The program and its arguments.
@@ -53,19 +112,22 @@ impl Boot {
             Kernel::Aarch64El1 | Kernel::Aarch64El2 => vec![
                 "qemu-system-aarch64".into(),
                 "-M".into(),
-                if self.virtualization { "virt,virtualization=on" } else { "virt" }.into(),
+                self.aarch64_machine(),
                 "-cpu".into(),
                 "cortex-a72".into(),
                 "-semihosting".into(),
             ],
         };
+        if self.no_acpi && self.kernel == Kernel::X86_64 {
+            argv.extend(["-machine".into(), "acpi=off".into()]);
+        }
         argv.extend([
             "-accel".into(),
             "tcg".into(),
             "-smp".into(),
-            self.cpus.to_string(),
+            self.smp(),
             "-m".into(),
-            "128M".into(),
+            MEMORY.into(),
             "-nographic".into(),
             "-kernel".into(),
             self.elf.display().to_string(),
@@ -91,8 +153,9 @@ impl Boot {
             .join(" ")
     }
 
-    /// Boots and waits at most `timeout`; QEMU is killed when it runs longer.
-    pub fn run(&self, timeout: Duration) -> Result<Run, String> {
+    /// Boots and waits at most [`Boot::timeout`]; QEMU is killed when it runs longer.
+    pub fn run(&self) -> Result<Run, String> {
+        let timeout = self.timeout();
         let argv = self.argv();
         let start = Instant::now();
         let mut child = Command::new(&argv[0])

@@ -1,23 +1,31 @@
 //! Boots the example kernels under QEMU: x86_64 (PVH, INIT-SIPI-SIPI) and aarch64 (virt, PSCI)
-//! at EL1 and, built with `el2`, at EL2 under `virtualization=on`; with 1, 2, 4 and 8 CPUs, in
-//! both first-chunk modes; checks the exit status and the markers of every boot, that failures
-//! are reported as such, and inspects both kernel ELF files with `percpu-build inspect`.
+//! at EL1 and, built with `el2`, at EL2 under `virtualization=on`; with 1, 2, 3, 4, 5, 7, 8, 16
+//! and 64 CPUs (64 is the kernels' `max_cpus`), in both first-chunk modes; with more possible
+//! CPUs than online ones (x86_64: `-smp N,maxcpus=M`, whose extra CPUs the ACPI MADT lists as
+//! hot-pluggable; both: the kernel's `maxcpus=` parameter); checks the exit status and the
+//! markers of every boot (a unit for every possible CPU, only the online ones started, their
+//! copies exact, the offline units still holding their initial values), that failures are
+//! reported as such, and inspects the kernel ELF files with `percpu-build inspect`.
 //!
 //! The toolchain is installed when missing (a tool that stays missing fails the test: nothing
 //! is skipped). Each kernel variant is built once, by whichever test needs it first.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use kernel_tests::markers::{Expected, check_fail, check_pass};
 use kernel_tests::qemu::Boot;
 use kernel_tests::{FirstChunkMode, Kernel, build, toolchain};
 
-/// CPU counts every variant boots with.
-const CPU_COUNTS: [u32; 4] = [1, 2, 4, 8];
-/// Longest a boot may take (they take well under a second; the machine may be busy).
-const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// CPU counts every variant boots with, in both first-chunk modes.
+const CPU_COUNTS: [u32; 9] = [1, 2, 3, 4, 5, 7, 8, 16, 64];
+/// From this many online CPUs on, a boot runs [`FEW_ITERATIONS`] rounds of per-CPU work
+/// instead of the kernels' default 100 000: 64 emulated aarch64 CPUs on two host cores take
+/// 10-20 s for the default (their per-CPU updates are atomic read-modify-writes, which TCG
+/// emulates slowly), 3-5 s for 10 000.
+const FEW_ITERATIONS_FROM: u32 = 64;
+/// Rounds of per-CPU work for the largest CPU counts (`iterations=` on the command line).
+const FEW_ITERATIONS: u64 = 10_000;
 
 fn toolchain_ready() {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
@@ -55,20 +63,26 @@ fn arch_banner(kernel: Kernel, virtualization: bool) -> &'static str {
     }
 }
 
-/// Boots `kernel` with every CPU count in `mode` (`None`: the kernel's default, no command
-/// line) and checks each boot; panics with every failing transcript.
-fn boots_everywhere(kernel: Kernel, mode: Option<FirstChunkMode>) {
-    let elf = elf(kernel);
+/// The kernel command line for `online` CPUs in `mode` (`None`: the kernel's default) with
+/// `extra` parameters; `None` when empty.
+fn command_line(mode: Option<FirstChunkMode>, online: u32, extra: &[&str]) -> Option<String> {
+    let mut words: Vec<String> = extra.iter().map(|w| w.to_string()).collect();
+    if let Some(mode) = mode {
+        words.push(format!("percpu_alloc={}", mode.name()));
+    }
+    if online >= FEW_ITERATIONS_FROM {
+        words.push(format!("iterations={FEW_ITERATIONS}"));
+    }
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// Runs every boot and checks it against its expectation; panics with every failing
+/// transcript.
+fn check_boots(cases: Vec<(Boot, Expected<'static>)>) {
+    let total = cases.len();
     let mut failures = Vec::new();
-    for cpus in CPU_COUNTS {
-        let mut boot = Boot::new(kernel, elf.clone(), cpus);
-        boot.append = mode.map(|m| format!("percpu_alloc={}", m.name()));
-        let want = Expected {
-            cpus,
-            mode: mode.unwrap_or(kernel.default_mode()),
-            arch: arch_banner(kernel, boot.virtualization),
-        };
-        match boot.run(BOOT_TIMEOUT) {
+    for (boot, want) in cases {
+        match boot.run() {
             Ok(run) => {
                 if let Err(e) = check_pass(&run, &want) {
                     failures.push(e);
@@ -79,10 +93,31 @@ fn boots_everywhere(kernel: Kernel, mode: Option<FirstChunkMode>) {
     }
     assert!(
         failures.is_empty(),
-        "{} of 4 boots failed:\n\n{}",
+        "{} of {total} boots failed:\n\n{}",
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// Boots `kernel` with every CPU count in `mode` (`None`: the kernel's default, no command
+/// line) and checks each boot.
+fn boots_everywhere(kernel: Kernel, mode: Option<FirstChunkMode>) {
+    let elf = elf(kernel);
+    let cases = CPU_COUNTS
+        .into_iter()
+        .map(|cpus| {
+            let mut boot = Boot::new(kernel, elf.clone(), cpus);
+            boot.append = command_line(mode, cpus, &[]);
+            let want = Expected::all_online(
+                cpus,
+                kernel.cpus_from(),
+                mode.unwrap_or(kernel.default_mode()),
+                arch_banner(kernel, boot.virtualization),
+            );
+            (boot, want)
+        })
+        .collect();
+    check_boots(cases);
 }
 
 #[test]
@@ -115,14 +150,113 @@ fn aarch64_el2_boots_with_an_embedded_first_chunk() {
     boots_everywhere(Kernel::Aarch64El2, Some(FirstChunkMode::Embed));
 }
 
+/// x86_64 with more possible CPUs than online ones, in both first-chunk modes: QEMU's
+/// `-smp N,maxcpus=M` lists `M` CPUs in the ACPI MADT, the first `N` enabled (present) and the
+/// others hot-pluggable; `maxcpus=K` on the command line brings only `K` of the present CPUs
+/// online (as in Linux). Every possible CPU gets a unit, only the online ones start, and the
+/// others' units keep their initial values. Without ACPI tables the kernel counts CPUs through
+/// fw_cfg.
+#[test]
+fn x86_64_sets_up_a_unit_for_every_possible_cpu() {
+    let kernel = Kernel::X86_64;
+    let elf = elf(kernel);
+    let arch = arch_banner(kernel, false);
+    let mut cases = Vec::new();
+    for mode in [FirstChunkMode::Embed, FirstChunkMode::Page] {
+        // (present, possible, maxcpus=, online)
+        for (present, possible, limit, online) in
+            [(4, 8, None, 4), (8, 16, None, 8), (8, 16, Some(2), 2)]
+        {
+            let mut boot = Boot::new(kernel, elf.clone(), present);
+            boot.max_cpus = Some(possible);
+            let extra = limit.map(|k| format!("maxcpus={k}"));
+            boot.append =
+                command_line(Some(mode), online, &extra.as_deref().into_iter().collect::<Vec<_>>());
+            let want = Expected { online, present, possible, cpus_from: "ACPI MADT", mode, arch };
+            cases.push((boot, want));
+        }
+    }
+    let mut no_acpi = Boot::new(kernel, elf.clone(), 4);
+    no_acpi.max_cpus = Some(8);
+    no_acpi.no_acpi = true;
+    let want = Expected {
+        online: 4,
+        present: 4,
+        possible: 8,
+        cpus_from: "fw_cfg",
+        mode: FirstChunkMode::Embed,
+        arch,
+    };
+    cases.push((no_acpi, want));
+    check_boots(cases);
+}
+
+/// x86_64 starts the CPUs by the APIC ids of the MADT, which need not be contiguous: with two
+/// sockets of three cores QEMU numbers them 0, 1, 2, 4, 5, 6.
+#[test]
+fn x86_64_starts_cpus_by_their_madt_apic_ids() {
+    let kernel = Kernel::X86_64;
+    let mut boot = Boot::new(kernel, elf(kernel), 6);
+    boot.topology = Some("sockets=2,cores=3".into());
+    let run = boot.run().unwrap_or_else(|e| panic!("{e}"));
+    let want = Expected::all_online(6, "ACPI MADT", FirstChunkMode::Embed, "x86_64");
+    if let Err(e) = check_pass(&run, &want) {
+        panic!("{e}");
+    }
+    let mut ids: Vec<&str> = run
+        .lines()
+        .filter(|l| l.starts_with("cpu") && l.contains(": online, "))
+        .filter_map(|l| l.split("hardware id ").nth(1)?.split(',').next())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["0x0", "0x1", "0x2", "0x4", "0x5", "0x6"], "{}", run.describe());
+}
+
+/// aarch64 (EL1 and EL2 builds, both first-chunk modes): every CPU node of the device tree is
+/// possible and present (Linux arm64 reads it the same way); `maxcpus=8` brings 8 of 16
+/// online, and the other 8 units keep their initial values. QEMU's virt board has no CPU
+/// hot-plug: with `-smp 4,maxcpus=8` its device tree lists the 4 CPUs it creates, so 4 are
+/// possible.
+#[test]
+fn aarch64_sets_up_a_unit_for_every_possible_cpu() {
+    let mut cases = Vec::new();
+    for kernel in [Kernel::Aarch64El1, Kernel::Aarch64El2] {
+        let elf = elf(kernel);
+        for mode in [FirstChunkMode::Page, FirstChunkMode::Embed] {
+            let mut boot = Boot::new(kernel, elf.clone(), 16);
+            boot.append = command_line(Some(mode), 8, &["maxcpus=8"]);
+            let arch = arch_banner(kernel, boot.virtualization);
+            let want = Expected {
+                online: 8,
+                present: 16,
+                possible: 16,
+                cpus_from: "device tree",
+                mode,
+                arch,
+            };
+            cases.push((boot, want));
+        }
+    }
+    let kernel = Kernel::Aarch64El1;
+    let mut hotplug = Boot::new(kernel, elf(kernel), 4);
+    hotplug.max_cpus = Some(8);
+    let want = Expected::all_online(4, "device tree", FirstChunkMode::Page, "aarch64 at EL1");
+    cases.push((hotplug, want));
+    check_boots(cases);
+}
+
 /// The EL1 build entered at EL2 drops to EL1 and keeps its base in `TPIDR_EL1`.
 #[test]
 fn aarch64_el1_kernel_entered_at_el2_drops_to_el1() {
     let mut boot = Boot::new(Kernel::Aarch64El1, elf(Kernel::Aarch64El1), 4);
     boot.virtualization = true;
-    let run = boot.run(BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    let want =
-        Expected { cpus: 4, mode: FirstChunkMode::Page, arch: arch_banner(boot.kernel, true) };
+    let run = boot.run().unwrap_or_else(|e| panic!("{e}"));
+    let want = Expected::all_online(
+        4,
+        "device tree",
+        FirstChunkMode::Page,
+        arch_banner(boot.kernel, true),
+    );
     if let Err(e) = check_pass(&run, &want) {
         panic!("{e}");
     }
@@ -139,14 +273,33 @@ fn aarch64_el1_kernel_entered_at_el2_drops_to_el1() {
 fn failures_are_reported_with_the_fail_status() {
     let mut x86 = Boot::new(Kernel::X86_64, elf(Kernel::X86_64), 2);
     x86.append = Some("percpu_alloc=nonsense".into());
-    let run = x86.run(BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let run = x86.run().unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = check_fail(&run, "percpu_alloc=nonsense: unknown first-chunk mode") {
         panic!("{e}");
     }
 
+    let mut no_cpus = Boot::new(Kernel::X86_64, elf(Kernel::X86_64), 2);
+    no_cpus.append = Some("maxcpus=0".into());
+    let run = no_cpus.run().unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = check_fail(&run, "maxcpus=0: expected a positive number") {
+        panic!("{e}");
+    }
+
+    // One CPU more than max_cpus = 64 (percpu.toml) is refused with the setting to change.
+    let too_many = [
+        (Kernel::X86_64, "65 CPUs are present, but this kernel is configured for at most 64"),
+        (Kernel::Aarch64El1, "65 CPUs, but this kernel is configured for at most 64"),
+    ];
+    for (kernel, reason) in too_many {
+        let run = Boot::new(kernel, elf(kernel), 65).run().unwrap_or_else(|e| panic!("{e}"));
+        if let Err(e) = check_fail(&run, reason) {
+            panic!("{e}");
+        }
+    }
+
     let mut el2_at_el1 = Boot::new(Kernel::Aarch64El2, elf(Kernel::Aarch64El2), 2);
     el2_at_el1.virtualization = false;
-    let run = el2_at_el1.run(BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let run = el2_at_el1.run().unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = check_fail(&run, "built for EL2") {
         panic!("{e}");
     }
@@ -164,7 +317,7 @@ fn cpu_exceptions_are_reported_with_the_fail_status() {
     for (kernel, reason) in cases {
         let mut boot = Boot::new(kernel, elf(kernel), 4);
         boot.append = Some("fault=3".into());
-        let run = boot.run(BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+        let run = boot.run().unwrap_or_else(|e| panic!("{e}"));
         if let Err(e) = check_fail(&run, reason) {
             panic!("{e}");
         }
@@ -219,12 +372,13 @@ fn percpu_build_inspects_the_kernel_elf_files() {
         }
 
         let boot = Boot::new(kernel, elf.clone(), 4);
-        let run = boot.run(BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-        let want = Expected {
-            cpus: 4,
-            mode: kernel.default_mode(),
-            arch: arch_banner(kernel, boot.virtualization),
-        };
+        let run = boot.run().unwrap_or_else(|e| panic!("{e}"));
+        let want = Expected::all_online(
+            4,
+            kernel.cpus_from(),
+            kernel.default_mode(),
+            arch_banner(kernel, boot.virtualization),
+        );
         if let Err(e) = check_pass(&run, &want) {
             panic!("{e}");
         }

@@ -18,7 +18,7 @@ const MAX_DEPTH: usize = 16;
 /// Most RAM ranges kept.
 pub const MAX_RAM_RANGES: usize = 8;
 /// Most CPUs kept.
-pub const MAX_CPUS: usize = 64;
+pub const MAX_CPUS: usize = 256;
 
 /// A device tree blob in memory.
 #[derive(Debug, Clone, Copy)]

@@ -60,8 +60,8 @@ const PAGE_MODE_VM_BASE: usize = 0x40_0000_0000;
 const RAM_LIMIT: usize = PAGE_MODE_VM_BASE;
 /// Where QEMU puts the device tree of an ELF kernel (the start of RAM).
 const DTB_DEFAULT: usize = 0x4000_0000;
-/// Most CPUs this kernel starts (the percpu.toml `max_cpus`, at most what the device-tree
-/// reader keeps).
+/// Most possible CPUs (the percpu.toml `max_cpus`, at most what the device-tree reader
+/// keeps).
 const MAX_CPUS: usize = {
     let configured = layout::MAX_CPUS;
     if configured < fdt::MAX_CPUS { configured } else { fdt::MAX_CPUS }
@@ -170,6 +170,27 @@ impl Arch for Aarch64 {
         psci::cpu_on(conduit, hw_id, entry, at as u64).map_err(String::from)
     }
 
+    fn idle(&self) {
+        // SAFETY: `wfe` waits for an event (`sev` from `wake`, or any other); nothing else
+        // happens. (QEMU does not halt on it; the release is quick on this architecture, where
+        // every CPU starts at once.)
+        unsafe { asm!("wfe", options(nomem, nostack, preserves_flags)) }
+    }
+
+    fn wake(&self, _hw_id: u64) {
+        // SAFETY: `sev` signals an event to every CPU; nothing else happens.
+        unsafe { asm!("dsb ish", "sev", options(nostack, preserves_flags)) }
+    }
+
+    fn park(&self) -> ! {
+        // Interrupts stay masked and the GIC is never set up: `wfi` stops this CPU for good
+        // (QEMU halts it until an interrupt is pending, which never happens).
+        loop {
+            // SAFETY: `wfi` waits for an interrupt; nothing else happens.
+            unsafe { asm!("msr daifset, #0xf", "wfi", options(nomem, nostack, preserves_flags)) }
+        }
+    }
+
     fn populate_pte(&self, virt: usize) -> Result<(), &'static str> {
         paging::populate_pte(virt)
     }
@@ -197,23 +218,29 @@ impl Arch for Aarch64 {
         Ok(())
     }
 
-    fn kernel_percpu_check(&self, hw_ids: &[u64], iterations: u64) -> Result<(), String> {
-        for (i, &hw_id) in hw_ids.iter().enumerate() {
-            let cpu = CpuId::new(i as u32);
+    fn kernel_percpu_check(
+        &self,
+        online_hw_ids: &[u64],
+        possible: &[CpuId],
+        iterations: u64,
+    ) -> Result<(), String> {
+        for &cpu in possible {
+            let (want_mpidr, want_ticks) = match online_hw_ids.get(cpu.as_usize()) {
+                Some(&hw_id) => (hw_id, 2 * iterations),
+                // Never online: the template's values.
+                None => (u64::MAX, 0),
+            };
             let mpidr = MPIDR.read_on(cpu);
-            if mpidr != hw_id {
-                return Err(format!("CPU {cpu}: MPIDR is {mpidr:#x}, expected {hw_id:#x}"));
+            if mpidr != want_mpidr {
+                return Err(format!("CPU {cpu}: MPIDR is {mpidr:#x}, expected {want_mpidr:#x}"));
             }
             let ticks = KERNEL_TICKS.read_on(cpu);
-            if ticks != 2 * iterations {
-                return Err(format!(
-                    "CPU {cpu}: KERNEL_TICKS is {ticks}, expected {}",
-                    2 * iterations
-                ));
+            if ticks != want_ticks {
+                return Err(format!("CPU {cpu}: KERNEL_TICKS is {ticks}, expected {want_ticks}"));
             }
         }
         let total: u64 = KERNEL_TICKS.iter_possible().sum();
-        let want = 2 * iterations * hw_ids.len() as u64;
+        let want = 2 * iterations * online_hw_ids.len() as u64;
         if total != want {
             return Err(format!("KERNEL_TICKS sums to {total}, expected {want}"));
         }
@@ -265,13 +292,18 @@ extern "C" fn aarch64_boot_main(dtb: usize, el: u64, entry_el: u64) -> ! {
         fail!("PSCI {major}.{minor}: CPU_ON needs PSCI 0.2 or later");
     }
 
-    // The CPUs: the boot CPU is logical CPU 0, the others in device-tree order.
+    // The CPUs: every `/cpus/cpu@*` node is a possible CPU and, with QEMU's device tree, a
+    // present one (Linux arm64's `smp_init_cpus` does the same). The boot CPU is logical CPU
+    // 0, the others follow in device-tree order.
     let nr_cpus = machine.nr_cpus;
     if nr_cpus == 0 {
         fail!("the device tree lists no CPU");
     }
     if nr_cpus > MAX_CPUS {
-        fail!("{nr_cpus} CPUs, but this kernel is configured for at most {MAX_CPUS} (percpu.toml)");
+        fail!(
+            "{nr_cpus} CPUs, but this kernel is configured for at most {MAX_CPUS} (max_cpus in \
+             percpu.toml)"
+        );
     }
     let me = mpidr();
     let mut hw_ids = [0u64; MAX_CPUS];
@@ -311,6 +343,8 @@ extern "C" fn aarch64_boot_main(dtb: usize, el: u64, entry_el: u64) -> ! {
             reserved: &reserved,
             cmdline: machine.bootargs,
             hw_ids: &hw_ids[..nr_cpus],
+            nr_possible: nr_cpus,
+            cpus_from: "device tree",
             default_first_chunk,
             page_mode_vm_base: PAGE_MODE_VM_BASE,
             percpu: PERCPU,

@@ -36,8 +36,21 @@ pub trait Arch: Sync {
 
     /// Starts the CPU with hardware id `hw_id` as logical CPU `cpu`: it enters
     /// [`crate::boot::secondary_main`] on the stack that ends at `stack_top`. Returns once the
-    /// start request is sent; the caller waits for the CPU to report online.
+    /// next `start_cpu` may run (the start request is sent, and the CPU no longer needs
+    /// anything a later start overwrites, such as a shared trampoline); the caller starts the
+    /// other CPUs meanwhile and then waits for each to report online.
     fn start_cpu(&self, cpu: CpuId, hw_id: u64, stack_top: usize) -> Result<(), String>;
+
+    /// Waits cheaply for [`Arch::wake`] (or any other event) on a CPU that has nothing to do:
+    /// callers loop and re-check their condition. Under QEMU a halted CPU costs no host time,
+    /// which matters with 64 emulated CPUs on two host cores.
+    fn idle(&self);
+
+    /// Ends an [`Arch::idle`] of the CPU with hardware id `hw_id` (it may wake others too).
+    fn wake(&self, hw_id: u64);
+
+    /// Stops this CPU for good, halted: its part of the run is over.
+    fn park(&self) -> !;
 
     /// Makes sure every page-table level above the leaf entry of `virt` exists (Linux's
     /// `populate_pte`), allocating table pages from [`crate::frames`].
@@ -59,11 +72,27 @@ pub trait Arch: Sync {
     /// The kernel crate's share of the concurrent per-CPU work, run on every CPU at once.
     fn kernel_percpu_work(&self, cpu: CpuId, iterations: u64) -> Result<(), String>;
 
-    /// The kernel crate's remote checks, run on the boot CPU after every CPU finished its work.
-    fn kernel_percpu_check(&self, hw_ids: &[u64], iterations: u64) -> Result<(), String>;
+    /// The kernel crate's remote checks, run on the boot CPU after every online CPU finished its
+    /// work: CPU `i` of `online_hw_ids` (logical CPU `i`, hardware id `online_hw_ids[i]`) did
+    /// `iterations` rounds; every other CPU of `possible` never ran and keeps its initial values.
+    fn kernel_percpu_check(
+        &self,
+        online_hw_ids: &[u64],
+        possible: &[CpuId],
+        iterations: u64,
+    ) -> Result<(), String>;
 }
 
 /// What the kernel learnt from firmware before the shared flow starts.
+///
+/// The kernel promises that `ram` is RAM, identity-mapped and writable, and that everything in
+/// it still in use (the kernel image, firmware data it reads later) lies in `reserved`: the
+/// frame allocator hands out the rest.
+///
+/// CPUs, as in Linux: every **possible** CPU (one that exists now or may be hot-plugged later)
+/// gets a logical id below `nr_possible` and a unit in the first chunk; the **present** ones
+/// (those the firmware says are there) come first, ids `0..hw_ids.len()`, the boot CPU as 0;
+/// of those, the first `maxcpus=` (all by default) are brought **online**.
 #[derive(Debug)]
 pub struct BootInfo<'a> {
     /// Usable RAM, identity-mapped (virtual address = physical address).
@@ -72,8 +101,14 @@ pub struct BootInfo<'a> {
     pub reserved: &'a [Range<usize>],
     /// The kernel command line (`-append`).
     pub cmdline: &'a str,
-    /// Hardware ids of the CPUs; the index is the logical CPU id and entry 0 is the boot CPU.
+    /// Hardware ids of the present CPUs; the index is the logical CPU id and entry 0 is the
+    /// boot CPU.
     pub hw_ids: &'a [u64],
+    /// Possible CPUs: at least `hw_ids.len()`, at most the configured `max_cpus`. Logical ids
+    /// `hw_ids.len()..nr_possible` are possible but not present (hot-pluggable).
+    pub nr_possible: usize,
+    /// Where the CPU counts come from (printed in the banner), e.g. `ACPI MADT`.
+    pub cpus_from: &'static str,
     /// First-chunk mode when the command line has no `percpu_alloc=`.
     pub default_first_chunk: FirstChunkMode,
     /// Start of the virtual range the page-mode first chunk is mapped into.

@@ -3,6 +3,7 @@
 //! ([`secondary_main`]).
 
 use alloc::vec::Vec;
+use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use kernel_lib::dynamic::DynamicRun;
@@ -37,32 +38,43 @@ fn dynamic_rounds() -> u64 {
     (ITERATIONS.load(Ordering::Relaxed) / ITERATIONS_PER_DYNAMIC_ROUND).max(1)
 }
 
+/// `n` followed by `word`, with an `s` unless `n` is 1 (no allocation: the banner comes before
+/// the heap).
+struct Count(usize, &'static str);
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}{}", self.0, self.1, if self.0 == 1 { "" } else { "s" })
+    }
+}
+
 /// The boot CPU's path: everything from the console to the final line. Never returns: the run
 /// ends with QEMU's exit.
 pub fn boot_cpu_main(arch: &'static dyn Arch, info: BootInfo<'_>) -> ! {
     install(arch);
-    let nr_cpus = info.hw_ids.len();
+    let nr_present = info.hw_ids.len();
+    let nr_possible = info.nr_possible;
     println!(
-        "percpu example kernel on {}: {} CPU{}, command line {:?}",
+        "percpu example kernel on {}: {}, {nr_present} present ({}), command line {:?}",
         arch.name(),
-        nr_cpus,
-        if nr_cpus == 1 { "" } else { "s" },
+        Count(nr_possible, "possible CPU"),
+        info.cpus_from,
         info.cmdline
     );
+    if nr_present == 0 || nr_possible < nr_present {
+        fail!(
+            "{nr_present} present CPUs of {nr_possible} possible: the kernel's CPU list is wrong"
+        );
+    }
     if percpu_rt::set_platform(&crate::platform::PLATFORM).is_err() {
         fail!("a per-CPU platform was registered before the kernel registered its own");
     }
 
     // Memory: every RAM range minus the reservations, then the heap.
-    for r in info.ram {
-        if let Err(e) = frames::add_ram(r.clone()) {
-            fail!("memory map: {e}");
-        }
-    }
-    for r in info.reserved {
-        if let Err(e) = frames::reserve(r.clone()) {
-            fail!("memory map: {e}");
-        }
+    // SAFETY: `BootInfo`'s contract: `ram` is identity-mapped writable RAM, and what in it is
+    // still in use lies in `reserved`.
+    if let Err(e) = unsafe { frames::init(info.ram, info.reserved) } {
+        fail!("memory map: {e}");
     }
     let heap_start = match frames::alloc(HEAP_SIZE, frames::FRAME_SIZE) {
         Ok(start) => start,
@@ -84,10 +96,19 @@ pub fn boot_cpu_main(arch: &'static dyn Arch, info: BootInfo<'_>) -> ! {
             None => fail!("percpu_alloc={word}: unknown first-chunk mode; use embed, page or auto"),
         },
     };
+    // Linux's `maxcpus=`: bring at most this many CPUs online at boot (the rest stay present
+    // and possible).
+    let nr_online = match cmdline::value(info.cmdline, "maxcpus") {
+        None => nr_present,
+        Some(word) => match word.parse::<usize>() {
+            Ok(n) if n > 0 => n.min(nr_present),
+            _ => fail!("maxcpus={word}: expected a positive number of CPUs to bring online"),
+        },
+    };
     if let Some(word) = cmdline::value(info.cmdline, "fault") {
         match word.parse::<u64>() {
-            Ok(cpu) if cpu < nr_cpus as u64 => FAULT_CPU.store(cpu, Ordering::Relaxed),
-            _ => fail!("fault={word}: expected a CPU number below {nr_cpus}"),
+            Ok(cpu) if cpu < nr_online as u64 => FAULT_CPU.store(cpu, Ordering::Relaxed),
+            _ => fail!("fault={word}: expected a CPU number below {nr_online} (the online CPUs)"),
         }
     }
     if let Some(word) = cmdline::value(info.cmdline, "iterations") {
@@ -97,28 +118,38 @@ pub fn boot_cpu_main(arch: &'static dyn Arch, info: BootInfo<'_>) -> ! {
         }
     }
 
-    // The per-CPU first chunk: every CPU's unit, the dump, the boot CPU's base register.
-    let cpus: Vec<CpuId> = (0..nr_cpus as u32).map(CpuId::new).collect();
-    if let Err(e) = percpu_setup::setup(arch, mode, &cpus, info.page_mode_vm_base, &info.percpu) {
+    // The per-CPU first chunk: a unit for every possible CPU (Linux's
+    // `for_each_possible_cpu`), the dump, the boot CPU's base register.
+    let possible: Vec<CpuId> = (0..nr_possible as u32).map(CpuId::new).collect();
+    let online = &possible[..nr_online];
+    let online_hw: Vec<(CpuId, u64)> =
+        online.iter().copied().zip(info.hw_ids.iter().copied()).collect();
+    if let Err(e) = percpu_setup::setup(arch, mode, &possible, info.page_mode_vm_base, &info.percpu)
+    {
         fail!("per-CPU first chunk ({}): {e}", mode.name());
     }
-    smp::init(nr_cpus);
+    smp::init(nr_possible);
     cpu_online(CpuId::new(0));
 
-    // The other CPUs, one at a time.
-    for (cpu, &hw_id) in cpus.iter().zip(info.hw_ids).skip(1) {
+    // The other CPUs to bring online: all started, then each awaited.
+    for &(cpu, hw_id) in &online_hw[1..] {
         let stack = match frames::alloc(STACK_SIZE, frames::FRAME_SIZE) {
             Ok(stack) => stack,
             Err(e) => fail!("stack for CPU {cpu}: {e}"),
         };
-        if let Err(e) = arch.start_cpu(*cpu, hw_id, stack + STACK_SIZE) {
+        if let Err(e) = arch.start_cpu(cpu, hw_id, stack + STACK_SIZE) {
             fail!("starting CPU {cpu} (hardware id {hw_id:#x}): {e}");
         }
-        if !smp::wait_for(*cpu, CpuState::Online) {
+    }
+    for &(cpu, hw_id) in &online_hw[1..] {
+        if !smp::wait_for(cpu, CpuState::Online) {
             fail!("CPU {cpu} (hardware id {hw_id:#x}) did not come online");
         }
     }
-    println!("smp: {nr_cpus} CPU{} online", if nr_cpus == 1 { "" } else { "s" });
+    println!(
+        "smp: {} online of {nr_possible} possible ({nr_present} present)",
+        Count(nr_online, "CPU")
+    );
 
     // The shared dynamic objects, then everyone works at once; then the boot CPU checks every
     // copy from here.
@@ -126,30 +157,38 @@ pub fn boot_cpu_main(arch: &'static dyn Arch, info: BootInfo<'_>) -> ! {
         Ok(run) => *DYNAMIC.write() = Some(run),
         Err(e) => fail!("dynamic per-CPU objects: {e}"),
     }
-    smp::release();
+    if let Err(stuck) = smp::release(&online_hw) {
+        fail!("CPUs {stuck:?} did not react to the release");
+    }
     run_checks_on(CpuId::new(0));
-    for cpu in &cpus {
+    for cpu in online {
         if !smp::wait_for(*cpu, CpuState::Done) {
-            fail!("CPUs {:?} did not finish their per-CPU work", smp::lagging(CpuState::Done));
+            fail!(
+                "CPUs {:?} did not finish their per-CPU work",
+                smp::lagging(online, CpuState::Done)
+            );
         }
     }
     let iterations = ITERATIONS.load(Ordering::Relaxed);
-    match kernel_lib::check_remote(&cpus, iterations) {
+    match kernel_lib::check_remote(&possible, online, iterations) {
         Ok(summary) => println!("{summary}"),
         Err(e) => fail!("remote check (kernel-lib): {e}"),
     }
-    if let Err(e) = arch.kernel_percpu_check(info.hw_ids, iterations) {
+    if let Err(e) = arch.kernel_percpu_check(&info.hw_ids[..nr_online], &possible, iterations) {
         fail!("remote check (kernel): {e}");
     }
     let Some(run) = DYNAMIC.write().take() else {
         fail!("the dynamic objects disappeared before the remote check");
     };
-    match run.check_remote(&cpus, dynamic_rounds()) {
+    match run.check_remote(&possible, online, dynamic_rounds()) {
         Ok(summary) => println!(
             "{summary}; {} pages still mapped for dynamic chunks",
             percpu_setup::dynamic_pages_mapped()
         ),
         Err(e) => fail!("remote check (dynamic): {e}"),
+    }
+    if let Some(refused) = percpu_setup::dynamic_refused_frames() {
+        fail!("dynamic chunks: {refused}");
     }
     println!("heap: {} bytes in use of {} KiB", heap::used(), heap::size() >> 10);
     crate::exit::pass()
@@ -197,7 +236,7 @@ fn run_checks_on(cpu: CpuId) {
 }
 
 /// A secondary CPU's path, entered from the kernel's start-up code with a stack, paging on and
-/// base register 0. Never returns: after its work the CPU spins until QEMU exits.
+/// base register 0. Never returns: after its work the CPU parks until QEMU exits.
 pub fn secondary_main(cpu: CpuId) -> ! {
     // SAFETY: this runs on CPU `cpu` (the kernel started it as that CPU), after the first
     // chunk was set up on the boot CPU, before any per-CPU access on this CPU.
@@ -205,9 +244,7 @@ pub fn secondary_main(cpu: CpuId) -> ! {
         fail!("CPU {cpu}: loading the per-CPU base register: {e}");
     }
     cpu_online(cpu);
-    smp::wait_for_release();
+    smp::wait_for_release(cpu);
     run_checks_on(cpu);
-    loop {
-        core::hint::spin_loop();
-    }
+    arch().park()
 }

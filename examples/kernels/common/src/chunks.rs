@@ -13,6 +13,7 @@ use core::ops::Range;
 use percpu_rt::allocator::{Backend, BackendError, ChunkGeometry};
 
 use crate::arch::Arch;
+use crate::percpu_setup::GiveBackError;
 use crate::{fail, frames};
 
 /// Bytes of virtual address space for dynamic chunks.
@@ -26,6 +27,10 @@ struct State {
     end: usize,
     /// Every populated page: virtual address → frame.
     mapped: BTreeMap<usize, usize>,
+    /// The first frame the frame allocator refused to take back, and how many more it refused.
+    /// `depopulate` and `destroy_chunk` cannot return an error, so the backend records it and
+    /// the kernel reports it ([`KernelChunks::refused_frames`]).
+    refused: Option<GiveBackError>,
 }
 
 /// The backend: chunks in `[base, base + RANGE_SIZE)`.
@@ -48,13 +53,38 @@ impl core::fmt::Debug for KernelChunks {
 impl KernelChunks {
     /// A backend reserving chunks from `base` on.
     pub fn new(arch: &'static dyn Arch, base: usize) -> KernelChunks {
-        let state = State { next: base, end: base + RANGE_SIZE, mapped: BTreeMap::new() };
+        let state =
+            State { next: base, end: base + RANGE_SIZE, mapped: BTreeMap::new(), refused: None };
         KernelChunks { arch, state: spin::Mutex::new(state) }
     }
 
     /// Pages currently populated in dynamic chunks.
     pub fn mapped_pages(&self) -> usize {
         self.state.lock().mapped.len()
+    }
+
+    /// The first frame of a dynamic chunk that the frame allocator refused to take back (it
+    /// stays allocated, never reused), with the number of further refusals; `None` when every
+    /// frame went back.
+    pub fn refused_frames(&self) -> Option<GiveBackError> {
+        self.state.lock().refused.clone()
+    }
+
+    /// Gives `frame` back to the frame allocator, recording a refusal.
+    fn give_back(st: &mut State, frame: usize) {
+        if let Err(e) = frames::free(frame, frames::FRAME_SIZE) {
+            match &mut st.refused {
+                Some(first) => first.more += 1,
+                None => {
+                    st.refused = Some(GiveBackError {
+                        start: frame,
+                        size: frames::FRAME_SIZE,
+                        error: e,
+                        more: 0,
+                    })
+                }
+            }
+        }
     }
 
     /// The first page address of every unit page in `pages` of the chunk at `base`.
@@ -72,9 +102,7 @@ impl KernelChunks {
     fn release(&self, st: &mut State, virt: usize) {
         if let Some(frame) = st.mapped.remove(&virt) {
             self.arch.unmap_page(virt);
-            if let Err(e) = frames::free(frame, frames::FRAME_SIZE) {
-                fail!("dynamic chunk page {virt:#x}: freeing frame {frame:#x}: {e}");
-            }
+            Self::give_back(st, frame);
         }
     }
 }
@@ -108,22 +136,21 @@ unsafe impl Backend for KernelChunks {
             if st.mapped.contains_key(&virt) {
                 fail!("the allocator populated dynamic chunk page {virt:#x} twice");
             }
-            let mapped = frames::alloc(frames::FRAME_SIZE, frames::FRAME_SIZE)
-                .map_err(|_| "out of frames")
-                .and_then(|frame| {
+            let mapped =
+                frames::alloc(frames::FRAME_SIZE, frames::FRAME_SIZE).ok().and_then(|frame| {
                     let result =
                         self.arch.populate_pte(virt).and_then(|()| self.arch.map_page(virt, frame));
                     if result.is_err() {
-                        let _ = frames::free(frame, frames::FRAME_SIZE);
+                        Self::give_back(&mut st, frame);
                     }
-                    result.map(|()| frame)
+                    result.ok().map(|()| frame)
                 });
             match mapped {
-                Ok(frame) => {
+                Some(frame) => {
                     st.mapped.insert(virt, frame);
                     done.push(virt);
                 }
-                Err(_) => {
+                None => {
                     for virt in done {
                         self.release(&mut st, virt);
                     }

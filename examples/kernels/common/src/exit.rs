@@ -46,8 +46,11 @@ fn claim_end() -> bool {
 
 /// Stops this CPU for good (another CPU is ending the run).
 fn park() -> ! {
-    loop {
-        core::hint::spin_loop();
+    match try_arch() {
+        Some(arch) => arch.park(),
+        None => loop {
+            core::hint::spin_loop();
+        },
     }
 }
 

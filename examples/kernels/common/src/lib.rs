@@ -6,14 +6,17 @@
 //! flow is the same on both architectures:
 //!
 //! 1. console, [`percpu_rt::Platform`] hooks, physical frame allocator, heap;
-//! 2. the per-CPU first chunk (embed or page mode, `percpu_alloc=` on the command line) and its
-//!    Linux-format dump, then the boot CPU loads its base register;
-//! 3. every other CPU is started, loads its own base register and reports online;
-//! 4. all CPUs run the per-CPU checks of [`kernel_lib`] and of the kernel crate at once, and
-//!    allocate, use and free dynamic per-CPU objects at once ([`chunks`] maps the allocator's
-//!    further chunks);
-//! 5. the boot CPU checks every CPU's copies remotely and ends the run with `PASS` or
-//!    `FAIL: <reason>` and a QEMU exit status ([`exit`]).
+//! 2. the per-CPU first chunk, with a unit for every possible CPU (embed or page mode,
+//!    `percpu_alloc=` on the command line) and its Linux-format dump, then the boot CPU loads
+//!    its base register;
+//! 3. the other CPUs to bring online (the present ones, or the first `maxcpus=`) are started
+//!    all at once, each loads its own base register, reports online and idles;
+//! 4. all online CPUs run the per-CPU checks of [`kernel_lib`] and of the kernel crate at once,
+//!    and allocate, use and free dynamic per-CPU objects at once ([`chunks`] maps the
+//!    allocator's further chunks), then park;
+//! 5. the boot CPU checks every possible CPU's copies remotely (the offline ones must hold
+//!    their initial values) and ends the run with `PASS` or `FAIL: <reason>` and a QEMU exit
+//!    status ([`exit`]).
 
 #![no_std]
 

@@ -16,6 +16,7 @@
 
 use alloc::format;
 use alloc::string::{String, ToString};
+use core::fmt;
 use core::ptr::NonNull;
 
 use percpu_rt::CpuId;
@@ -27,6 +28,7 @@ use percpu_rt::layout::LayoutParams;
 
 use crate::arch::Arch;
 use crate::chunks::KernelChunks;
+use crate::frames::FrameError;
 use crate::{frames, println};
 
 /// Where the dynamic allocator's chunks start, from the page-mode first chunk's range.
@@ -77,8 +79,49 @@ pub struct PercpuConfig {
     pub alloc: AllocConfig,
 }
 
+/// Memory the first-chunk setup gave back and the frame allocator refused. percpu-rt's
+/// [`EarlyMemory::free`] and [`PageAlloc::free_page`] return nothing, so the kernel's callbacks
+/// record the refusal (the memory stays allocated: leaked, never reused) and [`setup`] reports
+/// it as an error once the builder returns, instead of aborting inside the callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GiveBackError {
+    /// Physical address of the range.
+    pub start: usize,
+    /// Its size in bytes.
+    pub size: usize,
+    /// Why the frame allocator refused it.
+    pub error: FrameError,
+    /// Further refusals after this first one.
+    pub more: usize,
+}
+
+impl fmt::Display for GiveBackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "percpu gave back {:#x} bytes at {:#x}, which the frame allocator refused: {}",
+            self.size, self.start, self.error
+        )?;
+        if self.more > 0 {
+            write!(f, " (and {} more refusals)", self.more)?;
+        }
+        Ok(())
+    }
+}
+
+/// Records the first refused give-back and counts the others.
+fn record_refusal(slot: &mut Option<GiveBackError>, start: usize, size: usize, error: FrameError) {
+    match slot {
+        Some(first) => first.more += 1,
+        None => *slot = Some(GiveBackError { start, size, error, more: 0 }),
+    }
+}
+
 /// The embed mode's early memory: the frame allocator.
-struct FrameMemory;
+#[derive(Debug, Default)]
+struct FrameMemory {
+    refused: Option<GiveBackError>,
+}
 
 impl EarlyMemory for FrameMemory {
     fn alloc(&mut self, size: usize, align: usize, _cpu: CpuId) -> Option<NonNull<u8>> {
@@ -86,8 +129,9 @@ impl EarlyMemory for FrameMemory {
     }
 
     fn free(&mut self, ptr: NonNull<u8>, size: usize) {
-        if let Err(e) = frames::free(ptr.as_ptr() as usize, size) {
-            crate::fail!("percpu gave back memory the frame allocator cannot take: {e}");
+        let start = ptr.as_ptr() as usize;
+        if let Err(e) = frames::free(start, size) {
+            record_refusal(&mut self.refused, start, size, e);
         }
     }
 }
@@ -98,6 +142,7 @@ struct PageMemory {
     arch: &'static dyn Arch,
     /// Next free virtual address of the range.
     next: usize,
+    refused: Option<GiveBackError>,
 }
 
 impl PageAlloc for PageMemory {
@@ -107,7 +152,7 @@ impl PageAlloc for PageMemory {
 
     fn free_page(&mut self, page: PhysPage) {
         if let Err(e) = frames::free(page.0 as usize, frames::FRAME_SIZE) {
-            crate::fail!("percpu gave back a page the frame allocator cannot take: {e}");
+            record_refusal(&mut self.refused, page.0 as usize, frames::FRAME_SIZE, e);
         }
     }
 }
@@ -169,28 +214,33 @@ pub fn setup(
         min_unit_size: params.min_unit_size,
         ..SetupConfig::new(cpus)
     };
-    let embed = || {
+    let mut early = FrameMemory::default();
+    let mut pages = PageMemory { arch, next: vm_base, refused: None };
+    let embed = |early: &mut FrameMemory| {
         // SAFETY: the frame allocator hands out writable, identity-mapped RAM that nothing
         // else uses, never the template (the kernel image is reserved); what the setup keeps
         // is never freed.
-        unsafe { first_chunk::embed(&params, &setup, None, &mut FrameMemory) }
+        unsafe { first_chunk::embed(&params, &setup, None, early) }
     };
-    let page = || {
+    let page = |pages: &mut PageMemory| {
         // SAFETY: `map_page` installs a writable Normal-memory mapping that is never removed
         // afterwards, and the virtual range above `vm_base` is used by nothing else.
-        unsafe { first_chunk::page(&params, &setup, &mut PageMemory { arch, next: vm_base }) }
+        unsafe { first_chunk::page(&params, &setup, pages) }
     };
     let (chunk, used) = match mode {
-        FirstChunkMode::Embed => (embed(), FirstChunkMode::Embed),
-        FirstChunkMode::Page => (page(), FirstChunkMode::Page),
-        FirstChunkMode::Auto => match embed() {
+        FirstChunkMode::Embed => (embed(&mut early), FirstChunkMode::Embed),
+        FirstChunkMode::Page => (page(&mut pages), FirstChunkMode::Page),
+        FirstChunkMode::Auto => match embed(&mut early) {
             Ok(chunk) => (Ok(chunk), FirstChunkMode::Embed),
             Err(e) => {
                 println!("percpu: embed first chunk failed ({e}), falling back to page");
-                (page(), FirstChunkMode::Page)
+                (page(&mut pages), FirstChunkMode::Page)
             }
         },
     };
+    if let Some(refused) = early.refused.or(pages.refused) {
+        return Err(refused.to_string());
+    }
     let chunk = chunk.map_err(|e| e.to_string())?.install().map_err(|e| e.to_string())?;
     start_allocator(arch, vm_base + DYNAMIC_CHUNKS_OFFSET)?;
 
@@ -229,6 +279,12 @@ fn start_allocator(arch: &'static dyn Arch, chunks_base: usize) -> Result<(), St
 /// Pages the dynamic allocator's backend has mapped for chunks beyond the first.
 pub fn dynamic_pages_mapped() -> usize {
     CHUNKS.get().map_or(0, KernelChunks::mapped_pages)
+}
+
+/// Frames of dynamic chunks the frame allocator refused to take back
+/// ([`KernelChunks::refused_frames`]).
+pub fn dynamic_refused_frames() -> Option<GiveBackError> {
+    CHUNKS.get().and_then(KernelChunks::refused_frames)
 }
 
 /// Loads the calling CPU's per-CPU base register for CPU `cpu`.

@@ -193,17 +193,24 @@ impl DynamicRun {
         Ok(())
     }
 
-    /// The boot CPU, after every CPU finished [`DynamicRun::run_on_cpu`] with `rounds`: the
-    /// counter on every CPU, then everything freed, the allocator verified and balanced.
-    pub fn check_remote(self, cpus: &[CpuId], rounds: u64) -> Result<DynamicSummary, String> {
-        for &cpu in cpus {
+    /// The boot CPU, after every CPU of `online` finished [`DynamicRun::run_on_cpu`] with
+    /// `rounds`: the counter on every possible CPU (`rounds` on the online ones, 0 on the
+    /// others), then everything freed, the allocator verified and balanced.
+    pub fn check_remote(
+        self,
+        possible: &[CpuId],
+        online: &[CpuId],
+        rounds: u64,
+    ) -> Result<DynamicSummary, String> {
+        for &cpu in possible {
             let got = self.rounds.read_on(cpu);
-            if got != rounds {
-                return Err(format!("CPU {cpu}: the round counter is {got}, expected {rounds}"));
+            let want = if online.contains(&cpu) { rounds } else { 0 };
+            if got != want {
+                return Err(format!("CPU {cpu}: the round counter is {got}, expected {want}"));
             }
         }
         let total: u64 = self.rounds.iter_possible().sum();
-        if total != rounds * cpus.len() as u64 {
+        if total != rounds * online.len() as u64 {
             return Err(format!("the round counters sum to {total}"));
         }
         let DynamicRun { rounds: counter, filler, before, prepared } = self;
@@ -227,7 +234,7 @@ impl DynamicRun {
             ));
         }
         Ok(DynamicSummary {
-            cpus: cpus.len(),
+            cpus: online.len(),
             rounds,
             allocations: freed.allocated - before.allocated,
             chunks: (before.chunks, prepared.chunks, balanced.chunks),

@@ -7,8 +7,10 @@
 //!   initialiser), then updates its copies many times with the by-value operations (one
 //!   instruction each on x86_64; a pinned atomic on aarch64), and uses the shared and local
 //!   access modes under their guards.
-//! * [`check_remote`] runs on the boot CPU afterwards: every CPU's copies, read remotely, must
-//!   hold exactly what that CPU's work produced, and the template must be untouched.
+//! * [`check_remote`] runs on the boot CPU afterwards: every online CPU's copies, read
+//!   remotely, must hold exactly what that CPU's work produced; the units of possible CPUs that
+//!   never came online must still hold the initial values (the template's, and the per-CPU
+//!   initialiser's, which setup runs for every possible CPU); the template must be untouched.
 //! * [`dynamic`] does the same with dynamically allocated per-CPU objects, allocated and freed
 //!   by all CPUs at once.
 
@@ -210,8 +212,10 @@ pub fn run_on_cpu(cpu: CpuId, iterations: u64) -> Result<(), String> {
 /// What [`check_remote`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
-    /// CPUs checked.
+    /// Online CPUs checked (they did the work).
     pub cpus: usize,
+    /// Possible CPUs that were never online, checked for their initial values.
+    pub offline: usize,
     /// Iterations per CPU.
     pub iterations: u64,
     /// Sum of [`EVENTS`] over all CPUs.
@@ -226,24 +230,33 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "kernel-lib: remote sums exact over {} CPUs x {} rounds: EVENTS {} BALANCE {} SEQUENCE {}",
-            self.cpus, self.iterations, self.events, self.balance, self.sequence
+            "kernel-lib: remote sums exact over {} online CPUs x {} rounds: EVENTS {} BALANCE {} \
+             SEQUENCE {}; {} offline CPUs keep their initial values",
+            self.cpus, self.iterations, self.events, self.balance, self.sequence, self.offline
         )
     }
 }
 
-/// Checks every CPU's copies from the calling CPU, after all of them finished
-/// [`run_on_cpu`] with `iterations` rounds.
-pub fn check_remote(cpus: &[CpuId], iterations: u64) -> Result<Summary, String> {
-    let possible: alloc::vec::Vec<CpuId> = percpu_rt::possible_cpus().collect();
-    if possible != cpus {
-        return Err(format!("possible CPUs are {possible:?}, expected {cpus:?}"));
+/// Checks every possible CPU's copies from the calling CPU, after every CPU of `online`
+/// finished [`run_on_cpu`] with `iterations` rounds: theirs hold what the work produced, the
+/// other possible CPUs' (units set up for CPUs that never ran) their initial values.
+pub fn check_remote(
+    possible: &[CpuId],
+    online: &[CpuId],
+    iterations: u64,
+) -> Result<Summary, String> {
+    let listed: alloc::vec::Vec<CpuId> = percpu_rt::possible_cpus().collect();
+    if listed != possible {
+        return Err(format!("possible CPUs are {listed:?}, expected {possible:?}"));
     }
-    let beyond = CpuId::new(cpus.len() as u32);
+    if let Some(cpu) = online.iter().find(|cpu| !possible.contains(cpu)) {
+        return Err(format!("CPU {cpu} is online but not possible"));
+    }
+    let beyond = CpuId::new(possible.len() as u32);
     if EVENTS.try_read_on(beyond).is_ok() {
         return Err(format!("CPU {beyond} is not possible, yet EVENTS.try_read_on accepted it"));
     }
-    for &cpu in cpus {
+    for &cpu in online {
         expect(cpu, "EVENTS", EVENTS.read_on(cpu), iterations)?;
         expect(cpu, "BYTES", BYTES.read_on(cpu), (iterations as u32).wrapping_mul(3))?;
         expect(cpu, "BALANCE", BALANCE.read_on(cpu), 3 * iterations as i64)?;
@@ -264,10 +277,29 @@ pub fn check_remote(cpus: &[CpuId], iterations: u64) -> Result<Summary, String> 
         let want = Scratch { rounds: 1, checksum: expected_checksum(cpu, iterations) };
         expect(cpu, "SCRATCH", scratch, want)?;
     }
+    let offline: alloc::vec::Vec<CpuId> =
+        possible.iter().copied().filter(|cpu| !online.contains(cpu)).collect();
+    for &cpu in &offline {
+        // The template's values, and the initialiser's: setup ran it for every possible CPU.
+        expect(cpu, "EVENTS (offline)", EVENTS.read_on(cpu), 0)?;
+        expect(cpu, "BYTES (offline)", BYTES.read_on(cpu), 0)?;
+        expect(cpu, "BALANCE (offline)", BALANCE.read_on(cpu), 0)?;
+        expect(cpu, "WRAPS (offline)", WRAPS.read_on(cpu), 0)?;
+        expect(cpu, "SEQUENCE (offline)", SEQUENCE.read_on(cpu), 0)?;
+        expect(cpu, "FLAGS (offline)", FLAGS.read_on(cpu), 0)?;
+        expect(cpu, "MAGIC (offline)", MAGIC.read_on(cpu), MAGIC_INIT)?;
+        expect(cpu, "TAG (offline)", TAG.read_on(cpu), tag_of(cpu))?;
+        expect(cpu, "LAST_ROUND (offline)", LAST_ROUND.remote(cpu).load(Ordering::Acquire), 0)?;
+        // SAFETY: no CPU runs as `cpu` (it was never brought online), so nothing writes this
+        // copy; setup filled it with the template's valid `Scratch`.
+        let scratch = unsafe { SCRATCH.ptr_on(cpu).read() };
+        expect(cpu, "SCRATCH (offline)", scratch, Scratch { rounds: 0, checksum: 0 })?;
+    }
 
-    let n = cpus.len() as u64;
+    let n = online.len() as u64;
     let summary = Summary {
-        cpus: cpus.len(),
+        cpus: online.len(),
+        offline: offline.len(),
         iterations,
         events: EVENTS.iter_possible().sum(),
         balance: BALANCE.iter_possible().sum(),

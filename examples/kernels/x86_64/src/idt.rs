@@ -1,6 +1,11 @@
 //! The interrupt descriptor table: the 32 CPU exceptions, each reported as
-//! `FAIL: CPU exception ...` with its vector, error code, `rip` and `cr2`. The kernel never
-//! enables interrupts, so any entry here is a bug, and a visible one instead of a triple fault.
+//! `FAIL: CPU exception ...` with its vector, error code, `rip` and `cr2`, except the NMI. The
+//! kernel never enables interrupts, so any other entry here is a bug, and a visible one instead
+//! of a triple fault.
+//!
+//! The NMI is the boot CPU's wake-up call for CPUs halted with interrupts masked (waiting for
+//! the release, [`crate::apic::send_nmi`]): its handler returns at once, and the CPU goes on
+//! after its `hlt`.
 
 use core::arch::{asm, global_asm};
 
@@ -24,6 +29,10 @@ x86_exception_stubs:
     push $\vec
     jmp x86_exception_common
     .endr
+    .p2align 4
+    .global x86_nmi
+x86_nmi:
+    iretq
 x86_exception_common:
     mov (%rsp), %rdi
     mov 8(%rsp), %rsi
@@ -38,9 +47,13 @@ x86_exception_common:
 unsafe extern "C" {
     /// The first stub; stub `n` is at `+ 16 * n`.
     static x86_exception_stubs: u8;
+    /// The NMI handler: `iretq`.
+    static x86_nmi: u8;
 }
 
 const VECTORS: usize = 32;
+/// The NMI's vector.
+const NMI: usize = 2;
 /// Kernel code selector (the GDT of `boot.rs`).
 const KERNEL_CS: u64 = 0x08;
 /// Present, DPL 0, 64-bit interrupt gate.
@@ -56,7 +69,7 @@ fn build() -> Idt {
     let base = &raw const x86_exception_stubs as u64;
     let mut idt = Idt([0; 2 * VECTORS]);
     for v in 0..VECTORS {
-        let handler = base + 16 * v as u64;
+        let handler = if v == NMI { &raw const x86_nmi as u64 } else { base + 16 * v as u64 };
         idt.0[2 * v] = (handler & 0xFFFF)
             | (KERNEL_CS << 16)
             | (INTERRUPT_GATE << 40)

@@ -1,4 +1,5 @@
-//! The x86_64 example kernel: boots through PVH under QEMU, starts every CPU with
+//! The x86_64 example kernel: boots through PVH under QEMU, finds the possible and present CPUs
+//! in the ACPI MADT (or, without ACPI tables, through fw_cfg), starts the present ones with
 //! INIT-SIPI-SIPI, sets up the per-CPU first chunk (embedded with a 2 MiB atom by default,
 //! `percpu_alloc=page` for page mode), loads each CPU's `GS.base`, runs the shared per-CPU
 //! checks on all CPUs at once and exits QEMU through `isa-debug-exit`.
@@ -9,7 +10,7 @@
 //! ```
 //!
 //! The machine-specific parts live in this crate (start-up assembly, COM1, the exception
-//! table, page tables, the local APIC, fw_cfg, the PVH start info); the flow is
+//! table, page tables, the local APIC, ACPI, fw_cfg, the PVH start info); the flow is
 //! [`kernel_common::boot`].
 
 #![no_std]
@@ -17,6 +18,7 @@
 
 extern crate alloc;
 
+mod acpi;
 mod apic;
 mod boot;
 mod cpu;
@@ -55,8 +57,10 @@ const PAGE_MODE_VM_BASE: usize = 0x40_0000_0000;
 /// The part of the address space the boot page tables map and the kernel allocates from:
 /// from 1 MiB (below: firmware data and the trampoline) to 3 GiB (above: MMIO, uncached).
 const RAM_WINDOW: Range<usize> = 0x10_0000..0xC000_0000;
-/// Most CPUs this kernel starts (the percpu.toml `max_cpus`).
+/// Most possible CPUs (the percpu.toml `max_cpus`).
 const MAX_CPUS: usize = layout::MAX_CPUS;
+/// Highest APIC id the xAPIC start-up IPIs can address.
+const MAX_XAPIC_ID: u32 = 0xFE;
 /// The per-CPU configuration, from the generated constants.
 const PERCPU: PercpuConfig = PercpuConfig {
     layout_params: layout::layout_params,
@@ -110,6 +114,21 @@ impl Arch for X86 {
         apic::start_ap(cpu.as_u32(), hw_id as u32, stack_top).map_err(String::from)
     }
 
+    fn idle(&self) {
+        // SAFETY: with interrupts masked, `hlt` stops this CPU until an NMI (`wake`), whose
+        // handler returns at once; no memory is touched.
+        unsafe { asm!("hlt", options(nostack, preserves_flags)) }
+    }
+
+    fn wake(&self, hw_id: u64) {
+        // An undelivered NMI leaves the CPU halted; the caller wakes it again.
+        let _ = apic::send_nmi(hw_id as u32);
+    }
+
+    fn park(&self) -> ! {
+        cpu::halt_forever()
+    }
+
     fn populate_pte(&self, virt: usize) -> Result<(), &'static str> {
         paging::populate_pte(virt)
     }
@@ -137,23 +156,29 @@ impl Arch for X86 {
         Ok(())
     }
 
-    fn kernel_percpu_check(&self, hw_ids: &[u64], iterations: u64) -> Result<(), String> {
-        for (i, &hw_id) in hw_ids.iter().enumerate() {
-            let cpu = CpuId::new(i as u32);
+    fn kernel_percpu_check(
+        &self,
+        online_hw_ids: &[u64],
+        possible: &[CpuId],
+        iterations: u64,
+    ) -> Result<(), String> {
+        for &cpu in possible {
+            let (want_apic, want_ticks) = match online_hw_ids.get(cpu.as_usize()) {
+                Some(&hw_id) => (hw_id as u32, 2 * iterations),
+                // Never online: the template's values.
+                None => (u32::MAX, 0),
+            };
             let apic = APIC_ID.read_on(cpu);
-            if u64::from(apic) != hw_id {
-                return Err(format!("CPU {cpu}: APIC_ID is {apic:#x}, expected {hw_id:#x}"));
+            if apic != want_apic {
+                return Err(format!("CPU {cpu}: APIC_ID is {apic:#x}, expected {want_apic:#x}"));
             }
             let ticks = KERNEL_TICKS.read_on(cpu);
-            if ticks != 2 * iterations {
-                return Err(format!(
-                    "CPU {cpu}: KERNEL_TICKS is {ticks}, expected {}",
-                    2 * iterations
-                ));
+            if ticks != want_ticks {
+                return Err(format!("CPU {cpu}: KERNEL_TICKS is {ticks}, expected {want_ticks}"));
             }
         }
         let total: u64 = KERNEL_TICKS.iter_possible().sum();
-        let want = 2 * iterations * hw_ids.len() as u64;
+        let want = 2 * iterations * online_hw_ids.len() as u64;
         if total != want {
             return Err(format!("KERNEL_TICKS sums to {total}, expected {want}"));
         }
@@ -162,6 +187,76 @@ impl Arch for X86 {
 }
 
 static ARCH: X86 = X86;
+
+/// The CPUs as the boot flow wants them: present first, the boot CPU as 0.
+struct Cpus {
+    /// APIC ids of the present CPUs, the first `present` entries.
+    hw_ids: [u64; MAX_CPUS],
+    present: usize,
+    possible: usize,
+    from: &'static str,
+}
+
+/// Checks the counts against this kernel's limits: the present CPUs must fit in `max_cpus`
+/// (else the run fails: raise it in percpu.toml); possible CPUs beyond it are dropped with a
+/// notice, as Linux does beyond `NR_CPUS`.
+fn limit(present: usize, possible: usize) -> usize {
+    if present > MAX_CPUS {
+        fail!(
+            "{present} CPUs are present, but this kernel is configured for at most {MAX_CPUS} \
+             (max_cpus in percpu.toml)"
+        );
+    }
+    if possible > MAX_CPUS {
+        kernel_common::println!(
+            "smpboot: {} possible CPUs beyond max_cpus = {MAX_CPUS} (percpu.toml) ignored",
+            possible - MAX_CPUS
+        );
+    }
+    possible.min(MAX_CPUS)
+}
+
+/// The CPUs of the MADT: the enabled ones are present (the boot CPU first, then table order),
+/// the disabled but usable ones possible.
+fn madt_cpus(madt: &acpi::MadtCpus) -> Cpus {
+    let me = cpu::apic_id();
+    let entries = madt.as_slice();
+    if !entries.iter().any(|c| c.enabled && c.apic_id == me) {
+        fail!("the boot CPU (APIC id {me}) is not an enabled CPU of the ACPI MADT");
+    }
+    let present = entries.iter().filter(|c| c.enabled).count();
+    let possible = limit(present, entries.len());
+    let mut hw_ids = [0u64; MAX_CPUS];
+    hw_ids[0] = u64::from(me);
+    let others = entries.iter().filter(|c| c.enabled && c.apic_id != me);
+    for (slot, c) in hw_ids[1..].iter_mut().zip(others) {
+        if c.apic_id > MAX_XAPIC_ID {
+            fail!("CPU with APIC id {:#x}: x2APIC ids are beyond this kernel's xAPIC", c.apic_id);
+        }
+        *slot = u64::from(c.apic_id);
+    }
+    Cpus { hw_ids, present, possible, from: "ACPI MADT" }
+}
+
+/// Without ACPI tables: QEMU's fw_cfg counts, with APIC ids 0..n (QEMU's default topology).
+fn fw_cfg_cpus() -> Cpus {
+    let Some((present, apic_id_limit)) = fw_cfg::cpu_counts() else {
+        fail!("no ACPI tables and no fw_cfg device: cannot tell which CPUs there are");
+    };
+    let present = usize::from(present);
+    let me = cpu::apic_id();
+    if present == 0 || me as usize >= present {
+        fail!("fw_cfg counts {present} CPUs, but the boot CPU has APIC id {me}");
+    }
+    let possible = limit(present, usize::from(apic_id_limit).max(present));
+    let mut hw_ids = [0u64; MAX_CPUS];
+    hw_ids[0] = u64::from(me);
+    let others = (0..present as u64).filter(|&id| id != u64::from(me));
+    for (slot, id) in hw_ids[1..].iter_mut().zip(others) {
+        *slot = id;
+    }
+    Cpus { hw_ids, present, possible, from: "fw_cfg" }
+}
 
 /// The boot CPU's first Rust code, entered from `long_mode_entry` with the PVH start info.
 #[unsafe(no_mangle)]
@@ -190,22 +285,13 @@ extern "C" fn x86_boot_main(start_info: u32) -> ! {
             trampoline.start
         );
     }
-    let nr_cpus = match fw_cfg::cpu_count() {
-        Some(n) if n >= 1 => usize::from(n),
-        _ => fail!("QEMU's fw_cfg device is missing: cannot tell how many CPUs there are"),
+    // SAFETY: the RSDP hint is the PVH start info's; qboot and SeaBIOS leave the ACPI tables
+    // in low memory or in reserved E820 ranges, which nothing writes.
+    let cpus = match unsafe { acpi::madt_cpus(params.rsdp) } {
+        Ok(madt) => madt_cpus(&madt),
+        Err(acpi::AcpiError::NoRsdp) => fw_cfg_cpus(),
+        Err(e) => fail!("ACPI: {e}"),
     };
-    if nr_cpus > MAX_CPUS {
-        fail!("{nr_cpus} CPUs, but this kernel is configured for at most {MAX_CPUS} (percpu.toml)");
-    }
-    if cpu::apic_id() != 0 {
-        fail!("the boot CPU has APIC id {}, expected 0", cpu::apic_id());
-    }
-    // QEMU numbers the local APICs 0..n.
-    let mut hw_ids = [0u64; MAX_CPUS];
-    for (i, id) in hw_ids.iter_mut().enumerate() {
-        *id = i as u64;
-    }
-
     let default_first_chunk = match layout::FIRST_CHUNK {
         layout::FirstChunk::Embed => FirstChunkMode::Embed,
         layout::FirstChunk::Page => FirstChunkMode::Page,
@@ -220,7 +306,9 @@ extern "C" fn x86_boot_main(start_info: u32) -> ! {
             ram: &params.ram[..params.nr_ram],
             reserved: &reserved,
             cmdline: params.cmdline,
-            hw_ids: &hw_ids[..nr_cpus],
+            hw_ids: &cpus.hw_ids[..cpus.present],
+            nr_possible: cpus.possible,
+            cpus_from: cpus.from,
             default_first_chunk,
             page_mode_vm_base: PAGE_MODE_VM_BASE,
             percpu: PERCPU,
@@ -256,5 +344,6 @@ extern "C" fn x86_ap_entry(cpu: u32) -> ! {
         )
     }
     idt::load();
+    apic::ap_entered(cpu);
     kernel_common::boot::secondary_main(CpuId::new(cpu))
 }

@@ -45,6 +45,8 @@ pub struct BootParams {
     pub cmdline: &'static str,
     /// Where the start info, the memory map and the command line are: never to be handed out.
     pub firmware: [Range<usize>; 3],
+    /// The ACPI root pointer's physical address, or 0 when the loader did not say.
+    pub rsdp: u64,
 }
 
 /// Reads the start info at physical address `addr`, keeping RAM in `window` (the part of the
@@ -64,7 +66,7 @@ pub unsafe fn parse(addr: usize, window: Range<usize>) -> Result<BootParams, &'s
     if info.version < 1 || info.memmap_entries == 0 {
         return Err("the PVH start info has no memory map (version 0)");
     }
-    let _ = (info.flags, info.nr_modules, info.modlist_paddr, info.rsdp_paddr, info.reserved);
+    let _ = (info.flags, info.nr_modules, info.modlist_paddr, info.reserved);
     // SAFETY: version >= 1, so the memory map is `memmap_entries` entries at `memmap_paddr`.
     let entries = unsafe {
         core::slice::from_raw_parts(
@@ -83,6 +85,7 @@ pub unsafe fn parse(addr: usize, window: Range<usize>) -> Result<BootParams, &'s
             memmap..memmap + size_of_val(entries),
             EMPTY,
         ],
+        rsdp: info.rsdp_paddr,
     };
     for e in entries.iter().filter(|e| e.kind == E820_RAM) {
         let _ = e.reserved;
