@@ -206,7 +206,18 @@ impl Builder {
                 }
             }
         };
-        let insert_after = self.insert_after.as_deref().unwrap_or(gen_ld::DEFAULT_INSERT_AFTER);
+        let link = match self.link {
+            Link::Auto if env.target.has_value("target_os", "linux") => Link::Driver,
+            Link::Auto => Link::Include,
+            other => other,
+        };
+        // ld.lld run directly places the sections itself (`OVERWRITE_SECTIONS`): a kernel with
+        // per-CPU statics and no `.data` has nothing to insert after.
+        let insert_after = match (&self.insert_after, link) {
+            (Some(after), _) => Some(after.as_str()),
+            (None, Link::Direct) => None,
+            (None, _) => Some(gen_ld::DEFAULT_INSERT_AFTER),
+        };
         let fragments = gen_ld::generate(&config, insert_after);
         let layout_rs = env.out_dir.join(LAYOUT_RS);
         let standalone_ld = env.out_dir.join(STANDALONE_LD);
@@ -217,11 +228,6 @@ impl Builder {
         write_if_changed(&sections_ld, &fragments.sections)?;
         write_if_changed(&checks_ld, &fragments.checks)?;
 
-        let link = match self.link {
-            Link::Auto if env.target.has_value("target_os", "linux") => Link::Driver,
-            Link::Auto => Link::Include,
-            other => other,
-        };
         let out = |cargo: &mut dyn Write, line: String| {
             writeln!(cargo, "{line}")
                 .map_err(|error| BuildError::Write { path: "stdout".into(), error })

@@ -3,7 +3,8 @@
 //! the configuration onto its parameters.
 
 use crate::config::Config;
-use percpu_rt::linker::{self, LinkerParams};
+use crate::config::{FirstChunk, Key, Origin};
+use percpu_rt::linker::{self, LinkerParams, SettingsRecord, record};
 
 /// The output section the standalone fragment is inserted after, unless told otherwise.
 pub const DEFAULT_INSERT_AFTER: &str = ".data";
@@ -21,13 +22,17 @@ pub struct Fragments {
 
 /// Generates the fragments; `insert_after` is the output section the standalone fragment
 /// follows ([`DEFAULT_INSERT_AFTER`] for hosted executables).
-pub fn generate(config: &Config, insert_after: &str) -> Fragments {
+pub fn generate(config: &Config, insert_after: Option<&str>) -> Fragments {
     let origin = config.limit_origin().unwrap_or_default();
     let params = LinkerParams {
         page_size: config.page_size(),
         max_static_size: config.max_static_size(),
         limit_origin: &origin,
         insert_after,
+        settings: SettingsRecord {
+            values: settings_values(config),
+            origin: settings_origin(config),
+        },
     };
     Fragments {
         standalone: linker::standalone_fragment(&params),
@@ -36,17 +41,105 @@ pub fn generate(config: &Config, insert_after: &str) -> Fragments {
     }
 }
 
+/// Where the linked settings come from: the file, or the runtime's name for the defaults.
+pub(crate) fn settings_origin(config: &Config) -> &str {
+    match config.path() {
+        crate::config::DEFAULTS_PATH => linker::DEFAULTS_ORIGIN,
+        path => path,
+    }
+}
+
+/// The configuration as the runtime's settings record (`percpu_rt::Settings`), in record
+/// order: what a program reads back with `percpu_rt::Settings::linked()`.
+pub fn settings_values(c: &Config) -> [u64; record::FIELDS] {
+    let mut v = [0u64; record::FIELDS];
+    v[record::PAGE_SIZE] = c.page_size() as u64;
+    v[record::ATOM_SIZE] = c.atom_size() as u64;
+    v[record::RESERVED] = c.reserved() as u64;
+    v[record::DYNAMIC_RESERVE] = c.dynamic_reserve() as u64;
+    v[record::EARLY_RESERVE] = c.early_reserve() as u64;
+    v[record::MIN_UNIT_SIZE] = c.min_unit_size() as u64;
+    v[record::UNIT_SIZE] = c.unit_size().unwrap_or(0) as u64;
+    // Unset: the allocator's own default (Linux's 32 KiB, or the unit if smaller).
+    v[record::MAX_ALLOC_SIZE] = match c.origin(Key::MaxAllocSize) {
+        Origin::Default => 0,
+        Origin::File { .. } => c.max_alloc_size() as u64,
+    };
+    v[record::MAX_CPUS] = c.max_cpus() as u64;
+    v[record::FIRST_CHUNK] = match c.first_chunk() {
+        FirstChunk::Auto => 0,
+        FirstChunk::Embed => 1,
+        FirstChunk::Page => 2,
+    };
+    v[record::EMPTY_PAGES_LOW] = c.empty_pages_low() as u64;
+    v[record::EMPTY_PAGES_HIGH] = c.empty_pages_high() as u64;
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::target::TargetCfg;
+    use percpu_rt::{CpuId, FirstChunkMode, Settings};
+
+    /// The runtime settings a `percpu.toml` text links into an x86_64 kernel.
+    fn settings(text: &str) -> Settings {
+        let t = TargetCfg::builtin("x86_64-unknown-none").unwrap();
+        let c = Config::parse(text, "k.toml", &t).unwrap();
+        Settings::from_values(&settings_values(&c), "k.toml")
+    }
+
+    /// Each key of the README's table changes what the runtime does with the settings: the
+    /// layout, the first-chunk checks, the allocator's settings, `max_cpus`, the mode.
+    #[test]
+    fn every_key_reaches_the_runtime() {
+        let d = settings("");
+        let cpus = [CpuId::new(0)];
+        let layout = |s: &Settings| s.layout_params(4096);
+        assert_eq!(d, Settings { origin: "k.toml", ..Settings::LINUX });
+
+        let s = settings("page_size = \"16 KiB\"");
+        assert_eq!((layout(&s).page_size, s.setup_config(&cpus).page_size), (16 << 10, 16 << 10));
+        let s = settings("atom_size = \"2 MiB\"");
+        assert_eq!(layout(&s).atom_size, 2 << 20);
+        let s = settings("reserved = \"12 KiB\"");
+        assert_eq!(layout(&s).reserved_size, 12 << 10);
+        let s = settings("dynamic_reserve = \"40 KiB\"");
+        assert_eq!(layout(&s).dyn_size, 40 << 10);
+        let s = settings("early_reserve = \"24 KiB\"");
+        assert_eq!(
+            (layout(&s).early_dyn_size, s.setup_config(&cpus).early_dyn_size),
+            (24 << 10, 24 << 10)
+        );
+        let s = settings("min_unit_size = \"64 KiB\"");
+        assert_eq!(
+            (layout(&s).min_unit_size, s.setup_config(&cpus).min_unit_size),
+            (64 << 10, 64 << 10)
+        );
+        let s = settings("unit_size = \"128 KiB\"");
+        assert_eq!((s.unit_size, layout(&s).min_unit_size), (Some(128 << 10), 128 << 10));
+        let s = settings("max_alloc_size = \"8 KiB\"");
+        assert_eq!(s.alloc_config().max_alloc_size, Some(8 << 10));
+        assert_eq!(d.alloc_config().max_alloc_size, None, "unset: the allocator's default");
+        let s = settings("max_cpus = 8");
+        assert_eq!(s.setup_config(&cpus).max_cpus, 8);
+        assert!(s.check_cpus(&[CpuId::new(8)]).is_err() && d.check_cpus(&[CpuId::new(8)]).is_ok());
+        for (name, mode) in [("embed", FirstChunkMode::Embed), ("page", FirstChunkMode::Page)] {
+            assert_eq!(settings(&format!("first_chunk = \"{name}\"")).first_chunk, mode);
+        }
+        assert_eq!(d.first_chunk, FirstChunkMode::Auto);
+        let s = settings("empty_pages_low = 1\nempty_pages_high = 3");
+        let a = s.alloc_config();
+        assert_eq!((a.empty_pages_low, a.empty_pages_high), (1, 3));
+        // (`base_register` is checked against percpu-rt's feature at compile time: gen_rust.)
+    }
 
     #[test]
     fn the_limit_and_page_come_from_the_config() {
         let t = TargetCfg::builtin("aarch64-unknown-none").unwrap();
         let c = Config::parse("page_size = \"16 KiB\"\nunit_size = \"64 KiB\"\n", "k.toml", &t)
             .unwrap();
-        let f = generate(&c, ".bss");
+        let f = generate(&c, Some(".bss"));
         assert!(f.standalone.contains(".percpu : ALIGN(0x4000)"));
         assert!(f.standalone.contains("INSERT AFTER .bss;"));
         let limit = c.max_static_size().unwrap();
@@ -58,7 +151,7 @@ mod tests {
     #[test]
     fn no_fixed_unit_means_no_limit() {
         let t = TargetCfg::builtin("x86_64-unknown-linux-gnu").unwrap();
-        let f = generate(&Config::defaults(&t).unwrap(), DEFAULT_INSERT_AFTER);
+        let f = generate(&Config::defaults(&t).unwrap(), Some(DEFAULT_INSERT_AFTER));
         assert!(!f.standalone.contains("ERROR(percpu)"));
         assert_eq!(f.standalone, linker::standalone_fragment(&LinkerParams::hosted_defaults()));
     }

@@ -161,8 +161,8 @@ fn write_layout(out: &mut String, c: &Config) -> core::fmt::Result {
         "How the first chunk is set up",
         Key::FirstChunk,
         "FIRST_CHUNK",
-        "FirstChunk",
-        format!("FirstChunk::{first_chunk}"),
+        "::percpu_rt::FirstChunkMode",
+        format!("::percpu_rt::FirstChunkMode::{first_chunk}"),
     )?;
     let base = match c.base_register() {
         Some(r) if r.name() == "el2" => "Some(BaseRegister::El2)",
@@ -199,15 +199,43 @@ fn write_layout(out: &mut String, c: &Config) -> core::fmt::Result {
     writeln!(out, "pub const TARGET: &str = {:?};", c.target())?;
     writeln!(out)?;
 
-    writeln!(out, "/// How the first chunk is set up (`first_chunk` in percpu.toml).")?;
-    writeln!(out, "#[derive(Clone, Copy, Debug, PartialEq, Eq)]")?;
-    writeln!(out, "pub enum FirstChunk {{")?;
-    writeln!(out, "    /// Whole atoms of contiguous memory (large pages possible).")?;
-    writeln!(out, "    Embed,")?;
-    writeln!(out, "    /// Every page of every unit mapped separately.")?;
-    writeln!(out, "    Page,")?;
-    writeln!(out, "    /// Embed, falling back to page.")?;
-    writeln!(out, "    Auto,")?;
+    let values = crate::gen_ld::settings_values(c);
+    writeln!(
+        out,
+        "/// Every setting above in one value: the layout, the first-chunk checks and method, and"
+    )?;
+    writeln!(
+        out,
+        "/// the dynamic allocator's settings. The program links the same values in, so"
+    )?;
+    writeln!(out, "/// `percpu_rt::Settings::linked()` returns this too.")?;
+    writeln!(
+        out,
+        "pub const SETTINGS: ::percpu_rt::Settings = ::percpu_rt::Settings::from_values("
+    )?;
+    writeln!(out, "    &{values:?},")?;
+    writeln!(out, "    {:?},", crate::gen_ld::settings_origin(c))?;
+    writeln!(out, ");")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "/// The first-chunk checks for the possible CPUs `possible` (page size, `max_cpus`, early"
+    )?;
+    writeln!(out, "/// dynamic size, minimum unit): `SETTINGS.setup_config(possible)`.")?;
+    writeln!(
+        out,
+        "pub fn setup_config(possible: &[::percpu_rt::CpuId]) -> ::percpu_rt::first_chunk::SetupConfig<'_> {{"
+    )?;
+    writeln!(out, "    SETTINGS.setup_config(possible)")?;
+    writeln!(out, "}}")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "/// The dynamic allocator's settings (`max_alloc_size`, `empty_pages_low/high`), for"
+    )?;
+    writeln!(out, "/// `percpu_rt::allocator::configure` before the first-chunk setup.")?;
+    writeln!(out, "pub const fn alloc_config() -> ::percpu_rt::allocator::AllocConfig {{")?;
+    writeln!(out, "    SETTINGS.alloc_config()")?;
     writeln!(out, "}}")?;
     writeln!(out)?;
     writeln!(

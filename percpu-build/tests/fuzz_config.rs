@@ -329,7 +329,7 @@ fn check(input: &Input) -> Result<&'static str, String> {
         Ok(config) => {
             // What the build script does with an accepted configuration.
             gen_rust::generate(&config);
-            gen_ld::generate(&config, gen_ld::DEFAULT_INSERT_AFTER);
+            gen_ld::generate(&config, Some(gen_ld::DEFAULT_INSERT_AFTER));
             config.settings();
             for static_size in [4096, 1 << 40, usize::MAX] {
                 let cpus = config.max_cpus().min(64);

@@ -261,3 +261,16 @@ fn a_bad_config_fails_the_build_with_file_line_and_column() {
     );
     assert!(stderr.contains(&expected), "no configuration error in:\n{stderr}");
 }
+
+#[test]
+fn a_program_linked_without_the_fragment_is_told_to_call_configure() {
+    let _turn = NESTED_BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let fixture = Fixture::prepare();
+    let out = fixture.build("no-fragment");
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "the link should fail");
+    assert!(
+        stderr.contains("__percpu_start_defined_by_percpu_build_configure"),
+        "the undefined symbol names the fix:\n{stderr}"
+    );
+}

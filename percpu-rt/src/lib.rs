@@ -115,6 +115,7 @@ mod platform;
 pub mod private;
 pub mod registry;
 mod scalar;
+pub mod settings;
 pub mod template;
 mod var;
 
@@ -133,4 +134,5 @@ pub use cpu::{CpuId, CpuNotPossible, cpu_offset, is_set_up, nr_possible_cpus, po
 pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard};
 pub use platform::{NoPreemption, Platform, PlatformAlreadySet, platform_is_set, set_platform};
 pub use scalar::{Bitwise, Integer, Scalar};
+pub use settings::{FirstChunkMode, Settings, TooManyCpus};
 pub use var::PerCpu;

@@ -16,8 +16,8 @@
 //!   when an invariant of this crate broke.
 //!
 //! Three shapes: [`standalone_fragment`] is a complete script to pass with `-T` next to the
-//! linker's default layout (`INSERT AFTER .data`, for hosted PIE executables and for kernels that
-//! rely on a default script). A kernel with its own linker script `INCLUDE`s
+//! linker's default layout (`INSERT AFTER .data` for hosted PIE executables; `OVERWRITE_SECTIONS`
+//! for kernels linked by ld.lld with its default layout, which works without a `.data` section). A kernel with its own linker script `INCLUDE`s
 //! [`sections_fragment`] inside its `SECTIONS` command and [`checks_fragment`] at the top level:
 //! the checks cannot go inside `SECTIONS`, where GNU ld rejects `ASSERT(..);` as a syntax error
 //! and lld 14 fails on the statement after it.
@@ -26,6 +26,63 @@ use core::fmt::{self, Write};
 
 /// Name of the registry's `linkme` distributed slice (see `private::REGISTRY`).
 pub const REGISTRY_SLICE: &str = "PERCPU_REGISTRY";
+
+/// The names the runtime links against (aliases of `__percpu_start`, `__percpu_end` and
+/// `__percpu_settings`, which tools read). They say where they come from, so that a program
+/// linked without the fragment fails with "undefined symbol:
+/// __percpu_start_defined_by_percpu_build_configure" rather than a bare `__percpu_start`.
+pub const START_ALIAS: &str = "__percpu_start_defined_by_percpu_build_configure";
+/// See [`START_ALIAS`].
+pub const END_ALIAS: &str = "__percpu_end_defined_by_percpu_build_configure";
+/// See [`START_ALIAS`].
+pub const SETTINGS_ALIAS: &str = "__percpu_settings_defined_by_percpu_build_configure";
+
+/// The program's settings as the fragment links them in (`__percpu_settings` in
+/// `.percpu_registry`, read back by `percpu_rt::Settings::linked`): a header, one 64-bit word
+/// per field in the order of the constants below, then the length and bytes of the origin text
+/// (the `percpu.toml` path).
+pub mod record {
+    /// First word: identifies the record.
+    pub const MAGIC: u64 = 0x7065_7263_7075_5345; // "percpuSE"
+    /// Second word: the record's layout version.
+    pub const VERSION: u64 = 1;
+    /// `page_size`.
+    pub const PAGE_SIZE: usize = 0;
+    /// `atom_size`.
+    pub const ATOM_SIZE: usize = 1;
+    /// `reserved`.
+    pub const RESERVED: usize = 2;
+    /// `dynamic_reserve`.
+    pub const DYNAMIC_RESERVE: usize = 3;
+    /// `early_reserve`.
+    pub const EARLY_RESERVE: usize = 4;
+    /// `min_unit_size`.
+    pub const MIN_UNIT_SIZE: usize = 5;
+    /// `unit_size`, 0 when not fixed.
+    pub const UNIT_SIZE: usize = 6;
+    /// `max_alloc_size`, 0 when not set (the allocator's default).
+    pub const MAX_ALLOC_SIZE: usize = 7;
+    /// `max_cpus`.
+    pub const MAX_CPUS: usize = 8;
+    /// `first_chunk`: 0 auto, 1 embed, 2 page.
+    pub const FIRST_CHUNK: usize = 9;
+    /// `empty_pages_low`.
+    pub const EMPTY_PAGES_LOW: usize = 10;
+    /// `empty_pages_high`.
+    pub const EMPTY_PAGES_HIGH: usize = 11;
+    /// How many fields.
+    pub const FIELDS: usize = 12;
+}
+
+/// The settings record's content: the field values (indexed by the [`record`] constants) and
+/// where they come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettingsRecord<'a> {
+    /// The values.
+    pub values: [u64; record::FIELDS],
+    /// Where they come from (a `percpu.toml` path, or the defaults).
+    pub origin: &'a str,
+}
 
 /// What the fragment is generated from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,24 +96,50 @@ pub struct LinkerParams<'a> {
     /// Where that limit comes from, quoted in the link error (e.g. the `percpu.toml` path and
     /// the values behind it). Any `"` is written as `'` (linker-script strings have no escapes).
     pub limit_origin: &'a str,
-    /// Output section after which the standalone fragment inserts its sections.
-    pub insert_after: &'a str,
+    /// Where the standalone fragment puts its sections in the linker's default layout:
+    /// `INSERT AFTER` this output section (hosted executables: `.data`, which the C library
+    /// always has), or `None` for `OVERWRITE_SECTIONS` (ld.lld run directly: the sections go
+    /// where the linker places such sections, even in a program without `.data`).
+    pub insert_after: Option<&'a str>,
+    /// The program's settings, linked in for `percpu_rt::Settings::linked`.
+    pub settings: SettingsRecord<'a>,
 }
 
 impl LinkerParams<'static> {
     /// Parameters for a hosted (Linux user-space) executable with no configuration file:
-    /// 4 KiB pages and no size limit.
+    /// 4 KiB pages, no size limit, Linux's settings for a 64-bit target.
     pub const fn hosted_defaults() -> Self {
         LinkerParams {
             page_size: 4096,
             max_static_size: None,
             limit_origin: "",
-            insert_after: ".data",
+            insert_after: Some(".data"),
+            settings: SettingsRecord { values: LINUX_SETTINGS, origin: DEFAULTS_ORIGIN },
         }
     }
 }
 
-/// Writes the `SECTIONS` body (the two output sections and the symbols linkme needs).
+/// Linux's settings for a 64-bit target (what percpu-build resolves when `percpu.toml` sets
+/// nothing), in record order; `max_cpus` is percpu-build's default, 64.
+pub const LINUX_SETTINGS: [u64; record::FIELDS] = [
+    4096,     // page_size
+    4096,     // atom_size
+    8 << 10,  // reserved
+    28 << 10, // dynamic_reserve
+    20 << 10, // early_reserve
+    32 << 10, // min_unit_size
+    0,        // unit_size: not fixed
+    0,        // max_alloc_size: the allocator's default
+    64,       // max_cpus
+    0,        // first_chunk: auto
+    2,        // empty_pages_low
+    4,        // empty_pages_high
+];
+
+/// The origin of [`LINUX_SETTINGS`].
+pub const DEFAULTS_ORIGIN: &str = "Linux's defaults (no percpu.toml)";
+
+/// Writes the `SECTIONS` body (the output sections and the symbols linkme needs).
 pub fn write_sections(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result {
     let page = p.page_size;
     let r = REGISTRY_SLICE;
@@ -67,8 +150,10 @@ pub fn write_sections(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result 
     writeln!(out, "  .percpu : ALIGN({page:#x})")?;
     writeln!(out, "  {{")?;
     writeln!(out, "    __percpu_start = .;")?;
+    writeln!(out, "    {START_ALIAS} = .;")?;
     writeln!(out, "    KEEP(*(.percpu .percpu.*))")?;
     writeln!(out, "    __percpu_end = .;")?;
+    writeln!(out, "    {END_ALIAS} = .;")?;
     writeln!(
         out,
         "    /* The template's pages hold nothing else (hosted machines revoke them after boot). */"
@@ -87,7 +172,33 @@ pub fn write_sections(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result 
     writeln!(out, "    __percpu_registry_dupcheck_start = .;")?;
     writeln!(out, "    KEEP(*(linkm2_{r}))")?;
     writeln!(out, "    __percpu_registry_dupcheck_end = .;")?;
+    write_settings(out, &p.settings)?;
     writeln!(out, "  }}")?;
+    Ok(())
+}
+
+/// Writes the settings record as data, inside `.percpu_registry` (see [`record`]): a section
+/// of data statements alone is not allocated by every linker.
+fn write_settings(out: &mut dyn Write, s: &SettingsRecord<'_>) -> fmt::Result {
+    writeln!(
+        out,
+        "    /* The settings percpu-build resolved, read by percpu_rt::Settings::linked(). */"
+    )?;
+    writeln!(out, "    . = ALIGN(8);")?;
+    writeln!(out, "    __percpu_settings = .;")?;
+    writeln!(out, "    {SETTINGS_ALIAS} = .;")?;
+    writeln!(out, "    QUAD({:#x}); QUAD({});", record::MAGIC, record::VERSION)?;
+    for v in s.values {
+        writeln!(out, "    QUAD({v:#x});")?;
+    }
+    writeln!(out, "    QUAD({});", s.origin.len())?;
+    for chunk in s.origin.as_bytes().chunks(16) {
+        write!(out, "   ")?;
+        for b in chunk {
+            write!(out, " BYTE({b:#04x});")?;
+        }
+        writeln!(out)?;
+    }
     Ok(())
 }
 
@@ -134,11 +245,21 @@ fn write_script_string(out: &mut dyn Write, text: &str) -> fmt::Result {
 /// [`LinkerParams::insert_after`] in the linker's default layout, then the checks.
 pub fn write_standalone(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result {
     writeln!(out, "/* Generated by percpu-build: the per-CPU template section. Do not edit. */")?;
-    writeln!(out, "SECTIONS")?;
-    writeln!(out, "{{")?;
-    write_sections(out, p)?;
-    writeln!(out, "}}")?;
-    writeln!(out, "INSERT AFTER {};", p.insert_after)?;
+    match p.insert_after {
+        Some(after) => {
+            writeln!(out, "SECTIONS")?;
+            writeln!(out, "{{")?;
+            write_sections(out, p)?;
+            writeln!(out, "}}")?;
+            writeln!(out, "INSERT AFTER {after};")?;
+        }
+        None => {
+            writeln!(out, "OVERWRITE_SECTIONS")?;
+            writeln!(out, "{{")?;
+            write_sections(out, p)?;
+            writeln!(out, "}}")?;
+        }
+    }
     write_checks(out, p)
 }
 
@@ -196,6 +317,11 @@ mod tests {
         assert!(text.contains("INSERT AFTER .data;\n"));
         assert!(text.contains("BUG(percpu): .percpu is not page-aligned"));
         assert!(!text.contains("ERROR(percpu)"));
+        assert!(text.contains("    QUAD(0x7065726370755345); QUAD(1);\n    QUAD(0x1000);\n"));
+        assert!(
+            text.contains("    QUAD(33);\n    BYTE(0x4c); BYTE(0x69);"),
+            "the origin's length and bytes"
+        );
     }
 
     #[test]
@@ -204,7 +330,8 @@ mod tests {
             page_size: 0x4000,
             max_static_size: Some(28672),
             limit_origin: "unit_size 64 KiB at \"/k/percpu.toml\":3:13\nnext",
-            insert_after: ".data",
+            insert_after: Some(".data"),
+            settings: SettingsRecord { values: LINUX_SETTINGS, origin: "k" },
         };
         let sections = sections_fragment(&p);
         assert!(sections.starts_with("/* Generated by percpu-build: INCLUDE this inside SECTIONS"));

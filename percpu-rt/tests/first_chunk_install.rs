@@ -39,7 +39,7 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
     // SAFETY: fresh leaked allocations.
     let chunk = unsafe { first_chunk::embed(&tiny, &tiny_cfg, None, &mut mem) }.unwrap();
     assert_eq!(
-        chunk.install().err(),
+        chunk.install().err().map(|e| e.error),
         Some(SetupError::Allocator(InitError::PageSize { page_size: 128 }))
     );
     assert!(!percpu_rt::is_set_up() && first_chunk::installed().is_none());
@@ -57,8 +57,38 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
         );
         assert_eq!(SEEN.read_on(cpu), 5, "every unit starts from the declared initial value");
     }
-    // Once per boot.
-    assert_eq!(embed().expect("prepared").install().err(), Some(SetupError::AlreadyInstalled));
+    // Once per boot. A refused chunk comes back, and its memory can be given back in full.
+    let mut mem = common::TestMemory::default();
+    // SAFETY: fresh leaked allocations.
+    let second = unsafe { first_chunk::embed(&params, &cfg, None, &mut mem) }.expect("prepared");
+    let refused = second.install().expect_err("installed already");
+    assert_eq!(refused.error, SetupError::AlreadyInstalled);
+    // SAFETY: never installed; built from `mem`.
+    unsafe { refused.into_chunk().release_embedded(&mut mem) }.expect("an embedded chunk");
+    assert_eq!(mem.live(), 0, "every byte the refused setup took is given back");
+    let mut pages = PageMachine::default();
+    // SAFETY: PageMachine maps real memory (TestVm).
+    let paged = unsafe { first_chunk::page(&params, &cfg, &mut pages) }.expect("prepared");
+    let refused = paged.install().expect_err("installed already");
+    // SAFETY: never installed; built from `pages`.
+    unsafe { refused.into_chunk().release_paged(&mut pages) }.expect("a page-mode chunk");
+    assert_eq!(pages.pages_live(), 0, "every page is freed");
+    assert_eq!((pages.vm.unmapped.len(), pages.vm.released), (pages.vm.mapped.len(), 1));
+    // The seed-style setup refuses before it reserves or maps anything.
+    let mut vm = TestVm::default();
+    let mut get_page = |_cpu: CpuId, i: usize| Some(PhysPage(100 + i as u64));
+    let args = first_chunk::SeedArgs {
+        get_page: &mut get_page,
+        static_size: template::static_size(),
+        unit_size: Some(32 << 10),
+        free_size: None,
+        base_addr: None,
+        populate_pte: None,
+    };
+    // SAFETY: TestVm maps real memory.
+    let err = unsafe { first_chunk::setup_first_chunk(args, &cfg, &mut vm) }.unwrap_err();
+    assert_eq!(err, SetupError::AlreadyInstalled);
+    assert_eq!((vm.map_calls, vm.mapped.len(), vm.released), (0, 0, 0), "nothing was taken");
 
     // Loading CPU 1's base on this thread makes its accesses go to CPU 1's unit.
     std::thread::spawn(|| {

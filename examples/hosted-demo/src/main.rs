@@ -47,7 +47,7 @@ struct Options {
 }
 
 fn parse_args() -> Result<Options, String> {
-    let mut opts = Options { cpus: 4, packets: 100_000, mode: FirstChunkMode::Embed };
+    let mut opts = Options { cpus: 4, packets: 100_000, mode: percpu_layout::FIRST_CHUNK };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<u64, String> {
@@ -56,7 +56,14 @@ fn parse_args() -> Result<Options, String> {
         };
         match arg.as_str() {
             "--cpus" => {
-                opts.cpus = number("--cpus")?.clamp(1, percpu_layout::MAX_CPUS as u64) as u32
+                let n = number("--cpus")?;
+                let max = percpu_layout::MAX_CPUS as u64;
+                if !(1..=max).contains(&n) {
+                    return Err(format!(
+                        "--cpus {n}: between 1 and {max} (max_cpus in examples/hosted-demo/percpu.toml)"
+                    ));
+                }
+                opts.cpus = n as u32;
             }
             "--packets" => opts.packets = number("--packets")?,
             "--page" => opts.mode = FirstChunkMode::Page,
@@ -104,9 +111,8 @@ fn main() -> ExitCode {
 
     // Before setup: the boot thread works on the template.
     PACKETS.write(0);
-    // The layout percpu.toml configured, for the linked template's size.
-    let layout = percpu_layout::layout_params(percpu_rt::template::static_size());
-    let config = MachineConfig::new(opts.cpus).with_mode(opts.mode).with_layout(layout);
+    // The machine follows percpu.toml (its settings are linked in); --page overrides the mode.
+    let config = MachineConfig::new(opts.cpus).with_mode(opts.mode);
     let machine = match Machine::boot(config) {
         Ok(m) => m,
         Err(e) => {

@@ -112,5 +112,6 @@ pub unsafe fn embed(
         immutable: true,
         units,
         pages: Vec::new(),
+        frames: Vec::new(),
     })
 }

@@ -49,6 +49,7 @@ pub use seed::{SeedArgs, prepare as prepare_first_chunk, setup_first_chunk};
 
 use crate::cpu::{CpuId, CpuTable};
 use crate::layout::{AllocInfo, DYNAMIC_EARLY_SIZE, MIN_UNIT_SIZE};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
@@ -161,6 +162,9 @@ pub struct FirstChunk {
     units: Vec<(CpuId, usize)>,
     /// For a mutable chunk: the page mapped at each page of each unit (unit order).
     pages: Vec<Option<PhysPage>>,
+    /// For a page-mode chunk until it is installed: every page of every unit (unit order), so
+    /// that a chunk that is not installed can be given back ([`FirstChunk::release_paged`]).
+    frames: Vec<PhysPage>,
 }
 
 impl FirstChunk {
@@ -192,15 +196,19 @@ impl FirstChunk {
             immutable: true,
             units,
             pages: Vec::new(),
+            frames: Vec::new(),
         })
     }
 
     /// Publishes the chunk: hands the reserved and dynamic regions to the dynamic allocator,
     /// then installs the per-CPU offset table. Once per boot; afterwards [`installed`] returns
-    /// it. On an error nothing is installed.
-    pub fn install(self) -> Result<&'static FirstChunk, SetupError> {
+    /// it. On an error nothing is installed and the chunk comes back in the error
+    /// ([`InstallError::into_chunk`]), so that its memory can be given back
+    /// ([`FirstChunk::release_embedded`], [`FirstChunk::release_paged`]); `?` turns the error
+    /// into a [`SetupError`] (the chunk's memory then stays allocated, unused).
+    pub fn install(mut self) -> Result<&'static FirstChunk, InstallError> {
         if INSTALLED.get().is_some() || crate::is_set_up() || crate::allocator::is_initialized() {
-            return Err(SetupError::AlreadyInstalled);
+            return Err(InstallError { error: SetupError::AlreadyInstalled, chunk: Box::new(self) });
         }
         let regions = crate::allocator::FirstChunkRegions {
             base_addr: self.base_addr,
@@ -221,7 +229,9 @@ impl FirstChunk {
         // SAFETY: the units are filled and owned by per-CPU code from now on, and populated up
         // to static + reserved + dynamic (every builder maps or allocates whole units); `units`
         // is what the CPU table is built from below.
-        unsafe { crate::allocator::init_first_chunk(regions) }.map_err(SetupError::Allocator)?;
+        if let Err(e) = unsafe { crate::allocator::init_first_chunk(regions) } {
+            return Err(InstallError { error: SetupError::Allocator(e), chunk: Box::new(self) });
+        }
         let pairs: Vec<(CpuId, usize)> = self
             .units
             .iter()
@@ -230,11 +240,81 @@ impl FirstChunk {
             })
             .collect();
         if crate::cpu::install(CpuTable::new(&pairs)).is_err() {
-            return Err(SetupError::AlreadyInstalled);
+            // Unreachable after the check above but for a concurrent install; the allocator
+            // has taken the regions, so the memory stays with it.
+            return Err(InstallError { error: SetupError::AlreadyInstalled, chunk: Box::new(self) });
         }
+        // Installed for good: nothing gives the frames back any more.
+        self.frames = Vec::new();
         let mut chunk = Some(self);
         INSTALLED.call_once(|| chunk.take().expect("taken once"));
         Ok(INSTALLED.get().expect("installed above"))
+    }
+
+    /// Gives an embedded chunk that was not installed back to the early allocator it came
+    /// from: every unit's part that the setup kept (its unused tails and units went back
+    /// already). `Err(self)` for a chunk of another kind.
+    ///
+    /// # Safety
+    ///
+    /// `mem` is the allocator [`embed`] built the chunk from, and no CPU uses its units (it was
+    /// never installed, and no unit address was used).
+    pub unsafe fn release_embedded(self, mem: &mut dyn EarlyMemory) -> Result<(), Box<FirstChunk>> {
+        if self.kind != ChunkKind::Embed {
+            return Err(Box::new(self));
+        }
+        let kept = self.ai.size_sum();
+        for &(_, offset) in &self.units {
+            let unit = NonNull::new((self.base_addr + offset) as *mut u8).expect("a unit address");
+            mem.free(unit, kept);
+        }
+        Ok(())
+    }
+
+    /// Gives a page-mode chunk that was not installed back: unmaps every page, frees it to the
+    /// page allocator and releases the virtual range. `Err(self)` for a chunk of another kind.
+    ///
+    /// # Safety
+    ///
+    /// `mem` is what [`page`] built the chunk with, and no CPU uses its units (it was never
+    /// installed).
+    pub unsafe fn release_paged<M: PageAlloc + VmSpace + ?Sized>(
+        self,
+        mem: &mut M,
+    ) -> Result<(), Box<FirstChunk>> {
+        if self.kind != ChunkKind::Page || self.frames.is_empty() {
+            return Err(Box::new(self));
+        }
+        let unit_pages = self.ai.unit_size / self.page_size;
+        for (u, &(_, offset)) in self.units.iter().enumerate() {
+            for i in 0..unit_pages {
+                mem.unmap_page(self.base_addr + offset + i * self.page_size);
+                mem.free_page(self.frames[u * unit_pages + i]);
+            }
+        }
+        let size = self.ai.nr_units() * self.ai.unit_size;
+        mem.release(NonNull::new(self.base_addr as *mut u8).expect("a range address"), size);
+        Ok(())
+    }
+
+    /// Gives a chunk the seed-style setup mapped (no `base_addr`) and did not install back:
+    /// unmaps its pages and releases its range (the pages stay the page callback's).
+    /// `Err(self)` for a chunk of another kind.
+    pub(super) fn release_mapped(self, vm: &mut dyn VmSpace) -> Result<(), Box<FirstChunk>> {
+        if self.kind != ChunkKind::Mapped {
+            return Err(Box::new(self));
+        }
+        let unit_pages = self.ai.unit_size / self.page_size;
+        for (u, &(_, offset)) in self.units.iter().enumerate() {
+            for i in 0..unit_pages {
+                if self.pages[u * unit_pages + i].is_some() {
+                    vm.unmap_page(self.base_addr + offset + i * self.page_size);
+                }
+            }
+        }
+        let size = self.units.len() * self.ai.unit_size;
+        vm.release(NonNull::new(self.base_addr as *mut u8).expect("a range address"), size);
+        Ok(())
     }
 
     /// How the chunk was obtained.
@@ -443,6 +523,36 @@ impl FirstChunk {
             return Err(ChunkOpError::OutOfRange { pages: range.clone(), unit_pages });
         }
         Ok(())
+    }
+}
+
+/// [`FirstChunk::install`] refused: why, and the chunk itself, handed back.
+#[derive(Debug)]
+pub struct InstallError {
+    /// Why.
+    pub error: SetupError,
+    chunk: Box<FirstChunk>,
+}
+
+impl InstallError {
+    /// The chunk that was not installed, to give its memory back.
+    pub fn into_chunk(self) -> FirstChunk {
+        *self.chunk
+    }
+}
+
+impl fmt::Display for InstallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for InstallError {}
+
+impl From<InstallError> for SetupError {
+    fn from(e: InstallError) -> Self {
+        e.error
     }
 }
 

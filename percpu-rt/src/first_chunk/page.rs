@@ -101,5 +101,6 @@ pub unsafe fn page<M: PageAlloc + VmSpace + ?Sized>(
         immutable: true,
         units,
         pages: Vec::new(),
+        frames,
     })
 }

@@ -73,10 +73,19 @@ pub unsafe fn setup_first_chunk(
     cfg: &SetupConfig<'_>,
     vm: &mut dyn VmSpace,
 ) -> Result<usize, SetupError> {
+    // Refused before anything is reserved or mapped; a chunk that still fails to install (a
+    // setup racing this one) gives its range and mappings back.
+    if super::installed().is_some() || crate::is_set_up() {
+        return Err(SetupError::AlreadyInstalled);
+    }
     // SAFETY: forwarded from the caller.
     let chunk = unsafe { prepare(args, cfg, vm)? };
     let unit_size = chunk.unit_size();
-    chunk.install()?;
+    if let Err(super::InstallError { error, chunk }) = chunk.install() {
+        // A caller-mapped chunk (`base_addr`) stays the caller's: nothing to give back.
+        let _ = chunk.release_mapped(vm);
+        return Err(error);
+    }
     Ok(unit_size)
 }
 
@@ -246,5 +255,6 @@ pub unsafe fn prepare(
         immutable,
         units,
         pages: if immutable { Vec::new() } else { page_table },
+        frames: Vec::new(),
     })
 }

@@ -27,7 +27,18 @@
 //!   threads sharing a CPU holds it at a time; by-value operations of two such threads at once
 //!   may lose updates (they are one-CPU operations, not atomics across cores).
 //!
-//! To test per-CPU code, boot one machine per process and run the code on its CPUs:
+//! # Testing per-CPU code
+//!
+//! A machine boots once per process, as a kernel does. Each test calls [`Machine::boot`] with
+//! the configuration it needs: the first call boots, later calls with the same configuration
+//! return the same machine (a different one is [`BootError::AlreadyBooted`]: put it in another
+//! test executable). Each test then runs its per-CPU code on the machine's CPUs with
+//! [`Machine::run_on`] or [`Machine::run`], and checks the copies remotely (`read_on`,
+//! `iter_possible`, `remote`). Per-CPU statics keep their values from test to test: give each
+//! test its own statics, or dynamic objects ([`PerCpuBox`](crate::PerCpuBox)).
+//!
+//! The machine follows the program's `percpu.toml` ([`Settings::linked`]): its layout,
+//! first-chunk mode, `max_cpus` and the dynamic allocator's settings.
 //!
 //! ```
 //! use percpu_rt::hosted::{Machine, MachineConfig};
@@ -49,8 +60,9 @@ mod memory;
 mod not_a_cpu;
 
 use crate::cpu::CpuId;
-use crate::first_chunk::{self, FirstChunk, SetupConfig, SetupError};
+use crate::first_chunk::{self, FirstChunk, SetupError};
 use crate::layout::LayoutParams;
+use crate::settings::{Settings, TooManyCpus};
 use std::boxed::Box;
 use std::cell::RefCell;
 use std::fmt;
@@ -58,37 +70,44 @@ use std::string::String;
 use std::sync::Mutex;
 use std::vec::Vec;
 
-/// How the hosted first chunk is built.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FirstChunkMode {
-    /// Units allocated per group with `mmap`, atom-aligned, tails unmapped.
-    Embed,
-    /// Pages from a memfd, mapped one by one into a reserved range.
-    Page,
-}
+/// How the hosted first chunk is built: embed (units allocated per group with `mmap`,
+/// atom-aligned, tails unmapped), page (pages from a memfd, mapped one by one into a reserved
+/// range), or auto (embed, falling back to page).
+pub use crate::settings::FirstChunkMode;
 
 /// The shape of a hosted machine.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MachineConfig {
     /// The possible CPUs (may be sparse).
     pub cpus: Vec<CpuId>,
     /// The NUMA node of each CPU (same index as `cpus`); CPUs of one node form a group.
     /// Empty: one node.
     pub nodes: Vec<u32>,
-    /// Embed or page.
+    /// Embed, page or auto.
     pub mode: FirstChunkMode,
     /// Reserved, dynamic, atom and unit minimums (the static size is the linked template's).
     pub layout: LayoutParams,
+    /// The program's settings: `max_cpus`, the first-chunk checks, the allocator's settings
+    /// (and, through [`MachineConfig::new`], the mode and the layout).
+    pub settings: Settings,
 }
 
 impl MachineConfig {
-    /// `nr_cpus` CPUs (ids `0..nr_cpus`), one node, embed mode, Linux's default sizes.
+    /// `nr_cpus` CPUs (ids `0..nr_cpus`), one node, with the settings linked into the program
+    /// ([`Settings::linked`]: its `percpu.toml`, or Linux's defaults): their layout, first-chunk
+    /// mode, `max_cpus` and allocator settings.
     pub fn new(nr_cpus: u32) -> Self {
+        MachineConfig::with_settings(nr_cpus, Settings::linked())
+    }
+
+    /// `nr_cpus` CPUs with `settings` instead of the linked ones.
+    pub fn with_settings(nr_cpus: u32, settings: Settings) -> Self {
         MachineConfig {
             cpus: (0..nr_cpus).map(CpuId::new).collect(),
             nodes: Vec::new(),
-            mode: FirstChunkMode::Embed,
-            layout: LayoutParams::linux_defaults(0),
+            mode: settings.first_chunk,
+            layout: settings.layout_params(0),
+            settings,
         }
     }
 
@@ -104,13 +123,13 @@ impl MachineConfig {
         self
     }
 
-    /// Page mode instead of embed.
+    /// Another first-chunk mode than the settings'.
     pub fn with_mode(mut self, mode: FirstChunkMode) -> Self {
         self.mode = mode;
         self
     }
 
-    /// Other layout parameters (its `static_size` is ignored).
+    /// Other layout parameters than the settings' (its `static_size` is ignored).
     pub fn with_layout(mut self, layout: LayoutParams) -> Self {
         self.layout = layout;
         self
@@ -133,6 +152,16 @@ pub enum BootError {
     Memfd(std::io::Error),
     /// The template could not be revoked from threads that are not CPUs.
     Revoke(std::io::Error),
+    /// More CPUs than `max_cpus` allows (or an id at or above it).
+    TooManyCpus(TooManyCpus),
+    /// The allocator refused the settings' `max_alloc_size` or `empty_pages_low/high`.
+    Allocator(crate::allocator::ConfigError),
+    /// A machine with another configuration runs in this process already (a machine boots
+    /// once per process; booting again with the same configuration returns it).
+    AlreadyBooted {
+        /// The configuration of the machine that runs.
+        running: Box<MachineConfig>,
+    },
 }
 
 impl fmt::Display for BootError {
@@ -149,6 +178,17 @@ impl fmt::Display for BootError {
             BootError::Revoke(e) => write!(
                 f,
                 "making the template inaccessible to threads that are not CPUs failed: {e}"
+            ),
+            BootError::TooManyCpus(e) => write!(f, "{e}"),
+            BootError::Allocator(e) => write!(f, "the dynamic allocator's settings: {e}"),
+            BootError::AlreadyBooted { running } => write!(
+                f,
+                "a hosted machine with another configuration runs in this process already \
+                 ({} CPUs, {} mode): a machine boots once per process; ask for the same \
+                 configuration to share it (each test calling Machine::boot with it gets the same \
+                 machine), or run the other configuration in its own test executable",
+                running.cpus.len(),
+                running.mode
             ),
         }
     }
@@ -167,6 +207,7 @@ pub struct Machine {
     cpus: Vec<CpuId>,
     busy: Vec<Mutex<()>>,
     chunk: &'static FirstChunk,
+    config: MachineConfig,
 }
 
 impl fmt::Debug for Machine {
@@ -179,21 +220,43 @@ impl fmt::Debug for Machine {
 }
 
 impl Machine {
-    /// Sets up the first chunk for `config` with the kernel's setup code and installs it. Once
-    /// per process, as at boot (a second call returns `SetupError::AlreadyInstalled`).
+    /// Sets up the first chunk for `config` with the kernel's setup code and installs it, once
+    /// per process, as at boot. Later calls with an equal `config` return the same machine (so
+    /// each test of a test executable can call it); another configuration is an error,
+    /// [`BootError::AlreadyBooted`].
     pub fn boot(config: MachineConfig) -> Result<&'static Machine, BootError> {
+        static BOOTED: Mutex<Option<&'static Machine>> = Mutex::new(None);
+        let mut booted = BOOTED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(machine) = *booted {
+            return if machine.config == config {
+                Ok(machine)
+            } else {
+                Err(BootError::AlreadyBooted { running: Box::new(machine.config.clone()) })
+            };
+        }
+        let machine = Self::boot_first(config)?;
+        *booted = Some(machine);
+        Ok(machine)
+    }
+
+    fn boot_first(config: MachineConfig) -> Result<&'static Machine, BootError> {
         if !config.nodes.is_empty() && config.nodes.len() != config.cpus.len() {
             return Err(BootError::NodesMismatch {
                 cpus: config.cpus.len(),
                 nodes: config.nodes.len(),
             });
         }
+        config.settings.check_cpus(&config.cpus).map_err(BootError::TooManyCpus)?;
         // Threads never migrate between hosted CPUs: the no-op platform is exact here.
         let _ = crate::set_platform(&crate::NoPreemption);
         // Chunks beyond the first come from mmap (a caller may have registered another).
         let _ = crate::allocator::set_backend(&crate::allocator::hosted::HOSTED_BACKEND);
+        if !crate::allocator::is_initialized() {
+            crate::allocator::configure(config.settings.alloc_config())
+                .map_err(BootError::Allocator)?;
+        }
         let layout = LayoutParams { static_size: crate::template::static_size(), ..config.layout };
-        let cfg = SetupConfig::new(&config.cpus);
+        let cfg = config.settings.setup_config(&config.cpus);
         let node_of = |cpu: CpuId| {
             let i = config.cpus.iter().position(|&c| c == cpu).expect("a configured CPU");
             config.nodes.get(i).copied().unwrap_or(0)
@@ -201,23 +264,45 @@ impl Machine {
         let distance = |a: CpuId, b: CpuId| {
             if node_of(a) == node_of(b) { crate::layout::LOCAL_DISTANCE } else { 20 }
         };
+        let mut mmap = memory::MmapMemory::default();
+        let mut memfd = None;
+        let mut embed = || {
+            // SAFETY: MmapMemory hands out fresh private mappings.
+            unsafe { first_chunk::embed(&layout, &cfg, Some(&distance), &mut mmap) }
+        };
+        let mut page = || -> Result<FirstChunk, BootError> {
+            let mem = memfd.insert(memory::MemfdPages::new().map_err(BootError::Memfd)?);
+            // SAFETY: the memfd pages are mapped writable at the addresses the setup asks for,
+            // inside a range reserved for it alone; the mappings outlive the process's use of
+            // them (the memfd object is leaked with the machine).
+            Ok(unsafe { first_chunk::page(&layout, &cfg, mem)? })
+        };
         let chunk = match config.mode {
-            FirstChunkMode::Embed => {
-                let mut mem = memory::MmapMemory::default();
-                // SAFETY: MmapMemory hands out fresh private mappings.
-                unsafe { first_chunk::embed(&layout, &cfg, Some(&distance), &mut mem)? }
-            }
-            FirstChunkMode::Page => {
-                let mut mem = memory::MemfdPages::new().map_err(BootError::Memfd)?;
-                // SAFETY: the memfd pages are mapped writable at the addresses the setup asks
-                // for, inside a range reserved for it alone; the mappings outlive the process's
-                // use of them (the memfd object is leaked with the machine).
-                let chunk = unsafe { first_chunk::page(&layout, &cfg, &mut mem)? };
-                std::mem::forget(mem);
-                chunk
+            FirstChunkMode::Embed => embed()?,
+            FirstChunkMode::Page => page()?,
+            // Linux's `percpu_alloc=auto`: embed, and page if that fails.
+            FirstChunkMode::Auto => match embed() {
+                Ok(chunk) => chunk,
+                Err(_) => page()?,
+            },
+        };
+        let chunk = match chunk.install() {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                let error = e.error.clone();
+                // SAFETY: the chunk was never installed, so no CPU uses it; it came from these
+                // allocators.
+                let _ = unsafe {
+                    let chunk = e.into_chunk();
+                    match memfd.as_mut() {
+                        Some(mem) => chunk.release_paged(mem),
+                        None => chunk.release_embedded(&mut mmap),
+                    }
+                };
+                return Err(BootError::Setup(error));
             }
         };
-        let chunk = chunk.install()?;
+        std::mem::forget(memfd);
         not_a_cpu::revoke_template().map_err(BootError::Revoke)?;
         let mut cpus = config.cpus.clone();
         cpus.sort_unstable();
@@ -225,7 +310,13 @@ impl Machine {
             busy: cpus.iter().map(|_| Mutex::new(())).collect(),
             cpus,
             chunk,
+            config,
         })))
+    }
+
+    /// The configuration it was booted with.
+    pub fn config(&self) -> &MachineConfig {
+        &self.config
     }
 
     /// The machine's CPUs, ascending.

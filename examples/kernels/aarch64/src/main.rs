@@ -32,9 +32,7 @@ use core::arch::asm;
 use core::ops::Range;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use kernel_common::percpu_setup::{FirstChunkMode, PercpuConfig};
 use kernel_common::{Arch, BootInfo, ExitCode, fail};
-use percpu_rt::allocator::AllocConfig;
 use percpu_rt::{CpuId, percpu};
 
 use boot::SecondaryBoot;
@@ -65,16 +63,6 @@ const DTB_DEFAULT: usize = 0x4000_0000;
 const MAX_CPUS: usize = {
     let configured = layout::MAX_CPUS;
     if configured < fdt::MAX_CPUS { configured } else { fdt::MAX_CPUS }
-};
-/// The per-CPU configuration, from the generated constants.
-const PERCPU: PercpuConfig = PercpuConfig {
-    layout_params: layout::layout_params,
-    max_cpus: layout::MAX_CPUS as u32,
-    alloc: AllocConfig {
-        max_alloc_size: Some(layout::MAX_ALLOC_SIZE),
-        empty_pages_low: layout::EMPTY_PAGES_LOW,
-        empty_pages_high: layout::EMPTY_PAGES_HIGH,
-    },
 };
 /// `MPIDR_EL1` affinity fields (Aff3, Aff2, Aff1, Aff0).
 const MPIDR_AFFINITY: u64 = 0xFF_00FF_FFFF;
@@ -331,11 +319,6 @@ extern "C" fn aarch64_boot_main(dtb: usize, el: u64, entry_el: u64) -> ! {
     }
     let image = &raw const boot::__kernel_start as usize..&raw const boot::__kernel_end as usize;
     let reserved = [image, tree.range()];
-    let default_first_chunk = match layout::FIRST_CHUNK {
-        layout::FirstChunk::Embed => FirstChunkMode::Embed,
-        layout::FirstChunk::Page => FirstChunkMode::Page,
-        layout::FirstChunk::Auto => FirstChunkMode::Auto,
-    };
     kernel_common::boot::boot_cpu_main(
         arch,
         BootInfo {
@@ -345,9 +328,8 @@ extern "C" fn aarch64_boot_main(dtb: usize, el: u64, entry_el: u64) -> ! {
             hw_ids: &hw_ids[..nr_cpus],
             nr_possible: nr_cpus,
             cpus_from: "device tree",
-            default_first_chunk,
             page_mode_vm_base: PAGE_MODE_VM_BASE,
-            percpu: PERCPU,
+            percpu: layout::SETTINGS,
         },
     )
 }

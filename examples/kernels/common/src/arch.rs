@@ -6,7 +6,7 @@ use core::ops::Range;
 use percpu_rt::CpuId;
 
 use crate::exit::ExitCode;
-use crate::percpu_setup::{FirstChunkMode, PercpuConfig};
+use percpu_rt::Settings;
 
 /// One architecture's machine operations. Implemented once per kernel, as a `static`.
 pub trait Arch: Sync {
@@ -109,12 +109,12 @@ pub struct BootInfo<'a> {
     pub nr_possible: usize,
     /// Where the CPU counts come from (printed in the banner), e.g. `ACPI MADT`.
     pub cpus_from: &'static str,
-    /// First-chunk mode when the command line has no `percpu_alloc=`.
-    pub default_first_chunk: FirstChunkMode,
     /// Start of the virtual range the page-mode first chunk is mapped into.
     pub page_mode_vm_base: usize,
-    /// The per-CPU configuration the kernel was built with (its `percpu.toml`).
-    pub percpu: PercpuConfig,
+    /// The per-CPU settings the kernel was built with (its `percpu.toml`, through the
+    /// generated `SETTINGS`): layout, `max_cpus`, allocator settings, and the first-chunk mode
+    /// used when the command line has no `percpu_alloc=`.
+    pub percpu: Settings,
 }
 
 static ARCH: spin::Once<&'static dyn Arch> = spin::Once::new();

@@ -90,8 +90,8 @@ pub fn boot_cpu_main(arch: &'static dyn Arch, info: BootInfo<'_>) -> ! {
     );
 
     let mode = match cmdline::value(info.cmdline, "percpu_alloc") {
-        None => info.default_first_chunk,
-        Some(word) => match FirstChunkMode::parse(word) {
+        None => info.percpu.first_chunk,
+        Some(word) => match FirstChunkMode::from_name(word) {
             Some(mode) => mode,
             None => fail!("percpu_alloc={word}: unknown first-chunk mode; use embed, page or auto"),
         },

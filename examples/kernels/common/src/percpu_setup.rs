@@ -20,11 +20,11 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use percpu_rt::CpuId;
-use percpu_rt::allocator::{self, AllocConfig};
+use percpu_rt::Settings;
+use percpu_rt::allocator;
 use percpu_rt::first_chunk::{
-    self, EarlyMemory, PageAlloc, PhysPage, SetupConfig, VmError, VmSpace,
+    self, EarlyMemory, PageAlloc, PhysPage, VmError, VmSpace,
 };
-use percpu_rt::layout::LayoutParams;
 
 use crate::arch::Arch;
 use crate::chunks::KernelChunks;
@@ -34,50 +34,9 @@ use crate::{frames, println};
 /// Where the dynamic allocator's chunks start, from the page-mode first chunk's range.
 pub const DYNAMIC_CHUNKS_OFFSET: usize = 32 << 30;
 
-/// How the first chunk is built (`percpu_alloc=` on the command line, as in Linux).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstChunkMode {
-    /// Units embedded in atom-aligned memory from the early allocator.
-    Embed,
-    /// Units mapped page by page into a reserved virtual range.
-    Page,
-    /// Embed, falling back to page when embedding fails (Linux's default).
-    Auto,
-}
-
-impl FirstChunkMode {
-    /// The mode named `word` (`embed`, `page` or `auto`).
-    pub fn parse(word: &str) -> Option<Self> {
-        match word {
-            "embed" => Some(FirstChunkMode::Embed),
-            "page" => Some(FirstChunkMode::Page),
-            "auto" => Some(FirstChunkMode::Auto),
-            _ => None,
-        }
-    }
-
-    /// The command-line name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            FirstChunkMode::Embed => "embed",
-            FirstChunkMode::Page => "page",
-            FirstChunkMode::Auto => "auto",
-        }
-    }
-}
-
-/// The per-CPU configuration a kernel was built with: what its build script generated from
-/// its `percpu.toml` (percpu-build's `OUT_DIR/percpu_layout.rs`).
-#[derive(Debug, Clone, Copy)]
-pub struct PercpuConfig {
-    /// The generated `layout_params`: the layout input for a static size (the same function
-    /// percpu-build's layout report uses, so boot and build agree).
-    pub layout_params: fn(usize) -> LayoutParams,
-    /// CPU ids must be below this (`max_cpus`).
-    pub max_cpus: u32,
-    /// The dynamic allocator's settings (`max_alloc_size`, `empty_pages_low/high`).
-    pub alloc: AllocConfig,
-}
+/// How the first chunk is built (`first_chunk` in percpu.toml; `percpu_alloc=` on the command
+/// line, as in Linux).
+pub use percpu_rt::FirstChunkMode;
 
 /// Memory the first-chunk setup gave back and the frame allocator refused. percpu-rt's
 /// [`EarlyMemory::free`] and [`PageAlloc::free_page`] return nothing, so the kernel's callbacks
@@ -201,19 +160,13 @@ pub fn setup(
     mode: FirstChunkMode,
     cpus: &[CpuId],
     vm_base: usize,
-    config: &PercpuConfig,
+    settings: &Settings,
 ) -> Result<(), String> {
-    if let Err(e) = allocator::configure(config.alloc) {
-        return Err(format!("dynamic allocator settings (percpu.toml): {e}"));
+    if let Err(e) = allocator::configure(settings.alloc_config()) {
+        return Err(format!("dynamic allocator settings ({}): {e}", settings.origin));
     }
-    let params = (config.layout_params)(percpu_rt::template::static_size());
-    let setup = SetupConfig {
-        page_size: params.page_size,
-        max_cpus: config.max_cpus,
-        early_dyn_size: params.early_dyn_size,
-        min_unit_size: params.min_unit_size,
-        ..SetupConfig::new(cpus)
-    };
+    let params = settings.layout_params(percpu_rt::template::static_size());
+    let setup = settings.setup_config(cpus);
     let mut early = FrameMemory::default();
     let mut pages = PageMemory { arch, next: vm_base, refused: None };
     let embed = |early: &mut FrameMemory| {

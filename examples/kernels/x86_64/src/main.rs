@@ -33,9 +33,7 @@ use alloc::string::String;
 use core::arch::asm;
 use core::ops::Range;
 
-use kernel_common::percpu_setup::{FirstChunkMode, PercpuConfig};
 use kernel_common::{Arch, BootInfo, ExitCode, fail};
-use percpu_rt::allocator::AllocConfig;
 use percpu_rt::{CpuId, percpu};
 
 /// The constants the build script generated from `percpu.toml` (not all of them are used).
@@ -61,16 +59,6 @@ const RAM_WINDOW: Range<usize> = 0x10_0000..0xC000_0000;
 const MAX_CPUS: usize = layout::MAX_CPUS;
 /// Highest APIC id the xAPIC start-up IPIs can address.
 const MAX_XAPIC_ID: u32 = 0xFE;
-/// The per-CPU configuration, from the generated constants.
-const PERCPU: PercpuConfig = PercpuConfig {
-    layout_params: layout::layout_params,
-    max_cpus: layout::MAX_CPUS as u32,
-    alloc: AllocConfig {
-        max_alloc_size: Some(layout::MAX_ALLOC_SIZE),
-        empty_pages_low: layout::EMPTY_PAGES_LOW,
-        empty_pages_high: layout::EMPTY_PAGES_HIGH,
-    },
-};
 
 /// The x86_64 machine.
 struct X86;
@@ -292,11 +280,6 @@ extern "C" fn x86_boot_main(start_info: u32) -> ! {
         Err(acpi::AcpiError::NoRsdp) => fw_cfg_cpus(),
         Err(e) => fail!("ACPI: {e}"),
     };
-    let default_first_chunk = match layout::FIRST_CHUNK {
-        layout::FirstChunk::Embed => FirstChunkMode::Embed,
-        layout::FirstChunk::Page => FirstChunkMode::Page,
-        layout::FirstChunk::Auto => FirstChunkMode::Auto,
-    };
     let image = &raw const boot::__kernel_start as usize..&raw const boot::__kernel_end as usize;
     let [a, b, c] = params.firmware.clone();
     let reserved = [image, a, b, c];
@@ -309,9 +292,8 @@ extern "C" fn x86_boot_main(start_info: u32) -> ! {
             hw_ids: &cpus.hw_ids[..cpus.present],
             nr_possible: cpus.possible,
             cpus_from: cpus.from,
-            default_first_chunk,
             page_mode_vm_base: PAGE_MODE_VM_BASE,
-            percpu: PERCPU,
+            percpu: layout::SETTINGS,
         },
     )
 }
