@@ -384,8 +384,8 @@ fn registry_range(
 ) -> Result<(u64, u64), String> {
     let section = elf.section(".percpu_registry");
     let bounds = (
-        symbol_address(symbols, &["__percpu_registry_start", "__start_linkme_PERCPU_REGISTRY"]),
-        symbol_address(symbols, &["__percpu_registry_end", "__stop_linkme_PERCPU_REGISTRY"]),
+        symbol_address(symbols, &["__percpu_registry_start"]),
+        symbol_address(symbols, &["__percpu_registry_end"]),
     );
     let (start, len, from) = match (bounds, &section) {
         ((Some(s), Some(e)), _) if e >= s => (s, e - s, "its bound symbols"),

@@ -113,9 +113,12 @@ mod ops;
 mod platform;
 #[doc(hidden)]
 pub mod private;
+mod probe;
 pub mod registry;
 mod scalar;
 pub mod settings;
+mod slot;
+mod storage;
 pub mod template;
 mod var;
 

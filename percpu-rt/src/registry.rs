@@ -1,8 +1,10 @@
 //! The registry: one [`Descriptor`] per `#[percpu]` static in the program, in any crate,
-//! collected at link time (with `linkme`, in the `.percpu_registry` section that the linker
-//! fragment bounds with its own symbols).
+//! collected at link time: each expansion places its descriptor in the `.percpu_registry`
+//! section, which the linker fragment keeps and bounds with its own symbols, so the registry
+//! is the array between them.
 
 use crate::cpu::{CpuId, CpuNotPossible};
+use crate::storage::{InitialValue, Template};
 use core::fmt;
 
 /// Formats a value behind a type-erased pointer (see [`Descriptor::debug_on`]).
@@ -36,17 +38,15 @@ pub struct Descriptor {
 unsafe impl Sync for Descriptor {}
 
 impl Descriptor {
-    /// Describes a static of type `T`. Not public API: used by generated code.
-    ///
-    /// `initial` holds the declared initial value, never touched by anything but the setup,
-    /// which copies it into every CPU's unit (see [`InitialValue`](crate::private::InitialValue)).
+    /// Describes the static whose template is `template` and whose declared initial value is
+    /// `initial` (never touched by anything but the setup, which copies it into every CPU's
+    /// unit). Not public API: used by generated code.
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
     pub const fn new<T>(
+        template: &'static Template<T>,
+        initial: &'static InitialValue<T>,
         name: &'static str,
         module_path: &'static str,
-        template: *const u8,
-        initial: *const u8,
         declared_type: &'static str,
         debug: Option<DebugFn>,
         init: Option<InitFn>,
@@ -58,10 +58,10 @@ impl Descriptor {
             type_name: core::any::type_name::<T>,
             size: core::mem::size_of::<T>(),
             align: core::mem::align_of::<T>(),
-            template,
+            template: template.get().cast_const().cast(),
             debug,
             init,
-            initial,
+            initial: initial.as_ptr(),
         }
     }
 
@@ -166,7 +166,21 @@ impl fmt::Debug for Descriptor {
     }
 }
 
+unsafe extern "C" {
+    // The bounds the linker fragment puts around `.percpu_registry` (`linker::REGISTRY_*_ALIAS`).
+    static __percpu_registry_start_defined_by_percpu_build_configure: u8;
+    static __percpu_registry_end_defined_by_percpu_build_configure: u8;
+}
+
 /// Every `#[percpu]` static of the program, from every crate, in link order.
 pub fn variables() -> &'static [Descriptor] {
-    &crate::private::PERCPU_REGISTRY
+    let start = &raw const __percpu_registry_start_defined_by_percpu_build_configure;
+    let end = &raw const __percpu_registry_end_defined_by_percpu_build_configure;
+    let len = (end as usize - start as usize) / core::mem::size_of::<Descriptor>();
+    let start = start.cast::<Descriptor>();
+    // SAFETY: the fragment keeps every input section `.percpu_registry` between the two
+    // symbols, and only `#[percpu]` expansions put anything there: one `Descriptor` static
+    // each, so the range is an array of `len` descriptors (8-byte aligned, no padding between
+    // them: the size is a multiple of the alignment), immutable and live for the program.
+    unsafe { core::slice::from_raw_parts(start, len) }
 }

@@ -2,12 +2,13 @@
 //! [`PerCpuBox`](crate::PerCpuBox)). It stores nothing but its slot: for a static, a zero-sized
 //! type whose methods name the template symbol; for a dynamic object, the per-CPU pointer.
 
+use crate::arch::Rmw;
 use crate::cpu::{CpuId, CpuNotPossible, cpu_offset, possible_offsets};
 use crate::guard::{GuardFor, IrqGuard};
 use crate::mode::{ByValue, Local, Mode, Shared};
 use crate::ops;
-use crate::private::Slot;
 use crate::scalar::{Bitwise, Integer, Raw, Scalar};
+use crate::slot::Slot;
 use core::fmt;
 use core::marker::PhantomData;
 
@@ -170,28 +171,28 @@ impl<T: Integer, S: Slot<T>> PerCpu<T, S, ByValue> {
     #[inline(always)]
     #[track_caller]
     pub fn add(&self, value: T) {
-        ops::add(&self.slot, value)
+        ops::rmw(&self.slot, Rmw::Add, value)
     }
 
     /// Subtracts `value` (`sub gs:[..], reg`).
     #[inline(always)]
     #[track_caller]
     pub fn sub(&self, value: T) {
-        ops::sub(&self.slot, value)
+        ops::rmw(&self.slot, Rmw::Sub, value)
     }
 
     /// Adds one (`inc gs:[..]`).
     #[inline(always)]
     #[track_caller]
     pub fn inc(&self) {
-        ops::inc(&self.slot)
+        ops::step(&self.slot, true)
     }
 
     /// Subtracts one (`dec gs:[..]`).
     #[inline(always)]
     #[track_caller]
     pub fn dec(&self) {
-        ops::dec(&self.slot)
+        ops::step(&self.slot, false)
     }
 
     /// Adds `value` and returns the new value (`xadd`).
@@ -238,21 +239,21 @@ impl<T: Bitwise, S: Slot<T>> PerCpu<T, S, ByValue> {
     #[inline(always)]
     #[track_caller]
     pub fn and(&self, value: T) {
-        ops::and(&self.slot, value)
+        ops::rmw(&self.slot, Rmw::And, value)
     }
 
     /// Bitwise or (`or gs:[..], reg`).
     #[inline(always)]
     #[track_caller]
     pub fn or(&self, value: T) {
-        ops::or(&self.slot, value)
+        ops::rmw(&self.slot, Rmw::Or, value)
     }
 
     /// Bitwise exclusive or (`xor gs:[..], reg`).
     #[inline(always)]
     #[track_caller]
     pub fn xor(&self, value: T) {
-        ops::xor(&self.slot, value)
+        ops::rmw(&self.slot, Rmw::Xor, value)
     }
 }
 

@@ -56,6 +56,7 @@
 //! assert_eq!(TICKS.iter_possible().sum::<u64>(), 4000);
 //! ```
 
+pub(crate) mod gs_base;
 mod memory;
 mod not_a_cpu;
 
