@@ -5,7 +5,7 @@
 //!
 //! * **the base register** (`registers.rs`): [`BASE_REGISTER`], [`read_base`], [`write_base`].
 //!   It holds `unit_base(cpu) - __percpu_start` (ARCHITECTURE.md, invariant 2).
-//! * **operations on the current CPU's copy by pointer** ([`LocalOps`], `local.rs`): for a
+//! * **operations on the current CPU's copy by pointer** (`LocalOps`, `local.rs`): for a
 //!   dynamic object (and a static whose type the macro cannot see through), given the per-CPU
 //!   pointer and the width. Each has an arch-neutral default: pin the CPU through the
 //!   [`Platform`](crate::Platform) and use an atomic on `pointer + base`; an architecture
@@ -14,7 +14,7 @@
 //!   declared with a primitive type gets one-instruction operations that name its template
 //!   symbol (x86_64: `op gs:[rip + SYM]`), emitted where the static is declared, for its one
 //!   width only.
-//! * **16-byte atomics** ([`WideOps`], `wide.rs`) and a cache **prefetch** hint.
+//! * **16-byte atomics** (`WideOps`, `wide.rs`) and a cache **prefetch** hint.
 //!
 //! Widths are passed as a byte count with the value's bits in a `u64` (16-byte values as
 //! `u128`), so that this module knows nothing of the runtime's scalar types: `scalar` builds on
