@@ -102,6 +102,7 @@ pub use percpu_macros::percpu;
 pub mod allocator;
 pub mod arch;
 mod cpu;
+pub mod debug;
 pub mod first_chunk;
 mod guard;
 pub mod layout;
