@@ -73,7 +73,7 @@ pub fn settings_values(c: &Config) -> [u64; record::FIELDS] {
     };
     v[record::EMPTY_PAGES_LOW] = c.empty_pages_low() as u64;
     v[record::EMPTY_PAGES_HIGH] = c.empty_pages_high() as u64;
-    v[record::HOT_LINES] = 1;
+    v[record::HOT_LINES] = c.hot_lines() as u64;
     v
 }
 
@@ -132,6 +132,7 @@ mod tests {
         let s = settings("empty_pages_low = 1\nempty_pages_high = 3");
         let a = s.alloc_config();
         assert_eq!((a.empty_pages_low, a.empty_pages_high), (1, 3));
+        assert_eq!((settings("hot_lines = 3").hot_lines, d.hot_lines), (3, 1));
         // (`base_register` is checked against percpu-rt's feature at compile time: gen_rust.)
     }
 

@@ -59,6 +59,7 @@ pub mod error;
 pub mod gen_ld;
 pub mod gen_rust;
 pub mod inspect;
+mod registry;
 pub mod report;
 pub mod size;
 mod suggest;

@@ -54,6 +54,17 @@ fn write_text(out: &mut String, r: &Inspection) -> fmt::Result {
         crates.len(),
         BytesExact(r.padding())
     )?;
+    let c = &r.classes;
+    writeln!(
+        out,
+        "classes, in this order: hot {}, default {}, read_mostly {}, shared_aligned {}, \
+         page_aligned {}",
+        BytesExact(c.hot),
+        BytesExact(c.default),
+        BytesExact(c.read_mostly),
+        BytesExact(c.shared_aligned),
+        BytesExact(c.page_aligned)
+    )?;
 
     if !r.unregistered.is_empty() {
         writeln!(out)?;
@@ -111,6 +122,16 @@ fn write_text(out: &mut String, r: &Inspection) -> fmt::Result {
             };
             writeln!(out, "  fixed unit: static data up to {} bytes, {verdict}", max)?;
         }
+        let verdict = if r.classes.hot > l.hot_budget as u64 {
+            "EXCEEDED: linking with this configuration fails (ERROR(percpu)); raise hot_lines"
+        } else {
+            "fits"
+        };
+        writeln!(
+            out,
+            "  hot data: {} of {} bytes (hot_lines = {}), {verdict}",
+            r.classes.hot, l.hot_budget, l.hot_lines
+        )?;
         for line in &l.dump {
             writeln!(out, "  {line}")?;
         }

@@ -145,6 +145,10 @@ pub const LINUX_SETTINGS: [u64; record::FIELDS] = [
 /// Bytes per cache line: the unit of the hot budget, and the `shared_aligned` alignment.
 pub const CACHE_LINE: usize = 64;
 
+/// The `page_aligned` alignment: 4 KiB, the smallest page (the class's statics are whole 4 KiB
+/// pages of every unit, whatever `page_size` is).
+pub const PAGE_ALIGNED: usize = 4096;
+
 /// The origin of [`LINUX_SETTINGS`].
 pub const DEFAULTS_ORIGIN: &str = "Linux's defaults (no percpu.toml)";
 
@@ -169,7 +173,9 @@ pub fn write_sections(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result 
     writeln!(out, "    KEEP(*(.percpu))")?;
     writeln!(out, "    KEEP(*(.percpu.read_mostly))")?;
     writeln!(out, "    KEEP(*(.percpu.shared_aligned))")?;
+    writeln!(out, "    __percpu_page_aligned_start = .;")?;
     writeln!(out, "    KEEP(*(.percpu.page_aligned))")?;
+    writeln!(out, "    __percpu_page_aligned_end = .;")?;
     writeln!(out, "    KEEP(*(.percpu.*))")?;
     writeln!(out, "    __percpu_end = .;")?;
     writeln!(out, "    {END_ALIAS} = .;")?;
@@ -231,7 +237,11 @@ pub fn write_checks(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result {
     let hot_bytes = hot_lines * CACHE_LINE as u64;
     writeln!(
         out,
-        "ASSERT(__percpu_hot_end - __percpu_hot_start <= {hot_bytes}, \"ERROR(percpu): the #[percpu(hot)] statics need more than the hot budget of {hot_lines} cache line(s), {hot_bytes} bytes, that `hot_lines` in percpu.toml allows (percpu-rt's own hot statics take about 16 of them); raise hot_lines, or make fewer statics hot\");"
+        "ASSERT(__percpu_hot_end - __percpu_hot_start <= {hot_bytes}, \"ERROR(percpu): the #[percpu(hot)] statics need more than the hot budget of {hot_lines} cache line(s), {hot_bytes} bytes, that `hot_lines` in percpu.toml allows (percpu-rt's own hot statics take up to 32 of them); raise hot_lines, or make fewer statics hot\");"
+    )?;
+    writeln!(
+        out,
+        "ASSERT(__percpu_page_aligned_start == __percpu_page_aligned_end || (__percpu_page_aligned_end - __percpu_start) % {PAGE_ALIGNED:#x} == 0, \"BUG(percpu): the #[percpu(page_aligned)] statics do not end on a 4 KiB boundary of the template (each is whole 4 KiB pages); is .percpu.page_aligned placed by another linker script?\");"
     )?;
     if let Some(max) = p.max_static_size {
         write!(

@@ -95,3 +95,7 @@ pub struct LineAligned<T>(pub T);
 #[repr(C, align(4096))]
 #[derive(Debug)]
 pub struct PageAligned<T>(pub T);
+
+// The alignments the linker fragment, the boot dump and inspect count with.
+const _: () = assert!(core::mem::align_of::<LineAligned<u8>>() == crate::linker::CACHE_LINE);
+const _: () = assert!(core::mem::align_of::<PageAligned<u8>>() == crate::linker::PAGE_ALIGNED);

@@ -419,7 +419,7 @@ impl FirstChunk {
         for v in crate::registry::variables() {
             let pad_to = match v.class() {
                 Class::SharedAligned => crate::linker::CACHE_LINE,
-                Class::PageAligned => 4096,
+                Class::PageAligned => crate::linker::PAGE_ALIGNED,
                 _ => 1,
             };
             let run = &mut runs[v.class() as usize];
