@@ -5,10 +5,10 @@
 use crate::config::Config;
 use percpu_rt::CpuId;
 use percpu_rt::layout::{LayoutError, build_alloc_info};
-use serde::Serialize;
 
 /// One unit's layout, and the first chunk's for `cpus` possible CPUs (one group).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "inspect", derive(serde::Serialize))]
 pub struct UnitLayout {
     /// Target triple of the configuration.
     pub target: String,

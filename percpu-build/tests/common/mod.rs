@@ -5,8 +5,6 @@
 
 #![allow(dead_code)]
 
-pub mod fuzz;
-
 /// `EM_X86_64`.
 pub const X86_64: u16 = 62;
 /// `EM_AARCH64`.
