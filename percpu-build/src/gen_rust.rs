@@ -229,14 +229,17 @@ fn write_layout(out: &mut String, c: &Config) -> core::fmt::Result {
     writeln!(out, "    SETTINGS.setup_config(possible)")?;
     writeln!(out, "}}")?;
     writeln!(out)?;
+    // No wrapper for the allocator's settings: this file also compiles against a percpu-rt
+    // without its `alloc` feature, which has no dynamic allocator.
     writeln!(
         out,
-        "/// The dynamic allocator's settings (`max_alloc_size`, `empty_pages_low/high`), for"
+        "// The dynamic allocator's settings (`max_alloc_size`, `empty_pages_low/high`), for"
     )?;
-    writeln!(out, "/// `percpu_rt::allocator::configure` before the first-chunk setup.")?;
-    writeln!(out, "pub const fn alloc_config() -> ::percpu_rt::allocator::AllocConfig {{")?;
-    writeln!(out, "    SETTINGS.alloc_config()")?;
-    writeln!(out, "}}")?;
+    writeln!(
+        out,
+        "// `percpu_rt::allocator::configure` before the first-chunk setup (percpu-rt's `alloc`"
+    )?;
+    writeln!(out, "// feature): `SETTINGS.alloc_config()`.")?;
     writeln!(out)?;
     writeln!(
         out,

@@ -21,13 +21,14 @@
 //! The region is used as a stack: each table is carved off its top, and freeing the topmost
 //! table gives its bytes back (a table freed below a live one is reused once everything above
 //! it is freed too). Scratch tables of the setup go away before it returns; what stays for good
-//! is the installed chunk's layout and unit table and the CPU offset table. For `n` possible
-//! CPUs with ids below `m`, in `g` groups, that is about `48 n + 8 m + 64 g + 256` bytes; the
-//! setup's peak adds `12 n + m + 32 g` bytes of scratch and, in page mode until
-//! [`install`](crate::first_chunk::FirstChunk::install), 8 bytes per page of every unit (the
-//! page list that lets a failed setup give the pages back). [`usage`] reports what was used;
-//! a region that is too small (or missing) makes the setup fail with [`OutOfBootMemory`],
-//! which says how much more is needed, and nothing is set up.
+//! is the installed chunk's layout and unit table and the CPU offset table: at most
+//! `64 n + 8 m + 72 g + 256` bytes for `n` possible CPUs with ids below `m`, in `g` groups
+//! (e.g. 5.4 KiB for 64 CPUs in 8 groups). At its peak the setup needs at most
+//! `8 n + m + 32 g + 128` bytes more for scratch and, in page mode until
+//! [`install`](crate::first_chunk::FirstChunk::install), `8 n p + 32` bytes for the list of
+//! the `p` pages of each unit (what lets a failed setup give them back). [`usage`] reports what
+//! was used; a region that is too small (or missing) makes the setup fail with
+//! [`OutOfBootMemory`], which says how much more is needed, and nothing is set up.
 
 use core::fmt;
 #[cfg(not(feature = "alloc"))]

@@ -151,6 +151,16 @@ impl CpuTable {
             boot_memory::collect(possible.iter().map(|c| offsets[c.as_usize()]))?;
         Ok(CpuTable { offsets, possible, possible_offsets })
     }
+
+    /// Moves every unit by `by` bytes (a table built before its chunk's address was known).
+    pub(crate) fn rebase(&mut self, by: usize) {
+        for offset in self.offsets.iter_mut().chain(self.possible_offsets.iter_mut()) {
+            if *offset != NOT_POSSIBLE {
+                *offset = offset.wrapping_add(by);
+                debug_assert_ne!(*offset, NOT_POSSIBLE);
+            }
+        }
+    }
 }
 
 static TABLE: spin::Once<CpuTable> = spin::Once::new();

@@ -185,6 +185,36 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
     assert_eq!((pages.live, pages.mapped, pages.released), (0, 0, 1));
     assert_eq!(boot_memory::usage().in_use, 0, "the chunk's tables are given back");
 
+    // The seed's form, mapping the pages itself: a mutable chunk, whose pages can be unmapped
+    // and mapped again; dropped unused, it gives its boot memory back.
+    let mut vm = Pages::default();
+    let mut get_page =
+        |cpu: CpuId, i: usize| Some(PhysPage(u64::from(cpu.as_u32()) << 32 | i as u64));
+    let args = first_chunk::SeedArgs {
+        get_page: &mut get_page,
+        static_size: template::static_size(),
+        unit_size: None,
+        free_size: None,
+        base_addr: None,
+        populate_pte: None,
+    };
+    // SAFETY: `Pages` reserves real memory, where "mapping" changes nothing.
+    let mut seeded = unsafe { first_chunk::prepare_first_chunk(args, &cfg, &mut vm) }.unwrap();
+    let unit_pages = seeded.unit_size() / PAGE;
+    assert!(!seeded.is_immutable());
+    assert_eq!(vm.mapped, 4 * unit_pages);
+    // SAFETY: a mutable chunk nobody uses, in `vm`; the pages go back where they were.
+    unsafe {
+        let freed = seeded.unmap_pages(2..4, &mut vm).unwrap();
+        assert_eq!(freed.len(), 4 * 2);
+        assert_eq!(freed[0], PhysPage(2), "CPU 0's page 2");
+        assert_eq!(vm.mapped, 4 * (unit_pages - 2));
+        seeded.map_pages(2..4, &freed, &mut vm).unwrap();
+    }
+    assert_eq!(vm.mapped, 4 * unit_pages);
+    drop(seeded);
+    assert_eq!(boot_memory::usage().in_use, 0, "the seed form's tables are given back");
+
     // Larger machines, in groups (embedded in 2 MiB atoms), within the same bound.
     for (ids, node_size) in
         [((0..64).collect::<Vec<u32>>(), 8), ((0..33).map(|i| i * 3).collect(), 33)]

@@ -40,6 +40,9 @@ pub unsafe fn page<M: PageAlloc + VmSpace + ?Sized>(
     let unit_pages = ai.unit_size / page;
     let chunk_size = ai.nr_units() * ai.unit_size;
 
+    // The offset table before the page list, so that, without `alloc`, the list's boot memory
+    // is given back when the chunk is installed; the range's address is added below.
+    let mut cpu_table = super::cpu_table(&units, 0)?;
     // Every page of every unit.
     let mut frames: Table<PhysPage> = boot_memory::with_capacity(units.len() * unit_pages)?;
     for &(cpu, _) in units.iter() {
@@ -72,16 +75,13 @@ pub unsafe fn page<M: PageAlloc + VmSpace + ?Sized>(
         mem.release(range, chunk_size);
         frames.iter().for_each(|&p| mem.free_page(p));
     };
-    let prepared = checks::check_alloc_info(&ai, base, template_start, cfg)
+    if let Err(e) = checks::check_alloc_info(&ai, base, template_start, cfg)
         .and_then(|()| units::check_deltas(&units, base, template_start))
-        .and_then(|()| Ok(super::cpu_table(&units, base)?));
-    let cpu_table = match prepared {
-        Ok(table) => table,
-        Err(e) => {
-            undo(mem, 0, &frames);
-            return Err(e);
-        }
-    };
+    {
+        undo(mem, 0, &frames);
+        return Err(e);
+    }
+    cpu_table.rebase(base);
 
     let mut mapped = 0;
     for (u, &(cpu, offset)) in units.iter().enumerate() {

@@ -138,11 +138,24 @@ pub unsafe fn prepare(
     let unit_pages = unit_size / page;
     let static_pages = static_size.div_ceil(page);
 
-    // Collect the pages, checking that they cover the static area and agree in number. Unit
-    // `u`'s pages are `pages[u * unit_pages..][..nr_pages]`.
+    // The chunk's tables first, then the scratch list of pages, so that, without `alloc`, the
+    // list's boot memory is given back when the setup returns. Units are laid out by CPU index;
+    // the offset table gets the chunk's address once it is known.
+    let immutable = base_addr.is_some();
     let mut cpu_map = boot_memory::collect(cfg.possible.iter().copied().map(Some))?;
     cpu_map.sort_unstable();
     let nr_cpus = cpu_map.len();
+    let units = boot_memory::collect(
+        cpu_map.iter().flatten().enumerate().map(|(i, &cpu)| (cpu, i * unit_size)),
+    )?;
+    let mut cpu_table = super::cpu_table(&units, 0)?;
+    // For a chunk the setup maps: the page at each page of each unit.
+    let mut page_table =
+        boot_memory::filled(None, if immutable { 0 } else { nr_cpus * unit_pages })?;
+    let mut groups = boot_memory::with_capacity(1)?;
+
+    // Collect the pages, checking that they cover the static area and agree in number. Unit
+    // `u`'s pages are `pages[u * unit_pages..][..nr_pages]`.
     let mut pages: Table<PhysPage> = boot_memory::with_capacity(nr_cpus * unit_pages)?;
     let mut nr_pages: Option<usize> = None;
     for &cpu in cpu_map.iter().flatten() {
@@ -178,7 +191,6 @@ pub unsafe fn prepare(
     // The free (dynamic) area: as given, within what the pages cover.
     let free = free_size.unwrap_or(unit_size - static_size);
     let dyn_size = free.min(nr_pages * page - static_size.min(nr_pages * page));
-    let mut groups = boot_memory::with_capacity(1)?;
     groups.push(GroupInfo { base_offset: 0, cpu_map });
     let ai = AllocInfo {
         static_size,
@@ -194,17 +206,17 @@ pub unsafe fn prepare(
     let template_start = crate::template::start() as usize;
     let probe_base = base_addr.map_or(page, |b| b.as_ptr() as usize);
     checks::check_alloc_info(&ai, probe_base, template_start, &relaxed)?;
-    let units = boot_memory::collect(ai.unit_offsets())?;
+    debug_assert!(units.iter().copied().eq(ai.unit_offsets()), "the layout's units");
     let cpus = || units.iter().map(|&(cpu, _)| cpu);
     let chunk_size = unit_size * nr_cpus;
 
-    let (base, kind, immutable) = match base_addr {
-        Some(b) => (b.as_ptr() as usize, ChunkKind::Given, true),
+    let (base, kind) = match base_addr {
+        Some(b) => (b.as_ptr() as usize, ChunkKind::Given),
         None => {
             let b = vm
                 .reserve(chunk_size, page)
                 .ok_or(SetupError::NoVirtualSpace { size: chunk_size })?;
-            (b.as_ptr() as usize, ChunkKind::Mapped, false)
+            (b.as_ptr() as usize, ChunkKind::Mapped)
         }
     };
     let release = |vm: &mut dyn VmSpace| {
@@ -212,19 +224,11 @@ pub unsafe fn prepare(
             vm.release(NonNull::new(base as *mut u8).expect("reserved"), chunk_size);
         }
     };
-    let prepared = units::check_deltas(&units, base, template_start).and_then(|()| {
-        let table = super::cpu_table(&units, base)?;
-        // For a chunk the setup maps: the page at each page of each unit.
-        let size = if immutable { 0 } else { nr_cpus * unit_pages };
-        Ok((table, boot_memory::filled(None, size)?))
-    });
-    let (cpu_table, mut page_table) = match prepared {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            release(vm);
-            return Err(e);
-        }
-    };
+    if let Err(e) = units::check_deltas(&units, base, template_start) {
+        release(vm);
+        return Err(e);
+    }
+    cpu_table.rebase(base);
 
     if !immutable {
         // Populate the page tables, then map; on failure undo what was done (the first

@@ -1,0 +1,441 @@
+//! An x86_64 kernel without a heap: built with `-Zbuild-std=core` (the `alloc` crate does not
+//! exist in its build) against percpu-rt without its `alloc` feature. It puts what percpu-rt
+//! offers on `core` alone through a real boot under QEMU:
+//!
+//! * the first chunk in either mode (`percpu_alloc=embed`, the default, or `page`), its
+//!   bookkeeping in boot memory from a static buffer ([`boot_memory::provide`]), installed
+//!   without a dynamic allocator, dumped in Linux's format;
+//! * every present CPU loads its base register and updates its own copies of `#[percpu]`
+//!   statics at the same time as the others (by value: one `op gs:[SYM]` instruction each;
+//!   shared under a `PreemptGuard`; local under the CPU's unique `IrqGuard`);
+//! * the boot CPU then reads every possible CPU's copies remotely (`read_on`, `remote`,
+//!   `iter_possible`): exact for the online CPUs, the initial values for the others.
+//!
+//! The machine code is the x86_64 example kernel's (PVH entry, long mode, trampoline, local
+//! APIC, COM1, fw_cfg, page tables), shared file by file; the CPU counts come from fw_cfg
+//! (APIC ids `0..present`, QEMU's default topology). `bootmem=N` on the command line gives
+//! percpu-rt only `N` bytes of boot memory: the setup then fails with the typed error, as a
+//! kernel would see it.
+
+#![no_std]
+#![no_main]
+
+// The x86_64 kernel's machine code (not all of each file is used here).
+#[allow(dead_code)]
+#[path = "../../x86_64/src/apic.rs"]
+mod apic;
+#[allow(dead_code)]
+#[path = "../../x86_64/src/boot.rs"]
+mod boot;
+#[allow(dead_code)]
+#[path = "../../x86_64/src/cpu.rs"]
+mod cpu;
+#[allow(dead_code)]
+#[path = "../../x86_64/src/fw_cfg.rs"]
+mod fw_cfg;
+#[allow(dead_code)]
+#[path = "../../x86_64/src/paging.rs"]
+mod paging;
+#[allow(dead_code)]
+#[path = "../../x86_64/src/pvh.rs"]
+mod pvh;
+#[allow(dead_code)]
+#[path = "../../x86_64/src/serial.rs"]
+mod serial;
+
+mod console;
+mod frames;
+mod memory;
+
+use core::arch::asm;
+use core::ops::Range;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use percpu_rt::boot_memory::{self, StaticBuffer};
+use percpu_rt::first_chunk::{self, FirstChunk, SetupError};
+use percpu_rt::{CpuId, FirstChunkMode, IrqGuard, Platform, PreemptGuard, percpu, template};
+
+/// The constants the build script generated from `percpu.toml` (not all of them are used).
+#[allow(dead_code)]
+mod layout {
+    include!(concat!(env!("OUT_DIR"), "/percpu_layout.rs"));
+}
+
+/// Most possible CPUs (`max_cpus` in percpu.toml).
+const MAX_CPUS: usize = layout::MAX_CPUS;
+/// Rounds of per-CPU work on every CPU.
+const ITERATIONS: u64 = 100_000;
+/// Where the page-mode first chunk is mapped: 256 GiB, beyond the 4 GiB identity map.
+const PAGE_MODE_VM_BASE: usize = 0x40_0000_0000;
+/// The part of the address space the boot page tables map and the kernel allocates from.
+const RAM_WINDOW: Range<usize> = 0x10_0000..0xC000_0000;
+/// Stack of each other CPU.
+const STACK_SIZE: usize = 64 << 10;
+
+/// Events: `inc` and `add_return`, one instruction each on the current CPU's copy.
+#[percpu]
+static EVENTS: u64 = 0;
+
+/// Each CPU's local APIC id, written when it comes online.
+#[percpu]
+static APIC_ID: u32 = u32::MAX;
+
+/// Set for every possible CPU by its initialiser at setup ([`tag_of`]).
+#[percpu(init = tag_of)]
+static TAG: u32 = 7;
+
+fn tag_of(cpu: CpuId) -> u32 {
+    1000 + cpu.as_u32()
+}
+
+/// Shared access mode: each CPU stores under a `PreemptGuard`, the boot CPU reads remotely.
+#[percpu]
+static LAST_ROUND: AtomicU64 = AtomicU64::new(0);
+
+/// Local access mode: `&mut` only under the CPU's unique `IrqGuard`.
+#[percpu(local)]
+static SCRATCH: [u64; 2] = [0; 2];
+
+/// What [`LAST_ROUND`] holds on `cpu` after its work.
+fn round_value(cpu: CpuId) -> u64 {
+    (u64::from(cpu.as_u32()) << 48) | ITERATIONS
+}
+
+/// percpu-rt's boot memory: the layout, the first chunk's tables and the CPU offset table.
+static BOOKKEEPING: StaticBuffer<{ 16 << 10 }> = StaticBuffer::new();
+
+/// Preemption does not exist here (one thread per CPU); interrupts are masked with `cli`.
+struct X86Platform;
+
+// SAFETY: nothing ever moves code between CPUs (no scheduler), so the preemption hooks have
+// nothing to prevent; `irq_save` masks interrupts on this CPU (`cli`), `irq_restore` restores
+// the saved flag; both nest.
+unsafe impl Platform for X86Platform {
+    fn preempt_disable(&self) {}
+    fn preempt_enable(&self) {}
+    fn irq_save(&self) -> usize {
+        cpu::irq_save()
+    }
+    fn irq_restore(&self, saved: usize) {
+        cpu::irq_restore(saved)
+    }
+}
+
+static PLATFORM: X86Platform = X86Platform;
+
+/// CPUs that have loaded their base register.
+static ONLINE: AtomicUsize = AtomicUsize::new(1);
+/// Lets the online CPUs start their work, all at once.
+static GO: AtomicBool = AtomicBool::new(false);
+/// CPUs whose work is done.
+static DONE: AtomicUsize = AtomicUsize::new(0);
+
+/// The value of `key=` on the command line.
+fn parameter<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
+    cmdline.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Spins until `done` holds; `false` after about a few seconds of emulation.
+fn wait_until(done: impl Fn() -> bool) -> bool {
+    for _ in 0..1u64 << 31 {
+        if done() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    false
+}
+
+/// The boot CPU's first Rust code, entered from the PVH entry with the start info.
+#[unsafe(no_mangle)]
+extern "C" fn x86_boot_main(start_info: u32) -> ! {
+    serial::init();
+    apic::enable();
+    // SAFETY: `start_info` is the PVH entry's ebx; the start info, memory map and command line
+    // lie below the RAM window's allocations (the bump allocator starts above the kernel).
+    let params = match unsafe { pvh::parse(start_info as usize, RAM_WINDOW) } {
+        Ok(params) => params,
+        Err(e) => fail!("{e}"),
+    };
+    let cmdline = params.cmdline;
+    let Some((present, apic_id_limit)) = fw_cfg::cpu_counts() else {
+        fail!("no fw_cfg device: cannot tell how many CPUs there are");
+    };
+    let present = usize::from(present);
+    let possible = usize::from(apic_id_limit).max(present);
+    if present > MAX_CPUS || possible > MAX_CPUS {
+        fail!("{possible} possible CPUs, but this kernel is configured for at most {MAX_CPUS}");
+    }
+    if cpu::apic_id() != 0 {
+        fail!("the boot CPU has APIC id {}, expected 0 (QEMU's default)", cpu::apic_id());
+    }
+    println!(
+        "percpu example kernel on x86_64 (core only): {possible} possible CPU{}, {present} \
+         present (fw_cfg), command line {cmdline:?}",
+        if possible == 1 { "" } else { "s" }
+    );
+
+    // Memory: everything above the kernel image in the largest RAM range.
+    let kernel_end = (&raw const boot::__kernel_end as usize).next_multiple_of(2 << 20);
+    let ram = params.ram[..params.nr_ram]
+        .iter()
+        .map(|r| r.start.max(kernel_end)..r.end)
+        .filter(|r| r.start < r.end)
+        .max_by_key(|r| r.end - r.start);
+    let Some(ram) = ram else { fail!("no RAM above the kernel image") };
+    // SAFETY: RAM in the identity-mapped window, above the kernel image and below the end of
+    // the range; the start info and the command line lie below 1 MiB or inside the image's
+    // 2 MiB rounding (QEMU puts them in low memory).
+    unsafe { frames::init(ram) };
+
+    // Statics work before the setup: this CPU's accesses reach the template.
+    EVENTS.add(5);
+    if EVENTS.read() != 5 || TAG.read() != 7 {
+        fail!("before the setup, EVENTS is {} and TAG {}", EVENTS.read(), TAG.read());
+    }
+
+    // percpu-rt's bookkeeping: all of the static buffer, or `bootmem=` bytes of it.
+    let Some(memory) = BOOKKEEPING.take() else { fail!("the boot memory was taken twice") };
+    let memory = match parameter(cmdline, "bootmem").map(str::parse::<usize>) {
+        None => memory,
+        Some(Ok(n)) if n <= memory.len() => &mut memory[..n],
+        Some(_) => fail!("bootmem=: expected a byte count up to {}", memory.len()),
+    };
+    if let Err(e) = boot_memory::provide(memory) {
+        fail!("{e}");
+    }
+    if percpu_rt::set_platform(&PLATFORM).is_err() {
+        fail!("a platform was registered twice");
+    }
+
+    let settings = layout::SETTINGS;
+    let mode = match parameter(cmdline, "percpu_alloc") {
+        None => settings.first_chunk,
+        Some(name) => match FirstChunkMode::from_name(name) {
+            Some(mode) => mode,
+            None => fail!("percpu_alloc={name}: unknown first-chunk mode (embed, page, auto)"),
+        },
+    };
+    let mut cpus = [CpuId::new(0); MAX_CPUS];
+    for (i, cpu) in cpus.iter_mut().enumerate() {
+        *cpu = CpuId::new(i as u32);
+    }
+    let cpus = &cpus[..possible];
+    if let Err(e) = settings.check_cpus(cpus) {
+        fail!("{e}");
+    }
+    let (chunk, used) = match build_first_chunk(mode, cpus) {
+        Ok(built) => built,
+        Err(e) => fail!("percpu: the first-chunk setup failed: {e}"),
+    };
+    let chunk = match chunk.install() {
+        Ok(chunk) => chunk,
+        Err(e) => fail!("percpu: installing the first chunk failed: {e}"),
+    };
+    console::print_block(|out| chunk.dump(out));
+    let usage = boot_memory::usage();
+    println!(
+        "percpu: {} first chunk at {:#x}, template {:#x}..{:#x}; no dynamic allocator (built \
+         without alloc); boot memory {} of {} bytes in use (peak {})",
+        used.name(),
+        chunk.base_addr(),
+        template::start() as usize,
+        template::end() as usize,
+        usage.in_use,
+        usage.capacity,
+        usage.peak
+    );
+    // SAFETY: this is CPU 0, the boot CPU, and no other CPU runs yet; its last GS selector load
+    // was in the PVH entry; nothing holds a reference into the template.
+    if let Err(e) = unsafe { first_chunk::load_base(CpuId::new(0)) } {
+        fail!("{e}");
+    }
+    cpu_online(CpuId::new(0));
+
+    // The other present CPUs, one after the other (APIC id = logical number).
+    for cpu in 1..present as u32 {
+        let Some(stack) = frames::alloc(STACK_SIZE, frames::FRAME_SIZE) else {
+            fail!("no memory for the stack of CPU {cpu}");
+        };
+        if let Err(e) = apic::start_ap(cpu, cpu, stack + STACK_SIZE) {
+            fail!("CPU {cpu}: {e}");
+        }
+        if !wait_until(|| ONLINE.load(Ordering::Acquire) > cpu as usize) {
+            fail!("CPU {cpu} did not come online");
+        }
+    }
+    println!(
+        "smp: {present} CPU{} online of {possible} possible ({present} present)",
+        if present == 1 { "" } else { "s" }
+    );
+    GO.store(true, Ordering::Release);
+    work(CpuId::new(0));
+    if !wait_until(|| DONE.load(Ordering::Acquire) == present) {
+        fail!("{} of {present} CPUs finished their work", DONE.load(Ordering::Acquire));
+    }
+    check_remote(present, possible);
+    console::end(true, format_args!(""))
+}
+
+/// Builds the first chunk in `mode` for the possible CPUs `cpus` (`auto`: embed, else page).
+fn build_first_chunk(
+    mode: FirstChunkMode,
+    cpus: &[CpuId],
+) -> Result<(FirstChunk, FirstChunkMode), SetupError> {
+    let settings = layout::SETTINGS;
+    let params = settings.layout_params(template::static_size());
+    let cfg = settings.setup_config(cpus);
+    let embed = || {
+        // SAFETY: the frame allocator hands out identity-mapped RAM nothing else uses, never
+        // the template (inside the kernel image, below the allocator's range); what the setup
+        // keeps is never given out again.
+        unsafe { first_chunk::embed(&params, &cfg, None, &mut memory::Early) }
+    };
+    let page = || {
+        let mut pages = memory::Pages::new(PAGE_MODE_VM_BASE);
+        // SAFETY: `map_page` installs a writable mapping that stays; the range above
+        // `PAGE_MODE_VM_BASE` is used by nothing else.
+        unsafe { first_chunk::page(&params, &cfg, &mut pages) }
+    };
+    match mode {
+        FirstChunkMode::Embed => embed().map(|c| (c, FirstChunkMode::Embed)),
+        FirstChunkMode::Page => page().map(|c| (c, FirstChunkMode::Page)),
+        FirstChunkMode::Auto => match embed() {
+            Ok(chunk) => Ok((chunk, FirstChunkMode::Embed)),
+            Err(e) => {
+                println!("percpu: embed first chunk failed ({e}), falling back to page");
+                page().map(|c| (c, FirstChunkMode::Page))
+            }
+        },
+    }
+}
+
+/// The first things a CPU does with its base register loaded: it sees its own unit.
+fn cpu_online(cpu: CpuId) {
+    if CpuId::current() != cpu {
+        fail!("CPU {cpu}: CpuId::current() is {}", CpuId::current());
+    }
+    let offset = match percpu_rt::cpu_offset(cpu) {
+        Ok(offset) => offset,
+        Err(e) => fail!("{e}"),
+    };
+    let base = percpu_rt::arch::read_base();
+    if base != offset {
+        fail!("CPU {cpu}: GS.base is {base:#x}, its offset {offset:#x}");
+    }
+    APIC_ID.write(cpu::apic_id());
+    println!("cpu{cpu}: online, hardware id {:#x}, GS.base = {base:#x}", cpu::apic_id());
+}
+
+/// Every CPU's share of the work, on its own copies, while the others do the same.
+fn work(cpu: CpuId) {
+    if !wait_until(|| GO.load(Ordering::Acquire)) {
+        fail!("CPU {cpu} was never released");
+    }
+    // Its copies start from the declared initial values, not from what the template held.
+    if EVENTS.read() != 0 || TAG.read() != tag_of(cpu) {
+        fail!("CPU {cpu}: EVENTS starts at {}, TAG at {}", EVENTS.read(), TAG.read());
+    }
+    for i in 1..=ITERATIONS {
+        EVENTS.inc();
+        if i % 1024 == 0 && EVENTS.add_return(0) != i {
+            fail!("CPU {cpu}: EVENTS is {} after {i} increments", EVENTS.read());
+        }
+    }
+    LAST_ROUND.get(&PreemptGuard::new()).store(round_value(cpu), Ordering::Release);
+    let mut guard = IrqGuard::new();
+    if IrqGuard::try_new().is_ok() {
+        fail!("CPU {cpu}: a second IrqGuard was granted while one is live");
+    }
+    let scratch = SCRATCH.get_mut(&mut guard);
+    scratch[0] += 1;
+    scratch[1] = ITERATIONS ^ u64::from(cpu.as_u32());
+    let scratch = *SCRATCH.get(&guard);
+    drop(guard);
+    if EVENTS.read() != ITERATIONS || scratch != [1, ITERATIONS ^ u64::from(cpu.as_u32())] {
+        fail!("CPU {cpu}: EVENTS is {}, SCRATCH {scratch:?}", EVENTS.read());
+    }
+    DONE.fetch_add(1, Ordering::AcqRel);
+}
+
+/// The boot CPU reads every possible CPU's copies: the online CPUs' are exact, the others'
+/// hold their initial values; the template was never written after the setup.
+fn check_remote(online: usize, possible: usize) {
+    for cpu in percpu_rt::possible_cpus() {
+        let on = cpu.as_usize() < online;
+        let (events, apic, last) =
+            if on { (ITERATIONS, cpu.as_u32(), round_value(cpu)) } else { (0, u32::MAX, 0) };
+        let got = (
+            EVENTS.read_on(cpu),
+            APIC_ID.read_on(cpu),
+            LAST_ROUND.remote(cpu).load(Ordering::Acquire),
+        );
+        if got != (events, apic, last) || TAG.read_on(cpu) != tag_of(cpu) {
+            fail!(
+                "CPU {cpu}: (EVENTS, APIC_ID, LAST_ROUND) read remotely are {got:?}, expected \
+                 {:?}; TAG {}",
+                (events, apic, last),
+                TAG.read_on(cpu)
+            );
+        }
+    }
+    if percpu_rt::nr_possible_cpus() != possible {
+        fail!("{} possible CPUs installed, expected {possible}", percpu_rt::nr_possible_cpus());
+    }
+    let total: u64 = EVENTS.iter_possible().sum();
+    if total != ITERATIONS * online as u64 {
+        fail!("EVENTS sums to {total} over the possible CPUs");
+    }
+    // SAFETY: the template of EVENTS is a `u64` static; nothing writes it after the setup
+    // (every CPU reaches its own unit), so a plain read races with nothing.
+    let template = unsafe { EVENTS.per_cpu_ptr().read_volatile() };
+    if template != 5 {
+        fail!("EVENTS's template holds {template}, not the 5 the boot CPU wrote before setup");
+    }
+    println!(
+        "core-only: remote sums exact over {online} online CPUs x {ITERATIONS} rounds: EVENTS \
+         {total}; {} offline CPUs keep their initial values; {} bytes of memory given back",
+        possible - online,
+        frames::given_back()
+    );
+}
+
+/// Every other CPU's first Rust code, entered from the trampoline in long mode on the boot
+/// CPU's page tables, with its own stack.
+#[unsafe(no_mangle)]
+extern "C" fn x86_ap_entry(cpu: u32) -> ! {
+    // The kernel's GDT (the trampoline's copy in low memory is reused for the next CPU), then
+    // reload every selector; GS last of all, before the per-CPU base is written.
+    // SAFETY: `boot_gdt_ptr` describes the kernel's static GDT, whose 0x08 and 0x10 entries
+    // are the 64-bit code and data segments this CPU already uses; the far return reloads CS.
+    unsafe {
+        asm!(
+            "lgdt [{gdt}]",
+            "push 0x08",
+            "lea {tmp}, [rip + 2f]",
+            "push {tmp}",
+            "retfq",
+            "2:",
+            "mov {tmp:e}, 0x10",
+            "mov ds, {tmp:e}",
+            "mov es, {tmp:e}",
+            "mov ss, {tmp:e}",
+            "xor {tmp:e}, {tmp:e}",
+            "mov fs, {tmp:e}",
+            "mov gs, {tmp:e}",
+            gdt = in(reg) &raw const boot::boot_gdt_ptr,
+            tmp = out(reg) _,
+        )
+    }
+    apic::ap_entered(cpu);
+    let id = CpuId::new(cpu);
+    // SAFETY: this is CPU `cpu` (the boot CPU started it as that one, once) after its last GS
+    // selector load above; nothing on it holds a reference into per-CPU data.
+    if let Err(e) = unsafe { first_chunk::load_base(id) } {
+        fail!("{e}");
+    }
+    cpu_online(id);
+    ONLINE.fetch_add(1, Ordering::AcqRel);
+    work(id);
+    cpu::halt_forever()
+}
