@@ -108,15 +108,15 @@ pub fn build(kernel: Kernel, target_dir: &Path, out_dir: &Path) -> Result<PathBu
     Ok(copy)
 }
 
-/// Builds percpu-rt alone without its `alloc` feature for `target` (release, in the kernels'
-/// workspace and `target_dir`, so the bare-metal `core` the kernels use is reused) with
-/// `-Zbuild-std=core`: `Err` when it does not compile, or when the build contains the `alloc`
-/// crate.
-pub fn build_runtime_on_core(target: &str, target_dir: &Path) -> Result<(), String> {
+/// Builds the library of the kernel without a heap (its per-CPU statics, setup and checks, on
+/// percpu-rt without `alloc`) for `target` with `-Zbuild-std=core` (release, in `target_dir`,
+/// so the bare-metal `core` the kernels use is reused): `Err` when it does not compile, or when
+/// the build contains the `alloc` crate.
+pub fn build_core_only_library(target: &str, target_dir: &Path) -> Result<(), String> {
     let _serialised = BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut cmd = Command::new(cargo());
     cmd.current_dir(kernels_dir())
-        .args(["build", "--release", "-p", "percpu-rt", "--no-default-features", "--target"])
+        .args(["build", "--release", "-p", Kernel::CoreOnly.package(), "--lib", "--target"])
         .arg(target)
         .arg("--target-dir")
         .arg(target_dir)
@@ -133,13 +133,13 @@ pub fn build_runtime_on_core(target: &str, target_dir: &Path) -> Result<(), Stri
     let log = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         return Err(format!(
-            "building percpu-rt without `alloc` for {target} with -Zbuild-std=core failed ({}):\n{log}",
+            "building the core-only library for {target} with -Zbuild-std=core failed ({}):\n{log}",
             out.status
         ));
     }
     if names_alloc_crate(&log) {
         return Err(format!(
-            "building percpu-rt for {target} with -Zbuild-std=core compiled alloc"
+            "building the core-only library for {target} with -Zbuild-std=core compiled alloc"
         ));
     }
     Ok(())

@@ -351,13 +351,14 @@ fn core_only_kernel_boots_without_a_heap() {
     check_boots(cases);
 }
 
-/// percpu-rt without `alloc` compiles with `core` alone for both kernel targets (the build
-/// contains no `alloc` crate).
+/// percpu-rt without `alloc`, and the core-only kernel's library on it (statics, guards,
+/// remote reads, the first-chunk setup), compile with `core` alone for both kernel targets:
+/// the builds contain no `alloc` crate.
 #[test]
 fn percpu_rt_builds_on_core_alone_for_both_targets() {
     toolchain_ready();
     for target in ["x86_64-unknown-none", "aarch64-unknown-none"] {
-        if let Err(e) = build::build_runtime_on_core(target, &work_dir().join("target")) {
+        if let Err(e) = build::build_core_only_library(target, &work_dir().join("target")) {
             panic!("{e}");
         }
     }
@@ -426,9 +427,7 @@ fn percpu_build_inspects_the_kernel_elf_files() {
             Kernel::Aarch64El1 | Kernel::Aarch64El2 => {
                 &["percpu_kernel_aarch64::MPIDR", "kernel_lib::EVENTS", "kernel_lib::TAG"]
             }
-            Kernel::CoreOnly => {
-                &["percpu_kernel_core_only::APIC_ID", "percpu_kernel_core_only::TAG"]
-            }
+            Kernel::CoreOnly => &["percpu_kernel_core_only::HW_ID", "percpu_kernel_core_only::TAG"],
         };
         for &variable in variables.iter().chain(&["percpu_rt::local::CPU_ID"]) {
             assert!(

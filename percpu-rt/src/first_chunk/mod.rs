@@ -25,8 +25,14 @@
 //! from its declared initial value, the boot CPU's included; `#[percpu(init = ..)]`
 //! initialisers run once per CPU) but not yet published. [`FirstChunk::install`]
 //! publishes it: the per-CPU offset table ([`cpu_offset`](crate::cpu_offset)), the static /
-//! reserved / dynamic boundaries for the dynamic allocator, and the dump. Then each CPU loads its
-//! base register with [`load_base`] (the boot CPU right away, the others as they come up).
+//! reserved / dynamic boundaries for the dynamic allocator (with the `alloc` feature; without
+//! it there is none, and the reserved and dynamic areas stay unused), and the dump. Then each
+//! CPU loads its base register with [`load_base`] (the boot CPU right away, the others as they
+//! come up).
+//!
+//! The setup's tables (the layout, the units, page lists, the offset table) are on the heap
+//! with `alloc`, in the memory given to [`boot_memory::provide`] without it; every builder
+//! works the same either way.
 //!
 //! Nothing is half set up after an error: every check runs before the first side effect, and a
 //! failing callback makes the setup give back what it took.

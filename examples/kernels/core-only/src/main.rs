@@ -11,7 +11,8 @@
 //! * the boot CPU then reads every possible CPU's copies remotely (`read_on`, `remote`,
 //!   `iter_possible`): exact for the online CPUs, the initial values for the others.
 //!
-//! The machine code is the x86_64 example kernel's (PVH entry, long mode, trampoline, local
+//! The per-CPU statics, the setup and the checks are the library's (`lib.rs`, for any target);
+//! the machine code is the x86_64 example kernel's (PVH entry, long mode, trampoline, local
 //! APIC, COM1, fw_cfg, page tables), shared file by file; the CPU counts come from fw_cfg
 //! (APIC ids `0..present`, QEMU's default topology). `bootmem=N` on the command line gives
 //! percpu-rt only `N` bytes of boot memory: the setup then fails with the typed error, as a
@@ -49,57 +50,21 @@ mod memory;
 
 use core::arch::asm;
 use core::ops::Range;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use percpu_kernel_core_only::{self as checks, layout};
 use percpu_rt::boot_memory::{self, StaticBuffer};
 use percpu_rt::first_chunk::{self, FirstChunk, SetupError};
-use percpu_rt::{CpuId, FirstChunkMode, IrqGuard, Platform, PreemptGuard, percpu, template};
-
-/// The constants the build script generated from `percpu.toml` (not all of them are used).
-#[allow(dead_code)]
-mod layout {
-    include!(concat!(env!("OUT_DIR"), "/percpu_layout.rs"));
-}
+use percpu_rt::{CpuId, FirstChunkMode, Platform, template};
 
 /// Most possible CPUs (`max_cpus` in percpu.toml).
 const MAX_CPUS: usize = layout::MAX_CPUS;
-/// Rounds of per-CPU work on every CPU.
-const ITERATIONS: u64 = 100_000;
 /// Where the page-mode first chunk is mapped: 256 GiB, beyond the 4 GiB identity map.
 const PAGE_MODE_VM_BASE: usize = 0x40_0000_0000;
 /// The part of the address space the boot page tables map and the kernel allocates from.
 const RAM_WINDOW: Range<usize> = 0x10_0000..0xC000_0000;
 /// Stack of each other CPU.
 const STACK_SIZE: usize = 64 << 10;
-
-/// Events: `inc` and `add_return`, one instruction each on the current CPU's copy.
-#[percpu]
-static EVENTS: u64 = 0;
-
-/// Each CPU's local APIC id, written when it comes online.
-#[percpu]
-static APIC_ID: u32 = u32::MAX;
-
-/// Set for every possible CPU by its initialiser at setup ([`tag_of`]).
-#[percpu(init = tag_of)]
-static TAG: u32 = 7;
-
-fn tag_of(cpu: CpuId) -> u32 {
-    1000 + cpu.as_u32()
-}
-
-/// Shared access mode: each CPU stores under a `PreemptGuard`, the boot CPU reads remotely.
-#[percpu]
-static LAST_ROUND: AtomicU64 = AtomicU64::new(0);
-
-/// Local access mode: `&mut` only under the CPU's unique `IrqGuard`.
-#[percpu(local)]
-static SCRATCH: [u64; 2] = [0; 2];
-
-/// What [`LAST_ROUND`] holds on `cpu` after its work.
-fn round_value(cpu: CpuId) -> u64 {
-    (u64::from(cpu.as_u32()) << 48) | ITERATIONS
-}
 
 /// percpu-rt's boot memory: the layout, the first chunk's tables and the CPU offset table.
 static BOOKKEEPING: StaticBuffer<{ 16 << 10 }> = StaticBuffer::new();
@@ -189,9 +154,8 @@ extern "C" fn x86_boot_main(start_info: u32) -> ! {
     unsafe { frames::init(ram) };
 
     // Statics work before the setup: this CPU's accesses reach the template.
-    EVENTS.add(5);
-    if EVENTS.read() != 5 || TAG.read() != 7 {
-        fail!("before the setup, EVENTS is {} and TAG {}", EVENTS.read(), TAG.read());
+    if let Err(e) = checks::before_setup() {
+        fail!("{e}");
     }
 
     // percpu-rt's bookkeeping: all of the static buffer, or `bootmem=` bytes of it.
@@ -273,7 +237,16 @@ extern "C" fn x86_boot_main(start_info: u32) -> ! {
     if !wait_until(|| DONE.load(Ordering::Acquire) == present) {
         fail!("{} of {present} CPUs finished their work", DONE.load(Ordering::Acquire));
     }
-    check_remote(present, possible);
+    match checks::check_remote(present, possible, |cpu| u64::from(cpu.as_u32())) {
+        Ok(total) => println!(
+            "core-only: remote sums exact over {present} online CPUs x {} rounds: EVENTS \
+             {total}; {} offline CPUs keep their initial values; {} bytes of memory given back",
+            checks::ITERATIONS,
+            possible - present,
+            frames::given_back()
+        ),
+        Err(e) => fail!("{e}"),
+    }
     console::end(true, format_args!(""))
 }
 
@@ -282,122 +255,43 @@ fn build_first_chunk(
     mode: FirstChunkMode,
     cpus: &[CpuId],
 ) -> Result<(FirstChunk, FirstChunkMode), SetupError> {
-    let settings = layout::SETTINGS;
-    let params = settings.layout_params(template::static_size());
-    let cfg = settings.setup_config(cpus);
-    let embed = || {
-        // SAFETY: the frame allocator hands out identity-mapped RAM nothing else uses, never
-        // the template (inside the kernel image, below the allocator's range); what the setup
-        // keeps is never given out again.
-        unsafe { first_chunk::embed(&params, &cfg, None, &mut memory::Early) }
-    };
-    let page = || {
+    let build = |mode| {
         let mut pages = memory::Pages::new(PAGE_MODE_VM_BASE);
-        // SAFETY: `map_page` installs a writable mapping that stays; the range above
-        // `PAGE_MODE_VM_BASE` is used by nothing else.
-        unsafe { first_chunk::page(&params, &cfg, &mut pages) }
+        // SAFETY: the frame allocator hands out identity-mapped RAM nothing else uses, never
+        // the template (inside the kernel image, below the allocator's range), and what the
+        // setup keeps is never given out again; `map_page` installs a writable mapping that
+        // stays, and the range above `PAGE_MODE_VM_BASE` is used by nothing else.
+        unsafe { checks::build_first_chunk(mode, cpus, &mut memory::Early, &mut pages) }
+            .map(|chunk| (chunk, mode))
     };
     match mode {
-        FirstChunkMode::Embed => embed().map(|c| (c, FirstChunkMode::Embed)),
-        FirstChunkMode::Page => page().map(|c| (c, FirstChunkMode::Page)),
-        FirstChunkMode::Auto => match embed() {
-            Ok(chunk) => Ok((chunk, FirstChunkMode::Embed)),
-            Err(e) => {
-                println!("percpu: embed first chunk failed ({e}), falling back to page");
-                page().map(|c| (c, FirstChunkMode::Page))
-            }
-        },
+        FirstChunkMode::Embed | FirstChunkMode::Page => build(mode),
+        FirstChunkMode::Auto => build(FirstChunkMode::Embed).or_else(|e| {
+            println!("percpu: embed first chunk failed ({e}), falling back to page");
+            build(FirstChunkMode::Page)
+        }),
     }
 }
 
-/// The first things a CPU does with its base register loaded: it sees its own unit.
+/// CPU `cpu` has loaded its base register: the library's checks, then its `online` line.
 fn cpu_online(cpu: CpuId) {
-    if CpuId::current() != cpu {
-        fail!("CPU {cpu}: CpuId::current() is {}", CpuId::current());
-    }
-    let offset = match percpu_rt::cpu_offset(cpu) {
-        Ok(offset) => offset,
+    match checks::cpu_online(cpu, cpu::apic_id().into()) {
+        Ok(base) => {
+            println!("cpu{cpu}: online, hardware id {:#x}, GS.base = {base:#x}", cpu::apic_id())
+        }
         Err(e) => fail!("{e}"),
-    };
-    let base = percpu_rt::arch::read_base();
-    if base != offset {
-        fail!("CPU {cpu}: GS.base is {base:#x}, its offset {offset:#x}");
     }
-    APIC_ID.write(cpu::apic_id());
-    println!("cpu{cpu}: online, hardware id {:#x}, GS.base = {base:#x}", cpu::apic_id());
 }
 
-/// Every CPU's share of the work, on its own copies, while the others do the same.
+/// Waits for the release, then does this CPU's share of the work.
 fn work(cpu: CpuId) {
     if !wait_until(|| GO.load(Ordering::Acquire)) {
         fail!("CPU {cpu} was never released");
     }
-    // Its copies start from the declared initial values, not from what the template held.
-    if EVENTS.read() != 0 || TAG.read() != tag_of(cpu) {
-        fail!("CPU {cpu}: EVENTS starts at {}, TAG at {}", EVENTS.read(), TAG.read());
-    }
-    for i in 1..=ITERATIONS {
-        EVENTS.inc();
-        if i % 1024 == 0 && EVENTS.add_return(0) != i {
-            fail!("CPU {cpu}: EVENTS is {} after {i} increments", EVENTS.read());
-        }
-    }
-    LAST_ROUND.get(&PreemptGuard::new()).store(round_value(cpu), Ordering::Release);
-    let mut guard = IrqGuard::new();
-    if IrqGuard::try_new().is_ok() {
-        fail!("CPU {cpu}: a second IrqGuard was granted while one is live");
-    }
-    let scratch = SCRATCH.get_mut(&mut guard);
-    scratch[0] += 1;
-    scratch[1] = ITERATIONS ^ u64::from(cpu.as_u32());
-    let scratch = *SCRATCH.get(&guard);
-    drop(guard);
-    if EVENTS.read() != ITERATIONS || scratch != [1, ITERATIONS ^ u64::from(cpu.as_u32())] {
-        fail!("CPU {cpu}: EVENTS is {}, SCRATCH {scratch:?}", EVENTS.read());
+    if let Err(e) = checks::work(cpu) {
+        fail!("{e}");
     }
     DONE.fetch_add(1, Ordering::AcqRel);
-}
-
-/// The boot CPU reads every possible CPU's copies: the online CPUs' are exact, the others'
-/// hold their initial values; the template was never written after the setup.
-fn check_remote(online: usize, possible: usize) {
-    for cpu in percpu_rt::possible_cpus() {
-        let on = cpu.as_usize() < online;
-        let (events, apic, last) =
-            if on { (ITERATIONS, cpu.as_u32(), round_value(cpu)) } else { (0, u32::MAX, 0) };
-        let got = (
-            EVENTS.read_on(cpu),
-            APIC_ID.read_on(cpu),
-            LAST_ROUND.remote(cpu).load(Ordering::Acquire),
-        );
-        if got != (events, apic, last) || TAG.read_on(cpu) != tag_of(cpu) {
-            fail!(
-                "CPU {cpu}: (EVENTS, APIC_ID, LAST_ROUND) read remotely are {got:?}, expected \
-                 {:?}; TAG {}",
-                (events, apic, last),
-                TAG.read_on(cpu)
-            );
-        }
-    }
-    if percpu_rt::nr_possible_cpus() != possible {
-        fail!("{} possible CPUs installed, expected {possible}", percpu_rt::nr_possible_cpus());
-    }
-    let total: u64 = EVENTS.iter_possible().sum();
-    if total != ITERATIONS * online as u64 {
-        fail!("EVENTS sums to {total} over the possible CPUs");
-    }
-    // SAFETY: the template of EVENTS is a `u64` static; nothing writes it after the setup
-    // (every CPU reaches its own unit), so a plain read races with nothing.
-    let template = unsafe { EVENTS.per_cpu_ptr().read_volatile() };
-    if template != 5 {
-        fail!("EVENTS's template holds {template}, not the 5 the boot CPU wrote before setup");
-    }
-    println!(
-        "core-only: remote sums exact over {online} online CPUs x {ITERATIONS} rounds: EVENTS \
-         {total}; {} offline CPUs keep their initial values; {} bytes of memory given back",
-        possible - online,
-        frames::given_back()
-    );
 }
 
 /// Every other CPU's first Rust code, entered from the trampoline in long mode on the boot
