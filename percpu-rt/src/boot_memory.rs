@@ -29,6 +29,11 @@
 //! the `p` pages of each unit (what lets a failed setup give them back). [`usage`] reports what
 //! was used; a region that is too small (or missing) makes the setup fail with
 //! [`OutOfBootMemory`], which says how much more is needed, and nothing is set up.
+//!
+//! CONTEXT: tables are made and dropped by the setup at boot (and by
+//! [`FirstChunk::unmap_pages`](crate::first_chunk::FirstChunk::unmap_pages) and
+//! [`populate`](crate::first_chunk::FirstChunk::populate) of a mutable chunk), under a spin
+//! lock that does not mask interrupts: not from interrupt handlers.
 
 use core::fmt;
 #[cfg(not(feature = "alloc"))]
