@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 /// Size of a `Descriptor` on a 64-bit target (see `percpu_rt::registry::Descriptor`).
-pub const DESCRIPTOR_SIZE: u64 = 104;
+pub const DESCRIPTOR_SIZE: u64 = 112;
 /// Offsets of the descriptor fields read, from the layout documented on `Descriptor`.
 const NAME: u64 = 0;
 const MODULE_PATH: u64 = 16;
@@ -35,6 +35,10 @@ const SIZE: u64 = 56;
 const ALIGN: u64 = 64;
 const TEMPLATE: u64 = 72;
 const INIT: u64 = 88;
+const CLASS: u64 = 104;
+
+/// The placement classes, by their byte in the descriptor (`percpu_rt::registry::Class`).
+const CLASSES: [&str; 5] = ["hot", "", "read_mostly", "shared_aligned", "page_aligned"];
 
 // The host build of percpu-rt is 64-bit like the files read: its descriptor must have the
 // documented size, or the offsets above are stale.
@@ -70,6 +74,8 @@ pub struct Variable {
     pub symbol: Option<String>,
     /// Whether it has a per-CPU initialiser.
     pub has_init: bool,
+    /// Its placement class (`hot`, `read_mostly`, `shared_aligned`, `page_aligned`), or `""`.
+    pub class: String,
 }
 
 /// Bytes of the template no variable uses (alignment padding, or the tail).
@@ -319,6 +325,17 @@ fn first_segment(path: &str) -> String {
     path.split("::").next().unwrap_or(path).to_string()
 }
 
+/// The size of a template of `d`'s class: padded to whole cache lines (`shared_aligned`) or
+/// pages (`page_aligned`), as the runtime's alignment wrappers are.
+fn padded_size(d: &RawDescriptor) -> u64 {
+    let to = match d.class.as_str() {
+        "shared_aligned" => 64,
+        "page_aligned" => 4096,
+        _ => return d.size,
+    };
+    d.size.div_ceil(to).saturating_mul(to)
+}
+
 /// A descriptor as read from the file.
 struct RawDescriptor {
     name: String,
@@ -328,6 +345,7 @@ struct RawDescriptor {
     align: u64,
     template: u64,
     has_init: bool,
+    class: String,
 }
 
 /// `address + offset`, or a note why not.
@@ -365,6 +383,15 @@ fn read_descriptor(elf: &Elf<'_>, at: u64) -> Result<RawDescriptor, String> {
         align: word(ALIGN)?,
         template: pointer(TEMPLATE)?,
         has_init: pointer(INIT)? != 0,
+        class: {
+            let address = add(at, CLASS)?;
+            let byte =
+                elf.bytes_at(address, 1).ok_or_else(|| format!("no class at {address:#x}"))?;
+            match CLASSES.get(usize::from(byte[0])) {
+                Some(name) => (*name).to_string(),
+                None => return Err(format!("class byte {} at {address:#x} is unknown", byte[0])),
+            }
+        },
     })
 }
 
@@ -384,8 +411,8 @@ fn registry_range(
 ) -> Result<(u64, u64), String> {
     let section = elf.section(".percpu_registry");
     let bounds = (
-        symbol_address(symbols, &["__percpu_registry_start", "__start_linkme_PERCPU_REGISTRY"]),
-        symbol_address(symbols, &["__percpu_registry_end", "__stop_linkme_PERCPU_REGISTRY"]),
+        symbol_address(symbols, &["__percpu_registry_start"]),
+        symbol_address(symbols, &["__percpu_registry_end"]),
     );
     let (start, len, from) = match (bounds, &section) {
         ((Some(s), Some(e)), _) if e >= s => (s, e - s, "its bound symbols"),
@@ -509,7 +536,8 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
             None if !symbols.is_empty() => {
                 notes.push(format!("{path}: no template symbol at {:#x}", d.template));
             }
-            Some((s, name)) if s.size != d.size => notes.push(format!(
+            // An aligned class's template is padded to its alignment (a line, a page).
+            Some((s, name)) if s.size != d.size && s.size != padded_size(d) => notes.push(format!(
                 "{path}: the descriptor says {} bytes, the symbol {name} says {}",
                 d.size, s.size
             )),
@@ -529,6 +557,7 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
             address: d.template,
             symbol: symbol_name,
             has_init: d.has_init,
+            class: d.class.clone(),
         });
     }
     variables.sort_by(|a, b| (a.offset, &a.name).cmp(&(b.offset, &b.name)));
@@ -658,6 +687,7 @@ mod tests {
             address: offset,
             symbol: None,
             has_init: false,
+            class: String::new(),
         }
     }
 

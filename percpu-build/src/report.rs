@@ -34,9 +34,10 @@ fn write_text(out: &mut String, r: &Inspection) -> fmt::Result {
             writeln!(out, "{:#06x} {:>6}         {:crate_w$}  (padding)", h.offset, h.size, "")?;
         }
         let init = if v.has_init { "  (per-CPU init)" } else { "" };
+        let class = if v.class.is_empty() { String::new() } else { format!("  [{}]", v.class) };
         writeln!(
             out,
-            "{:#06x} {:>6} {:>6}  {:crate_w$}  {:name_w$}  {}{init}",
+            "{:#06x} {:>6} {:>6}  {:crate_w$}  {:name_w$}  {}{class}{init}",
             v.offset, v.size, v.align, v.crate_name, v.name, v.declared_type
         )?;
     }

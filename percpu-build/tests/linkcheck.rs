@@ -274,3 +274,19 @@ fn a_program_linked_without_the_fragment_is_told_to_call_configure() {
         "the undefined symbol names the fix:\n{stderr}"
     );
 }
+
+#[test]
+fn hot_statics_over_their_budget_fail_the_link_naming_the_key() {
+    let _turn = NESTED_BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let fixture = Fixture::prepare();
+    let out = fixture.build("hot-over-budget");
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "the link should fail");
+    assert!(
+        stderr.contains(
+            "ERROR(percpu): the #[percpu(hot)] statics need more than the hot budget of 1 cache \
+             line(s), 64 bytes, that `hot_lines` in percpu.toml allows"
+        ),
+        "no ERROR(percpu) message about hot_lines in:\n{stderr}"
+    );
+}

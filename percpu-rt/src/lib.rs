@@ -139,6 +139,7 @@ pub mod allocator;
 pub mod arch;
 pub mod boot_memory;
 mod cpu;
+pub mod debug;
 pub mod first_chunk;
 mod guard;
 pub mod layout;
@@ -150,9 +151,12 @@ mod ops;
 mod platform;
 #[doc(hidden)]
 pub mod private;
+mod probe;
 pub mod registry;
 mod scalar;
 pub mod settings;
+mod slot;
+mod storage;
 pub mod template;
 mod var;
 

@@ -134,7 +134,7 @@ pub fn build(machine: u16, pie: bool, static_size: u64, vars: &[SampleVar]) -> V
     let mut relocs: Vec<(u64, u64)> = Vec::new();
     for v in vars.iter().filter(|v| v.described) {
         let base = REGISTRY + registry.len() as u64;
-        let mut d = [0u64; 13];
+        let mut d = [0u64; 14];
         let (name, name_len) = string(v.name);
         let (module, module_len) = string(v.module);
         let (ty, ty_len) = string(v.ty);
@@ -151,6 +151,7 @@ pub fn build(machine: u16, pie: bool, static_size: u64, vars: &[SampleVar]) -> V
         d[10] = 0; // debug
         d[11] = if v.init { 0x9100 } else { 0 };
         d[12] = 0xA000 + v.offset; // the initial value: a pointer, not read
+        d[13] = 1; // the class: none
         for (i, word) in d.iter_mut().enumerate() {
             let is_pointer = matches!(i, 0 | 2 | 4 | 6 | 9 | 12) || (i == 11 && *word != 0);
             if pie && is_pointer {

@@ -56,6 +56,7 @@
 //! assert_eq!(TICKS.iter_possible().sum::<u64>(), 4000);
 //! ```
 
+pub(crate) mod gs_base;
 mod memory;
 mod not_a_cpu;
 
@@ -329,10 +330,11 @@ impl Machine {
         self.chunk
     }
 
-    /// The boot lines, in Linux's format.
+    /// The boot lines, in Linux's format, then the placement classes' line.
     pub fn dump(&self) -> String {
         let mut s = String::new();
         self.chunk.dump(&mut s).expect("writing to a String cannot fail");
+        self.chunk.dump_classes(&mut s).expect("writing to a String cannot fail");
         s
     }
 
