@@ -51,6 +51,7 @@ impl<T, S, M: Mode> PerCpu<T, S, M> {
     /// # Safety
     ///
     /// As for [`PerCpu::__new_static`], for a live dynamic area.
+    #[cfg(feature = "alloc")]
     pub(crate) const unsafe fn from_slot(slot: S) -> Self {
         PerCpu { slot, _types: PhantomData }
     }

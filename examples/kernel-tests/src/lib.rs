@@ -5,7 +5,8 @@
 //!   never skips, when a tool is still missing);
 //! * [`build::build`] builds one kernel variant with a nested cargo and the bare-metal
 //!   toolchain (`RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1`, `-Zbuild-std` from the kernels'
-//!   `.cargo/config.toml`);
+//!   `.cargo/config.toml`, or `core` alone for the kernel without a heap, whose build must not
+//!   contain the `alloc` crate);
 //! * [`qemu::Boot`] is one boot: the QEMU command line (the same one the kernels' README gives
 //!   for booting by hand; `-smp N[,maxcpus=M]`, `gic-version=3` on aarch64 beyond 8 CPUs),
 //!   run under a deadline that grows with the CPU count, with QEMU killed when it passes;
@@ -36,19 +37,24 @@ pub enum Kernel {
     /// `percpu-kernel-x86_64` with feature `debug-checks`: percpu-rt's debug mode, and
     /// `debug_misuse=` to trigger its reports. Not in [`Kernel::ALL`]: its own tests boot it.
     X86_64Debug,
+    /// `percpu-kernel-core-only` for `x86_64-unknown-none`: no heap, built with
+    /// `-Zbuild-std=core` against percpu-rt without its `alloc` feature.
+    CoreOnly,
 }
 
 impl Kernel {
     /// Every variant.
-    pub const ALL: [Kernel; 3] = [Kernel::X86_64, Kernel::Aarch64El1, Kernel::Aarch64El2];
+    pub const ALL: [Kernel; 4] =
+        [Kernel::X86_64, Kernel::Aarch64El1, Kernel::Aarch64El2, Kernel::CoreOnly];
 
-    /// A short name (`x86_64`, `aarch64-el1`, `aarch64-el2`), used for file names.
+    /// A short name (`x86_64`, `aarch64-el1`, `aarch64-el2`, `core-only`), used for file names.
     pub fn name(self) -> &'static str {
         match self {
             Kernel::X86_64 => "x86_64",
             Kernel::Aarch64El1 => "aarch64-el1",
             Kernel::Aarch64El2 => "aarch64-el2",
             Kernel::X86_64Debug => "x86_64-debug",
+            Kernel::CoreOnly => "core-only",
         }
     }
 
@@ -57,15 +63,21 @@ impl Kernel {
         match self {
             Kernel::X86_64 | Kernel::X86_64Debug => "percpu-kernel-x86_64",
             Kernel::Aarch64El1 | Kernel::Aarch64El2 => "percpu-kernel-aarch64",
+            Kernel::CoreOnly => "percpu-kernel-core-only",
         }
     }
 
     /// The target triple.
     pub fn target(self) -> &'static str {
         match self {
-            Kernel::X86_64 | Kernel::X86_64Debug => "x86_64-unknown-none",
+            Kernel::X86_64 | Kernel::X86_64Debug | Kernel::CoreOnly => "x86_64-unknown-none",
             Kernel::Aarch64El1 | Kernel::Aarch64El2 => "aarch64-unknown-none",
         }
+    }
+
+    /// Whether QEMU boots it as an x86_64 machine (else aarch64).
+    pub fn is_x86_64(self) -> bool {
+        self.target().starts_with("x86_64")
     }
 
     /// Cargo features of the build.
@@ -73,17 +85,28 @@ impl Kernel {
         match self {
             Kernel::Aarch64El2 => &["el2"],
             Kernel::X86_64Debug => &["debug-checks"],
-            Kernel::X86_64 | Kernel::Aarch64El1 => &[],
+            Kernel::X86_64 | Kernel::Aarch64El1 | Kernel::CoreOnly => &[],
+        }
+    }
+
+    /// The standard-library crates the build compiles (`-Zbuild-std`), when not the kernels'
+    /// `.cargo/config.toml` choice (`core` and `alloc`): `core` alone for the kernel without a
+    /// heap, so that nothing it links can name `alloc`.
+    pub fn build_std(self) -> Option<&'static str> {
+        match self {
+            Kernel::CoreOnly => Some("core"),
+            Kernel::X86_64 | Kernel::X86_64Debug | Kernel::Aarch64El1 | Kernel::Aarch64El2 => None,
         }
     }
 
     /// Where the kernel takes its CPUs from, as its banner says: the ACPI MADT on x86_64 (QEMU
     /// with qboot always has ACPI tables unless `-machine acpi=off`), the device tree on
-    /// aarch64.
+    /// aarch64, fw_cfg for the core-only kernel.
     pub fn cpus_from(self) -> &'static str {
         match self {
             Kernel::X86_64 | Kernel::X86_64Debug => "ACPI MADT",
             Kernel::Aarch64El1 | Kernel::Aarch64El2 => "device tree",
+            Kernel::CoreOnly => "fw_cfg",
         }
     }
 
@@ -91,7 +114,7 @@ impl Kernel {
     /// (`first_chunk` in its `percpu.toml`).
     pub fn default_mode(self) -> FirstChunkMode {
         match self {
-            Kernel::X86_64 | Kernel::X86_64Debug => FirstChunkMode::Embed,
+            Kernel::X86_64 | Kernel::X86_64Debug | Kernel::CoreOnly => FirstChunkMode::Embed,
             Kernel::Aarch64El1 | Kernel::Aarch64El2 => FirstChunkMode::Page,
         }
     }
@@ -101,6 +124,7 @@ impl Kernel {
         kernels_dir().join(match self {
             Kernel::X86_64 | Kernel::X86_64Debug => "x86_64",
             Kernel::Aarch64El1 | Kernel::Aarch64El2 => "aarch64",
+            Kernel::CoreOnly => "core-only",
         })
     }
 }

@@ -99,7 +99,7 @@ impl Boot {
     /// The program and its arguments.
     pub fn argv(&self) -> Vec<String> {
         let mut argv: Vec<String> = match self.kernel {
-            Kernel::X86_64 | Kernel::X86_64Debug => vec![
+            Kernel::X86_64 | Kernel::X86_64Debug | Kernel::CoreOnly => vec![
                 "qemu-system-x86_64".into(),
                 "-bios".into(),
                 QBOOT.into(),

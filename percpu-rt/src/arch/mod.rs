@@ -38,10 +38,13 @@ compile_error!(
      provides the base register and overrides the operations of the contract in src/arch/mod.rs"
 );
 
+pub(crate) use current::Arch;
 pub use current::registers::{BASE_REGISTER, read_base, write_base};
 #[cfg(target_arch = "x86_64")]
 pub use current::registers::{GsBaseMsr, rdgsbase, wrgsbase};
-pub(crate) use current::{Arch, prefetch_line};
+// Only the dynamic allocator (feature `alloc`) prefetches.
+#[cfg(feature = "alloc")]
+pub(crate) use current::prefetch_line;
 
 /// A read-modify-write operation on the current CPU's copy. Not public API: used by
 /// generated code.

@@ -14,6 +14,7 @@ unsafe impl super::LocalOps for Arch {}
 
 /// Asks for the cache line at `addr` (a hint; any address).
 #[inline(always)]
+#[cfg(feature = "alloc")]
 pub(crate) fn prefetch_line(addr: usize) {
     // SAFETY: `prfm` is a hint: it never faults and has no architectural effect.
     unsafe {

@@ -11,6 +11,7 @@ pub(crate) struct Arch;
 
 /// Asks for the cache line at `addr` (a hint; any address).
 #[inline(always)]
+#[cfg(feature = "alloc")]
 pub(crate) fn prefetch_line(addr: usize) {
     use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
     // SAFETY: a prefetch is a hint: it reads nothing architecturally, never faults, and has no
