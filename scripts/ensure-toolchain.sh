@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure every tool the test suite needs is present; installs what is missing.
 #
-# Host side: cargo (rustup), objdump (binutils). Bare-metal side (TOOLCHAIN.md): Debian's
+# Host side: cargo (rustup), the toolchain of the crates' `rust-version` (rustup, minimal
+# profile: the publish check builds the crates with it), objdump (binutils). Bare-metal side (TOOLCHAIN.md): Debian's
 # rustc-web + rust-web-src (a rustc whose library source `-Zbuild-std` can compile), lld, and
 # QEMU for x86_64 and aarch64 from bookworm-backports (the machine's qemu-utils comes from
 # backports and conflicts with the main suite's QEMU 7.2).
@@ -50,10 +51,18 @@ if [ ${#missing_pkgs[@]} -gt 0 ]; then
   fi
 fi
 
+# The oldest Rust the crates promise (`rust-version` in the workspace's Cargo.toml).
+msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$(dirname "$0")/../Cargo.toml")
+if ! rustup run "$msrv" rustc --version >/dev/null 2>&1; then
+  say "installing Rust $msrv (rust-version) with rustup"
+  rustup toolchain install "$msrv" --profile minimal >/dev/null 2>&1 || true
+fi
+
 # Verify; a tool still missing is an error, never a skip.
 fail=0
 check() { if ! "$@" >/dev/null 2>&1; then say "MISSING: $* failed"; fail=1; fi; }
 check cargo --version
+check rustup run "$msrv" rustc --version
 check objdump --version
 check /usr/bin/rustc --version
 check test -f /usr/lib/rustlib/src/rust/library/core/Cargo.toml

@@ -12,6 +12,9 @@
 #    and tests on the host; its bare-metal builds with -Zbuild-std=core (x86_64 and aarch64, and
 #    the core-only kernel booted under QEMU) are part of the QEMU harness.
 # 4. The outside crate (examples/outside, not a workspace member): formatting, lints, tests.
+# 5. The packages as crates.io receives them (scripts/publish-check.sh): publish dry run in
+#    dependency order, a build with the crates' `rust-version`, the shipped tests run from the
+#    unpacked packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +32,5 @@ outside=(--manifest-path examples/outside/Cargo.toml)
 cargo fmt "${outside[@]}" -- --check
 cargo clippy "${outside[@]}" --all-targets --target-dir target -- -D warnings
 cargo test "${outside[@]}" --target-dir target
+./scripts/publish-check.sh
 echo "test-all: every test passed"

@@ -90,7 +90,7 @@ mod tests {
         Settings::from_values(&settings_values(&c), "k.toml")
     }
 
-    /// Each key of the README's table changes what the runtime does with the settings: the
+    /// Each key of docs/configuration.md's table changes what the runtime does with the settings: the
     /// layout, the first-chunk checks, the allocator's settings, `max_cpus`, the mode.
     #[test]
     fn every_key_reaches_the_runtime() {

@@ -4,8 +4,11 @@
 //! equal what the binary computes from the generated constants, and a static too large for the
 //! fixed unit, or a bad configuration, must fail the build with its message.
 //!
-//! The fixture is copied to `$CARGO_TARGET_TMPDIR/linkcheck` (its path dependencies made
-//! absolute, the workspace's `Cargo.lock` as its lock file) and built into
+//! The fixture is copied to `$CARGO_TARGET_TMPDIR/linkcheck` (its manifest is kept as
+//! `Cargo.toml.in`, so that the published package ships it; its path dependencies are made to
+//! point at the percpu-rt and percpu-build under test, found by `cargo metadata`, and the nearest
+//! `Cargo.lock` above this crate is its lock file, so the test also runs from the published
+//! package) and built into
 //! `$CARGO_TARGET_TMPDIR/linkcheck-target`, `--offline` unless that fails for want of a
 //! download. The nested builds share one target directory, so the tests take turns.
 
@@ -18,6 +21,7 @@ use std::sync::Mutex;
 
 static NESTED_BUILD: Mutex<()> = Mutex::new(());
 
+/// The fixture's files, as they are copied (`Cargo.toml` from `Cargo.toml.in`).
 const FILES: [&str; 7] = [
     "Cargo.toml",
     "build.rs",
@@ -40,6 +44,26 @@ const EXPECTED: [(&str, u64, u64); 8] = [
     ("percpu_rt::local::IRQ_GUARD_HELD", 1, 1),
 ];
 
+/// The directory of the percpu-rt this crate is built against (the workspace's, or the one a
+/// published package resolves to), from `cargo metadata`.
+fn runtime_dir() -> PathBuf {
+    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .output()
+        .expect("run cargo metadata");
+    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let manifest = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == "percpu-rt")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("percpu-rt among the packages");
+    Path::new(manifest).parent().unwrap().to_path_buf()
+}
+
 struct Fixture {
     dir: PathBuf,
     target_dir: PathBuf,
@@ -49,21 +73,20 @@ impl Fixture {
     /// Copies the fixture (rewriting only files whose content changed, so Cargo's fingerprints
     /// stay valid between tests).
     fn prepare() -> Fixture {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/linkcheck");
+        let this_crate = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let source = this_crate.join("tests/fixtures/linkcheck");
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let dir = tmp.join("linkcheck");
         for file in FILES {
-            let mut text = fs::read_to_string(source.join(file)).unwrap();
+            let from = if file == "Cargo.toml" { "Cargo.toml.in" } else { file };
+            let mut text = fs::read_to_string(source.join(from)).unwrap();
             if file == "Cargo.toml" {
-                let rt = workspace.join("percpu-rt");
-                let build = workspace.join("percpu-build");
                 text = text
                     .replace(
                         "\"../../../../percpu-rt\"",
-                        &format!("{:?}", rt.display().to_string()),
+                        &format!("{:?}", runtime_dir().display().to_string()),
                     )
-                    .replace("\"../../..\"", &format!("{:?}", build.display().to_string()));
+                    .replace("\"../../..\"", &format!("{:?}", this_crate.display().to_string()));
             }
             let dst = dir.join(file);
             fs::create_dir_all(dst.parent().unwrap()).unwrap();
@@ -72,7 +95,12 @@ impl Fixture {
             }
         }
         if !dir.join("Cargo.lock").exists() {
-            fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+            let lock = this_crate
+                .ancestors()
+                .map(|d| d.join("Cargo.lock"))
+                .find(|lock| lock.exists())
+                .expect("a Cargo.lock above percpu-build");
+            fs::copy(lock, dir.join("Cargo.lock")).unwrap();
         }
         Fixture { dir, target_dir: tmp.join("linkcheck-target") }
     }

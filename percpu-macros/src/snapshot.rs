@@ -1,6 +1,6 @@
 //! Expansion snapshots: what `#[percpu]` emits for representative inputs, pretty-printed and
 //! compared with the files in `snapshots/` so the generated code stays readable and any change
-//! to it is reviewed. Regenerate with `UPDATE_SNAPSHOTS=1 cargo test -p percpu-macros`.
+//! to it is reviewed. Regenerate with `UPDATE_SNAPSHOTS=1 cargo test -p percpu-rt-macros`.
 
 use quote::quote;
 use std::path::PathBuf;

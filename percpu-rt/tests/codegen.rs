@@ -28,8 +28,7 @@ fn body<'a>(disassembly: &'a str, function: &str) -> Vec<&'a str> {
 /// binary's path.
 fn build_probe(name: &str, rustflags: &str) -> std::path::PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target").join(name);
+    let target_dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let host = "x86_64-unknown-linux-gnu";
     let status = Command::new(&cargo)
         .args(["build", "--release", "--quiet", "-p", "percpu-rt", "--features", "hosted"])

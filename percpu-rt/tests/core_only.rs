@@ -12,7 +12,8 @@ use std::alloc::Layout;
 
 use percpu_rt::boot_memory::{self, StaticBuffer};
 use percpu_rt::first_chunk::{
-    self, EarlyMemory, FirstChunk, PageAlloc, PhysPage, SetupConfig, SetupError, VmError, VmSpace,
+    self, BumpMemory, EarlyMemory, FirstChunk, PageAlloc, PhysPage, SetupConfig, SetupError,
+    VmError, VmSpace,
 };
 use percpu_rt::layout::{self, LayoutParams};
 use percpu_rt::{CpuId, IrqGuard, PreemptGuard, percpu, template};
@@ -273,10 +274,13 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
         assert_eq!(boot_memory::usage().in_use, 0, "every table given back");
     }
 
-    // The embedded chunk, installed.
-    let mut early = Early::default();
-    // SAFETY: fresh leaked allocations.
-    let chunk: FirstChunk = unsafe { first_chunk::embed(&params, &cfg, None, &mut early) }.unwrap();
+    // The embedded chunk, installed, its units carved from a static region as a kernel without
+    // a boot allocator does.
+    static UNITS: StaticBuffer<{ 1 << 20 }> = StaticBuffer::new();
+    let mut units = BumpMemory::new(UNITS.take().expect("taken once"));
+    // SAFETY: the region is static, used by nothing else, and not the template.
+    let chunk: FirstChunk = unsafe { first_chunk::embed(&params, &cfg, None, &mut units) }.unwrap();
+    assert!(units.used() >= possible.len() * chunk.unit_size(), "{units:?}");
     let chunk = chunk.install().map_err(|e| e.error).expect("installed");
     assert!(percpu_rt::is_set_up());
     assert_eq!(percpu_rt::possible_cpus().collect::<Vec<_>>(), possible);

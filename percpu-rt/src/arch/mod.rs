@@ -40,6 +40,30 @@ compile_error!(
 
 pub(crate) use current::Arch;
 pub use current::registers::{BASE_REGISTER, read_base, write_base};
+
+/// Points this CPU's per-CPU accesses at the template: loads the base register with 0.
+///
+/// The first call of every CPU's boot path, before anything on that CPU touches per-CPU data:
+/// a base register's reset value is not specified on every architecture (aarch64's `TPIDR_EL1`
+/// and `TPIDR_EL2` are UNKNOWN after reset), and with 0 the accesses made before the CPU's unit
+/// is loaded ([`write_base`] after the first-chunk setup) reach the template, as the runtime
+/// expects of code that runs before the setup. On x86_64 the firmware leaves `GS.base` at 0, and
+/// the call costs one MSR write.
+///
+/// With the `aarch64-el2` feature this writes `TPIDR_EL2`: call it only once the kernel runs at
+/// EL2.
+///
+/// # Safety
+///
+/// No per-CPU reference, pointer or guard of this CPU may be live: every per-CPU access on this
+/// CPU goes to the template from now on, until [`write_base`] loads its unit. Call it before
+/// the CPU's unit is loaded, never after.
+#[inline]
+pub unsafe fn reset_base() {
+    // SAFETY: forwarded from the caller; 0 makes the accesses reach the template, which the
+    // image holds.
+    unsafe { write_base(0) }
+}
 #[cfg(target_arch = "x86_64")]
 pub use current::registers::{GsBaseMsr, rdgsbase, wrgsbase};
 // Only the dynamic allocator (feature `alloc`) prefetches.

@@ -41,6 +41,7 @@
 //! never maps, unmaps, populates or depopulates it; [`FirstChunk::map_pages`] and friends refuse
 //! and record such a request ([`refused_ops`]) instead of doing it.
 
+mod bump;
 mod checks;
 mod embed;
 mod error;
@@ -48,6 +49,7 @@ mod page;
 mod seed;
 mod units;
 
+pub use bump::BumpMemory;
 pub use embed::{EarlyMemory, embed};
 pub use error::{SetupError, VmError};
 pub use page::page;

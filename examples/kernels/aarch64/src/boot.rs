@@ -107,7 +107,6 @@ el1_setup:
     adrp x0, vectors_el1
     add x0, x0, :lo12:vectors_el1
     msr vbar_el1, x0
-    msr tpidr_el1, xzr
     ldr x0, ={mair}
     msr mair_el1, x0
     ldr x0, ={tcr_el1}
@@ -139,7 +138,6 @@ el2_setup:
     adrp x0, vectors_el2
     add x0, x0, :lo12:vectors_el2
     msr vbar_el2, x0
-    msr tpidr_el2, xzr
     ldr x0, ={mair}
     msr mair_el2, x0
     ldr x0, ={tcr_el2}

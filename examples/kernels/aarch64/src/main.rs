@@ -240,9 +240,9 @@ static ARCH_EL1: Aarch64 = Aarch64 { name: "aarch64 at EL1" };
 static ARCH_EL1_FROM_EL2: Aarch64 = Aarch64 { name: "aarch64 at EL1 (entered at EL2)" };
 static ARCH_EL2: Aarch64 = Aarch64 { name: "aarch64 at EL2" };
 
-/// The boot CPU's first Rust code: MMU on, `.bss` clear, base register 0. `dtb` is x0 at
-/// entry (0 for an ELF kernel), `el` the exception level the kernel runs at, `entry_el` the
-/// one QEMU entered it at.
+/// The boot CPU's first Rust code: MMU on, `.bss` clear; it loads the base register with 0
+/// (`percpu_rt::arch::reset_base`) once the EL is checked. `dtb` is x0 at entry (0 for an ELF
+/// kernel), `el` the exception level the kernel runs at, `entry_el` the one QEMU entered it at.
 #[unsafe(no_mangle)]
 extern "C" fn aarch64_boot_main(dtb: usize, el: u64, entry_el: u64) -> ! {
     pl011::init();
@@ -259,6 +259,10 @@ extern "C" fn aarch64_boot_main(dtb: usize, el: u64, entry_el: u64) -> ! {
              at EL{el}; boot it with -M virt,virtualization=on"
         );
     }
+    // SAFETY: nothing on this CPU has touched per-CPU data yet (the base register's reset value
+    // is UNKNOWN); from here on accesses reach the template until the unit is loaded. After the
+    // EL check: with feature el2 this writes TPIDR_EL2, which traps at EL1.
+    unsafe { percpu_rt::arch::reset_base() };
 
     let dtb = if dtb != 0 { dtb } else { DTB_DEFAULT };
     // SAFETY: `dtb` is in RAM, identity-mapped below the kernel image; QEMU wrote the tree
@@ -334,10 +338,12 @@ extern "C" fn aarch64_boot_main(dtb: usize, el: u64, entry_el: u64) -> ! {
     )
 }
 
-/// A secondary CPU's first Rust code: MMU on with the boot CPU's tables, own stack, base
-/// register 0.
+/// A secondary CPU's first Rust code: MMU on with the boot CPU's tables, own stack; it loads
+/// the base register with 0 (`percpu_rt::arch::reset_base`).
 #[unsafe(no_mangle)]
 extern "C" fn aarch64_secondary_main(cpu: u64) -> ! {
+    // SAFETY: a secondary CPU's first Rust code: nothing on it has touched per-CPU data.
+    unsafe { percpu_rt::arch::reset_base() };
     kernel_common::boot::secondary_main(CpuId::new(cpu as u32))
 }
 

@@ -1,8 +1,8 @@
 //! aarch64's base register: `TPIDR_EL1`, or `TPIDR_EL2` with the `aarch64-el2` feature (a
 //! kernel running at EL2).
 //!
-//! Boot code must zero the base register before the first per-CPU access: its reset value is
-//! unknown, and 0 makes early accesses hit the template itself.
+//! Their reset value is UNKNOWN: boot code calls [`reset_base`](crate::arch::reset_base) on
+//! every CPU before its first per-CPU access.
 
 use core::arch::asm;
 
