@@ -26,7 +26,8 @@ cat > "$packages/.cargo/config.toml" <<TOML
 percpu-rt-macros = { path = "percpu-rt-macros-$version" }
 percpu-rt = { path = "percpu-rt-$version" }
 TOML
+tests_target="$PWD/target/package-tests"  # absolute: the tests compare paths they print
 for crate in percpu-rt-macros percpu-rt percpu-build; do
-  (cd "$packages/$crate-$version" && cargo test --all-features --target-dir ../../package-tests)
+  (cd "$packages/$crate-$version" && cargo test --all-features --target-dir "$tests_target")
 done
 echo "publish-check: the packages build, on Rust $msrv too, and their tests pass"

@@ -44,9 +44,9 @@ const EXPECTED: [(&str, u64, u64); 8] = [
     ("percpu_rt::local::IRQ_GUARD_HELD", 1, 1),
 ];
 
-/// The directory of the percpu-rt this crate is built against (the workspace's, or the one a
-/// published package resolves to), from `cargo metadata`.
-fn runtime_dir() -> PathBuf {
+/// The directories of the percpu-rt and percpu-rt-macros this crate is built against (the
+/// workspace's, or the packages a published percpu-build resolves to), from `cargo metadata`.
+fn runtime_dirs() -> (PathBuf, PathBuf) {
     let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["metadata", "--format-version", "1", "--manifest-path"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
@@ -54,14 +54,17 @@ fn runtime_dir() -> PathBuf {
         .expect("run cargo metadata");
     assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
     let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
-    let manifest = metadata["packages"]
-        .as_array()
-        .expect("packages")
-        .iter()
-        .find(|p| p["name"] == "percpu-rt")
-        .and_then(|p| p["manifest_path"].as_str())
-        .expect("percpu-rt among the packages");
-    Path::new(manifest).parent().unwrap().to_path_buf()
+    let dir = |name: &str| {
+        let manifest = metadata["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["manifest_path"].as_str())
+            .unwrap_or_else(|| panic!("{name} among the packages"));
+        Path::new(manifest).parent().unwrap().to_path_buf()
+    };
+    (dir("percpu-rt"), dir("percpu-rt-macros"))
 }
 
 struct Fixture {
@@ -81,12 +84,23 @@ impl Fixture {
             let from = if file == "Cargo.toml" { "Cargo.toml.in" } else { file };
             let mut text = fs::read_to_string(source.join(from)).unwrap();
             if file == "Cargo.toml" {
+                let (runtime, macros) = runtime_dirs();
                 text = text
                     .replace(
                         "\"../../../../percpu-rt\"",
-                        &format!("{:?}", runtime_dir().display().to_string()),
+                        &format!("{:?}", runtime.display().to_string()),
                     )
                     .replace("\"../../..\"", &format!("{:?}", this_crate.display().to_string()));
+                if !runtime.join("../percpu-macros").exists() {
+                    // Published packages name each other by version: the ones under test
+                    // stand in for crates.io.
+                    text.push_str(&format!(
+                        "\n[patch.crates-io]\npercpu-rt = {{ path = {:?} }}\n\
+                         percpu-rt-macros = {{ path = {:?} }}\n",
+                        runtime.display().to_string(),
+                        macros.display().to_string()
+                    ));
+                }
             }
             let dst = dir.join(file);
             fs::create_dir_all(dst.parent().unwrap()).unwrap();
