@@ -208,7 +208,10 @@ impl FirstChunk {
     /// into a [`SetupError`] (the chunk's memory then stays allocated, unused).
     pub fn install(mut self) -> Result<&'static FirstChunk, InstallError> {
         if INSTALLED.get().is_some() || crate::is_set_up() || crate::allocator::is_initialized() {
-            return Err(InstallError { error: SetupError::AlreadyInstalled, chunk: Box::new(self) });
+            return Err(InstallError {
+                error: SetupError::AlreadyInstalled,
+                chunk: Box::new(self),
+            });
         }
         let regions = crate::allocator::FirstChunkRegions {
             base_addr: self.base_addr,
@@ -242,7 +245,10 @@ impl FirstChunk {
         if crate::cpu::install(CpuTable::new(&pairs)).is_err() {
             // Unreachable after the check above but for a concurrent install; the allocator
             // has taken the regions, so the memory stays with it.
-            return Err(InstallError { error: SetupError::AlreadyInstalled, chunk: Box::new(self) });
+            return Err(InstallError {
+                error: SetupError::AlreadyInstalled,
+                chunk: Box::new(self),
+            });
         }
         // Installed for good: nothing gives the frames back any more.
         self.frames = Vec::new();
