@@ -77,3 +77,25 @@ pub(crate) unsafe fn zero_area(addr: usize, size: usize, unit_offsets: &[usize])
         unsafe { core::ptr::write_bytes(addr.wrapping_add(off) as *mut u8, 0, size) };
     }
 }
+
+/// Zeroes the areas at `addrs`, `size` bytes each, in every unit (offsets `unit_offsets`):
+/// neighbours in rising address order are zeroed as one range.
+///
+/// # Safety
+///
+/// As for [`zero_area`], for every area.
+#[inline]
+pub(crate) unsafe fn zero_areas(addrs: &[usize], size: usize, unit_offsets: &[usize]) {
+    let mut i = 0;
+    while i < addrs.len() {
+        let start = addrs[i];
+        let mut end = start + size;
+        i += 1;
+        while i < addrs.len() && addrs[i] == end {
+            end += size;
+            i += 1;
+        }
+        // SAFETY: `[start, end)` is a run of the caller's areas.
+        unsafe { zero_area(start, end - start, unit_offsets) };
+    }
+}

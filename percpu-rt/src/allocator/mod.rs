@@ -84,12 +84,16 @@
 mod area;
 mod backend;
 mod bitmap;
+mod batch;
 mod boxed;
+mod cache;
 mod chunk;
+mod current;
 mod engine;
 mod error;
 mod lock;
 mod memory;
+mod oncpu;
 mod slots;
 mod state;
 mod stats;
@@ -101,6 +105,7 @@ pub use backend::{Backend, ChunkGeometry};
 pub use boxed::{DynSlot, PerCpuBox, Zeroable};
 pub use chunk::ChunkKind;
 pub use engine::{Allocator, BalanceReport};
+pub use oncpu::OnCpu;
 pub use error::{
     AllocError, BackendAlreadySet, BackendError, ConfigError, FreeError, InitError, VerifyError,
 };
@@ -309,6 +314,26 @@ pub fn set_backend(backend: &'static dyn Backend) -> Result<(), BackendAlreadySe
 /// CONTEXT: may sleep.
 pub fn alloc(size: usize, align: usize) -> Result<PerCpuArea<'static>, AllocError> {
     global().ok_or(AllocError::NotInitialized)?.alloc(size, align)
+}
+
+/// Allocates `n` areas of `size` bytes aligned to `align` at once ([`Allocator::alloc_many`]:
+/// one acquisition of the allocator's lock; all or nothing).
+///
+/// CONTEXT: may sleep.
+pub fn alloc_many(
+    n: usize,
+    size: usize,
+    align: usize,
+) -> Result<Vec<PerCpuArea<'static>>, AllocError> {
+    global().ok_or(AllocError::NotInitialized)?.alloc_many(n, size, align)
+}
+
+/// Allocates one area per layout at once ([`Allocator::alloc_layouts`]: one acquisition of the
+/// allocator's lock; all or nothing).
+///
+/// CONTEXT: may sleep.
+pub fn alloc_layouts(layouts: &[core::alloc::Layout]) -> Result<Vec<PerCpuArea<'static>>, AllocError> {
+    global().ok_or(AllocError::NotInitialized)?.alloc_layouts(layouts)
 }
 
 /// Allocates from populated pages only ([`Allocator::alloc_atomic`]).

@@ -108,6 +108,13 @@ impl ChunkMap {
         self.contig.len
     }
 
+    /// The first allocated bit in `[from, limit)`, or `limit`: where a free run from `from`
+    /// ends.
+    #[inline]
+    pub(crate) fn free_until(&self, from: u32, limit: u32) -> u32 {
+        super::bits::next_set(&self.alloc_map(), from, limit)
+    }
+
     /// The allocation bitmap.
     #[inline(always)]
     pub(crate) fn alloc_map(&self) -> Lane<'_, false> {

@@ -136,14 +136,14 @@ fn empty_block_accounting() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// Random allocations and frees on one map: every result is the reference first fit,
-    /// and every hint stays exact.
+    /// Random allocations and frees on one map, of single areas and of runs of equal areas
+    /// side by side: every result is the reference first fit, and every hint stays exact.
     #[test]
     fn matches_reference_first_fit(
         nr_blocks in 1u32..6,
         head in 0u32..1500,
         tail in 0u32..1500,
-        ops in proptest::collection::vec((0u32..4, 1u32..1400, 0u32..5, any::<prop::sample::Index>()), 1..250),
+        ops in proptest::collection::vec((0u32..6, 1u32..1400, 0u32..5, any::<prop::sample::Index>()), 1..250),
     ) {
         let nr_bits = nr_blocks << SHIFT;
         let start = head.min(nr_bits);
@@ -164,6 +164,43 @@ proptest! {
                     for u in &mut used[p as usize..(p + bits) as usize] { *u = true; }
                     live.push((p, bits));
                 }
+            } else if kind == 3 {
+                // A run: the first fit, then as many more of the same length right after it
+                // as are free (up to 9 in all).
+                let bits = 1 + size % 24;
+                let align = 1u32 << align_shift;
+                let expect = reference_fit(&used, bits, align, start, end);
+                let got = map.find(bits, align, &pop, false);
+                prop_assert_eq!(got, expect);
+                if let Some(p) = got {
+                    let mut n = 1;
+                    while n < 1 + size % 9
+                        && p + (n + 1) * bits <= end
+                        && used[(p + n * bits) as usize..(p + (n + 1) * bits) as usize].iter().all(|u| !u)
+                    {
+                        n += 1;
+                    }
+                    prop_assert!(map.take_run(p, bits, n, &pop) <= 0);
+                    for u in &mut used[p as usize..(p + n * bits) as usize] { *u = true; }
+                    for i in 0..n {
+                        live.push((p + i * bits, bits));
+                    }
+                }
+            } else if kind == 4 && !live.is_empty() {
+                // Free a live area with its live neighbours of the same length after it, as
+                // one run; a run that is not all live areas of that length is refused.
+                let (p, bits) = live[pick.index(live.len())];
+                let mut n = 1;
+                while let Some(i) = live.iter().position(|&a| a == (p + n * bits, bits)) {
+                    let _ = i;
+                    n += 1;
+                }
+                if p + (n + 1) * bits <= end {
+                    prop_assert!(map.release_run(p, bits, n + 1, &pop).is_err());
+                }
+                prop_assert!(map.release_run(p, bits, n, &pop).is_ok());
+                live.retain(|&(q, b)| !(b == bits && q >= p && q < p + n * bits));
+                for u in &mut used[p as usize..(p + n * bits) as usize] { *u = false; }
             } else if !live.is_empty() {
                 let (p, bits) = live.swap_remove(pick.index(live.len()));
                 prop_assert_eq!(map.release(p, &pop).map(|r| r.0), Ok(bits));

@@ -12,8 +12,19 @@ impl ChunkMap {
     /// Marks `[p, p + bits)` (free) as one allocated area and updates every hint.
     ///
     /// RETURNS: the change in fully free blocks that are set in `populated` (<= 0).
+    #[cfg(test)]
     pub(crate) fn take(&mut self, p: u32, bits: u32, populated: &PageBits) -> i32 {
-        let end = p + bits;
+        self.take_run(p, bits, 1, populated)
+    }
+
+    /// Marks `n` areas of `bits` bits side by side from `p` (`[p, p + n * bits)`, free) as
+    /// allocated: the hints are updated once, as for one area over the whole range (they depend
+    /// on the allocation bitmap only), and a boundary bit is set between the areas.
+    ///
+    /// RETURNS: the change in fully free blocks that are set in `populated` (<= 0).
+    pub(crate) fn take_run(&mut self, p: u32, bits: u32, n: u32, populated: &PageBits) -> i32 {
+        debug_assert!(n >= 1 && bits >= 1);
+        let end = p + bits * n;
         debug_assert!(p >= self.start_bit && end <= self.end_bit);
         debug_assert_eq!(next_set(&self.alloc_map(), p, end), end, "allocating a used range");
         set_range(&mut LaneMut::<false>(&mut self.pairs), p, end);
@@ -21,6 +32,10 @@ impl ChunkMap {
         set_bit(&mut bound, p);
         clear_range(&mut bound, p + 1, end);
         set_bit(&mut bound, end);
+        for i in 1..n {
+            set_bit(&mut bound, p + i * bits);
+        }
+        let bits = end - p;
 
         let bb = self.block_bits();
         let (k0, k1) = (p >> self.block_shift, (end - 1) >> self.block_shift);
@@ -38,7 +53,7 @@ impl ChunkMap {
             self.block_take(k, ps, pe);
         }
         self.free_bits -= bits;
-        self.nr_areas += 1;
+        self.nr_areas += n;
 
         if p == self.first_free {
             let mut k = k1;
@@ -152,6 +167,34 @@ impl ChunkMap {
         populated: &PageBits,
     ) -> Result<(u32, i32), AreaError> {
         let bits = self.area_at(p)?;
+        Ok((bits, self.release_range(p, bits, 1, populated)))
+    }
+
+    /// Frees `n` live areas of `bits` bits each, side by side from `p` (what
+    /// [`ChunkMap::take_run`] took, or areas taken one by one that happen to be neighbours); if
+    /// any of them is not a live area of exactly that length, nothing changes.
+    ///
+    /// RETURNS: the change in fully free blocks that are set in `populated` (>= 0).
+    pub(crate) fn release_run(
+        &mut self,
+        p: u32,
+        bits: u32,
+        n: u32,
+        populated: &PageBits,
+    ) -> Result<i32, AreaError> {
+        for i in 0..n {
+            if self.area_at(p + i * bits)? != bits {
+                return Err(AreaError::NotAllocated);
+            }
+        }
+        Ok(self.release_range(p, bits * n, n, populated))
+    }
+
+    /// Frees `[p, p + bits)`, which holds exactly `n` live areas, and updates every hint.
+    ///
+    /// RETURNS: the change in fully free blocks that are set in `populated` (>= 0).
+    #[inline]
+    fn release_range(&mut self, p: u32, bits: u32, n: u32, populated: &PageBits) -> i32 {
         let end = p + bits;
         // The boundary bits stay: `p` may be the end of the area before, and `end` the start
         // of the next one. Stale bits in free space are harmless: allocation clears the
@@ -213,8 +256,8 @@ impl ChunkMap {
             self.fit.pos = run.start;
         }
         self.free_bits += bits;
-        self.nr_areas -= 1;
-        Ok((bits, delta))
+        self.nr_areas -= n;
+        delta
     }
 
     /// The block updates of [`ChunkMap::release`] for an area over several blocks.
