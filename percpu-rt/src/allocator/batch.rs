@@ -14,8 +14,8 @@
 use super::cache::ClassKey;
 use super::state::{Placed, Request};
 use super::{AllocError, Allocator, PerCpuArea, PerCpuPtr};
-use alloc::vec::Vec;
 use crate::layout::MIN_ALLOC_SHIFT;
+use alloc::vec::Vec;
 use core::alloc::Layout;
 
 /// One shape of a batch: `count` areas of `bits` granules aligned to `align_bits`, for
@@ -97,7 +97,11 @@ impl Allocator {
     }
 
     /// The batch: see the module comment.
-    fn alloc_groups(&self, groups: &[Group], zero: bool) -> Result<Vec<PerCpuArea<'_>>, AllocError> {
+    fn alloc_groups(
+        &self,
+        groups: &[Group],
+        zero: bool,
+    ) -> Result<Vec<PerCpuArea<'_>>, AllocError> {
         let total: usize = groups.iter().map(|g| g.count).sum();
         let mut runs: Vec<Placed> = Vec::new();
         let mut grow = None;

@@ -41,8 +41,9 @@
 //! A class holds at most `class_bytes` per unit (4 KiB, less on machines with more than 16
 //! CPUs, down to 256 bytes: see [`Caches::new`]), and areas larger than half of that are not
 //! cached. Cached areas count as taken in the chunks and appear in the statistics
-//! ([`GlobalStats::nr_cached`](super::GlobalStats::nr_cached)); the balance step gives back
-//! every cached area that lies in a dynamic chunk, so fully free chunks can be destroyed.
+//! ([`GlobalStats::nr_cached`](super::GlobalStats::nr_cached)); the balance step gives every
+//! cached area back, so that a page or a chunk holding only cached areas is empty again and
+//! can be released (a few hundred bytes per CPU and class: the caches refill in one batch).
 
 use super::engine::Allocator;
 use super::state::{Request, State};
@@ -565,55 +566,23 @@ impl Allocator {
         }
     }
 
-    /// Gives back every cached area that lies in a dynamic chunk (the balance step), so that
-    /// pages and chunks holding only cached areas can be released.
+    /// Gives every cached area back to the chunks (the balance step), so that pages and
+    /// chunks that hold only cached areas can be released. The caches refill on their next
+    /// allocations, one batch per class.
     ///
     /// CONTEXT: may sleep (waits for each cache's lock).
     pub(crate) fn drain_caches(&self) {
-        let mut keep: Vec<usize> = Vec::new();
         for cache in self.caches.iter() {
             let mut g = cache.lock();
             for c in 0..NR_CLASSES {
-                let (key, areas, _) = g.class(c);
-                if areas.is_empty() {
-                    continue;
-                }
-                let mut st = self.state.lock();
-                let (mut i, mut given) = (0, 0);
-                keep.clear();
-                let areas: Vec<usize> = areas.to_vec();
-                while i < areas.len() {
-                    // Runs of areas in dynamic chunks go back; the others stay (in order).
-                    let mut j = i;
-                    while j < areas.len() && !st.in_first_chunk(areas[j]) {
-                        j += 1;
-                    }
-                    if j > i {
-                        let _ = st.release_areas(key.bits(), &areas[i..j]);
-                        given += j - i;
-                    }
-                    if j < areas.len() {
-                        keep.push(areas[j]);
-                        j += 1;
-                    }
-                    i = j;
-                }
-                drop(st);
-                if given == 0 {
-                    continue;
-                }
-                // The clean areas stay at the bottom: they come first in the stack.
-                let clean = g.clean[c] as usize;
-                let kept_clean = areas[..clean].iter().filter(|a| keep.contains(a)).count();
-                g.areas[c][..keep.len()].copy_from_slice(&keep);
-                g.len[c] = keep.len() as u16;
-                g.clean[c] = kept_clean as u16;
-                bump(&g.counts().drained, given as u64);
-                bump(&g.counts().drained_bits, given as u64 * u64::from(key.bits()));
+                self.drain(&mut g, c, DEPTH);
             }
         }
     }
 }
+
+/// Zero bytes, to compare clean areas with.
+static ZEROS: [u8; 1024] = [0; 1024];
 
 impl Allocator {
     /// Checks the caches (all locked by the caller, in `guards`) against the state.
@@ -648,7 +617,7 @@ impl Allocator {
                             // so populated in every unit, and nobody but its cache (locked by
                             // the caller) uses it.
                             let bytes = unsafe { core::slice::from_raw_parts(copy, key.bytes()) };
-                            if bytes.iter().any(|&b| b != 0) {
+                            if bytes.chunks(ZEROS.len()).any(|c| c != &ZEROS[..c.len()]) {
                                 return Err(format!(
                                     "cache {i} class {c}: clean area {:?} is not zero at unit offset {off:#x}",
                                     self.geo.encode(addr)

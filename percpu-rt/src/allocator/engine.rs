@@ -17,12 +17,12 @@
 //! the backend, which may sleep.
 
 use super::backend::{Backend, ChunkGeometry};
+use super::cache::{Caches, ClassKey, CpuCache};
 use super::error::{
     AllocError, BackendAlreadySet, BackendError, FreeError, InitError, VerifyError,
 };
 use super::lock::IrqSpinLock;
 use super::memory;
-use super::cache::{Caches, ClassKey, CpuCache};
 use super::oncpu::OnCpu;
 use super::state::{Geo, PageRun, Placed, Request, State};
 use super::stats::Stats;
@@ -247,7 +247,11 @@ impl Allocator {
 
     /// Validates a request. RETURNS: `(bits, align_bits)`.
     #[inline]
-    pub(super) fn check_request(&self, size: usize, align: usize) -> Result<(u32, u32), AllocError> {
+    pub(super) fn check_request(
+        &self,
+        size: usize,
+        align: usize,
+    ) -> Result<(u32, u32), AllocError> {
         if size == 0 {
             return Err(AllocError::ZeroSize);
         }
@@ -455,7 +459,11 @@ impl Allocator {
     /// area.
     ///
     /// CONTEXT: growth lock held (`grow`); may sleep.
-    pub(super) fn populate_area(&self, p: &Placed, grow: &spin::MutexGuard<'_, ()>) -> Result<(), AllocError> {
+    pub(super) fn populate_area(
+        &self,
+        p: &Placed,
+        grow: &spin::MutexGuard<'_, ()>,
+    ) -> Result<(), AllocError> {
         loop {
             let mut st = self.state.lock();
             let Some(run) = st.unpopulated_run(p) else {
@@ -553,7 +561,7 @@ impl Allocator {
     pub fn balance(&self) -> Result<BalanceReport, BackendError> {
         let mut report = BalanceReport::default();
         let Some(backend) = self.backend.get() else { return Ok(report) };
-        // 0. Cached areas in dynamic chunks go back, so their pages and chunks can go.
+        // 0. Cached areas go back, so that their pages and chunks can go.
         self.drain_caches();
         let grow = self.grow.lock();
         // 1. Fully free chunks.

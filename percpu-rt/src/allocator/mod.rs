@@ -83,8 +83,8 @@
 
 mod area;
 mod backend;
-mod bitmap;
 mod batch;
+mod bitmap;
 mod boxed;
 mod cache;
 mod chunk;
@@ -105,10 +105,10 @@ pub use backend::{Backend, ChunkGeometry};
 pub use boxed::{DynSlot, PerCpuBox, Zeroable};
 pub use chunk::ChunkKind;
 pub use engine::{Allocator, BalanceReport};
-pub use oncpu::OnCpu;
 pub use error::{
     AllocError, BackendAlreadySet, BackendError, ConfigError, FreeError, InitError, VerifyError,
 };
+pub use oncpu::OnCpu;
 pub use stats::{ChunkStats, GlobalStats, Stats};
 
 use crate::cpu::{CpuId, CpuNotPossible};
@@ -332,7 +332,9 @@ pub fn alloc_many(
 /// allocator's lock; all or nothing).
 ///
 /// CONTEXT: may sleep.
-pub fn alloc_layouts(layouts: &[core::alloc::Layout]) -> Result<Vec<PerCpuArea<'static>>, AllocError> {
+pub fn alloc_layouts(
+    layouts: &[core::alloc::Layout],
+) -> Result<Vec<PerCpuArea<'static>>, AllocError> {
     global().ok_or(AllocError::NotInitialized)?.alloc_layouts(layouts)
 }
 

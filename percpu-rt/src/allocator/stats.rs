@@ -23,6 +23,10 @@ pub struct GlobalStats {
     /// Most areas taken from the chunks at once: live allocations and areas held by per-CPU
     /// caches (the peak is tracked where the chunks change, not at every cached allocation).
     pub nr_max_alloc: u64,
+    /// Allocations served by a per-CPU cache (included in `nr_alloc`).
+    pub nr_cache_alloc: u64,
+    /// Frees taken by a per-CPU cache (included in `nr_dealloc`).
+    pub nr_cache_dealloc: u64,
     /// Free areas held by the per-CPU caches (taken in the chunks' bitmaps: the chunks'
     /// `free_bytes` do not count them).
     pub nr_cached: u64,
@@ -134,10 +138,11 @@ impl Stats {
         let (mut nr_alloc, mut nr_dealloc) = (c.nr_alloc, c.nr_dealloc);
         let (mut min_alloc_size, mut max_alloc_size) = (c.min_alloc_size, c.max_alloc_size);
         let (mut nr_cached, mut cached_bits) = (0u64, 0u64);
+        let (mut nr_cache_alloc, mut nr_cache_dealloc) = (0u64, 0u64);
         for cache in caches.iter() {
             let k = &cache.counts;
-            nr_alloc += k.nr_alloc.load(Ordering::Relaxed);
-            nr_dealloc += k.nr_dealloc.load(Ordering::Relaxed);
+            nr_cache_alloc += k.nr_alloc.load(Ordering::Relaxed);
+            nr_cache_dealloc += k.nr_dealloc.load(Ordering::Relaxed);
             let (areas, bits) = k.held();
             nr_cached += areas;
             cached_bits += bits;
@@ -147,12 +152,16 @@ impl Stats {
             }
             max_alloc_size = max_alloc_size.max(k.max_size.load(Ordering::Relaxed));
         }
+        nr_alloc += nr_cache_alloc;
+        nr_dealloc += nr_cache_dealloc;
         Stats {
             global: GlobalStats {
                 nr_alloc,
                 nr_dealloc,
                 nr_cur_alloc: c.nr_taken.saturating_sub(nr_cached),
                 nr_max_alloc: c.nr_max_taken,
+                nr_cache_alloc,
+                nr_cache_dealloc,
                 nr_cached,
                 cached_bytes: (cached_bits as usize) << MIN_ALLOC_SHIFT,
                 nr_chunks: c.nr_chunks,
@@ -200,6 +209,8 @@ impl fmt::Display for Stats {
         line(f, "nr_dealloc", g.nr_dealloc)?;
         line(f, "nr_cur_alloc", g.nr_cur_alloc)?;
         line(f, "nr_max_alloc", g.nr_max_alloc)?;
+        line(f, "nr_cache_alloc", g.nr_cache_alloc)?;
+        line(f, "nr_cache_dealloc", g.nr_cache_dealloc)?;
         line(f, "nr_cached", g.nr_cached)?;
         line(f, "cached_bytes", g.cached_bytes)?;
         line(f, "nr_chunks", g.nr_chunks)?;

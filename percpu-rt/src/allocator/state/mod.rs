@@ -596,11 +596,8 @@ impl State {
             let mut n = 1;
             let rising = addrs.get(i + 1) == Some(&a.wrapping_add(bytes));
             while let Some(&next) = addrs.get(i + n) {
-                let want = if rising {
-                    a.wrapping_add(n * bytes)
-                } else {
-                    a.wrapping_sub(n * bytes)
-                };
+                let want =
+                    if rising { a.wrapping_add(n * bytes) } else { a.wrapping_sub(n * bytes) };
                 if next != want || n as u32 >= u32::MAX / bits {
                     break;
                 }
@@ -645,13 +642,6 @@ impl State {
             Ok(len) => Err(format!("area {ptr:?} is {len} granules, its class {bits}")),
             Err(e) => Err(format!("area {ptr:?} is not live: {e:?}")),
         }
-    }
-
-    /// Whether `addr` is in the first chunk's dynamic region (which is never released).
-    #[inline]
-    pub(crate) fn in_first_chunk(&self, addr: usize) -> bool {
-        let (lo, len, _) = self.fixed[0];
-        addr.wrapping_sub(lo) < len
     }
 
     /// The areas `placed` (taken with `needs_populate`) are populated now.
