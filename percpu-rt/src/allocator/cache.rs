@@ -260,6 +260,8 @@ pub(crate) struct Classes {
     /// When each class was last used (for eviction), from `tick`.
     last_use: [u32; NR_CLASSES],
     tick: u32,
+    /// The shape of the last allocation no class held.
+    last_miss: ClassKey,
     areas: [[usize; DEPTH]; NR_CLASSES],
 }
 
@@ -273,6 +275,7 @@ impl CpuCache {
                 clean: [0; NR_CLASSES],
                 last_use: [0; NR_CLASSES],
                 tick: 0,
+                last_miss: ClassKey::NONE,
                 areas: [[0; DEPTH]; NR_CLASSES],
             }),
             counts: CacheCounts::default(),
@@ -349,20 +352,13 @@ impl Classes {
         self.keys.iter().position(|&k| k == key)
     }
 
-    /// A class to hold `key` for an allocation: an unused one, or the least recently used
-    /// (which the caller empties first).
+    /// The least recently used class.
     fn victim(&self) -> usize {
-        if let Some(c) = self.keys.iter().position(|k| k.is_none()) {
-            return c;
-        }
-        if let Some(c) = self.len.iter().position(|&l| l == 0) {
-            return c;
-        }
         let now = self.tick;
         (0..NR_CLASSES).max_by_key(|&c| now.wrapping_sub(self.last_use[c])).unwrap_or(0)
     }
 
-    /// An empty class, for a free of a shape no class holds.
+    /// An empty class (unused, or holding no area).
     fn empty(&self) -> Option<usize> {
         (0..NR_CLASSES).find(|&c| self.keys[c].is_none() || self.len[c] == 0)
     }
@@ -428,7 +424,7 @@ impl Allocator {
         let mut g = cache.try_lock()?;
         let c = match g.find(key) {
             Some(c) => c,
-            None => self.rekey(&mut g, key),
+            None => self.adopt(&mut g, key)?,
         };
         g.touch(c);
         let (addr, clean) = match g.pop(c) {
@@ -490,16 +486,28 @@ impl Allocator {
         true
     }
 
-    /// Gives class `c` to `key` (emptying the class that held it before).
+    /// A class for `key`, which no class holds: an empty one, or, when `key` missed twice in a
+    /// row, the least recently used one, emptied first. A shape seen once (in a workload of
+    /// many shapes) does not evict a shape in use.
+    ///
+    /// RETURNS: `None` if the allocation should go through the chunks this time.
     #[cold]
-    fn rekey(&self, g: &mut CacheGuard<'_>, key: ClassKey) -> usize {
-        let c = g.victim();
-        if g.len[c] > 0 {
-            self.drain(g, c, DEPTH);
-        }
+    fn adopt(&self, g: &mut CacheGuard<'_>, key: ClassKey) -> Option<usize> {
+        let c = match g.empty() {
+            Some(c) => c,
+            None if g.last_miss == key => {
+                let c = g.victim();
+                self.drain(g, c, DEPTH);
+                c
+            }
+            None => {
+                g.last_miss = key;
+                return None;
+            }
+        };
         g.keys[c] = key;
         g.clean[c] = 0;
-        c
+        Some(c)
     }
 
     /// Takes up to half a class of areas of `key` from the chunks (populated pages only),
