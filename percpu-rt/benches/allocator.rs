@@ -10,7 +10,8 @@
 //! figure to compare with), `PERCPU_BENCH_CPU_TIME=1` report the thread's CPU time per
 //! operation instead of wall-clock time (for a machine busy with other work; the two agree on
 //! an idle machine), `PERCPU_BENCH_REPEAT` repetitions of the concurrent runs (default 5,
-//! medians), `PERCPU_BENCH_CONCURRENT=0` skip the concurrent part.
+//! medians), `PERCPU_BENCH_CONCURRENT=0` skip the concurrent part, `PERCPU_BENCH_PATH=new`
+//! skip the old path's rounds (for profiling the new one).
 //!
 //! * **Single CPU.** For each size (4 aligned 4; 16, 64, 256, 1024 aligned 8): three rounds of
 //!   N allocations, freed in order, in reverse, and alternating (even indexes, then odd); ns
@@ -105,7 +106,11 @@ fn main() {
             ]);
             new
         });
-        let old = warm_rounds(n, size, align);
+        let old = if std::env::var("PERCPU_BENCH_PATH").as_deref() == Ok("new") {
+            vec![f64::NAN; 6]
+        } else {
+            warm_rounds(n, size, align)
+        };
         allocator::balance().expect("balance");
         let after = populated_per_cpu_bytes() - baseline;
         rows.push((size, align, figures[..6].to_vec(), old));

@@ -159,12 +159,6 @@ impl Caches {
         (self.class_bytes / key.bytes()).min(DEPTH)
     }
 
-    /// Areas a refill takes and a drain gives back: half a class.
-    #[inline(always)]
-    pub(crate) fn batch(&self, key: ClassKey) -> usize {
-        self.cap(key) / 2
-    }
-
     /// The cache of the CPU the calling code runs on, if it has a unit and that CPU is one of
     /// the allocator's.
     #[inline(always)]
@@ -194,12 +188,14 @@ impl Caches {
     }
 }
 
-/// One CPU's cache: its classes behind a spin lock, and counters its holder writes.
+/// One CPU's cache: its classes behind a spin lock, and counters its holder writes. The lock,
+/// the counters and the classes' headers share the first cache line (one line per call, plus
+/// the line of the stack entry used).
 #[repr(C, align(128))]
 pub(crate) struct CpuCache {
     lock: AtomicBool,
-    classes: UnsafeCell<Classes>,
     pub(crate) counts: CacheCounts,
+    classes: UnsafeCell<Classes>,
 }
 
 // SAFETY: the classes are only reached through a `CacheGuard`, which exists only while its
@@ -216,20 +212,15 @@ pub(crate) struct CacheCounts {
     pub nr_alloc: AtomicU64,
     /// Frees taken by this cache.
     pub nr_dealloc: AtomicU64,
-    /// Granules of those allocations and frees.
-    pub alloc_bits: AtomicU64,
-    pub dealloc_bits: AtomicU64,
-    /// Areas (and their granules) taken from the chunks and given back to them.
-    pub filled: AtomicU64,
-    pub filled_bits: AtomicU64,
-    pub drained: AtomicU64,
-    pub drained_bits: AtomicU64,
+    /// Areas held now, and their granules.
+    pub held: AtomicU64,
+    pub held_bits: AtomicU64,
     /// Smallest and largest request served (bytes; 0 if none).
     pub min_size: AtomicUsize,
     pub max_size: AtomicUsize,
 }
 
-/// Adds `by` to a counter only its lock holder writes.
+/// Adds `by` (wrapping: `by` may be a negated amount) to a counter only its lock holder writes.
 #[inline(always)]
 fn bump(counter: &AtomicU64, by: u64) {
     counter.store(counter.load(Ordering::Relaxed).wrapping_add(by), Ordering::Relaxed);
@@ -238,16 +229,14 @@ fn bump(counter: &AtomicU64, by: u64) {
 impl CacheCounts {
     /// `(areas, granules)` the cache holds now.
     pub(crate) fn held(&self) -> (u64, u64) {
-        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let areas = l(&self.filled)
-            .wrapping_sub(l(&self.drained))
-            .wrapping_sub(l(&self.nr_alloc))
-            .wrapping_add(l(&self.nr_dealloc));
-        let bits = l(&self.filled_bits)
-            .wrapping_sub(l(&self.drained_bits))
-            .wrapping_sub(l(&self.alloc_bits))
-            .wrapping_add(l(&self.dealloc_bits));
-        (areas, bits)
+        (self.held.load(Ordering::Relaxed), self.held_bits.load(Ordering::Relaxed))
+    }
+
+    /// `n` areas of `bits` granules each came in (`n > 0`) or went out (`n < 0`).
+    #[inline(always)]
+    fn moved(&self, n: i64, bits: u32) {
+        bump(&self.held, n as u64);
+        bump(&self.held_bits, n.wrapping_mul(i64::from(bits)) as u64);
     }
 }
 
@@ -257,6 +246,8 @@ pub(crate) struct Classes {
     keys: [ClassKey; NR_CLASSES],
     len: [u16; NR_CLASSES],
     clean: [u16; NR_CLASSES],
+    /// The most areas each class holds ([`Caches::cap`] of its key).
+    cap: [u16; NR_CLASSES],
     /// When each class was last used (for eviction), from `tick`.
     last_use: [u32; NR_CLASSES],
     tick: u32,
@@ -269,16 +260,17 @@ impl CpuCache {
     fn new() -> CpuCache {
         CpuCache {
             lock: AtomicBool::new(false),
+            counts: CacheCounts::default(),
             classes: UnsafeCell::new(Classes {
                 keys: [ClassKey::NONE; NR_CLASSES],
                 len: [0; NR_CLASSES],
                 clean: [0; NR_CLASSES],
+                cap: [0; NR_CLASSES],
                 last_use: [0; NR_CLASSES],
                 tick: 0,
                 last_miss: ClassKey::NONE,
                 areas: [[0; DEPTH]; NR_CLASSES],
             }),
-            counts: CacheCounts::default(),
         }
     }
 
@@ -436,7 +428,7 @@ impl Allocator {
         };
         let counts = g.counts();
         bump(&counts.nr_alloc, 1);
-        bump(&counts.alloc_bits, u64::from(key.bits()));
+        counts.moved(-1, key.bits());
         if size > counts.max_size.load(Ordering::Relaxed) {
             counts.max_size.store(size, Ordering::Relaxed);
         }
@@ -468,21 +460,23 @@ impl Allocator {
                 Some(c) => {
                     g.keys[c] = key;
                     g.clean[c] = 0;
+                    g.cap[c] = self.caches.cap(key) as u16;
                     c
                 }
                 None => return false,
             },
         };
-        g.touch(c);
-        if g.len[c] as usize >= self.caches.cap(key) {
-            self.drain(&mut g, c, self.caches.batch(key));
+        let len = g.len[c];
+        if len >= g.cap[c] {
+            let batch = g.cap[c] as usize / 2;
+            self.drain(&mut g, c, batch);
         }
         let len = g.len[c] as usize;
         g.areas[c][len] = addr;
-        g.len[c] += 1;
+        g.len[c] = len as u16 + 1;
         let counts = g.counts();
         bump(&counts.nr_dealloc, 1);
-        bump(&counts.dealloc_bits, u64::from(key.bits()));
+        counts.moved(1, key.bits());
         true
     }
 
@@ -507,6 +501,7 @@ impl Allocator {
         };
         g.keys[c] = key;
         g.clean[c] = 0;
+        g.cap[c] = self.caches.cap(key) as u16;
         Some(c)
     }
 
@@ -515,9 +510,11 @@ impl Allocator {
     /// address on top.
     ///
     /// RETURNS: `None` if no area was found.
+    #[cold]
+    #[inline(never)]
     fn refill(&self, g: &mut CacheGuard<'_>, c: usize, key: ClassKey, req: Request) -> Option<()> {
         debug_assert_eq!(g.len[c], 0);
-        let want = self.caches.batch(key).max(1);
+        let want = (g.cap[c] as usize / 2).max(1);
         let mut buf = [0usize; DEPTH];
         let mut n = 0;
         let mut below_low = false;
@@ -553,12 +550,13 @@ impl Allocator {
         }
         g.len[c] = n as u16;
         g.clean[c] = n as u16;
-        bump(&g.counts().filled, n as u64);
-        bump(&g.counts().filled_bits, n as u64 * u64::from(key.bits()));
+        g.counts().moved(n as i64, key.bits());
         Some(())
     }
 
     /// Gives the bottom `n` areas of class `c` back to the chunks.
+    #[cold]
+    #[inline(never)]
     fn drain(&self, g: &mut CacheGuard<'_>, c: usize, n: usize) {
         let key = g.keys[c];
         let mut buf = [0usize; DEPTH];
@@ -566,9 +564,8 @@ impl Allocator {
         if n == 0 {
             return;
         }
-        bump(&g.counts().drained, n as u64);
-        bump(&g.counts().drained_bits, n as u64 * u64::from(key.bits()));
-        let notify = self.state.lock().release_areas(key.bits(), &buf[..n]);
+        g.counts().moved(-(n as i64), key.bits());
+        let notify = self.state.lock().release_areas(key.bits(), &mut buf[..n]);
         if notify {
             self.request_balance();
         }
@@ -608,11 +605,16 @@ impl Allocator {
                 if held.is_empty() {
                     continue;
                 }
-                if key.is_none() || held.len() > self.caches.cap(key) || clean > held.len() {
+                let cap = if key.is_none() { 0 } else { self.caches.cap(key) };
+                if key.is_none()
+                    || held.len() > cap
+                    || clean > held.len()
+                    || g.cap[c] as usize != cap
+                {
                     return Err(format!(
                         "cache {i} class {c}: key {key:?}, {} areas ({clean} clean) for a cap of {}",
                         held.len(),
-                        if key.is_none() { 0 } else { self.caches.cap(key) }
+                        g.cap[c]
                     ));
                 }
                 for (j, &addr) in held.iter().enumerate() {

@@ -4,10 +4,35 @@ use super::State;
 use crate::allocator::bitmap::test_bit;
 use crate::allocator::chunk::ChunkKind;
 use crate::allocator::slots::{Slots, UNLISTED};
+use crate::layout::{MIN_ALLOC_SHIFT, MIN_ALLOC_SIZE};
 use alloc::format;
 use alloc::string::String;
 
 impl State {
+    /// Checks that `addr` starts a live area of exactly `bits` granules, aligned to
+    /// `align_bits`, outside the reserved region (a cached area).
+    pub(crate) fn check_area(&self, addr: usize, bits: u32, align_bits: u32) -> Result<(), String> {
+        let ptr = self.geo.encode(addr);
+        let fixed = self.fixed.iter().find(|f| addr.wrapping_sub(f.0) < f.1).map(|f| f.2);
+        let id = fixed
+            .or_else(|| self.index.lookup(addr).map(|e| e.1))
+            .ok_or_else(|| format!("area {ptr:?} is in no chunk"))?;
+        let c = self.chunk(id).ok_or_else(|| format!("area {ptr:?}: chunk {id} is gone"))?;
+        if c.kind == ChunkKind::Reserved {
+            return Err(format!("area {ptr:?} is in the reserved region"));
+        }
+        let rel = addr - c.base - c.map_offset;
+        let p = (rel >> MIN_ALLOC_SHIFT) as u32;
+        if rel % MIN_ALLOC_SIZE != 0 || p % align_bits != 0 {
+            return Err(format!("area {ptr:?} is misaligned"));
+        }
+        match c.map.area_at(p) {
+            Ok(len) if len == bits => Ok(()),
+            Ok(len) => Err(format!("area {ptr:?} is {len} granules, its class {bits}")),
+            Err(e) => Err(format!("area {ptr:?} is not live: {e:?}")),
+        }
+    }
+
     // ---------------------------------------------------------------------------------------
     // Checking.
 

@@ -22,8 +22,6 @@ use super::memory;
 use super::slots::{Slots, UNLISTED};
 use crate::layout::{MIN_ALLOC_SHIFT, MIN_ALLOC_SIZE};
 use alloc::boxed::Box;
-use alloc::format;
-use alloc::string::String;
 use alloc::vec::Vec;
 
 /// The fixed geometry of the first chunk, in bytes.
@@ -583,65 +581,45 @@ impl State {
     }
 
     /// Gives back areas of `bits` bits each that the caller took with [`State::take`] (a
-    /// per-CPU cache's drain), in any order; neighbours in address order, rising or falling,
-    /// are released as one run.
+    /// per-CPU cache's drain, at most [`DEPTH`](super::cache::DEPTH) of them), in any order.
+    /// They are sorted, and neighbours are released as one run (one update of the hints).
     ///
     /// RETURNS: whether the balance step should run.
-    pub(crate) fn release_areas(&mut self, bits: u32, addrs: &[usize]) -> bool {
+    pub(crate) fn release_areas(&mut self, bits: u32, addrs: &mut [usize]) -> bool {
+        debug_assert!(addrs.len() <= super::cache::DEPTH);
+        addrs.sort_unstable();
         let bytes = (bits as usize) << MIN_ALLOC_SHIFT;
         let mut notify = false;
         let mut i = 0;
         while i < addrs.len() {
-            let a = addrs[i];
-            let mut n = 1;
-            let rising = addrs.get(i + 1) == Some(&a.wrapping_add(bytes));
-            while let Some(&next) = addrs.get(i + n) {
-                let want =
-                    if rising { a.wrapping_add(n * bytes) } else { a.wrapping_sub(n * bytes) };
-                if next != want || n as u32 >= u32::MAX / bits {
-                    break;
-                }
-                n += 1;
+            // The areas of one chunk: `addrs[i..j]` (a run never crosses into a neighbouring
+            // chunk).
+            if self.chunk_of(addrs[i]).is_err() {
+                debug_assert!(false, "a cached area is in no chunk");
+                i += 1;
+                continue;
             }
-            let start = if rising { a } else { a - (n - 1) * bytes };
-            match self.release(start, Some(bits), n as u32) {
-                Ok((r, _)) => notify |= r,
-                Err(_) => {
-                    // A run over two chunks (reserved side by side): one by one.
-                    for k in 0..n {
-                        let done = self.release(start + k * bytes, Some(bits), 1);
-                        debug_assert!(done.is_ok(), "a cached area was not live: {done:?}");
-                        notify |= done.is_ok_and(|r| r.0);
-                    }
-                }
+            let (lo, len, _) = self.recent;
+            let mut j = i + 1;
+            while j < addrs.len() && addrs[j].wrapping_sub(lo) < len {
+                j += 1;
             }
-            i += n;
+            // Runs of neighbours, one update each.
+            let group = &addrs[i..j];
+            let mut k = 0;
+            while k < group.len() {
+                let mut n = 1;
+                while k + n < group.len() && group[k + n] == group[k] + n * bytes {
+                    n += 1;
+                }
+                let done = self.release(group[k], Some(bits), n as u32);
+                debug_assert!(done.is_ok(), "a cached area was not live: {done:?}");
+                notify |= done.is_ok_and(|r| r.0);
+                k += n;
+            }
+            i = j;
         }
         notify
-    }
-
-    /// Checks that `addr` starts a live area of exactly `bits` granules, aligned to
-    /// `align_bits`, outside the reserved region (a cached area).
-    pub(crate) fn check_area(&self, addr: usize, bits: u32, align_bits: u32) -> Result<(), String> {
-        let ptr = self.geo.encode(addr);
-        let fixed = self.fixed.iter().find(|f| addr.wrapping_sub(f.0) < f.1).map(|f| f.2);
-        let id = fixed
-            .or_else(|| self.index.lookup(addr).map(|e| e.1))
-            .ok_or_else(|| format!("area {ptr:?} is in no chunk"))?;
-        let c = self.chunk(id).ok_or_else(|| format!("area {ptr:?}: chunk {id} is gone"))?;
-        if c.kind == ChunkKind::Reserved {
-            return Err(format!("area {ptr:?} is in the reserved region"));
-        }
-        let rel = addr - c.base - c.map_offset;
-        let p = (rel >> MIN_ALLOC_SHIFT) as u32;
-        if rel % MIN_ALLOC_SIZE != 0 || p % align_bits != 0 {
-            return Err(format!("area {ptr:?} is misaligned"));
-        }
-        match c.map.area_at(p) {
-            Ok(len) if len == bits => Ok(()),
-            Ok(len) => Err(format!("area {ptr:?} is {len} granules, its class {bits}")),
-            Err(e) => Err(format!("area {ptr:?} is not live: {e:?}")),
-        }
     }
 
     /// The areas `placed` (taken with `needs_populate`) are populated now.
