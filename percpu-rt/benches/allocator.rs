@@ -11,13 +11,15 @@
 //! operation instead of wall-clock time (for a machine busy with other work; the two agree on
 //! an idle machine), `PERCPU_BENCH_REPEAT` repetitions of the concurrent runs (default 5,
 //! medians), `PERCPU_BENCH_CONCURRENT=0` skip the concurrent part, `PERCPU_BENCH_PATH=new`
-//! skip the old path's rounds (for profiling the new one).
+//! (or `old`) skip the other path's warm rounds (for profiling).
 //!
 //! * **Single CPU.** For each size (4 aligned 4; 16, 64, 256, 1024 aligned 8): three rounds of
 //!   N allocations, freed in order, in reverse, and alternating (even indexes, then odd); ns
 //!   per operation = loop time / N. The new path runs on hosted CPU 0 (its cache); the old path
 //!   on the main thread, which is not a CPU and so takes the locked path through the chunks,
-//!   as every call did before the caches. Frees drop the owned areas (`PerCpuArea`). The warm
+//!   as every call did before the caches. The areas' pointers are kept (8 bytes each, as in
+//!   Linux's run) and freed by pointer with their shape (`free_raw_sized`: into the CPU's cache
+//!   on the new path, as an owner's drop; checked, as `free_raw`, on the old one). The warm
 //!   rounds run on chunks that are already populated (the allocator's own cost); the cold
 //!   round starts from the first chunk alone, so it also pays the hosted backend (mmap
 //!   reservations, page population) — shown apart, with the time spent inside the backend.
@@ -66,8 +68,16 @@ fn main() {
     );
     println!();
     let baseline = populated_per_cpu_bytes();
+    // Both paths on one core (the main thread and hosted CPU 0's thread), so that neither
+    // finds the chunks' lines in the other core's cache.
+    pin_to_core(0);
     let cpu0 = CpuId::new(0);
-    let on_cpu0 = |f: &(dyn Fn() -> Vec<f64> + Sync)| machine.run_on(cpu0, f);
+    let on_cpu0 = |f: &(dyn Fn() -> Vec<f64> + Sync)| {
+        machine.run_on(cpu0, || {
+            pin_to_core(0);
+            f()
+        })
+    };
 
     let mut rows = Vec::new();
     let mut cold = Vec::new();
@@ -83,20 +93,25 @@ fn main() {
     } else {
         &all[..]
     };
+    let mut old_slots = slots(n);
     for &(size, align) in sizes {
         // Cold: from the first chunk alone, paying chunk creation and population.
         allocator::balance().expect("balance");
         let figures = on_cpu0(&|| {
+            let mut areas = slots(n);
             let clock = BackendClock::start();
-            let mut areas = Vec::with_capacity(n);
-            let cold_alloc = alloc_all(&mut areas, n, size, align);
+            let cold_alloc = alloc_all(&mut areas, size, align);
             let backend_ns = clock.ns_per(n);
             let peak = populated_per_cpu_bytes() - baseline;
             let stats = allocator::stats().expect("initialised");
             let unit_pages: usize = stats.chunks.iter().map(|c| c.nr_pages).sum();
             let cached = stats.global.nr_cached as f64;
-            free_all(areas, Order::Forward);
-            let mut new = warm_rounds(n, size, align);
+            free_all(&mut areas, Order::Forward);
+            let mut new = if std::env::var("PERCPU_BENCH_PATH").as_deref() == Ok("old") {
+                vec![f64::NAN; 6]
+            } else {
+                warm_rounds(&mut areas, size, align)
+            };
             new.extend([
                 cold_alloc,
                 backend_ns,
@@ -109,7 +124,7 @@ fn main() {
         let old = if std::env::var("PERCPU_BENCH_PATH").as_deref() == Ok("new") {
             vec![f64::NAN; 6]
         } else {
-            warm_rounds(n, size, align)
+            warm_rounds(&mut old_slots, size, align)
         };
         allocator::balance().expect("balance");
         let after = populated_per_cpu_bytes() - baseline;
@@ -131,21 +146,19 @@ fn main() {
     // The aligned case: 4 bytes aligned 8, after a cold round of the same shape.
     allocator::balance().expect("balance");
     let aligned = on_cpu0(&|| {
+        let mut areas = slots(n);
         let clock = BackendClock::start();
-        let mut areas = Vec::with_capacity(n);
-        let cold = alloc_all(&mut areas, n, 4, 8);
+        let cold = alloc_all(&mut areas, 4, 8);
         let backend = clock.ns_per(n);
         let peak = (populated_per_cpu_bytes() - baseline) as f64 / n as f64;
-        free_all(areas, Order::Forward);
-        let mut areas = Vec::with_capacity(n);
-        let a = alloc_all(&mut areas, n, 4, 8);
-        let f = free_all(areas, Order::Forward);
+        free_all(&mut areas, Order::Forward);
+        let a = alloc_all(&mut areas, 4, 8);
+        let f = free_all(&mut areas, Order::Forward);
         vec![a, f, cold, backend, peak]
     });
     let aligned_old = {
-        let mut areas = Vec::with_capacity(n);
-        let a = alloc_all(&mut areas, n, 4, 8);
-        vec![a, free_all(areas, Order::Forward)]
+        let a = alloc_all(&mut old_slots, 4, 8);
+        vec![a, free_all(&mut old_slots, Order::Forward)]
     };
     allocator::balance().expect("balance");
 
@@ -188,7 +201,10 @@ fn main() {
         "(Linux: exactly the size per object, 8 bytes for the aligned case; after freeing, back to within 0.1-2.5 MB of boot.)"
     );
     println!();
-    machine.run_on(cpu0, churn_tables);
+    machine.run_on(cpu0, || {
+        pin_to_core(0);
+        churn_tables()
+    });
     allocator::balance().expect("balance");
     let cached = allocator::stats().expect("initialised").global;
     println!();
@@ -210,11 +226,10 @@ fn main() {
 
 /// The three warm rounds on already populated chunks, from the calling thread: allocation
 /// times then free times (in order, reverse, alternating).
-fn warm_rounds(n: usize, size: usize, align: usize) -> Vec<f64> {
+fn warm_rounds(areas: &mut Slots, size: usize, align: usize) -> Vec<f64> {
     let mut times = [0.0; 6];
     for (r, order) in [Order::Forward, Order::Reverse, Order::Alternating].into_iter().enumerate() {
-        let mut areas = Vec::with_capacity(n);
-        times[r] = alloc_all(&mut areas, n, size, align);
+        times[r] = alloc_all(areas, size, align);
         times[3 + r] = free_all(areas, order);
     }
     times.to_vec()

@@ -2,7 +2,7 @@
 //! the workload loops and Linux's figures.
 
 use percpu_rt::allocator::hosted::{HOSTED_BACKEND, HostedBackend};
-use percpu_rt::allocator::{self, Backend, BackendError, ChunkGeometry, ChunkKind, PerCpuArea};
+use percpu_rt::allocator::{self, Backend, BackendError, ChunkGeometry, ChunkKind, PerCpuPtr};
 use percpu_rt::hosted::{Machine, MachineConfig};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -199,13 +199,30 @@ impl Timer {
     }
 }
 
-/// Allocates `n` areas into `areas` (empty, with room for them).
-pub fn alloc_all(areas: &mut Vec<PerCpuArea<'static>>, n: usize, size: usize, align: usize) -> f64 {
+/// The pointers of a round's areas (8 bytes each, as Linux's benchmark keeps them), allocated
+/// and touched once, outside the timed loops, and reused.
+pub struct Slots {
+    ptrs: Vec<PerCpuPtr>,
+    size: usize,
+    align: usize,
+}
+
+/// Room for `n` pointers, every page of it touched.
+pub fn slots(n: usize) -> Slots {
+    Slots { ptrs: vec![PerCpuPtr::from_addr(0); n], size: 0, align: 0 }
+}
+
+/// Allocates an area for every slot. The owners are given up (`into_raw`): [`free_all`] frees
+/// by pointer with the shape (`free_raw_sized`, through the CPU's cache where there is one, as
+/// an owner's drop; checked through the chunks where there is none, as `free_raw`).
+pub fn alloc_all(slots: &mut Slots, size: usize, align: usize) -> f64 {
+    slots.size = size;
+    slots.align = align;
     let t = Timer::start();
-    for _ in 0..n {
-        areas.push(allocator::alloc(size, align).expect("allocation"));
+    for p in slots.ptrs.iter_mut() {
+        *p = allocator::alloc(size, align).expect("allocation").into_raw();
     }
-    t.ns_per(n)
+    t.ns_per(slots.ptrs.len())
 }
 
 #[derive(Clone, Copy)]
@@ -215,35 +232,24 @@ pub enum Order {
     Alternating,
 }
 
-/// Frees every area, by dropping its owner, in `order`. The vector's own memory is released
-/// after the timed loop.
-pub fn free_all(areas: Vec<PerCpuArea<'static>>, order: Order) -> f64 {
-    let n = areas.len();
-    let mut slots: Vec<Option<PerCpuArea<'static>>> = areas.into_iter().map(Some).collect();
+/// Frees every slot's area, in `order`.
+pub fn free_all(slots: &mut Slots, order: Order) -> f64 {
+    let (n, size, align) = (slots.ptrs.len(), slots.size, slots.align);
+    let free = |p: &PerCpuPtr| {
+        // SAFETY: every pointer comes from `into_raw` of an area `alloc_all` allocated with
+        // this size and alignment, and each is freed exactly once.
+        unsafe { allocator::free_raw_sized(*p, size, align) }.expect("free")
+    };
     let t = Timer::start();
     match order {
-        Order::Forward => {
-            for s in slots.iter_mut() {
-                drop(s.take());
-            }
-        }
-        Order::Reverse => {
-            for s in slots.iter_mut().rev() {
-                drop(s.take());
-            }
-        }
+        Order::Forward => slots.ptrs.iter().for_each(free),
+        Order::Reverse => slots.ptrs.iter().rev().for_each(free),
         Order::Alternating => {
-            for s in slots.iter_mut().step_by(2) {
-                drop(s.take());
-            }
-            for s in slots.iter_mut().skip(1).step_by(2) {
-                drop(s.take());
-            }
+            slots.ptrs.iter().step_by(2).for_each(free);
+            slots.ptrs.iter().skip(1).step_by(2).for_each(free);
         }
     }
-    let ns = t.ns_per(n);
-    drop(slots);
-    ns
+    t.ns_per(n)
 }
 
 pub fn populated_per_cpu_bytes() -> usize {

@@ -365,6 +365,7 @@ impl Allocator {
 
     /// Allocates through the chunks, under the allocator's lock, without initialising the
     /// copies.
+    #[inline]
     fn alloc_locked(
         &self,
         bits: u32,
@@ -517,6 +518,32 @@ impl Allocator {
     /// stranger.)
     pub unsafe fn free_raw(&self, ptr: PerCpuPtr) -> Result<(), FreeError> {
         self.release(ptr)
+    }
+
+    /// Frees the area `ptr` names, which was allocated with exactly `size` and `align`, by
+    /// pointer (Linux's `free_percpu`, for code that keeps raw pointers): with its shape known,
+    /// the area may go into the current CPU's cache, as an owned area's free does (no global
+    /// lock). Where it goes through the chunks instead (a shape that is not cached, a busy
+    /// cache, code without a unit), it is checked as by [`Allocator::free_raw`].
+    ///
+    /// CONTEXT: any, interrupt handlers included.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Allocator::free_raw`], and `ptr` names a live area of this allocator that was
+    /// allocated with this `size` and `align` (a cache hands it out again as such, unchecked).
+    #[inline]
+    pub unsafe fn free_raw_sized(
+        &self,
+        ptr: PerCpuPtr,
+        size: usize,
+        align: usize,
+    ) -> Result<(), FreeError> {
+        let class = match self.check_request(size, align) {
+            Ok(_) => self.class_of(size, align),
+            Err(_) => ClassKey::NONE,
+        };
+        self.release_owned(ptr, class, None)
     }
 
     /// Frees the area `ptr` names, of shape `class` ([`ClassKey::NONE`] if unknown), which the

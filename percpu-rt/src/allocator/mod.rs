@@ -375,6 +375,21 @@ pub unsafe fn free_raw(ptr: PerCpuPtr) -> Result<(), FreeError> {
     unsafe { global.free_raw(ptr) }
 }
 
+/// Frees the area `ptr` names, allocated with exactly `size` and `align`, by pointer, through
+/// the current CPU's cache where it can ([`Allocator::free_raw_sized`]).
+///
+/// CONTEXT: any, interrupt handlers included.
+///
+/// # Safety
+///
+/// As for [`Allocator::free_raw_sized`]: nothing else owns the area, and it was allocated with
+/// this `size` and `align`.
+pub unsafe fn free_raw_sized(ptr: PerCpuPtr, size: usize, align: usize) -> Result<(), FreeError> {
+    let global = global().ok_or(FreeError::NotInitialized)?;
+    // SAFETY: forwarded from the caller.
+    unsafe { global.free_raw_sized(ptr, size, align) }
+}
+
 /// The balance step ([`Allocator::balance`]).
 ///
 /// CONTEXT: may sleep.

@@ -323,6 +323,7 @@ impl State {
     ///
     /// RETURNS: the area, or `None` if no chunk has room (for [`Request::Normal`], none with
     /// room *or* unpopulated pages that could be populated).
+    #[inline]
     pub(crate) fn alloc(
         &mut self,
         bits: u32,
@@ -347,6 +348,7 @@ impl State {
     /// (which counts its allocations itself) or a batch (whose caller counts them).
     ///
     /// RETURNS: the run, or `None` as [`State::alloc`].
+    #[inline(always)]
     pub(crate) fn take(&mut self, bits: u32, align: u32, max: u32, req: Request) -> Option<Placed> {
         debug_assert!(max >= 1);
         let placed = match req {
@@ -372,6 +374,7 @@ impl State {
         }
     }
 
+    #[inline(always)]
     fn search(&mut self, bits: u32, align: u32, max: u32, pop_only: bool) -> Option<Placed> {
         let mut mask = self.slots.candidates(bits);
         while mask != 0 {
@@ -410,7 +413,7 @@ impl State {
 
     /// Tries one chunk; on success updates the population counts and the chunk's slot, on an
     /// alignment failure relegates it.
-    #[inline]
+    #[inline(always)]
     fn try_chunk(
         &mut self,
         id: ChunkId,
