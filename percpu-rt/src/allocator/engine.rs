@@ -1,20 +1,24 @@
-//! [`Allocator`]: the bookkeeping ([`State`]) behind an interrupt-safe lock, the backend
-//! calls around it, and the memory work (zeroing, `memory.rs`) outside it. The lines of a fresh
-//! area are requested under the lock, before the bookkeeping, so that the zeroing after it
-//! finds them on the way.
+//! [`Allocator`]: the bookkeeping ([`State`]) behind an interrupt-safe lock, every CPU's cache
+//! of free areas in front of it (`cache.rs`), the backend calls around it, and the memory work
+//! (zeroing, `memory.rs`) outside it. The lines of a fresh area are requested under the lock,
+//! before the bookkeeping, so that the zeroing after it finds them on the way.
 //!
-//! Locks (Linux's `pcpu_lock` and `pcpu_alloc_mutex`):
-//! * `state`: an irqsave spin lock over all bookkeeping. Every call takes it, briefly; never
-//!   held across a backend call or a memory write to areas.
+//! Locks (Linux's `pcpu_lock` and `pcpu_alloc_mutex`, and a per-CPU cache's own):
+//! * a CPU cache's: a spin lock over that cache alone, only *tried* by allocations and frees
+//!   (which take the locked path when it is busy), waited for by the balance step and the
+//!   consistency check. Taken before `state`.
+//! * `state`: an irqsave spin lock over all bookkeeping. Every call that misses its cache takes
+//!   it, briefly; so do a cache's refills and drains, once per batch; never held across a
+//!   backend call or a memory write to areas.
 //! * `grow`: serialises chunk creation and destruction, population and depopulation (the
 //!   balance step and the slow path of sleeping allocations). Taken before `state`, never from
 //!   interrupt context.
 //!
 //! Calls allowed from interrupt context (or with interrupts masked, or holding spin locks):
-//! freeing ([`PerCpuArea::free`], [`Allocator::free_raw`]), [`Allocator::alloc_atomic`],
-//! [`Allocator::alloc_reserved`].
-//! [`Allocator::stats`] and [`Allocator::verify`] allocate under the lock. The others may call
-//! the backend, which may sleep.
+//! freeing ([`PerCpuArea::free`], [`Allocator::free_raw`], [`Allocator::free_raw_sized`]),
+//! [`Allocator::alloc_atomic`], [`Allocator::alloc_reserved`]. [`Allocator::stats`] allocates
+//! under the lock; [`Allocator::verify`] also waits for every cache. The others may call the
+//! backend, which may sleep.
 
 use super::backend::{Backend, ChunkGeometry};
 use super::cache::{Caches, ClassKey, CpuCache};
@@ -512,10 +516,11 @@ impl Allocator {
     ///
     /// # Safety
     ///
-    /// Nothing else owns the area: no [`PerCpuArea`], [`PerCpuBox`](super::PerCpuBox) or other
-    /// record will use or free it again, and no reference into its copies is live. (The checks
-    /// catch pointers that name no live area; they cannot tell a live area's owner from a
-    /// stranger.)
+    /// Nothing else owns the area: no [`PerCpuArea`], [`PerCpuBox`](super::PerCpuBox), per-CPU
+    /// cache or other record will use or free it again, and no reference into its copies is
+    /// live. (The checks catch pointers that name no live area; they cannot tell a live area's
+    /// owner from a stranger, and an area freed into a CPU's cache is live in its chunk, held
+    /// by the cache, so freeing its pointer again is not caught.)
     pub unsafe fn free_raw(&self, ptr: PerCpuPtr) -> Result<(), FreeError> {
         self.release(ptr)
     }
