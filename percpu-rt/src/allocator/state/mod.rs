@@ -607,19 +607,42 @@ impl State {
             while j < addrs.len() && addrs[j].wrapping_sub(lo) < len {
                 j += 1;
             }
-            // Runs of neighbours, one update each.
+            // Runs of neighbours, one update of the map each; the chunk's counts and list once.
+            let id = self.recent.2;
+            let Some(c) = self.chunks.get_mut(id as usize).and_then(Option::as_mut) else {
+                i = j;
+                continue;
+            };
             let group = &addrs[i..j];
+            let (mut delta, mut released) = (0i32, 0u64);
             let mut k = 0;
             while k < group.len() {
                 let mut n = 1;
                 while k + n < group.len() && group[k + n] == group[k] + n * bytes {
                     n += 1;
                 }
-                let done = self.release(group[k], Some(bits), n as u32);
-                debug_assert!(done.is_ok(), "a cached area was not live: {done:?}");
-                notify |= done.is_ok_and(|r| r.0);
+                let p = ((group[k] - c.base - c.map_offset) >> MIN_ALLOC_SHIFT) as u32;
+                match c.map.release_run(p, bits, n as u32, &c.populated) {
+                    Ok(d) => {
+                        delta += d;
+                        released += n as u64;
+                    }
+                    Err(e) => debug_assert!(false, "a cached area was not live: {e:?}"),
+                }
                 k += n;
             }
+            if delta != 0 {
+                c.nr_empty_pop = c.nr_empty_pop.wrapping_add_signed(delta);
+                if c.kind != ChunkKind::Reserved {
+                    self.nr_empty_pop = self.nr_empty_pop.wrapping_add_signed(delta as isize);
+                }
+            }
+            let empty = c.map.is_empty();
+            notify |= empty && c.kind == ChunkKind::Dynamic;
+            let slot =
+                if empty { self.slots.free_slot() } else { Slots::size_slot(c.map.contig_bits()) };
+            self.slots.move_if_listed(id, slot);
+            self.counters.nr_taken -= released;
             i = j;
         }
         notify
