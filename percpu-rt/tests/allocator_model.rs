@@ -103,7 +103,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (prop_oneof![4 => 1usize..64, 2 => 1usize..1500, 1 => 1usize..=UNIT], 0u32..8, 0u8..10, via())
             .prop_map(|(size, align_shift, kind, via)| Op::Alloc { size, align_shift, kind, via }),
-        1 => (0usize..40, prop_oneof![3 => 1usize..64, 1 => 1usize..3000], 0u32..6, any::<bool>())
+        1 => (0usize..24, prop_oneof![3 => 1usize..64, 1 => 1usize..1500], 0u32..6, any::<bool>())
             .prop_map(|(n, size, align_shift, mixed)| Op::Batch { n, size, align_shift, mixed }),
         6 => (any::<prop::sample::Index>(), via()).prop_map(|(pick, via)| Op::Free { pick, via }),
         1 => (0u8..4, any::<prop::sample::Index>(), 1usize..64)
