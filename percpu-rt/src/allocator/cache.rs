@@ -38,9 +38,9 @@
 //!
 //! # Memory
 //!
-//! A class holds at most `class_bytes` per unit (4 KiB, less on machines with more than 16
-//! CPUs, down to 256 bytes: see [`Caches::new`]), and areas larger than half of that are not
-//! cached. Cached areas count as taken in the chunks and appear in the statistics
+//! A class holds at most `class_bytes` per unit (16 KiB with up to 4 CPUs, less on bigger
+//! machines, down to 256 bytes: see [`Caches::new`]), and areas larger than half of that are
+//! not cached. Cached areas count as taken in the chunks and appear in the statistics
 //! ([`GlobalStats::nr_cached`](super::GlobalStats::nr_cached)); the balance step gives every
 //! cached area back, so that a page or a chunk holding only cached areas is empty again and
 //! can be released (a few hundred bytes per CPU and class: the caches refill in one batch).
@@ -63,7 +63,7 @@ pub(crate) const DEPTH: usize = 64;
 /// `index_of_cpu` entry of a CPU without a cache.
 const NO_CACHE: u32 = u32::MAX;
 /// The bytes per unit a class may hold, at most and at least (see [`Caches::new`]).
-const CLASS_BYTES_MAX: usize = 4096;
+const CLASS_BYTES_MAX: usize = 16 << 10;
 const CLASS_BYTES_MIN: usize = 256;
 /// [`Caches::new`]: `class_bytes = CLASS_BYTES_BUDGET / nr_units`, clamped.
 const CLASS_BYTES_BUDGET: usize = 64 << 10;
@@ -123,9 +123,10 @@ pub(crate) struct Caches {
 
 impl Caches {
     /// One cache per unit of `units` (CPU id, offset). A class may hold
-    /// `64 KiB / units` bytes per unit, clamped to `[256 B, 4 KiB]`: the areas all caches hold
-    /// at most, over all units, grow as `units × 256 KiB` up to 256 units, and areas of up to
-    /// half that size are cached (2 KiB with up to 16 units, 1 KiB with 32).
+    /// `64 KiB / units` bytes per unit, clamped to `[256 B, 16 KiB]`: the areas all caches hold
+    /// at most (4 classes per CPU, every unit) grow as `units × 256 KiB` from 4 to 256 units
+    /// (1 MiB with 4 CPUs, 4 MiB with 16, 64 MiB with 256), and areas of up to half a class are
+    /// cached (8 KiB with up to 4 units, 2 KiB with 16, 512 bytes with 64).
     pub(crate) fn new(units: &[(CpuId, usize)]) -> Caches {
         let max_id = units.iter().map(|u| u.0.as_usize()).max().unwrap_or(0);
         let mut index_of_cpu = vec![NO_CACHE; max_id + 1].into_boxed_slice();

@@ -13,7 +13,14 @@
 //! prefetcher covers them, and a software prefetch there measured slower (41 to 53 ns for
 //! 64 bytes). Read prefetches are used: write-intent prefetches (`prefetchw`) measured slower on
 //! the same machine. Non-temporal stores and `rep stosb` were measured too and are slower than
-//! the C library's `memset` for these sizes, which is what `write_bytes` calls.
+//! the C library's `memset` for single areas, which is what `write_bytes` calls.
+//!
+//! A per-CPU cache zeroes the areas of a refill together, run by run ([`zero_areas`]). Runs of
+//! at least 2 KiB are written with non-temporal stores: whole lines, so the core need not read
+//! each line first (on the AMD EPYC machine this took 1 KiB allocations from about 220 to
+//! 150 ns and 256-byte ones from about 78 to 65 ns, both with the machine busy); the areas are
+//! handed out over the next allocations, so what they lose is only lines that would have
+//! stayed cached from the zeroing, which a run this long mostly pushes out anyway.
 
 /// Bytes per cache line.
 const LINE: usize = 64;
@@ -96,6 +103,45 @@ pub(crate) unsafe fn zero_areas(addrs: &[usize], size: usize, unit_offsets: &[us
             i += 1;
         }
         // SAFETY: `[start, end)` is a run of the caller's areas.
-        unsafe { zero_area(start, end - start, unit_offsets) };
+        unsafe { zero_run(start, end - start, unit_offsets) };
     }
 }
+
+/// [`zero_area`] for a run of areas: long runs with non-temporal stores (no read for
+/// ownership of lines about to be overwritten whole).
+///
+/// # Safety
+///
+/// As for [`zero_area`].
+#[inline]
+unsafe fn zero_run(addr: usize, size: usize, unit_offsets: &[usize]) {
+    #[cfg(target_arch = "x86_64")]
+    if size >= NT_MIN {
+        use core::arch::x86_64::{__m128i, _mm_setzero_si128, _mm_sfence, _mm_stream_si128};
+        for &off in unit_offsets {
+            let start = addr.wrapping_add(off);
+            let end = start + size;
+            let a = (start + 15) & !15;
+            let b = end & !15;
+            // SAFETY: forwarded from the caller: `[start, end)` is writable and ours; the
+            // aligned middle `[a, b)` is written 16 bytes at a time, the edges plainly.
+            unsafe {
+                core::ptr::write_bytes(start as *mut u8, 0, a - start);
+                let mut p = a;
+                while p < b {
+                    _mm_stream_si128(p as *mut __m128i, _mm_setzero_si128());
+                    p += 16;
+                }
+                core::ptr::write_bytes(b as *mut u8, 0, end - b);
+            }
+        }
+        // SAFETY: a store fence; orders the streaming stores before what follows.
+        unsafe { _mm_sfence() };
+        return;
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { zero_area(addr, size, unit_offsets) };
+}
+
+/// Runs at least this long are zeroed with non-temporal stores.
+const NT_MIN: usize = 2048;

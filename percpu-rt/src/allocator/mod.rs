@@ -44,7 +44,7 @@
 //! # Per-CPU caches: allocation and free without the global lock
 //!
 //! Each CPU has a cache of free areas for a few shapes (size and alignment; areas up to half a
-//! class's budget, 2 KiB with up to 16 CPUs). An allocation of a cached shape on a CPU pops an
+//! class's budget: 8 KiB with up to 4 CPUs, 2 KiB with 16). An allocation of a cached shape on a CPU pops an
 //! area from that CPU's cache, and the free of an owned area ([`PerCpuArea`], [`PerCpuBox`], or
 //! [`free_raw_sized`]) pushes it there: one atomic exchange on the CPU's own cache line, no
 //! global lock, so CPUs allocating and freeing at the same time do not wait for each other. A
