@@ -21,7 +21,7 @@ _start:
     ret
     .section .percpu,\"aw\"
     .quad 1
-    .section linkme_PERCPU_REGISTRY,\"a\"
+    .section .percpu_registry,\"a\"
     .quad 2
 ";
 

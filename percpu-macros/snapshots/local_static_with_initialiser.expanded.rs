@@ -1,49 +1,44 @@
-pub(crate) static RUNQUEUE: ::percpu_rt::PerCpu<
+pub(crate) static RUNQUEUE: ::percpu_rt::__private_0_1_0::PerCpu<
     RunQueue,
     __percpu_RUNQUEUE,
-    ::percpu_rt::mode::Local,
-> = unsafe { ::percpu_rt::PerCpu::__new_static(__percpu_RUNQUEUE) };
+    ::percpu_rt::__private_0_1_0::Local,
+> = unsafe { ::percpu_rt::__private_0_1_0::PerCpu::__new_static(__percpu_RUNQUEUE) };
 #[doc(hidden)]
 #[allow(non_camel_case_types)]
 pub(crate) struct __percpu_RUNQUEUE;
+#[allow(unused_imports)]
+use ::percpu_rt::__private_0_1_0::{NotDebug as _, NotScalar as _};
 const _: () = {
-    const _: () = ::percpu_rt::__private_0_1_0::assert_per_cpu_type::<RunQueue>();
+    use ::percpu_rt::__private_0_1_0 as __percpu_rt;
+    const _: () = __percpu_rt::assert_per_cpu_type::<RunQueue>();
     #[unsafe(link_section = ".percpu")]
-    #[used]
     #[allow(non_upper_case_globals)]
-    static RUNQUEUE: ::percpu_rt::__private_0_1_0::Template<RunQueue> = ::percpu_rt::__private_0_1_0::Template::new(
+    static RUNQUEUE: __percpu_rt::Template<RunQueue> = __percpu_rt::Template::new(
         RunQueue::EMPTY,
     );
-    static INITIAL_VALUE: ::percpu_rt::__private_0_1_0::InitialValue<RunQueue> = ::percpu_rt::__private_0_1_0::InitialValue::new(
+    static INITIAL: __percpu_rt::InitialValue<RunQueue> = __percpu_rt::InitialValue::new(
         RunQueue::EMPTY,
     );
-    unsafe impl ::percpu_rt::__private_0_1_0::Slot<RunQueue> for __percpu_RUNQUEUE {
-        #[inline(always)]
+    unsafe impl __percpu_rt::Slot<RunQueue> for __percpu_RUNQUEUE {
         fn per_cpu_ptr(&self) -> *mut RunQueue {
             RUNQUEUE.get()
         }
     }
-    ::percpu_rt::__private_0_1_0::static_ops!(__percpu_RUNQUEUE, RUNQUEUE);
-    #[::percpu_rt::__private_0_1_0::linkme::distributed_slice(
-        ::percpu_rt::__private_0_1_0::PERCPU_REGISTRY
-    )]
-    #[linkme(crate = ::percpu_rt::__private_0_1_0::linkme)]
-    static DESCRIPTOR: ::percpu_rt::__private_0_1_0::Descriptor = ::percpu_rt::__private_0_1_0::Descriptor::new::<
-        RunQueue,
-    >(
+    unsafe impl __percpu_rt::StaticSlot<RunQueue> for __percpu_RUNQUEUE {
+        const DESCRIPTOR: &'static __percpu_rt::Descriptor = &DESCRIPTOR;
+    }
+    #[used]
+    #[unsafe(link_section = ".percpu_registry")]
+    static DESCRIPTOR: __percpu_rt::Descriptor = __percpu_rt::Descriptor::new(
+        &RUNQUEUE,
+        &INITIAL,
         "RUNQUEUE",
         ::core::module_path!(),
-        RUNQUEUE.get().cast::<u8>(),
-        INITIAL_VALUE.as_ptr(),
         ::core::stringify!(RunQueue),
-        {
-            #[allow(unused_imports)]
-            use ::percpu_rt::__private_0_1_0::NotDebug as _;
-            ::percpu_rt::__private_0_1_0::DebugProbe::<RunQueue>::FORMAT
-        },
+        __percpu_rt::DebugProbe::<RunQueue>::FORMAT,
         ::core::option::Option::Some({
-            unsafe fn per_cpu_init(dst: *mut u8, cpu: ::percpu_rt::CpuId) {
-                let init: fn(::percpu_rt::CpuId) -> RunQueue = |cpu| RunQueue::new(cpu);
+            unsafe fn per_cpu_init(dst: *mut u8, cpu: __percpu_rt::CpuId) {
+                let init: fn(__percpu_rt::CpuId) -> RunQueue = |cpu| RunQueue::new(cpu);
                 unsafe { dst.cast::<RunQueue>().write(init(cpu)) }
             }
             per_cpu_init

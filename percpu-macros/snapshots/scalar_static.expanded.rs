@@ -1,53 +1,41 @@
 /// Packets received on this CPU.
-pub static RX_PACKETS: ::percpu_rt::PerCpu<
+pub static RX_PACKETS: ::percpu_rt::__private_0_1_0::PerCpu<
     u64,
     __percpu_RX_PACKETS,
-    <::percpu_rt::__private_0_1_0::ModeSelect<
-        {
-            #[allow(unused_imports)]
-            use ::percpu_rt::__private_0_1_0::NotScalar as _;
-            ::percpu_rt::__private_0_1_0::ScalarProbe::<u64>::IS_SCALAR
-        },
-    > as ::percpu_rt::__private_0_1_0::PickMode>::Mode,
-> = unsafe { ::percpu_rt::PerCpu::__new_static(__percpu_RX_PACKETS) };
+    ::percpu_rt::__private_0_1_0::ModeOf<
+        { ::percpu_rt::__private_0_1_0::ScalarProbe::<u64>::IS_SCALAR },
+    >,
+> = unsafe { ::percpu_rt::__private_0_1_0::PerCpu::__new_static(__percpu_RX_PACKETS) };
 #[doc(hidden)]
 #[allow(non_camel_case_types)]
 pub struct __percpu_RX_PACKETS;
+#[allow(unused_imports)]
+use ::percpu_rt::__private_0_1_0::{NotDebug as _, NotScalar as _};
 const _: () = {
-    const _: () = ::percpu_rt::__private_0_1_0::assert_per_cpu_type::<u64>();
+    use ::percpu_rt::__private_0_1_0 as __percpu_rt;
+    const _: () = __percpu_rt::assert_per_cpu_type::<u64>();
     #[unsafe(link_section = ".percpu")]
-    #[used]
     #[allow(non_upper_case_globals)]
-    static RX_PACKETS: ::percpu_rt::__private_0_1_0::Template<u64> = ::percpu_rt::__private_0_1_0::Template::new(
-        0,
-    );
-    static INITIAL_VALUE: ::percpu_rt::__private_0_1_0::InitialValue<u64> = ::percpu_rt::__private_0_1_0::InitialValue::new(
-        0,
-    );
-    unsafe impl ::percpu_rt::__private_0_1_0::Slot<u64> for __percpu_RX_PACKETS {
-        #[inline(always)]
+    static RX_PACKETS: __percpu_rt::Template<u64> = __percpu_rt::Template::new(0);
+    static INITIAL: __percpu_rt::InitialValue<u64> = __percpu_rt::InitialValue::new(0);
+    unsafe impl __percpu_rt::Slot<u64> for __percpu_RX_PACKETS {
         fn per_cpu_ptr(&self) -> *mut u64 {
             RX_PACKETS.get()
         }
+        __percpu_rt::static_ops!(RX_PACKETS; u64);
     }
-    ::percpu_rt::__private_0_1_0::static_ops!(__percpu_RX_PACKETS, RX_PACKETS);
-    #[::percpu_rt::__private_0_1_0::linkme::distributed_slice(
-        ::percpu_rt::__private_0_1_0::PERCPU_REGISTRY
-    )]
-    #[linkme(crate = ::percpu_rt::__private_0_1_0::linkme)]
-    static DESCRIPTOR: ::percpu_rt::__private_0_1_0::Descriptor = ::percpu_rt::__private_0_1_0::Descriptor::new::<
-        u64,
-    >(
+    unsafe impl __percpu_rt::StaticSlot<u64> for __percpu_RX_PACKETS {
+        const DESCRIPTOR: &'static __percpu_rt::Descriptor = &DESCRIPTOR;
+    }
+    #[used]
+    #[unsafe(link_section = ".percpu_registry")]
+    static DESCRIPTOR: __percpu_rt::Descriptor = __percpu_rt::Descriptor::new(
+        &RX_PACKETS,
+        &INITIAL,
         "RX_PACKETS",
         ::core::module_path!(),
-        RX_PACKETS.get().cast::<u8>(),
-        INITIAL_VALUE.as_ptr(),
         ::core::stringify!(u64),
-        {
-            #[allow(unused_imports)]
-            use ::percpu_rt::__private_0_1_0::NotDebug as _;
-            ::percpu_rt::__private_0_1_0::DebugProbe::<u64>::FORMAT
-        },
+        __percpu_rt::DebugProbe::<u64>::FORMAT,
         ::core::option::Option::None,
     );
 };

@@ -3,23 +3,27 @@
 //! For `#[percpu] pub static HITS: u64 = 0;` the expansion is, in short:
 //!
 //! ```text
-//! pub static HITS: ::percpu_rt::PerCpu<u64, __percpu_HITS> = unsafe { PerCpu::__new_static(__percpu_HITS) };
+//! pub static HITS: PerCpu<u64, __percpu_HITS, ModeOf<{ ScalarProbe::<u64>::IS_SCALAR }>> = ..;
 //! pub struct __percpu_HITS;                   // zero-sized: names the variable's slot
 //! const _: () = {
-//!     #[link_section = ".percpu"] #[used]
-//!     static HITS: Template<u64> = Template::new(0);   // the template, in .percpu
-//!     static INITIAL_VALUE: InitialValue<u64> = InitialValue::new(0);  // what every copy starts as
-//!     unsafe impl Slot<u64> for __percpu_HITS { .. }     // where the copies are
-//!     static_ops!(__percpu_HITS, HITS);                  // the gs:[rip + HITS] instructions
-//!     #[distributed_slice(REGISTRY)] static DESCRIPTOR: Descriptor = ..;  // for iteration
+//!     #[link_section = ".percpu"]             // or its class's subsection: ".percpu.hot", ...
+//!     static HITS: Template<u64> = Template::new(0);          // the template
+//!     static INITIAL: InitialValue<u64> = InitialValue::new(0); // what every copy starts as
+//!     unsafe impl Slot<u64> for __percpu_HITS {               // where the copies are, and
+//!         fn per_cpu_ptr(&self) -> *mut u64 { HITS.get() }
+//!         static_ops!(HITS; u64);                             // the gs:[rip + HITS] instructions
+//!     }
+//!     #[link_section = ".percpu_registry"] static DESCRIPTOR: Descriptor = ..;  // the registry
 //! };
 //! ```
 //!
 //! The handle holds nothing: every access names the template as a link-time symbol, so nothing
 //! is loaded at run time to find the variable. Inside the block the template has the variable's
-//! own name, so symbol tables, debuggers and `percpu-build inspect` show `crate::_::HITS`.
+//! own name, so symbol tables, debuggers and `percpu-build inspect` show `crate::_::HITS`. Every
+//! path goes through the runtime's version-stamped door, imported in the block as
+//! `__percpu_rt`.
 
-use crate::attr::Args;
+use crate::attr::{Args, Class};
 use crate::parse::PercpuStatic;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -40,15 +44,11 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
     let marker = format_ident!("__percpu_{}", name, span = name.span());
     let name_str = name.to_string();
 
+    // The mode is the compiler's answer to "is the type a Scalar?": the probe's inherent
+    // constant for scalars, the fallback trait's (imported with the static) for other types.
     let mode = match &args.local {
-        Some(local) => quote_spanned!(local.span()=> #krate::mode::Local),
-        None => quote! {
-            <#p::ModeSelect<{
-                #[allow(unused_imports)]
-                use #p::NotScalar as _;
-                #p::ScalarProbe::<#ty>::IS_SCALAR
-            }> as #p::PickMode>::Mode
-        },
+        Some(local) => quote_spanned!(local.span()=> #p::Local),
+        None => quote!(#p::ModeOf<{ #p::ScalarProbe::<#ty>::IS_SCALAR }>),
     };
 
     let per_cpu_init = match &args.init {
@@ -56,8 +56,8 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
             let span = init_fn.span();
             quote_spanned! {span=>
                 ::core::option::Option::Some({
-                    unsafe fn per_cpu_init(dst: *mut u8, cpu: #krate::CpuId) {
-                        let init: fn(#krate::CpuId) -> #ty = #init_fn;
+                    unsafe fn per_cpu_init(dst: *mut u8, cpu: __percpu_rt::CpuId) {
+                        let init: fn(__percpu_rt::CpuId) -> #ty = #init_fn;
                         // SAFETY: the runtime passes this CPU's copy of the variable, which is
                         // valid for writes and aligned for the variable's type.
                         unsafe { dst.cast::<#ty>().write(init(cpu)) }
@@ -69,61 +69,96 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
 
+    // Inside the block the door is imported under a short local name (`rt`'s items, below).
+    let rt = quote!(__percpu_rt);
+
     // Size checks the compiler answers, every token spanned at the user's type so that the
     // error points there.
     let ty_span = ty.span();
-    let p_at_ty = respan(p.clone(), ty_span);
+    let rt_at_ty = respan(rt.clone(), ty_span);
     let sized_check = quote_spanned! {ty_span=>
-        const _: () = #p_at_ty::assert_per_cpu_type::<#ty>();
+        const _: () = #rt_at_ty::assert_per_cpu_type::<#ty>();
+    };
+
+    // The placement class: its subsection of `.percpu` (the linker fragment orders them), the
+    // alignment wrapper of the aligned classes, and the class the registry records.
+    let (section, wrapper, class) = match args.class.as_ref().map(|(c, _)| *c) {
+        None => (".percpu", None, None),
+        Some(Class::Hot) => (".percpu.hot", None, Some(quote!(Hot))),
+        Some(Class::ReadMostly) => (".percpu.read_mostly", None, Some(quote!(ReadMostly))),
+        Some(Class::SharedAligned) => {
+            (".percpu.shared_aligned", Some(quote!(LineAligned)), Some(quote!(SharedAligned)))
+        }
+        Some(Class::PageAligned) => {
+            (".percpu.page_aligned", Some(quote!(PageAligned)), Some(quote!(PageAligned)))
+        }
+    };
+    let class = class.map(|c| quote!(.in_class(#rt::Class::#c)));
+    let (template_ty, template_new, template) = match &wrapper {
+        None => (quote!(#rt::Template<#ty>), quote!(#rt::Template::new(#init)), quote!(#name)),
+        Some(w) => (
+            quote!(#rt::#w<#rt::Template<#ty>>),
+            quote!(#rt::#w(#rt::Template::new(#init))),
+            quote!(#name.0),
+        ),
+    };
+
+    // The one-instruction operations naming the template (by-value statics; `arch`'s macro
+    // emits them for a type written as a primitive, for its one width, and nothing otherwise).
+    let static_ops = match &args.local {
+        Some(_) => quote!(),
+        None => quote!(#rt::static_ops!(#name; #ty);),
     };
 
     quote! {
         #(#attrs)*
-        #vis static #name: #krate::PerCpu<#ty, #marker, #mode> =
+        #vis static #name: #p::PerCpu<#ty, #marker, #mode> =
             // SAFETY: `#marker` is the slot of the template emitted below, and this is the only
             // handle created for it.
-            unsafe { #krate::PerCpu::__new_static(#marker) };
+            unsafe { #p::PerCpu::__new_static(#marker) };
 
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
         #vis struct #marker;
+        #[allow(unused_imports)]
+        use #p::{NotDebug as _, NotScalar as _};
 
         const _: () = {
+            use #p as #rt;
             #sized_check
-
-            #[unsafe(link_section = ".percpu")]
-            #[used]
+            #[unsafe(link_section = #section)]
             #[allow(non_upper_case_globals)]
-            static #name: #p::Template<#ty> = #p::Template::new(#init);
+            static #name: #template_ty = #template_new;
             // What every CPU's copy starts as, whatever the template holds by setup time.
-            static INITIAL_VALUE: #p::InitialValue<#ty> = #p::InitialValue::new(#init);
+            static INITIAL: #rt::InitialValue<#ty> = #rt::InitialValue::new(#init);
 
-            // SAFETY: `#name` (in this block: the template) is this variable's template in `.percpu`, so its address plus a
-            // CPU's offset is that CPU's copy; the operations generated by `static_ops!` access
-            // exactly `gs:[rip + TEMPLATE]`.
-            unsafe impl #p::Slot<#ty> for #marker {
-                #[inline(always)]
+            // SAFETY: `#name` (in this block: the template) is this variable's template in
+            // `.percpu`, so its address plus a CPU's offset is that CPU's copy; the operations
+            // of `static_ops!` access exactly that copy, for the size of `#ty`.
+            unsafe impl #rt::Slot<#ty> for #marker {
                 fn per_cpu_ptr(&self) -> *mut #ty {
-                    #name.get()
+                    #template.get()
                 }
+                #static_ops
             }
-            #p::static_ops!(#marker, #name);
 
-            #[#p::linkme::distributed_slice(#p::PERCPU_REGISTRY)]
-            #[linkme(crate = #p::linkme)]
-            static DESCRIPTOR: #p::Descriptor = #p::Descriptor::new::<#ty>(
+            // SAFETY: `DESCRIPTOR` below describes this static.
+            unsafe impl #rt::StaticSlot<#ty> for #marker {
+                const DESCRIPTOR: &'static #rt::Descriptor = &DESCRIPTOR;
+            }
+
+            // In the registry: the linker fragment gathers `.percpu_registry` into one array.
+            #[used]
+            #[unsafe(link_section = ".percpu_registry")]
+            static DESCRIPTOR: #rt::Descriptor = #rt::Descriptor::new(
+                &#template,
+                &INITIAL,
                 #name_str,
                 ::core::module_path!(),
-                #name.get().cast::<u8>(),
-                INITIAL_VALUE.as_ptr(),
                 ::core::stringify!(#ty),
-                {
-                    #[allow(unused_imports)]
-                    use #p::NotDebug as _;
-                    #p::DebugProbe::<#ty>::FORMAT
-                },
+                #rt::DebugProbe::<#ty>::FORMAT,
                 #per_cpu_init,
-            );
+            )#class;
         };
     }
 }

@@ -74,7 +74,7 @@ fn error_keeps_the_declaration() {
         ),
     );
     assert!(out.contains("compile_error!"), "{out}");
-    assert!(out.contains("static BAD: ::percpu_rt::PerCpu<"), "{out}");
+    assert!(out.contains("static BAD: ::percpu_rt::__private_0_1_0::PerCpu<"), "{out}");
 }
 
 #[test]

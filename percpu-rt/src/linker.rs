@@ -7,10 +7,9 @@
 //! * every `#[percpu]` template lands in one output section, `.percpu`, page-aligned and kept
 //!   (`KEEP`), between the symbols `__percpu_start` and `__percpu_end`, and padded to a page
 //!   boundary, so that the template's pages hold nothing else;
-//! * every variable descriptor lands in `.percpu_registry`, between `__percpu_registry_start` and
-//!   `__percpu_registry_end`; the section names that `linkme` expects are provided from those
-//!   bounds, so the registry works whether or not the linker would synthesise `__start_*` symbols
-//!   (lld's `-z start-stop-gc`, static archives, custom scripts);
+//! * every variable descriptor lands in `.percpu_registry` (kept), between
+//!   `__percpu_registry_start` and `__percpu_registry_end`: the registry is the array of
+//!   descriptors between them, whatever the linker would do with unreferenced sections;
 //! * link-time `ASSERT`s fail the link with a message that says what to change: `ERROR(percpu)`
 //!   when the configuration is wrong (static data too large for the configured unit), `BUG(percpu)`
 //!   when an invariant of this crate broke.
@@ -24,8 +23,8 @@
 
 use core::fmt::{self, Write};
 
-/// Name of the registry's `linkme` distributed slice (see `private::REGISTRY`).
-pub const REGISTRY_SLICE: &str = "PERCPU_REGISTRY";
+/// The input section every `#[percpu]` static's descriptor is placed in.
+pub const REGISTRY_SECTION: &str = ".percpu_registry";
 
 /// The names the runtime links against (aliases of `__percpu_start`, `__percpu_end` and
 /// `__percpu_settings`, which tools read). They say where they come from, so that a program
@@ -36,6 +35,10 @@ pub const START_ALIAS: &str = "__percpu_start_defined_by_percpu_build_configure"
 pub const END_ALIAS: &str = "__percpu_end_defined_by_percpu_build_configure";
 /// See [`START_ALIAS`].
 pub const SETTINGS_ALIAS: &str = "__percpu_settings_defined_by_percpu_build_configure";
+/// See [`START_ALIAS`].
+pub const REGISTRY_START_ALIAS: &str = "__percpu_registry_start_defined_by_percpu_build_configure";
+/// See [`START_ALIAS`].
+pub const REGISTRY_END_ALIAS: &str = "__percpu_registry_end_defined_by_percpu_build_configure";
 
 /// The program's settings as the fragment links them in (`__percpu_settings` in
 /// `.percpu_registry`, read back by `percpu_rt::Settings::linked`): a header, one 64-bit word
@@ -45,7 +48,7 @@ pub mod record {
     /// First word: identifies the record.
     pub const MAGIC: u64 = 0x7065_7263_7075_5345; // "percpuSE"
     /// Second word: the record's layout version.
-    pub const VERSION: u64 = 1;
+    pub const VERSION: u64 = 2;
     /// `page_size`.
     pub const PAGE_SIZE: usize = 0;
     /// `atom_size`.
@@ -70,8 +73,10 @@ pub mod record {
     pub const EMPTY_PAGES_LOW: usize = 10;
     /// `empty_pages_high`.
     pub const EMPTY_PAGES_HIGH: usize = 11;
+    /// `hot_lines`: the budget of `#[percpu(hot)]` data, in cache lines.
+    pub const HOT_LINES: usize = 12;
     /// How many fields.
-    pub const FIELDS: usize = 12;
+    pub const FIELDS: usize = 13;
 }
 
 /// The settings record's content: the field values (indexed by the [`record`] constants) and
@@ -134,15 +139,22 @@ pub const LINUX_SETTINGS: [u64; record::FIELDS] = [
     0,        // first_chunk: auto
     2,        // empty_pages_low
     4,        // empty_pages_high
+    1,        // hot_lines
 ];
+
+/// Bytes per cache line: the unit of the hot budget, and the `shared_aligned` alignment.
+pub const CACHE_LINE: usize = 64;
+
+/// The `page_aligned` alignment: 4 KiB, the smallest page (the class's statics are whole 4 KiB
+/// pages of every unit, whatever `page_size` is).
+pub const PAGE_ALIGNED: usize = 4096;
 
 /// The origin of [`LINUX_SETTINGS`].
 pub const DEFAULTS_ORIGIN: &str = "Linux's defaults (no percpu.toml)";
 
-/// Writes the `SECTIONS` body (the output sections and the symbols linkme needs).
+/// Writes the `SECTIONS` body: the template and the registry (with the settings).
 pub fn write_sections(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result {
     let page = p.page_size;
-    let r = REGISTRY_SLICE;
     writeln!(
         out,
         "  /* percpu: the template of every #[percpu] static (one unit's static area). */"
@@ -151,7 +163,20 @@ pub fn write_sections(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result 
     writeln!(out, "  {{")?;
     writeln!(out, "    __percpu_start = .;")?;
     writeln!(out, "    {START_ALIAS} = .;")?;
-    writeln!(out, "    KEEP(*(.percpu .percpu.*))")?;
+    writeln!(
+        out,
+        "    /* The placement classes, in this order; hot first, in the first lines. */"
+    )?;
+    writeln!(out, "    __percpu_hot_start = .;")?;
+    writeln!(out, "    KEEP(*(.percpu.hot))")?;
+    writeln!(out, "    __percpu_hot_end = .;")?;
+    writeln!(out, "    KEEP(*(.percpu))")?;
+    writeln!(out, "    KEEP(*(.percpu.read_mostly))")?;
+    writeln!(out, "    KEEP(*(.percpu.shared_aligned))")?;
+    writeln!(out, "    __percpu_page_aligned_start = .;")?;
+    writeln!(out, "    KEEP(*(.percpu.page_aligned))")?;
+    writeln!(out, "    __percpu_page_aligned_end = .;")?;
+    writeln!(out, "    KEEP(*(.percpu.*))")?;
     writeln!(out, "    __percpu_end = .;")?;
     writeln!(out, "    {END_ALIAS} = .;")?;
     writeln!(
@@ -167,11 +192,10 @@ pub fn write_sections(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result 
     writeln!(out, "  .percpu_registry : ALIGN(8)")?;
     writeln!(out, "  {{")?;
     writeln!(out, "    __percpu_registry_start = .;")?;
-    writeln!(out, "    KEEP(*(linkme_{r}))")?;
+    writeln!(out, "    {REGISTRY_START_ALIAS} = .;")?;
+    writeln!(out, "    KEEP(*({REGISTRY_SECTION}))")?;
     writeln!(out, "    __percpu_registry_end = .;")?;
-    writeln!(out, "    __percpu_registry_dupcheck_start = .;")?;
-    writeln!(out, "    KEEP(*(linkm2_{r}))")?;
-    writeln!(out, "    __percpu_registry_dupcheck_end = .;")?;
+    writeln!(out, "    {REGISTRY_END_ALIAS} = .;")?;
     write_settings(out, &p.settings)?;
     writeln!(out, "  }}")?;
     Ok(())
@@ -204,15 +228,20 @@ fn write_settings(out: &mut dyn Write, s: &SettingsRecord<'_>) -> fmt::Result {
 
 /// Writes the symbol aliases and link-time assertions (top level of a script).
 pub fn write_checks(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result {
-    let r = REGISTRY_SLICE;
-    writeln!(out, "PROVIDE(__start_linkme_{r} = __percpu_registry_start);")?;
-    writeln!(out, "PROVIDE(__stop_linkme_{r} = __percpu_registry_end);")?;
-    writeln!(out, "PROVIDE(__start_linkm2_{r} = __percpu_registry_dupcheck_start);")?;
-    writeln!(out, "PROVIDE(__stop_linkm2_{r} = __percpu_registry_dupcheck_end);")?;
     writeln!(
         out,
         "ASSERT(__percpu_start % {page:#x} == 0, \"BUG(percpu): .percpu is not page-aligned; the first-chunk setup needs a page-aligned template\");",
         page = p.page_size
+    )?;
+    let hot_lines = p.settings.values[record::HOT_LINES];
+    let hot_bytes = hot_lines * CACHE_LINE as u64;
+    writeln!(
+        out,
+        "ASSERT(__percpu_hot_end - __percpu_hot_start <= {hot_bytes}, \"ERROR(percpu): the #[percpu(hot)] statics need more than the hot budget of {hot_lines} cache line(s), {hot_bytes} bytes, that `hot_lines` in percpu.toml allows (percpu-rt's own hot statics take up to 32 of them); raise hot_lines, or make fewer statics hot\");"
+    )?;
+    writeln!(
+        out,
+        "ASSERT(__percpu_page_aligned_start == __percpu_page_aligned_end || (__percpu_page_aligned_end - __percpu_start) % {PAGE_ALIGNED:#x} == 0, \"BUG(percpu): the #[percpu(page_aligned)] statics do not end on a 4 KiB boundary of the template (each is whole 4 KiB pages); is .percpu.page_aligned placed by another linker script?\");"
     )?;
     if let Some(max) = p.max_static_size {
         write!(
@@ -316,8 +345,9 @@ mod tests {
         assert!(text.contains("  .percpu : ALIGN(0x1000)\n"));
         assert!(text.contains("INSERT AFTER .data;\n"));
         assert!(text.contains("BUG(percpu): .percpu is not page-aligned"));
-        assert!(!text.contains("ERROR(percpu)"));
-        assert!(text.contains("    QUAD(0x7065726370755345); QUAD(1);\n    QUAD(0x1000);\n"));
+        assert!(!text.contains("__percpu_end - __percpu_start <="), "no static-size limit");
+        assert!(text.contains("the #[percpu(hot)] statics need more than the hot budget"));
+        assert!(text.contains("    QUAD(0x7065726370755345); QUAD(2);\n    QUAD(0x1000);\n"));
         assert!(
             text.contains("    QUAD(33);\n    BYTE(0x4c); BYTE(0x69);"),
             "the origin's length and bytes"

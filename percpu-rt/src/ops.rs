@@ -1,204 +1,239 @@
-//! The current-CPU scalar operations, one function per operation, for any slot (static template
-//! or dynamic per-CPU pointer) and any [`Scalar`] type.
+//! The current-CPU by-value operations, one function per operation, for any slot (a static's
+//! template or a dynamic per-CPU pointer) and any [`Scalar`] type: the arch-neutral dispatch
+//! onto the architecture contract (`arch`).
 //!
-//! * x86_64: one `gs:`-relative instruction (the slot's generated [`GsOps`](crate::arch::x86_64::GsOps)).
-//! * aarch64: the CPU is pinned through the platform's preemption hook and the operation is an
-//!   atomic instruction on the current CPU's copy, so an interrupt handler on the same CPU
-//!   cannot lose an update either.
+//! * A static declared with a primitive type has operations that name its template symbol
+//!   ([`Slot::STATIC_OPS`] is its width): on x86_64 each is the single instruction
+//!   `op gs:[rip + SYM]`.
+//! * Any other slot goes through [`LocalOps`] with its per-CPU pointer: `op gs:[reg]` on
+//!   x86_64, the CPU pinned around one atomic instruction elsewhere.
+//! * 16-byte values go through a compare-and-exchange loop on the copy.
 //!
-//! Every operation first asks the slot whether the current CPU can reach its copy
+//! The choice is made at compile time (the widths are constants after inlining). Every
+//! operation first asks the slot whether the current CPU can reach its copy
 //! ([`Slot::check_current`]): free for statics, one compare for dynamic objects, whose per-CPU
 //! pointer names nothing the caller owns where no unit is loaded.
 
-use crate::private::Slot;
-#[cfg(target_arch = "aarch64")]
-use crate::scalar::Raw;
-use crate::scalar::Scalar;
+use crate::arch::{Arch, LocalOps, Rmw};
+use crate::scalar::{Raw, Scalar};
+use crate::slot::Slot;
 
-#[cfg(target_arch = "x86_64")]
-mod imp {
-    use super::*;
+/// The width of `T`'s raw word.
+#[inline(always)]
+fn size<T: Scalar>() -> usize {
+    <T::Raw as Raw>::SIZE
+}
 
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn read<T: Scalar, S: Slot<T>>(s: &S) -> T {
-        s.check_current();
-        // SAFETY: `Slot` addresses the current CPU's copy of a `T`, whose raw word is `T::Raw`.
-        T::from_raw(unsafe { S::load::<T::Raw>(s.gs_operand()) })
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn write<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        s.check_current();
-        // SAFETY: as in `read`.
-        unsafe { S::store::<T::Raw>(s.gs_operand(), v.into_raw()) }
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn add<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        s.check_current();
-        // SAFETY: as in `read`.
-        unsafe { S::add::<T::Raw>(s.gs_operand(), v.into_raw()) }
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn sub<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        s.check_current();
-        // SAFETY: as in `read`.
-        unsafe { S::sub::<T::Raw>(s.gs_operand(), v.into_raw()) }
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn inc<T: Scalar, S: Slot<T>>(s: &S) {
-        s.check_current();
-        // SAFETY: as in `read`.
-        unsafe { S::inc::<T::Raw>(s.gs_operand()) }
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn dec<T: Scalar, S: Slot<T>>(s: &S) {
-        s.check_current();
-        // SAFETY: as in `read`.
-        unsafe { S::dec::<T::Raw>(s.gs_operand()) }
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn and<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        s.check_current();
-        // SAFETY: as in `read`.
-        unsafe { S::and::<T::Raw>(s.gs_operand(), v.into_raw()) }
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn or<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        s.check_current();
-        // SAFETY: as in `read`.
-        unsafe { S::or::<T::Raw>(s.gs_operand(), v.into_raw()) }
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn xor<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        s.check_current();
-        // SAFETY: as in `read`.
-        unsafe { S::xor::<T::Raw>(s.gs_operand(), v.into_raw()) }
-    }
-    /// Adds `v`; returns the previous value.
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn fetch_add<T: Scalar, S: Slot<T>>(s: &S, v: T) -> T {
-        s.check_current();
-        // SAFETY: as in `read`.
-        T::from_raw(unsafe { S::xadd::<T::Raw>(s.gs_operand(), v.into_raw()) })
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn xchg<T: Scalar, S: Slot<T>>(s: &S, v: T) -> T {
-        s.check_current();
-        // SAFETY: as in `read`.
-        T::from_raw(unsafe { S::xchg::<T::Raw>(s.gs_operand(), v.into_raw()) })
-    }
-    /// Returns the previous value; the store happened if it equals `old`.
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn cmpxchg<T: Scalar, S: Slot<T>>(s: &S, old: T, new: T) -> T::Raw {
-        s.check_current();
-        // SAFETY: as in `read`.
-        unsafe { S::cmpxchg::<T::Raw>(s.gs_operand(), old.into_raw(), new.into_raw()) }
+/// Whether the slot's static operations serve `T`.
+#[inline(always)]
+fn by_symbol<T: Scalar, S: Slot<T>>() -> bool {
+    S::STATIC_OPS == size::<T>()
+}
+
+#[inline(always)]
+fn bits<T: Scalar>(v: T) -> u64 {
+    v.into_raw().to_bits() as u64
+}
+
+#[inline(always)]
+fn value<T: Scalar>(bits: u128) -> T {
+    T::from_raw(<T::Raw as Raw>::from_bits(bits))
+}
+
+/// 16-byte compare-and-exchange on the current CPU's copy; returns the previous value.
+#[inline(always)]
+fn cas16<T: Scalar, S: Slot<T>>(s: &S, old: u128, new: u128) -> u128 {
+    // SAFETY: `s` addresses the current CPU's copy of a live, 16-byte aligned `T` (the slot's
+    // contract), only ever accessed by value; the static form exists when STATIC_OPS is 16.
+    unsafe {
+        if by_symbol::<T, S>() {
+            S::cmpxchg16(old, new)
+        } else {
+            Arch::cmpxchg16(s.per_cpu_ptr() as usize, old, new)
+        }
     }
 }
 
-#[cfg(target_arch = "aarch64")]
-mod imp {
-    use super::*;
-    use crate::platform::platform;
-
-    /// Runs `f` on the current CPU's raw copy with the CPU pinned.
-    #[inline(always)]
-    #[track_caller]
-    fn pinned<T: Scalar, S: Slot<T>, U>(s: &S, f: impl FnOnce(*mut T::Raw) -> U) -> U {
-        s.check_current();
-        platform().preempt_disable();
-        let p = (s.per_cpu_ptr() as usize).wrapping_add(crate::local::this_cpu_offset());
-        let result = f(p as *mut T::Raw);
-        platform().preempt_enable();
-        result
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn read<T: Scalar, S: Slot<T>>(s: &S) -> T {
-        // SAFETY: pinned, so `p` is the current CPU's copy, valid and aligned for `T::Raw`.
-        T::from_raw(pinned(s, |p| unsafe { T::Raw::atomic_load(p) }))
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn write<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        xchg(s, v);
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn add<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        fetch_add(s, v);
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn sub<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        fetch_add(s, T::from_raw(v.into_raw().wrapping_neg()));
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn inc<T: Scalar, S: Slot<T>>(s: &S) {
-        fetch_add(s, T::from_raw(T::Raw::from_bits(1)));
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn dec<T: Scalar, S: Slot<T>>(s: &S) {
-        fetch_add(s, T::from_raw(T::Raw::from_bits(1).wrapping_neg()));
-    }
-    #[inline(always)]
-    #[track_caller]
-    fn bits<T: Scalar, S: Slot<T>>(s: &S, op: u8, v: T) {
-        let v = v.into_raw();
-        // SAFETY: as in `read`.
-        pinned(s, |p| unsafe { T::Raw::atomic_bits(p, op, v) })
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn and<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        bits(s, b'&', v)
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn or<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        bits(s, b'|', v)
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn xor<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-        bits(s, b'^', v)
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn fetch_add<T: Scalar, S: Slot<T>>(s: &S, v: T) -> T {
-        let v = v.into_raw();
-        // SAFETY: as in `read`.
-        T::from_raw(pinned(s, |p| unsafe { T::Raw::atomic_fetch_add(p, v) }))
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn xchg<T: Scalar, S: Slot<T>>(s: &S, v: T) -> T {
-        let v = v.into_raw();
-        // SAFETY: as in `read`.
-        T::from_raw(pinned(s, |p| unsafe { T::Raw::atomic_swap(p, v) }))
-    }
-    #[inline(always)]
-    #[track_caller]
-    pub(crate) fn cmpxchg<T: Scalar, S: Slot<T>>(s: &S, old: T, new: T) -> T::Raw {
-        let (old, new) = (old.into_raw(), new.into_raw());
-        // SAFETY: as in `update`.
-        pinned(s, |p| match unsafe { T::Raw::atomic_cas(p, old, new) } {
-            Ok(prev) | Err(prev) => prev,
-        })
+/// Replaces the current CPU's 16-byte copy `x` with `f(x)`; returns the previous value. Each
+/// step is one compare-and-exchange on the copy of the CPU executing it, so a migration or an
+/// interrupt between steps only makes the next compare fail and retry.
+#[inline(always)]
+fn update16<T: Scalar, S: Slot<T>>(s: &S, f: impl Fn(u128) -> u128) -> u128 {
+    let mut current = cas16(s, 0, 0);
+    loop {
+        let previous = cas16(s, current, f(current));
+        if previous == current {
+            return previous;
+        }
+        current = previous;
     }
 }
 
-pub(crate) use imp::*;
+/// Reads the current CPU's copy of up to 8 bytes, without any check (`read`, and the
+/// debug mode's checks, which cannot check themselves).
+#[inline(always)]
+pub(crate) fn read_unchecked<T: Scalar, S: Slot<T>>(s: &S) -> T {
+    debug_assert!(size::<T>() <= 8);
+    // SAFETY: as in `cas16`, for a copy of `size::<T>()` bytes.
+    let bits = unsafe {
+        if by_symbol::<T, S>() {
+            S::load()
+        } else {
+            Arch::load(s.per_cpu_ptr() as usize, size::<T>())
+        }
+    };
+    value(bits.into())
+}
+
+/// Writes the current CPU's copy of up to 8 bytes, without any check (as `read_unchecked`).
+#[inline(always)]
+pub(crate) fn write_unchecked<T: Scalar, S: Slot<T>>(s: &S, v: T) {
+    debug_assert!(size::<T>() <= 8);
+    // SAFETY: as in `cas16`, for a copy of `size::<T>()` bytes.
+    unsafe {
+        if by_symbol::<T, S>() {
+            S::store(bits(v))
+        } else {
+            Arch::store(s.per_cpu_ptr() as usize, size::<T>(), bits(v))
+        }
+    }
+}
+
+/// Before every current-CPU access: the slot's check (a dynamic object needs a unit), and the
+/// debug mode's (`debug.rs`).
+#[inline(always)]
+#[track_caller]
+fn check<T, S: Slot<T>>(s: &S) {
+    s.check_current();
+    #[cfg(feature = "debug-checks")]
+    crate::debug::on_access(s.per_cpu_ptr() as usize);
+}
+
+/// Reads the current CPU's copy.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn read<T: Scalar, S: Slot<T>>(s: &S) -> T {
+    check(s);
+    if size::<T>() == 16 {
+        return value(cas16(s, 0, 0));
+    }
+    read_unchecked(s)
+}
+
+/// Writes the current CPU's copy.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn write<T: Scalar, S: Slot<T>>(s: &S, v: T) {
+    check(s);
+    if size::<T>() == 16 {
+        let new = v.into_raw().to_bits();
+        update16(s, |_| new);
+        return;
+    }
+    write_unchecked(s, v)
+}
+
+/// `copy = copy op v`.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn rmw<T: Scalar, S: Slot<T>>(s: &S, op: Rmw, v: T) {
+    check(s);
+    if size::<T>() == 16 {
+        let v = v.into_raw().to_bits();
+        update16(s, |x| match op {
+            Rmw::Add => x.wrapping_add(v),
+            Rmw::Sub => x.wrapping_sub(v),
+            Rmw::And => x & v,
+            Rmw::Or => x | v,
+            Rmw::Xor => x ^ v,
+        });
+        return;
+    }
+    // SAFETY: as in `read`.
+    unsafe {
+        if by_symbol::<T, S>() {
+            S::rmw(op, bits(v))
+        } else {
+            Arch::rmw(s.per_cpu_ptr() as usize, size::<T>(), op, bits(v))
+        }
+    }
+}
+
+/// Adds one (`up`) or subtracts one.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn step<T: Scalar, S: Slot<T>>(s: &S, up: bool) {
+    check(s);
+    if size::<T>() == 16 {
+        update16(s, |x| if up { x.wrapping_add(1) } else { x.wrapping_sub(1) });
+        return;
+    }
+    // SAFETY: as in `read`.
+    unsafe {
+        if by_symbol::<T, S>() {
+            S::step(up)
+        } else {
+            Arch::step(s.per_cpu_ptr() as usize, size::<T>(), up)
+        }
+    }
+}
+
+/// Adds `v`; returns the previous value.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn fetch_add<T: Scalar, S: Slot<T>>(s: &S, v: T) -> T {
+    check(s);
+    if size::<T>() == 16 {
+        let v = v.into_raw().to_bits();
+        return value(update16(s, |x| x.wrapping_add(v)));
+    }
+    // SAFETY: as in `read`.
+    let previous = unsafe {
+        if by_symbol::<T, S>() {
+            S::fetch_add(bits(v))
+        } else {
+            Arch::fetch_add(s.per_cpu_ptr() as usize, size::<T>(), bits(v))
+        }
+    };
+    value(previous.into())
+}
+
+/// Stores `v`; returns the previous value.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn xchg<T: Scalar, S: Slot<T>>(s: &S, v: T) -> T {
+    check(s);
+    if size::<T>() == 16 {
+        let new = v.into_raw().to_bits();
+        return value(update16(s, |_| new));
+    }
+    // SAFETY: as in `read`.
+    let previous = unsafe {
+        if by_symbol::<T, S>() {
+            S::xchg(bits(v))
+        } else {
+            Arch::xchg(s.per_cpu_ptr() as usize, size::<T>(), bits(v))
+        }
+    };
+    value(previous.into())
+}
+
+/// Stores `new` if the copy holds `old`; returns the previous value's raw word.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn cmpxchg<T: Scalar, S: Slot<T>>(s: &S, old: T, new: T) -> T::Raw {
+    check(s);
+    if size::<T>() == 16 {
+        let previous = cas16(s, old.into_raw().to_bits(), new.into_raw().to_bits());
+        return <T::Raw as Raw>::from_bits(previous);
+    }
+    // SAFETY: as in `read`.
+    let previous = unsafe {
+        if by_symbol::<T, S>() {
+            S::cmpxchg(bits(old), bits(new))
+        } else {
+            Arch::cmpxchg(s.per_cpu_ptr() as usize, size::<T>(), bits(old), bits(new))
+        }
+    };
+    <T::Raw as Raw>::from_bits(previous.into())
+}

@@ -15,8 +15,8 @@ mod sealed {
 ///
 /// # Safety
 ///
-/// `SIZE` is the size of `Self`, `Self` is a plain integer with no padding, and the atomic
-/// functions access exactly `SIZE` bytes at the given address.
+/// `SIZE` is the size of `Self`, `Self` is a plain integer with no padding, and `atomic_load`
+/// reads exactly `SIZE` bytes at the given address.
 #[doc(hidden)]
 pub unsafe trait Raw: Copy + Eq + sealed::Sealed + 'static {
     /// Size in bytes: 1, 2, 4, 8 or 16.
@@ -32,72 +32,20 @@ pub unsafe trait Raw: Copy + Eq + sealed::Sealed + 'static {
     /// Atomic (relaxed) load, for reading another CPU's copy.
     ///
     /// # Safety
-    /// `p` is valid for reads of `SIZE` bytes and aligned to `SIZE`.
+    /// `p` is valid for reads of `SIZE` bytes (and writes, for 16 bytes: the architecture's
+    /// 16-byte load stores what it read) and aligned to `SIZE`.
     unsafe fn atomic_load(p: *const Self) -> Self;
-    /// Atomic (relaxed) compare-and-exchange; `Ok(previous)` if it stored `new`.
+    /// Atomic (relaxed) store, for writing another CPU's copy.
     ///
     /// # Safety
-    /// `p` is valid for reads and writes of `SIZE` bytes and aligned to `SIZE`.
-    unsafe fn atomic_cas(p: *mut Self, old: Self, new: Self) -> Result<Self, Self>;
-    /// Atomic (relaxed) wrapping add; returns the previous value.
-    ///
-    /// # Safety
-    /// As for [`Raw::atomic_cas`].
-    #[inline(always)]
-    unsafe fn atomic_fetch_add(p: *mut Self, v: Self) -> Self {
-        // SAFETY: forwarded from the caller.
-        unsafe { Self::atomic_update(p, |x| x.wrapping_add(v)) }
-    }
-    /// Atomic (relaxed) swap; returns the previous value.
-    ///
-    /// # Safety
-    /// As for [`Raw::atomic_cas`].
-    #[inline(always)]
-    unsafe fn atomic_swap(p: *mut Self, v: Self) -> Self {
-        // SAFETY: forwarded from the caller.
-        unsafe { Self::atomic_update(p, |_| v) }
-    }
-    /// Atomic (relaxed) bitwise operation `op` (`b'&'`, `b'|'` or `b'^'`).
-    ///
-    /// # Safety
-    /// As for [`Raw::atomic_cas`].
-    #[inline(always)]
-    unsafe fn atomic_bits(p: *mut Self, op: u8, v: Self) {
-        let v = v.to_bits();
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            Self::atomic_update(p, |x| {
-                let x = x.to_bits();
-                Self::from_bits(match op {
-                    b'&' => x & v,
-                    b'|' => x | v,
-                    _ => x ^ v,
-                })
-            })
-        };
-    }
-    /// Atomic (relaxed) read-modify-write with `f`; returns the previous value.
-    ///
-    /// # Safety
-    /// As for [`Raw::atomic_cas`].
-    #[inline(always)]
-    unsafe fn atomic_update(p: *mut Self, mut f: impl FnMut(Self) -> Self) -> Self {
-        // SAFETY: forwarded from the caller.
-        let mut current = unsafe { Self::atomic_load(p) };
-        loop {
-            // SAFETY: forwarded from the caller.
-            match unsafe { Self::atomic_cas(p, current, f(current)) } {
-                Ok(previous) => return previous,
-                Err(actual) => current = actual,
-            }
-        }
-    }
+    /// `p` is valid for writes of `SIZE` bytes and aligned to `SIZE`.
+    unsafe fn atomic_store(p: *mut Self, v: Self);
 }
 
 macro_rules! raw_word {
     ($t:ty, $atomic:ty) => {
         impl sealed::Sealed for $t {}
-        // SAFETY: a primitive integer of that size; the atomics access exactly its bytes.
+        // SAFETY: a primitive integer of that size; the atomic load reads exactly its bytes.
         unsafe impl Raw for $t {
             const SIZE: usize = core::mem::size_of::<$t>();
             #[inline(always)]
@@ -122,34 +70,9 @@ macro_rules! raw_word {
                 unsafe { <$atomic>::from_ptr(p as *mut $t) }.load(Ordering::Relaxed)
             }
             #[inline(always)]
-            unsafe fn atomic_cas(p: *mut Self, old: Self, new: Self) -> Result<Self, Self> {
+            unsafe fn atomic_store(p: *mut Self, v: Self) {
                 // SAFETY: the caller guarantees a valid, aligned pointer.
-                unsafe { <$atomic>::from_ptr(p) }.compare_exchange(
-                    old,
-                    new,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-            }
-            #[inline(always)]
-            unsafe fn atomic_fetch_add(p: *mut Self, v: Self) -> Self {
-                // SAFETY: the caller guarantees a valid, aligned pointer.
-                unsafe { <$atomic>::from_ptr(p) }.fetch_add(v, Ordering::Relaxed)
-            }
-            #[inline(always)]
-            unsafe fn atomic_swap(p: *mut Self, v: Self) -> Self {
-                // SAFETY: the caller guarantees a valid, aligned pointer.
-                unsafe { <$atomic>::from_ptr(p) }.swap(v, Ordering::Relaxed)
-            }
-            #[inline(always)]
-            unsafe fn atomic_bits(p: *mut Self, op: u8, v: Self) {
-                // SAFETY: the caller guarantees a valid, aligned pointer.
-                let a = unsafe { <$atomic>::from_ptr(p) };
-                match op {
-                    b'&' => a.fetch_and(v, Ordering::Relaxed),
-                    b'|' => a.fetch_or(v, Ordering::Relaxed),
-                    _ => a.fetch_xor(v, Ordering::Relaxed),
-                };
+                unsafe { <$atomic>::from_ptr(p) }.store(v, Ordering::Relaxed)
             }
         }
     };
@@ -161,7 +84,7 @@ raw_word!(u32, AtomicU32);
 raw_word!(u64, AtomicU64);
 
 impl sealed::Sealed for u128 {}
-// SAFETY: a 16-byte integer; the atomics use the architecture's 16-byte compare-and-exchange.
+// SAFETY: a 16-byte integer; the load uses the architecture's 16-byte compare-and-exchange.
 unsafe impl Raw for u128 {
     const SIZE: usize = 16;
     #[inline(always)]
@@ -183,12 +106,19 @@ unsafe impl Raw for u128 {
     #[inline(always)]
     unsafe fn atomic_load(p: *const Self) -> Self {
         // SAFETY: forwarded from the caller.
-        unsafe { crate::arch::atomic128::load(p) }
+        unsafe { <crate::arch::Arch as crate::arch::WideOps>::load16(p) }
     }
     #[inline(always)]
-    unsafe fn atomic_cas(p: *mut Self, old: Self, new: Self) -> Result<Self, Self> {
-        // SAFETY: forwarded from the caller.
-        unsafe { crate::arch::atomic128::cas(p, old, new) }
+    unsafe fn atomic_store(p: *mut Self, v: Self) {
+        use crate::arch::{Arch, WideOps};
+        // SAFETY: forwarded from the caller; each step is one 16-byte compare-and-exchange,
+        // retried until it replaced what was there.
+        unsafe {
+            let mut seen = Arch::load16(p);
+            while let Err(actual) = Arch::cas16(p, seen, v) {
+                seen = actual;
+            }
+        }
     }
 }
 

@@ -33,6 +33,9 @@ pub enum Kernel {
     /// `percpu-kernel-aarch64` with feature `el2`, per-CPU base in `TPIDR_EL2`; boots with
     /// `-M virt,virtualization=on`.
     Aarch64El2,
+    /// `percpu-kernel-x86_64` with feature `debug-checks`: percpu-rt's debug mode, and
+    /// `debug_misuse=` to trigger its reports. Not in [`Kernel::ALL`]: its own tests boot it.
+    X86_64Debug,
 }
 
 impl Kernel {
@@ -45,13 +48,14 @@ impl Kernel {
             Kernel::X86_64 => "x86_64",
             Kernel::Aarch64El1 => "aarch64-el1",
             Kernel::Aarch64El2 => "aarch64-el2",
+            Kernel::X86_64Debug => "x86_64-debug",
         }
     }
 
     /// The cargo package.
     pub fn package(self) -> &'static str {
         match self {
-            Kernel::X86_64 => "percpu-kernel-x86_64",
+            Kernel::X86_64 | Kernel::X86_64Debug => "percpu-kernel-x86_64",
             Kernel::Aarch64El1 | Kernel::Aarch64El2 => "percpu-kernel-aarch64",
         }
     }
@@ -59,7 +63,7 @@ impl Kernel {
     /// The target triple.
     pub fn target(self) -> &'static str {
         match self {
-            Kernel::X86_64 => "x86_64-unknown-none",
+            Kernel::X86_64 | Kernel::X86_64Debug => "x86_64-unknown-none",
             Kernel::Aarch64El1 | Kernel::Aarch64El2 => "aarch64-unknown-none",
         }
     }
@@ -68,6 +72,7 @@ impl Kernel {
     pub fn features(self) -> &'static [&'static str] {
         match self {
             Kernel::Aarch64El2 => &["el2"],
+            Kernel::X86_64Debug => &["debug-checks"],
             Kernel::X86_64 | Kernel::Aarch64El1 => &[],
         }
     }
@@ -77,7 +82,7 @@ impl Kernel {
     /// aarch64.
     pub fn cpus_from(self) -> &'static str {
         match self {
-            Kernel::X86_64 => "ACPI MADT",
+            Kernel::X86_64 | Kernel::X86_64Debug => "ACPI MADT",
             Kernel::Aarch64El1 | Kernel::Aarch64El2 => "device tree",
         }
     }
@@ -86,7 +91,7 @@ impl Kernel {
     /// (`first_chunk` in its `percpu.toml`).
     pub fn default_mode(self) -> FirstChunkMode {
         match self {
-            Kernel::X86_64 => FirstChunkMode::Embed,
+            Kernel::X86_64 | Kernel::X86_64Debug => FirstChunkMode::Embed,
             Kernel::Aarch64El1 | Kernel::Aarch64El2 => FirstChunkMode::Page,
         }
     }
@@ -94,7 +99,7 @@ impl Kernel {
     /// The kernel crate's directory (its `percpu.toml` is there).
     pub fn crate_dir(self) -> PathBuf {
         kernels_dir().join(match self {
-            Kernel::X86_64 => "x86_64",
+            Kernel::X86_64 | Kernel::X86_64Debug => "x86_64",
             Kernel::Aarch64El1 | Kernel::Aarch64El2 => "aarch64",
         })
     }

@@ -99,7 +99,7 @@ impl Boot {
     /// The program and its arguments.
     pub fn argv(&self) -> Vec<String> {
         let mut argv: Vec<String> = match self.kernel {
-            Kernel::X86_64 => vec![
+            Kernel::X86_64 | Kernel::X86_64Debug => vec![
                 "qemu-system-x86_64".into(),
                 "-bios".into(),
                 QBOOT.into(),
@@ -118,7 +118,7 @@ impl Boot {
                 "-semihosting".into(),
             ],
         };
-        if self.no_acpi && self.kernel == Kernel::X86_64 {
+        if self.no_acpi && self.kernel.target() == Kernel::X86_64.target() {
             argv.extend(["-machine".into(), "acpi=off".into()]);
         }
         argv.extend([

@@ -16,8 +16,8 @@
 use super::{AllocError, PerCpuPtr};
 use crate::cpu::CpuId;
 use crate::mode::{ByValue, Local, Mode, Shared};
-use crate::private::Slot;
 use crate::scalar::Scalar;
+use crate::slot::Slot;
 use crate::var::PerCpu;
 use core::fmt;
 use core::marker::PhantomData;
@@ -30,10 +30,6 @@ pub struct DynSlot {
     p: usize,
 }
 
-// The one-instruction current-CPU operations, with the per-CPU pointer in a register.
-#[cfg(target_arch = "x86_64")]
-crate::__percpu_gs_ops!(DynSlot, p, "[{m}]", m = in(reg) p);
-
 // SAFETY: a `DynSlot` is only created by `PerCpuBox` for a live area holding an initialised `T`
 // in every possible CPU's unit, at `p + cpu_offset(cpu)`; its `gs:` operations address
 // `GS.base + p`, the current CPU's copy (`GS.base` holds the current CPU's offset).
@@ -41,11 +37,6 @@ unsafe impl<T> Slot<T> for DynSlot {
     #[inline(always)]
     fn per_cpu_ptr(&self) -> *mut T {
         self.p as *mut T
-    }
-
-    #[inline(always)]
-    fn gs_operand(&self) -> usize {
-        self.p
     }
 
     #[inline(always)]

@@ -54,21 +54,10 @@ pub(crate) fn prefetch_area(addr: usize, size: usize, unit_offsets: &[usize]) {
     }
 }
 
-/// Asks for the cache line at `addr` (a hint; any address).
+/// Asks for the cache line at `addr` (a hint; any address; `arch` has the instruction).
 #[inline(always)]
 fn prefetch_line(addr: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: a prefetch is a hint: it reads nothing architecturally, never faults, and
-        // has no effect beyond the caches, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(addr as *const i8) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        // Measured on x86_64 only; elsewhere the zeroing fetches the lines itself.
-        let _ = addr;
-    }
+    crate::arch::prefetch_line(addr);
 }
 
 /// Zeroes `[addr + off, addr + off + size)` for each unit offset `off`.

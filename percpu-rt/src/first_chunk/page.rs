@@ -17,7 +17,9 @@ use alloc::vec::Vec;
 /// # Safety
 ///
 /// `mem.map_page(addr, page)` makes `addr` a writable mapping of `page` that stays in place
-/// (per-CPU code owns it from then on), and the reserved range is not used by anything else.
+/// (per-CPU code owns it from then on), and the reserved range is not used by anything else:
+/// after the setup, nothing maps, unmaps or releases inside it, or gives its pages back,
+/// except the chunk's own calls (with `mem` as their virtual-memory space).
 pub unsafe fn page<M: PageAlloc + VmSpace + ?Sized>(
     params: &LayoutParams,
     cfg: &SetupConfig<'_>,

@@ -30,6 +30,7 @@ pub mod console;
 pub mod exit;
 pub mod frames;
 pub mod heap;
+pub mod misuse;
 pub mod percpu_setup;
 pub mod platform;
 pub mod smp;
