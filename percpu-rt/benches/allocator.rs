@@ -2,7 +2,9 @@
 //! lock (old path), against Linux 6.1's figures measured on the same CPU model
 //! (shared/research/linux-allocator-measured.md), with the same workload and definitions.
 //!
-//! Run: `cargo bench -p percpu-rt --bench allocator --features hosted`
+//! Run: `cargo bench -p percpu-rt --bench allocator --features hosted`, or
+//! `./scripts/bench-alloc.sh`, which also writes the report into the README's generated block
+//! (`PERCPU_BENCH_DOC=FILE`: the report goes into FILE between its marker lines; see `doc.rs`).
 //! Knobs (environment): `PERCPU_BENCH_N` objects per round (default 1000000),
 //! `PERCPU_BENCH_CPUS` possible CPUs of the single-CPU part's machine (default 1, as Linux's UML
 //! run), `PERCPU_BENCH_QUICK=i` only row `i` (1-5) of the size table (for profiling),
@@ -34,10 +36,22 @@
 //!
 //! Every figure is printed; nothing is asserted.
 
+/// Prints a line and keeps it for the document ([`common::say`]).
+macro_rules! say {
+    () => {
+        $crate::common::say(String::new())
+    };
+    ($($t:tt)*) => {
+        $crate::common::say(format!($($t)*))
+    };
+}
+
 #[path = "allocator/common.rs"]
 mod common;
 #[path = "allocator/concurrent.rs"]
 mod concurrent;
+#[path = "allocator/doc.rs"]
+mod doc;
 
 use common::*;
 use percpu_rt::CpuId;
@@ -49,14 +63,22 @@ fn main() {
         concurrent::run();
         return;
     }
+    let doc = doc::path();
+    if let Some(path) = &doc
+        && let Err(e) = doc::check(path)
+    {
+        eprintln!("PERCPU_BENCH_DOC: {e}");
+        std::process::exit(2);
+    }
+    let info = doc::RunInfo::start();
     let n = env("PERCPU_BENCH_N", 1_000_000);
     let cpus = env("PERCPU_BENCH_CPUS", 1) as u32;
     let machine = boot(cpus);
     let linux = LinuxFigures::for_this_cpu();
     let g0 = allocator::stats().expect("initialised").global;
-    println!("# Dynamic per-CPU allocator benchmark (hosted mode)");
-    println!();
-    println!(
+    say!("# Dynamic per-CPU allocator benchmark (hosted mode)");
+    say!();
+    say!(
         "N = {n} objects per round; {} possible CPU(s); unit {} KiB, page {} B, max allocation {} B; \
          empty-pages band 2..4 (Linux's). CPU: {}. Linux figures: {}.",
         g0.nr_units,
@@ -66,7 +88,7 @@ fn main() {
         cpu_model(),
         linux.describe()
     );
-    println!();
+    say!();
     let baseline = populated_per_cpu_bytes();
     // Both paths on one core (the main thread and hosted CPU 0's thread), so that neither
     // finds the chunks' lines in the other core's cache.
@@ -135,11 +157,11 @@ fn main() {
     }
     if quick != 0 {
         for (size, align, new, old) in &rows {
-            println!("{size} {align} new {new:.1?}");
-            println!("{size} {align} old {old:.1?}");
+            say!("{size} {align} new {new:.1?}");
+            say!("{size} {align} old {old:.1?}");
         }
         let (wall, cpu) = (WALL_NS.load(Ordering::Relaxed), CPU_NS.load(Ordering::Relaxed));
-        println!("wall / cpu = {:.2}", wall as f64 / cpu as f64);
+        say!("wall / cpu = {:.2}", wall as f64 / cpu as f64);
         return;
     }
 
@@ -163,52 +185,52 @@ fn main() {
     allocator::balance().expect("balance");
 
     print_single_cpu(&rows, &aligned, &aligned_old, &linux);
-    println!(
+    say!(
         "## Cold allocation, new path (from the first chunk alone: chunk creation and population included), ns per allocation"
     );
-    println!();
-    println!("| size | align | alloc (cold) | of which in the backend | allocator alone |");
-    println!("|---:|---:|---:|---:|---:|");
+    say!();
+    say!("| size | align | alloc (cold) | of which in the backend | allocator alone |");
+    say!("|---:|---:|---:|---:|---:|");
     for (size, align, c, b) in &cold {
-        println!("| {size} | {align} | {c:.1} | {b:.1} | {:.1} |", c - b);
+        say!("| {size} | {align} | {c:.1} | {b:.1} | {:.1} |", c - b);
     }
-    println!(
+    say!(
         "| 4 (aligned case) | 8 | {:.1} | {:.1} | {:.1} |",
         aligned[2],
         aligned[3],
         aligned[2] - aligned[3]
     );
-    println!();
-    println!("## Memory, new path (per-CPU bytes; one unit's worth; cached areas included)");
-    println!();
-    println!(
+    say!();
+    say!("## Memory, new path (per-CPU bytes; one unit's worth; cached areas included)");
+    say!();
+    say!(
         "| size | align | populated at peak per object | of the payload | areas in the caches at peak | populated after free + balance | dynamic chunks left | metadata bytes per page of unit |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    say!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (size, align, per_obj, after, chunks, meta, cached) in &memory {
-        println!(
+        say!(
             "| {size} | {align} | {per_obj:.2} | {:+.2}% | {cached} | {after} | {chunks} | {meta:.0} |",
             (per_obj / *size as f64 - 1.0) * 100.0
         );
     }
-    println!(
+    say!(
         "| 4 (aligned case) | 8 | {:.2} | {:+.2}% | | | | |",
         aligned[4],
         (aligned[4] / 4.0 - 1.0) * 100.0
     );
-    println!();
-    println!(
+    say!();
+    say!(
         "(Linux: exactly the size per object, 8 bytes for the aligned case; after freeing, back to within 0.1-2.5 MB of boot.)"
     );
-    println!();
+    say!();
     machine.run_on(cpu0, || {
         pin_to_core(0);
         churn_tables()
     });
     allocator::balance().expect("balance");
     let cached = allocator::stats().expect("initialised").global;
-    println!();
-    println!(
+    say!();
+    say!(
         "After the last balance step: {} dynamic chunk(s), {} area(s) in the per-CPU caches ({} B per unit); over the whole run {} allocations and {} frees went through a cache.",
         dynamic_chunks(),
         cached.nr_cached,
@@ -219,8 +241,17 @@ fn main() {
     allocator::verify().expect("consistent at the end");
 
     if env("PERCPU_BENCH_CONCURRENT", 1) != 0 {
-        println!();
+        say!();
         concurrent::spawn_and_print();
+    }
+    if let Some(path) = &doc {
+        match doc::write(path, &info) {
+            Ok(()) => eprintln!("wrote the tables into {}", path.display()),
+            Err(e) => {
+                eprintln!("PERCPU_BENCH_DOC: {e}");
+                std::process::exit(2);
+            }
+        }
     }
 }
 
@@ -241,39 +272,68 @@ fn print_single_cpu(
     aligned_old: &[f64],
     linux: &LinuxFigures,
 ) {
-    println!("## Single CPU: allocator's own cost (chunks already populated), ns per operation");
-    println!();
-    println!(
+    say!("## Single CPU: allocator's own cost (chunks already populated), ns per operation");
+    say!();
+    say!(
         "Each cell: new path (per-CPU cache, on hosted CPU 0) / old path (global lock, from a thread that is not a CPU) (new / Linux 6.1 on this CPU model)."
     );
-    println!();
-    println!(
+    say!();
+    say!(
         "| size | align | alloc r1 | alloc r2 | alloc r3 | free in order | free reverse | free alternating |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    say!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (size, align, new, old) in rows {
         let theirs = linux.row(*size, *align);
         let cells: Vec<String> =
             (0..6).map(|i| cell(new[i], old[i], theirs.map(|t| t[i]))).collect();
-        println!("| {size} | {align} | {} |", cells.join(" | "));
+        say!("| {size} | {align} | {} |", cells.join(" | "));
     }
     let theirs = linux.aligned();
-    println!(
+    say!(
         "| 4 (aligned case) | 8 | {} | – | – | {} | – | – |",
         cell(aligned[0], aligned_old[0], theirs.map(|t| t[0])),
         cell(aligned[1], aligned_old[1], theirs.map(|t| t[1]))
     );
-    println!();
-    println!(
+    say!();
+    say!(
         "Targets (issue 18): every allocation at most 0.5x Linux's time, every free at most 0.75x, the aligned allocation at most 0.05x."
     );
+    if let Some(aligned_linux) = linux.aligned() {
+        // The new path's ratios to Linux, allocation cells then free cells.
+        let (mut allocs, mut frees) = (Vec::new(), Vec::new());
+        for (size, align, new, _) in rows {
+            if let Some(t) = linux.row(*size, *align) {
+                allocs.extend((0..3).map(|i| new[i] / t[i]));
+                frees.extend((3..6).map(|i| new[i] / t[i]));
+            }
+        }
+        frees.push(aligned[1] / aligned_linux[1]);
+        let aligned_ratio = aligned[0] / aligned_linux[0];
+        say!(
+            "Against them, new path: allocation {} ({} of {} cells within 0.5x); free {} ({} of {} within 0.75x); aligned allocation {aligned_ratio:.3}x ({}).",
+            span(&allocs),
+            allocs.iter().filter(|&&r| r <= 0.5).count(),
+            allocs.len(),
+            span(&frees),
+            frees.iter().filter(|&&r| r <= 0.75).count(),
+            frees.len(),
+            if aligned_ratio <= 0.05 { "met" } else { "missed" }
+        );
+    }
     let (wall, cpu) = (WALL_NS.load(Ordering::Relaxed), CPU_NS.load(Ordering::Relaxed));
-    println!(
+    say!(
         "Timing: {}; over all timed loops, wall-clock / thread CPU time = {:.2} (1.00 on an idle machine).",
         if cpu_time() { "thread CPU time" } else { "wall clock" },
         wall as f64 / cpu as f64
     );
-    println!();
+    say!();
+}
+
+/// "a–bx": the smallest and largest of `ratios` (not empty).
+pub fn span(ratios: &[f64]) -> String {
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{lo:.2}–{hi:.2}x")
 }
 
 fn cell(new: f64, old: f64, linux: Option<f64>) -> String {
@@ -290,20 +350,20 @@ fn churn_tables() {
     // survivors spread over the most pages.
     for random in [false, true] {
         if random {
-            println!();
-            println!(
+            say!();
+            say!(
                 "## Churn with random survivors (11000 objects, each kept with probability 1/11, fixed seed; a different workload, for comparison)"
             );
         } else {
-            println!(
+            say!(
                 "## Churn, new path (11000 objects, 10 of every 11 freed, balance step): resident per-CPU pages, all units"
             );
         }
-        println!();
-        println!(
+        say!();
+        say!(
             "| object size | resident before (allocator / mincore) | after balance (allocator / mincore) | reduction |"
         );
-        println!("|---:|---:|---:|---:|");
+        say!("|---:|---:|---:|---:|");
         let mut rng = Rng(0x2545_F491_4F6C_DD1D);
         let mut keep = |i: usize| if random { rng.below(11) == 0 } else { i % 11 == 0 };
         for size in [1024usize, 2048, 4096, 5632, 8192] {
@@ -323,7 +383,7 @@ fn churn_tables() {
             allocator::balance().expect("balance");
             let after = pages(allocator::stats().expect("initialised").global);
             let after_mincore = mincore_pages();
-            println!(
+            say!(
                 "| {size} | {before} / {before_mincore} | {after} / {after_mincore} | {:.1}x |",
                 before as f64 / after as f64
             );
@@ -331,8 +391,8 @@ fn churn_tables() {
         }
         allocator::balance().expect("balance");
     }
-    println!();
-    println!(
+    say!();
+    say!(
         "(\"allocator\" counts populated pages of every chunk, the first chunk's included; \"mincore\" counts resident pages of the dynamic chunks only. Linux's churn, 5.14 depopulation: about 3x fewer.)"
     );
 }

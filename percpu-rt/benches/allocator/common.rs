@@ -5,8 +5,20 @@ use percpu_rt::allocator::hosted::{HOSTED_BACKEND, HostedBackend};
 use percpu_rt::allocator::{self, Backend, BackendError, ChunkGeometry, ChunkKind, PerCpuPtr};
 use percpu_rt::hosted::{Machine, MachineConfig};
 use std::ops::Range;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+/// Every line the benchmark printed, in order, for the document (`PERCPU_BENCH_DOC`).
+pub static REPORT: Mutex<String> = Mutex::new(String::new());
+
+/// Prints `line` and keeps it in [`REPORT`] (through the `say!` macro).
+pub fn say(line: String) {
+    println!("{line}");
+    let mut report = REPORT.lock().unwrap_or_else(|e| e.into_inner());
+    report.push_str(&line);
+    report.push('\n');
+}
 
 /// The sizes and alignments of Linux's table.
 pub const SIZES: [(usize, usize); 5] = [(4, 4), (16, 8), (64, 8), (256, 8), (1024, 8)];
@@ -91,10 +103,16 @@ pub struct TimedBackend {
 pub static TIMED: TimedBackend = TimedBackend { ns: AtomicU64::new(0) };
 
 impl TimedBackend {
+    /// Runs `f`, counting its time: the thread's CPU time when the loops report CPU time
+    /// ([`cpu_time`]), so that the cold table subtracts like from like; wall clock otherwise.
     fn timed<R>(&self, f: impl FnOnce() -> R) -> R {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_time().then(thread_cpu_ns));
         let r = f();
-        self.ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let ns = match c {
+            Some(c) => thread_cpu_ns() - c,
+            None => t.elapsed().as_nanos() as u64,
+        };
+        self.ns.fetch_add(ns, Ordering::Relaxed);
         r
     }
 }

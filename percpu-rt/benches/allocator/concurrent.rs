@@ -23,13 +23,15 @@ pub fn spawn_and_print() {
     let out = Command::new(exe).env("PERCPU_BENCH_PART", "concurrent").output();
     match out {
         Ok(out) => {
-            print!("{}", String::from_utf8_lossy(&out.stdout));
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                say(line.to_string());
+            }
             if !out.status.success() {
-                println!("(the concurrent part failed: {})", out.status);
+                say!("(the concurrent part failed: {})", out.status);
                 eprint!("{}", String::from_utf8_lossy(&out.stderr));
             }
         }
-        Err(e) => println!("(the concurrent part could not start: {e})"),
+        Err(e) => say!("(the concurrent part could not start: {e})"),
     }
 }
 
@@ -109,28 +111,30 @@ pub fn run() {
     let machine = boot(2);
     let repeat = env("PERCPU_BENCH_REPEAT", 5).max(1);
     let ops = env("PERCPU_BENCH_CONC_OPS", 1_000_000);
-    println!(
+    say!(
         "## Concurrent: 1 and 2 CPUs each allocating and freeing (machine with 2 possible CPUs; million operations per second, all threads together; median of {repeat} runs)"
     );
-    println!();
-    println!(
+    say!();
+    say!(
         "Each thread: bursts of B objects (aligned 8) allocated, then freed in allocation order (FIFO) or in a random order fixed per thread, {ops} operations per thread. New path: hosted CPUs 0 and 1 (per-CPU caches). Old path: threads that are not CPUs (the global lock, as every call before the caches). Each thread pinned to its own core; \"wall/CPU\" near 1.00 means the threads really ran at the same time."
     );
     let mut wall_cpu = Vec::new();
+    // Scaling (2 CPUs / 1) of every row, new path and old.
+    let (mut new_scaling, mut old_scaling) = (Vec::new(), Vec::new());
     for burst in [16usize, 1000] {
-        println!();
+        say!();
         if burst == 16 {
-            println!("### Burst B = 16 (within a CPU's cache)");
+            say!("### Burst B = 16 (within a CPU's cache)");
         } else {
-            println!(
+            say!(
                 "### Burst B = 1000 (beyond the caches: every area through the chunks, in batches)"
             );
         }
-        println!();
-        println!(
+        say!();
+        say!(
             "| size | free order | new, 1 CPU | new, 2 CPUs | new: 2 / 1 | old, 1 CPU | old, 2 CPUs | old: 2 / 1 | 2 CPUs: new / old |"
         );
-        println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+        say!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         for size in [16usize, 64, 256] {
             for order in [FreeOrder::Fifo, FreeOrder::Random] {
                 let mut v: [Vec<f64>; 4] = Default::default();
@@ -145,7 +149,9 @@ pub fn run() {
                     }
                 }
                 let m: Vec<f64> = v.iter().map(|x| median(x.clone())).collect();
-                println!(
+                new_scaling.push(m[1] / m[0]);
+                old_scaling.push(m[3] / m[2]);
+                say!(
                     "| {size} | {} | {:.1} | {:.1} | {:.2}x | {:.1} | {:.1} | {:.2}x | {:.2}x |",
                     if order == FreeOrder::Fifo { "FIFO" } else { "random" },
                     m[0],
@@ -159,9 +165,13 @@ pub fn run() {
             }
         }
     }
-    println!();
-    println!(
-        "Target (issue 18): new path on 2 CPUs at least 1.8x its throughput on one. Median wall/CPU of the 2-thread runs: {:.2}.",
+    say!();
+    say!(
+        "Target (issue 18): new path on 2 CPUs at least 1.8x its throughput on one. Against it: new path {} ({} of {} rows at 1.8x or more); old path {}. Median wall/CPU of the 2-thread runs: {:.2} (1.00: the two threads ran side by side the whole time).",
+        super::span(&new_scaling),
+        new_scaling.iter().filter(|&&r| r >= 1.8).count(),
+        new_scaling.len(),
+        super::span(&old_scaling),
         median(wall_cpu)
     );
     allocator::balance().expect("balance");
