@@ -57,7 +57,8 @@ pub fn path() -> Option<PathBuf> {
     if file.is_absolute() {
         return Some(file);
     }
-    Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(file))
+    let package = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Some(package.parent().unwrap_or(package).join(file))
 }
 
 /// Writes the report into the document at `path`. RETURNS: an error message naming the file.
