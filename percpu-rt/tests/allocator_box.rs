@@ -1,7 +1,7 @@
 //! `PerCpuBox` on the hosted machine: the accessors of a static work on a dynamic object
 //! (one-instruction scalar ops through the base register, pinned and remote access), every
-//! CPU's copy is initialised by `new`, `new_with` and `zeroed`, and dropping the box drops every
-//! copy and frees the area.
+//! CPU's copy is initialised by `new`, `new_with` and `zeroed` (and their batch forms), and
+//! dropping the box drops every copy and frees the area.
 
 use percpu_rt::allocator::{self, AllocError, PerCpuBox};
 use percpu_rt::hosted::{Machine, MachineConfig};
@@ -152,4 +152,90 @@ fn raw_pointers_use_the_static_encoding() {
         allocator::free_raw(raw).unwrap();
         assert!(matches!(allocator::free_raw(raw), Err(allocator::FreeError::NotAllocated { .. })));
     }
+}
+
+#[test]
+fn batches_of_boxes_and_areas() {
+    let (m, _serial) = machine();
+    let before = live();
+    let boxes = PerCpuBox::<u64, ByValue>::new_many_with(50, |i, cpu| {
+        i as u64 * 10 + u64::from(cpu.as_u32())
+    })
+    .unwrap();
+    assert_eq!((boxes.len(), live()), (50, before + 50));
+    m.run(|cpu| {
+        for (i, b) in boxes.iter().enumerate() {
+            assert_eq!(b.read(), i as u64 * 10 + u64::from(cpu.as_u32()));
+            b.inc();
+        }
+    });
+    for (i, b) in boxes.iter().enumerate() {
+        let want: Vec<u64> = (0..CPUS).map(|c| i as u64 * 10 + u64::from(c) + 1).collect();
+        assert_eq!(b.iter_possible().collect::<Vec<_>>(), want);
+    }
+    drop(boxes);
+    let zeroed = PerCpuBox::<[u64; 4]>::zeroed_many(7).unwrap();
+    assert!(zeroed.iter().all(|z| z.iter_possible().all(|(_, v)| *v == [0; 4])));
+    let shared = PerCpuBox::<Vec<u8>>::new_many(3, vec![9; 5]).unwrap();
+    assert!(shared.iter().all(|b| b.iter_possible().all(|(_, v)| *v == [9; 5])));
+    drop((zeroed, shared));
+    assert_eq!(live(), before);
+
+    // Raw areas in one batch on CPU 1, written there, freed on CPU 2 (into its cache).
+    let areas = m.run_on(CpuId::new(1), || {
+        let areas = allocator::alloc_many(20, 24, 8).unwrap();
+        for a in &areas {
+            // SAFETY: this CPU's copy of a fresh area of 24 bytes.
+            unsafe { core::ptr::write_bytes(a.this_cpu_ptr(), 0xEE, 24) };
+        }
+        areas
+    });
+    let mut addrs: Vec<usize> = areas.iter().map(|a| a.ptr().addr()).collect();
+    addrs.sort_unstable();
+    assert!(addrs.windows(2).all(|w| w[0] + 24 <= w[1]), "areas overlap");
+    for a in &areas {
+        for cpu in percpu_rt::possible_cpus() {
+            // SAFETY: a live area of 24 bytes in every unit, written only on CPU 1 above.
+            let bytes = unsafe { core::slice::from_raw_parts(a.ptr_on(cpu).unwrap(), 24) };
+            let want = if cpu == CpuId::new(1) { 0xEE } else { 0 };
+            assert!(bytes.iter().all(|&b| b == want));
+        }
+    }
+    let cache_frees = allocator::stats().unwrap().global.nr_cache_dealloc;
+    m.run_on(CpuId::new(2), move || drop(areas));
+    assert_eq!(allocator::stats().unwrap().global.nr_cache_dealloc, cache_frees + 20);
+    assert_eq!(live(), before);
+
+    // Several shapes in one batch.
+    let layouts = [
+        std::alloc::Layout::new::<u64>(),
+        std::alloc::Layout::new::<[u32; 3]>(),
+        std::alloc::Layout::from_size_align(100, 64).unwrap(),
+    ];
+    let mixed = allocator::alloc_layouts(&layouts).unwrap();
+    for (a, l) in mixed.iter().zip(&layouts) {
+        assert_eq!(a.ptr().addr() % l.align(), 0);
+    }
+    drop(mixed);
+
+    // A refused batch changes nothing.
+    let stats = allocator::stats().unwrap();
+    assert_eq!(allocator::alloc_many(3, 0, 8).map(|v| v.len()), Err(AllocError::ZeroSize));
+    let bad = [layouts[0], std::alloc::Layout::from_size_align(8, 16384).unwrap()];
+    assert!(matches!(allocator::alloc_layouts(&bad), Err(AllocError::AlignTooLarge { .. })));
+    assert_eq!(allocator::stats().unwrap(), stats);
+
+    // An initialiser that panics in the middle of a batch: the boxes built so far drop every
+    // copy, nothing stays allocated.
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    let r = std::panic::catch_unwind(|| {
+        PerCpuBox::<Tracked>::new_many_with(5, |i, _| {
+            assert!(i != 3, "initialiser fails for box 3");
+            Tracked(&DROPS)
+        })
+    });
+    assert!(r.is_err());
+    assert_eq!(DROPS.load(Ordering::Relaxed), 3 * CPUS as usize);
+    assert_eq!(live(), before);
+    allocator::verify().unwrap();
 }

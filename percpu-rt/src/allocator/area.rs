@@ -6,6 +6,7 @@
 //! possible for code that keeps its own records, as the `unsafe` [`free_raw`](super::free_raw)
 //! and [`Allocator::free_raw`], whose caller promises the area is not owned by anything else.
 
+use super::cache::ClassKey;
 use super::{Allocator, FreeError, PerCpuPtr};
 use crate::cpu::{CpuId, CpuNotPossible};
 use core::fmt;
@@ -18,14 +19,18 @@ use core::fmt;
 /// are reached through raw pointers ([`PerCpuArea::ptr_on`], [`PerCpuArea::this_cpu_ptr`]):
 /// typed access is [`PerCpuBox`](super::PerCpuBox)'s job.
 pub struct PerCpuArea<'a> {
-    ptr: PerCpuPtr,
-    owner: &'a Allocator,
+    pub(super) ptr: PerCpuPtr,
+    pub(super) owner: &'a Allocator,
+    /// The shape the area was allocated with, so that its free can go to a per-CPU cache
+    /// ([`ClassKey::NONE`]: not cached, or unknown after `from_raw`).
+    pub(super) class: ClassKey,
 }
 
 impl<'a> PerCpuArea<'a> {
-    /// The owner of the area `ptr` of `owner`.
-    pub(super) fn new(ptr: PerCpuPtr, owner: &'a Allocator) -> Self {
-        PerCpuArea { ptr, owner }
+    /// The owner of the area `ptr` of `owner`, of shape `class`.
+    #[inline(always)]
+    pub(super) fn new(ptr: PerCpuPtr, owner: &'a Allocator, class: ClassKey) -> Self {
+        PerCpuArea { ptr, owner, class }
     }
 
     /// Takes ownership of the area `ptr` of `owner` again (after [`PerCpuArea::into_raw`]).
@@ -36,7 +41,8 @@ impl<'a> PerCpuArea<'a> {
     /// of `owner` and was not freed since (or it is not an area of `owner` at all, which the
     /// free then refuses).
     pub unsafe fn from_raw(ptr: PerCpuPtr, owner: &'a Allocator) -> Self {
-        PerCpuArea { ptr, owner }
+        // The shape is unknown: the free goes through the chunks, which check the pointer.
+        PerCpuArea { ptr, owner, class: ClassKey::NONE }
     }
 
     /// The per-CPU pointer that names the area (what [`PerCpuPtr::ptr_on`] adds offsets to).
@@ -66,16 +72,18 @@ impl<'a> PerCpuArea<'a> {
     /// Frees the area now, and says whether the allocator took it back.
     ///
     /// CONTEXT: any, interrupt handlers included.
+    #[inline]
     pub fn free(self) -> Result<(), FreeError> {
-        let (ptr, owner) = (self.ptr, self.owner);
+        let (ptr, owner, class) = (self.ptr, self.owner, self.class);
         core::mem::forget(self);
-        owner.release(ptr)
+        owner.release_owned(ptr, class, None)
     }
 }
 
 impl Drop for PerCpuArea<'_> {
+    #[inline]
     fn drop(&mut self) {
-        let freed = self.owner.release(self.ptr);
+        let freed = self.owner.release_owned(self.ptr, self.class, None);
         debug_assert!(freed.is_ok(), "freeing an owned per-CPU area failed: {freed:?}");
     }
 }

@@ -147,8 +147,8 @@ impl<T, M: Mode> PerCpuBox<T, M> {
         if !crate::is_set_up() {
             return Err(AllocError::NotInitialized);
         }
-        let ptr =
-            global.alloc_uninit(size_of::<T>(), align_of::<T>(), super::state::Request::Normal)?;
+        let request = super::state::Request::Normal;
+        let (ptr, _) = global.alloc_area(size_of::<T>(), align_of::<T>(), request, false, None)?;
         // Until every copy is written, `filling` owns the area and the copies written so far:
         // if `init` panics for one CPU, its drop drops exactly those copies (never one that was
         // not written) and frees the area, and no box ever exists.
@@ -162,6 +162,42 @@ impl<T, M: Mode> PerCpuBox<T, M> {
         // caller picked a fitting mode.
         let inner = unsafe { PerCpu::from_slot(DynSlot { p: ptr.addr() }) };
         Ok(PerCpuBox { inner, _not_send_sync: PhantomData })
+    }
+
+    /// Allocates `n` areas for `T` at once ([`Allocator::alloc_many`](super::Allocator::alloc_many):
+    /// one acquisition of the allocator's lock) and initialises every possible CPU's copy of
+    /// box `i` with `init(i, cpu, ptr)`.
+    ///
+    /// # Safety
+    ///
+    /// As for `alloc_with`.
+    unsafe fn alloc_many_with(
+        n: usize,
+        mut init: impl FnMut(usize, CpuId, *mut T),
+    ) -> Result<alloc::vec::Vec<Self>, AllocError> {
+        let global = super::global().ok_or(AllocError::NotInitialized)?;
+        if !crate::is_set_up() {
+            return Err(AllocError::NotInitialized);
+        }
+        let areas = global.alloc_many_uninit(n, size_of::<T>(), align_of::<T>())?;
+        // Until its box exists, each area is owned by `pending` (freed, with no copy dropped,
+        // if an initialiser panics before its turn) or, while being filled, by a `Filling`.
+        let mut pending = Pending { ptrs: areas.iter().map(|a| a.0).collect(), next: 0 };
+        let mut boxes = alloc::vec::Vec::with_capacity(n);
+        for i in 0..n {
+            let ptr = pending.ptrs[i];
+            pending.next = i + 1;
+            let mut filling = Filling::<T> { ptr, written: 0, _types: PhantomData };
+            for (cpu, offset) in crate::cpu::possible_offsets() {
+                init(i, cpu, ptr.addr().wrapping_add(offset) as *mut T);
+                filling.written += 1;
+            }
+            core::mem::forget(filling);
+            // SAFETY: as in `alloc_with`: every copy of this area holds a `T`.
+            let inner = unsafe { PerCpu::from_slot(DynSlot { p: ptr.addr() }) };
+            boxes.push(PerCpuBox { inner, _not_send_sync: PhantomData });
+        }
+        Ok(boxes)
     }
 
     /// The per-CPU pointer (the box owns the area: freeing it by pointer, with the `unsafe`
@@ -222,6 +258,43 @@ macro_rules! constructors {
                 // SAFETY: the mode fits; all-zero is a valid `T` (`Zeroable`).
                 unsafe { Self::alloc_with(|_, p| p.cast::<u8>().write_bytes(0, size_of::<T>())) }
             }
+
+            /// Allocates `n` per-CPU `T`s at once, with one acquisition of the allocator's lock
+            /// (Linux's `percpu_counter_init_many`), a clone of `value` in every copy. All or
+            /// nothing: on error no box exists and nothing stays allocated.
+            ///
+            /// CONTEXT: may sleep.
+            pub fn new_many(n: usize, value: T) -> Result<alloc::vec::Vec<Self>, AllocError>
+            where
+                T: Clone,
+            {
+                // SAFETY: as in `new`.
+                unsafe { Self::alloc_many_with(n, |_, _, p| p.write(value.clone())) }
+            }
+
+            /// Allocates `n` per-CPU `T`s at once, `f(i, cpu)` in CPU `cpu`'s copy of box `i`.
+            ///
+            /// CONTEXT: may sleep.
+            pub fn new_many_with(
+                n: usize,
+                mut f: impl FnMut(usize, CpuId) -> T,
+            ) -> Result<alloc::vec::Vec<Self>, AllocError> {
+                // SAFETY: as in `new`.
+                unsafe { Self::alloc_many_with(n, |i, cpu, p| p.write(f(i, cpu))) }
+            }
+
+            /// Allocates `n` per-CPU `T`s at once, every copy all zeroes.
+            ///
+            /// CONTEXT: may sleep.
+            pub fn zeroed_many(n: usize) -> Result<alloc::vec::Vec<Self>, AllocError>
+            where
+                T: Zeroable,
+            {
+                // SAFETY: as in `zeroed`.
+                unsafe {
+                    Self::alloc_many_with(n, |_, _, p| p.cast::<u8>().write_bytes(0, size_of::<T>()))
+                }
+            }
         }
     };
 }
@@ -244,6 +317,24 @@ impl<T, M: Mode> Drop for PerCpuBox<T, M> {
         // Every copy is dropped once, then the area freed, even if one copy's drop panics: the
         // rest are dropped while unwinding, as a slice's elements are.
         Dropping::<T>::new(self.as_per_cpu_ptr(), crate::nr_possible_cpus()).run();
+    }
+}
+
+/// The areas of a batch whose boxes are not built yet (`ptrs[next..]`): on unwinding (an
+/// initialiser panicked), freed without dropping anything (none of their copies was written).
+struct Pending {
+    ptrs: alloc::vec::Vec<PerCpuPtr>,
+    next: usize,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(global) = super::global() {
+            for &ptr in &self.ptrs[self.next..] {
+                let freed = global.release(ptr);
+                debug_assert!(freed.is_ok(), "freeing a batch's area failed: {freed:?}");
+            }
+        }
     }
 }
 
@@ -291,7 +382,8 @@ impl<T> Dropping<T> {
         }
         self.next = usize::MAX;
         if let Some(global) = super::global() {
-            let freed = global.release(self.ptr);
+            let class = global.class_of(size_of::<T>(), align_of::<T>());
+            let freed = global.release_owned(self.ptr, class, None);
             debug_assert!(freed.is_ok(), "freeing a PerCpuBox failed: {freed:?}");
         }
     }

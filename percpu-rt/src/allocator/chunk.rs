@@ -101,6 +101,18 @@ impl Chunk {
         (k0..=k1).all(|k| self.is_populated(k))
     }
 
+    /// The end of the populated pages from the page of `bit` on: the first bit of the first
+    /// page after it that is not populated (or the map's end).
+    #[inline]
+    pub(crate) fn populated_until(&self, bit: u32) -> u32 {
+        let shift = self.map.block_bits().trailing_zeros();
+        let mut k = bit >> shift;
+        while k < self.map.nr_blocks() && self.is_populated(k) {
+            k += 1;
+        }
+        k << shift
+    }
+
     /// The first page of the map (a unit page index).
     #[inline]
     pub(crate) fn first_page(&self, page_shift: u32) -> usize {

@@ -1,27 +1,33 @@
-//! [`Allocator`]: the bookkeeping ([`State`]) behind an interrupt-safe lock, the backend
-//! calls around it, and the memory work (zeroing, `memory.rs`) outside it. The lines of a fresh
-//! area are requested under the lock, before the bookkeeping, so that the zeroing after it
-//! finds them on the way.
+//! [`Allocator`]: the bookkeeping ([`State`]) behind an interrupt-safe lock, every CPU's cache
+//! of free areas in front of it (`cache.rs`), the backend calls around it, and the memory work
+//! (zeroing, `memory.rs`) outside it. The lines of a fresh area are requested under the lock,
+//! before the bookkeeping, so that the zeroing after it finds them on the way.
 //!
-//! Locks (Linux's `pcpu_lock` and `pcpu_alloc_mutex`):
-//! * `state`: an irqsave spin lock over all bookkeeping. Every call takes it, briefly; never
-//!   held across a backend call or a memory write to areas.
+//! Locks (Linux's `pcpu_lock` and `pcpu_alloc_mutex`, and a per-CPU cache's own):
+//! * a CPU cache's: a spin lock over that cache alone, only *tried* by allocations and frees
+//!   (which take the locked path when it is busy), waited for by the balance step and the
+//!   consistency check. Taken before `state`.
+//! * `state`: an irqsave spin lock over all bookkeeping. Every call that misses its cache takes
+//!   it, briefly; so do a cache's refills and drains, once per batch; never held across a
+//!   backend call or a memory write to areas.
 //! * `grow`: serialises chunk creation and destruction, population and depopulation (the
 //!   balance step and the slow path of sleeping allocations). Taken before `state`, never from
 //!   interrupt context.
 //!
 //! Calls allowed from interrupt context (or with interrupts masked, or holding spin locks):
-//! freeing ([`PerCpuArea::free`], [`Allocator::free_raw`]), [`Allocator::alloc_atomic`],
-//! [`Allocator::alloc_reserved`].
-//! [`Allocator::stats`] and [`Allocator::verify`] allocate under the lock. The others may call
-//! the backend, which may sleep.
+//! freeing ([`PerCpuArea::free`], [`Allocator::free_raw`], [`Allocator::free_raw_sized`]),
+//! [`Allocator::alloc_atomic`], [`Allocator::alloc_reserved`]. [`Allocator::stats`] allocates
+//! under the lock; [`Allocator::verify`] also waits for every cache. The others may call the
+//! backend, which may sleep.
 
 use super::backend::{Backend, ChunkGeometry};
+use super::cache::{Caches, ClassKey, CpuCache};
 use super::error::{
     AllocError, BackendAlreadySet, BackendError, FreeError, InitError, VerifyError,
 };
 use super::lock::IrqSpinLock;
 use super::memory;
+use super::oncpu::OnCpu;
 use super::state::{Geo, PageRun, Placed, Request, State};
 use super::stats::Stats;
 use super::{AllocConfig, FirstChunkRegions, PerCpuArea, PerCpuPtr};
@@ -50,14 +56,16 @@ pub struct BalanceReport {
 /// first-chunk setup creates. Separate instances serve tests, benchmarks and tools: their
 /// pointers use the same encoding but are only valid with the instance that returned them.
 pub struct Allocator {
-    state: IrqSpinLock<State>,
-    grow: spin::Mutex<()>,
-    backend: spin::Once<&'static dyn Backend>,
-    geometry: ChunkGeometry,
+    pub(super) state: IrqSpinLock<State>,
+    pub(super) grow: spin::Mutex<()>,
+    pub(super) backend: spin::Once<&'static dyn Backend>,
+    pub(super) geometry: ChunkGeometry,
     /// Every used unit's offset (zeroing).
-    unit_offsets: Box<[usize]>,
-    geo: Geo,
-    max_alloc_size: usize,
+    pub(super) unit_offsets: Box<[usize]>,
+    pub(super) geo: Geo,
+    pub(super) max_alloc_size: usize,
+    /// Every CPU's cache of free areas (`cache.rs`).
+    pub(super) caches: Caches,
 }
 
 impl Drop for Allocator {
@@ -187,6 +195,7 @@ impl Allocator {
             dynamic: (s + r, s + r + d),
         };
         let unit_offsets: Box<[usize]> = regions.units.iter().map(|u| u.1).collect();
+        let caches = Caches::new(&regions.units);
         let state = State::new(
             geo,
             unit_offsets.clone(),
@@ -207,6 +216,7 @@ impl Allocator {
             unit_offsets,
             geo,
             max_alloc_size,
+            caches,
         })
     }
 
@@ -241,7 +251,11 @@ impl Allocator {
 
     /// Validates a request. RETURNS: `(bits, align_bits)`.
     #[inline]
-    fn check_request(&self, size: usize, align: usize) -> Result<(u32, u32), AllocError> {
+    pub(super) fn check_request(
+        &self,
+        size: usize,
+        align: usize,
+    ) -> Result<(u32, u32), AllocError> {
         if size == 0 {
             return Err(AllocError::ZeroSize);
         }
@@ -261,52 +275,109 @@ impl Allocator {
 
     /// Allocates `size` bytes aligned to `align` in every CPU's unit, zeroed.
     ///
+    /// Areas of up to a few hundred bytes come from the current CPU's cache when the calling
+    /// code has a unit (no global lock; `cache.rs`), the others through the chunks under the
+    /// allocator's lock.
+    ///
     /// CONTEXT: may sleep (creates and populates chunks through the backend). Not from
     /// interrupt context: use [`Allocator::alloc_atomic`] there.
     ///
     /// RETURNS: the area, owned (freed when dropped), or why not (an illegal request changes
     /// nothing).
+    #[inline]
     pub fn alloc(&self, size: usize, align: usize) -> Result<PerCpuArea<'_>, AllocError> {
-        let ptr = self.alloc_uninit(size, align, Request::Normal)?;
-        self.zero(ptr, size);
-        Ok(PerCpuArea::new(ptr, self))
+        let (ptr, class) = self.alloc_area(size, align, Request::Normal, true, None)?;
+        Ok(PerCpuArea::new(ptr, self, class))
     }
 
     /// As [`Allocator::alloc`], from already populated pages only: never sleeps, never calls
     /// the backend.
     ///
     /// CONTEXT: any, interrupt handlers included.
+    #[inline]
     pub fn alloc_atomic(&self, size: usize, align: usize) -> Result<PerCpuArea<'_>, AllocError> {
-        let ptr = self.alloc_uninit(size, align, Request::Atomic)?;
-        self.zero(ptr, size);
-        Ok(PerCpuArea::new(ptr, self))
+        let (ptr, class) = self.alloc_area(size, align, Request::Atomic, true, None)?;
+        Ok(PerCpuArea::new(ptr, self, class))
     }
 
     /// Allocates from the reserved region only (static per-CPU data of a loadable module).
+    /// Never through a cache: its areas are freed to the reserved region again.
     ///
     /// CONTEXT: any (the reserved region is always populated).
     pub fn alloc_reserved(&self, size: usize, align: usize) -> Result<PerCpuArea<'_>, AllocError> {
-        let ptr = self.alloc_uninit(size, align, Request::Reserved)?;
-        self.zero(ptr, size);
-        Ok(PerCpuArea::new(ptr, self))
+        let (ptr, class) = self.alloc_area(size, align, Request::Reserved, true, None)?;
+        Ok(PerCpuArea::new(ptr, self, class))
+    }
+
+    /// Allocation and free through CPU `cpu`'s cache, whichever CPU the calling code runs on
+    /// ([`OnCpu`]). For allocators whose CPUs are not the running machine's (tests, tools), and
+    /// for code without a unit that knows which CPU will use an object.
+    ///
+    /// RETURNS: `None` if `cpu` is not one of the allocator's units.
+    pub fn on_cpu(&self, cpu: CpuId) -> Option<OnCpu<'_>> {
+        Some(OnCpu::new(self, self.caches.of_cpu(cpu)?))
     }
 
     /// Zeroes every unit's copy of `[ptr, ptr + size)`.
     #[inline]
-    fn zero(&self, ptr: PerCpuPtr, size: usize) {
+    pub(super) fn zero(&self, ptr: PerCpuPtr, size: usize) {
         // SAFETY: the area was just allocated to the caller: `size` bytes of populated,
         // writable memory in every unit, which nobody else uses.
         unsafe { memory::zero_area(self.geo.decode(ptr), size, &self.unit_offsets) };
     }
 
-    /// Allocates without initialising the copies.
-    pub(crate) fn alloc_uninit(
+    /// The shape of the areas of requests of `size` bytes aligned to `align` if they are
+    /// cached, else [`ClassKey::NONE`]. For a legal request.
+    #[inline(always)]
+    pub(super) fn class_of(&self, size: usize, align: usize) -> ClassKey {
+        let bits = size.div_ceil(MIN_ALLOC_SIZE) as u32;
+        let align_bits = (align.max(MIN_ALLOC_SIZE) >> MIN_ALLOC_SHIFT) as u32;
+        self.caches.class(bits, align_bits)
+    }
+
+    /// Allocates an area: through `via` or the current CPU's cache when its shape is cached
+    /// and the cache is free, else through the chunks. Zeroed in every unit if `zero`.
+    ///
+    /// RETURNS: the area and its shape (for its free).
+    #[inline]
+    pub(crate) fn alloc_area(
         &self,
         size: usize,
         align: usize,
         req: Request,
-    ) -> Result<PerCpuPtr, AllocError> {
+        zero: bool,
+        via: Option<&CpuCache>,
+    ) -> Result<(PerCpuPtr, ClassKey), AllocError> {
         let (bits, align_bits) = self.check_request(size, align)?;
+        let class = match req {
+            Request::Reserved => ClassKey::NONE,
+            _ => self.caches.class(bits, align_bits),
+        };
+        if !class.is_none() {
+            if let Some(cache) = via.or_else(|| self.caches.current()) {
+                if let Some(addr) = self.cache_alloc(cache, class, size, req, zero) {
+                    return Ok((self.geo.encode(addr), class));
+                }
+            }
+        }
+        let ptr = self.alloc_locked(bits, align_bits, size, align, req)?;
+        if zero {
+            self.zero(ptr, size);
+        }
+        Ok((ptr, class))
+    }
+
+    /// Allocates through the chunks, under the allocator's lock, without initialising the
+    /// copies.
+    #[inline]
+    fn alloc_locked(
+        &self,
+        bits: u32,
+        align_bits: u32,
+        size: usize,
+        align: usize,
+        req: Request,
+    ) -> Result<PerCpuPtr, AllocError> {
         let placed = self.state.lock().alloc(bits, align_bits, size, req);
         match placed {
             Some(p) if !p.needs_populate => {
@@ -342,7 +413,7 @@ impl Allocator {
         }
     }
 
-    fn request_balance(&self) {
+    pub(super) fn request_balance(&self) {
         if let Some(b) = self.backend.get() {
             b.request_balance();
         }
@@ -378,7 +449,7 @@ impl Allocator {
     /// Creates an empty dynamic chunk.
     ///
     /// CONTEXT: growth lock held (`_grow`); may sleep.
-    fn create_chunk(
+    pub(super) fn create_chunk(
         &self,
         backend: &dyn Backend,
         _grow: &spin::MutexGuard<'_, ()>,
@@ -393,7 +464,11 @@ impl Allocator {
     /// area.
     ///
     /// CONTEXT: growth lock held (`grow`); may sleep.
-    fn populate_area(&self, p: &Placed, grow: &spin::MutexGuard<'_, ()>) -> Result<(), AllocError> {
+    pub(super) fn populate_area(
+        &self,
+        p: &Placed,
+        grow: &spin::MutexGuard<'_, ()>,
+    ) -> Result<(), AllocError> {
         loop {
             let mut st = self.state.lock();
             let Some(run) = st.unpopulated_run(p) else {
@@ -402,7 +477,7 @@ impl Allocator {
             };
             drop(st);
             if let Err(e) = self.populate_run(&run, grow) {
-                self.state.lock().undo(p);
+                self.state.lock().undo(p, true);
                 return Err(AllocError::Backend(e));
             }
         }
@@ -441,15 +516,64 @@ impl Allocator {
     ///
     /// # Safety
     ///
-    /// Nothing else owns the area: no [`PerCpuArea`], [`PerCpuBox`](super::PerCpuBox) or other
-    /// record will use or free it again, and no reference into its copies is live. (The checks
-    /// catch pointers that name no live area; they cannot tell a live area's owner from a
-    /// stranger.)
+    /// Nothing else owns the area: no [`PerCpuArea`], [`PerCpuBox`](super::PerCpuBox), per-CPU
+    /// cache or other record will use or free it again, and no reference into its copies is
+    /// live. (The checks catch pointers that name no live area; they cannot tell a live area's
+    /// owner from a stranger, and an area freed into a CPU's cache is live in its chunk, held
+    /// by the cache, so freeing its pointer again is not caught.)
     pub unsafe fn free_raw(&self, ptr: PerCpuPtr) -> Result<(), FreeError> {
         self.release(ptr)
     }
 
-    /// Frees the area `ptr` names, which the caller owns (an owner's drop).
+    /// Frees the area `ptr` names, which was allocated with exactly `size` and `align`, by
+    /// pointer (Linux's `free_percpu`, for code that keeps raw pointers): with its shape known,
+    /// the area may go into the current CPU's cache, as an owned area's free does (no global
+    /// lock). Where it goes through the chunks instead (a shape that is not cached, a busy
+    /// cache, code without a unit), it is checked as by [`Allocator::free_raw`].
+    ///
+    /// CONTEXT: any, interrupt handlers included.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Allocator::free_raw`], and `ptr` names a live area of this allocator that was
+    /// allocated with this `size` and `align` (a cache hands it out again as such, unchecked).
+    #[inline]
+    pub unsafe fn free_raw_sized(
+        &self,
+        ptr: PerCpuPtr,
+        size: usize,
+        align: usize,
+    ) -> Result<(), FreeError> {
+        let class = match self.check_request(size, align) {
+            Ok(_) => self.class_of(size, align),
+            Err(_) => ClassKey::NONE,
+        };
+        self.release_owned(ptr, class, None)
+    }
+
+    /// Frees the area `ptr` names, of shape `class` ([`ClassKey::NONE`] if unknown), which the
+    /// caller owns (an owner's drop): into `via` or the current CPU's cache when it has a
+    /// class for the shape and is free, else through the chunks (checked).
+    ///
+    /// CONTEXT: any, interrupt handlers included.
+    #[inline]
+    pub(crate) fn release_owned(
+        &self,
+        ptr: PerCpuPtr,
+        class: ClassKey,
+        via: Option<&CpuCache>,
+    ) -> Result<(), FreeError> {
+        if !class.is_none() {
+            if let Some(cache) = via.or_else(|| self.caches.current()) {
+                if self.cache_free(cache, self.geo.decode(ptr), class) {
+                    return Ok(());
+                }
+            }
+        }
+        self.release(ptr)
+    }
+
+    /// Frees the area `ptr` names through the chunks, checked.
     pub(crate) fn release(&self, ptr: PerCpuPtr) -> Result<(), FreeError> {
         let addr = self.geo.decode(ptr);
         let (notify, _) = self.state.lock().free(addr)?;
@@ -469,6 +593,8 @@ impl Allocator {
     pub fn balance(&self) -> Result<BalanceReport, BackendError> {
         let mut report = BalanceReport::default();
         let Some(backend) = self.backend.get() else { return Ok(report) };
+        // 0. Cached areas go back, so that their pages and chunks can go.
+        self.drain_caches();
         let grow = self.grow.lock();
         // 1. Fully free chunks.
         loop {
@@ -528,18 +654,26 @@ impl Allocator {
             || st.chunks().any(|(_, c)| c.kind == super::ChunkKind::Dynamic && c.map.is_empty())
     }
 
-    /// A snapshot of the statistics.
+    /// A snapshot of the statistics, per-CPU caches included. Exact when nothing allocates or
+    /// frees meanwhile; otherwise each cache's figures are read as they are (without its lock).
     ///
     /// CONTEXT: any context that may use the heap (the snapshot is allocated with the state
     /// lock held).
     pub fn stats(&self) -> Stats {
         let st = self.state.lock();
-        Stats::collect(&st, &self.geometry, self.max_alloc_size)
+        Stats::collect(&st, &self.geometry, self.max_alloc_size, &self.caches)
     }
 
-    /// Checks every bitmap, hint, list and count against each other (expensive: walks every
-    /// bit). For tests and debugging.
+    /// Checks every bitmap, hint, list and count against each other, and every per-CPU cache
+    /// against the chunks: each cached area is a live area of its class's length, held once,
+    /// and a clean one reads zero in every unit (expensive: walks every bit). For tests and
+    /// debugging.
+    ///
+    /// CONTEXT: not from interrupt context (it waits for every CPU's cache).
     pub fn verify(&self) -> Result<(), VerifyError> {
-        self.state.lock().verify().map_err(VerifyError)
+        let guards: Vec<_> = self.caches.iter().map(|c| c.lock()).collect();
+        let st = self.state.lock();
+        st.verify().map_err(VerifyError)?;
+        self.verify_caches(&st, &guards).map_err(VerifyError)
     }
 }

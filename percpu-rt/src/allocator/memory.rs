@@ -13,7 +13,14 @@
 //! prefetcher covers them, and a software prefetch there measured slower (41 to 53 ns for
 //! 64 bytes). Read prefetches are used: write-intent prefetches (`prefetchw`) measured slower on
 //! the same machine. Non-temporal stores and `rep stosb` were measured too and are slower than
-//! the C library's `memset` for these sizes, which is what `write_bytes` calls.
+//! the C library's `memset` for single areas, which is what `write_bytes` calls.
+//!
+//! A per-CPU cache zeroes the areas of a refill together, run by run ([`zero_areas`]). Runs of
+//! at least 2 KiB are written with non-temporal stores (`movnti`): whole lines, so the core need not read
+//! each line first (on the AMD EPYC machine this took 1 KiB allocations from about 220 to
+//! 150 ns and 256-byte ones from about 78 to 65 ns, both with the machine busy); the areas are
+//! handed out over the next allocations, so what they lose is only lines that would have
+//! stayed cached from the zeroing, which a run this long mostly pushes out anyway.
 
 /// Bytes per cache line.
 const LINE: usize = 64;
@@ -66,3 +73,71 @@ pub(crate) unsafe fn zero_area(addr: usize, size: usize, unit_offsets: &[usize])
         unsafe { core::ptr::write_bytes(addr.wrapping_add(off) as *mut u8, 0, size) };
     }
 }
+
+/// Zeroes the areas at `addrs`, `size` bytes each, in every unit (offsets `unit_offsets`):
+/// neighbours in rising address order are zeroed as one range.
+///
+/// # Safety
+///
+/// As for [`zero_area`], for every area.
+#[inline]
+pub(crate) unsafe fn zero_areas(addrs: &[usize], size: usize, unit_offsets: &[usize]) {
+    let mut i = 0;
+    while i < addrs.len() {
+        let start = addrs[i];
+        let mut end = start + size;
+        i += 1;
+        while i < addrs.len() && addrs[i] == end {
+            end += size;
+            i += 1;
+        }
+        // SAFETY: `[start, end)` is a run of the caller's areas.
+        unsafe { zero_run(start, end - start, unit_offsets) };
+    }
+}
+
+/// [`zero_area`] for a run of areas: long runs with non-temporal stores (no read for
+/// ownership of lines about to be overwritten whole). The stores are `movnti` (8 bytes from a
+/// general register), which every x86_64 CPU has and which needs no SSE state: kernels built
+/// for `x86_64-unknown-none` have SSE disabled and cannot use the 16-byte `movntdq`.
+///
+/// # Safety
+///
+/// As for [`zero_area`].
+#[inline]
+unsafe fn zero_run(addr: usize, size: usize, unit_offsets: &[usize]) {
+    #[cfg(target_arch = "x86_64")]
+    if size >= NT_MIN {
+        for &off in unit_offsets {
+            let start = addr.wrapping_add(off);
+            let end = start + size;
+            let a = (start + 7) & !7;
+            let b = end & !7;
+            // SAFETY: forwarded from the caller: `[start, end)` is writable and ours; the
+            // aligned middle `[a, b)` is written 8 bytes at a time, the edges plainly.
+            unsafe {
+                core::ptr::write_bytes(start as *mut u8, 0, a - start);
+                let mut p = a;
+                while p < b {
+                    core::arch::asm!(
+                        "movnti qword ptr [{p}], {zero}",
+                        p = in(reg) p,
+                        zero = in(reg) 0u64,
+                        options(nostack, preserves_flags)
+                    );
+                    p += 8;
+                }
+                core::ptr::write_bytes(b as *mut u8, 0, end - b);
+            }
+        }
+        // SAFETY: a store fence (no other effect); orders the non-temporal stores before what
+        // follows, as the plain stores are.
+        unsafe { core::arch::asm!("sfence", options(nostack, preserves_flags)) };
+        return;
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { zero_area(addr, size, unit_offsets) };
+}
+
+/// Runs at least this long are zeroed with non-temporal stores.
+const NT_MIN: usize = 2048;

@@ -1,5 +1,6 @@
-//! Dynamic per-CPU allocation: a bitmap allocator over congruent chunks, with population,
-//! depopulation and statistics.
+//! Dynamic per-CPU allocation: a bitmap allocator over congruent chunks, with per-CPU caches of
+//! free areas (no global lock on the fast path), batches, population, depopulation and
+//! statistics.
 //!
 //! # The model
 //!
@@ -37,15 +38,40 @@
 //! can fit. The two bitmaps are stored interleaved word by word, since `free` reads both at
 //! the same place. Chunks are listed in *slots* by their largest free run and searched fullest
 //! first. `free` finds the chunk of an address through the chunk it found last, then an O(1)
-//! address index. The source files `bitmap.rs`, `slots.rs`, `chunk.rs` and `state.rs` explain
-//! these in their header comments.
+//! address index. The sources `bitmap/`, `slots.rs`, `chunk.rs` and `state/` explain these in
+//! their header comments. All of it is behind one lock (Linux's `pcpu_lock`).
+//!
+//! # Per-CPU caches: allocation and free without the global lock
+//!
+//! Each CPU has a cache of free areas for a few shapes (size and alignment; areas up to half a
+//! class's budget: 8 KiB with up to 4 CPUs, 2 KiB with 16). An allocation of a cached shape on a CPU pops an
+//! area from that CPU's cache, and the free of an owned area ([`PerCpuArea`], [`PerCpuBox`], or
+//! [`free_raw_sized`]) pushes it there: one atomic exchange on the CPU's own cache line, no
+//! global lock, so CPUs allocating and freeing at the same time do not wait for each other. A
+//! class is refilled (half its capacity, taken from the chunks as runs of neighbours, zeroed in
+//! every unit at once) when empty and drained (its oldest half, sorted and given back as runs)
+//! when full, each under one acquisition of the global lock. Code without a unit (base
+//! register 0) and a busy cache (an interrupt handler that interrupted its holder, a second
+//! thread on a hosted CPU) take the locked path, so the caches are sound whatever runs where;
+//! [`Allocator::on_cpu`] names a CPU's cache explicitly. Cached areas count as taken in their
+//! chunks and appear in [`stats`] ([`GlobalStats::nr_cached`], `cached_bytes`); [`balance`]
+//! gives every cached area back first. `cache.rs` explains the protocol; `current.rs` how the
+//! calling code's unit is told without reading per-CPU data.
+//!
+//! # Batches
+//!
+//! [`alloc_many`] (one shape) and [`alloc_layouts`] (several), and
+//! [`PerCpuBox::new_many`](PerCpuBox)'s family, allocate many areas with one acquisition of the
+//! global lock (neighbours as one run), all or nothing: for code that creates many per-CPU
+//! objects at once, as Linux's `percpu_counter_init_many` (`batch.rs`).
 //!
 //! # Memory work
 //!
-//! Every allocation is zeroed in every CPU's copy, after the state lock is released; for an
-//! area longer than a cache line the lines are requested under the lock, between choosing the
-//! area and recording it, so that the fetches overlap the bookkeeping (`memory.rs`, with the
-//! measurements behind it).
+//! Every allocation is zeroed in every CPU's copy before it is handed out, outside the state
+//! lock: a cache zeroes the areas of a refill run by run, and an area freed into it when it
+//! hands it out again; on the locked path, for an area longer than a cache line the lines are
+//! requested under the lock, between choosing the area and recording it, so that the fetches
+//! overlap the bookkeeping (`memory.rs`, with the measurements behind it).
 //!
 //! # Population
 //!
@@ -61,9 +87,10 @@
 //!
 //! | call | context |
 //! |---|---|
-//! | [`free`] (or dropping a [`PerCpuArea`] / [`PerCpuBox`]), [`free_raw`], [`alloc_atomic`], [`alloc_reserved`] | any, interrupt handlers included (an irqsave spin lock; never the backend) |
-//! | [`stats`], [`verify`] | any context that may use the heap (the snapshot is allocated under the lock) |
-//! | [`alloc()`], `PerCpuBox::{new, new_with, zeroed}`, [`balance`] | may sleep (the backend may be called, under the growth lock) |
+//! | [`free`] (or dropping a [`PerCpuArea`] / [`PerCpuBox`]), [`free_raw`], [`free_raw_sized`], [`alloc_atomic`], [`alloc_reserved`] | any, interrupt handlers included (a per-CPU cache, only tried, or an irqsave spin lock; never the backend) |
+//! | [`stats`] | any context that may use the heap (the snapshot is allocated under the lock) |
+//! | [`verify`] | may use the heap; not from interrupt context (it waits for every CPU's cache) |
+//! | [`alloc()`], [`alloc_many`], [`alloc_layouts`], `PerCpuBox::{new, new_with, zeroed, new_many, ..}`, [`balance`] | may sleep (the backend may be called, under the growth lock) |
 //! | [`configure`], [`init_first_chunk`], [`set_backend`] | boot |
 //!
 //! # Bad input
@@ -72,7 +99,11 @@
 //! ([`PerCpuArea`], [`PerCpuBox`]), so safe code frees only what it owns, once; freeing by
 //! pointer ([`free_raw`]) is `unsafe`, and still checked: a double free, a pointer never
 //! returned, or one into the middle of an area returns a [`FreeError`]. In every case every
-//! live allocation and all accounting are unchanged (ARCHITECTURE.md, invariant 9).
+//! live allocation and all accounting are unchanged (ARCHITECTURE.md, invariant 9). A batch
+//! with one illegal request is refused whole. (The checks see the chunks: an area freed into a
+//! CPU's cache is held there, live in its chunk, as an area allocated again to someone else
+//! would be, so a second free of its pointer is not caught, as that one is not; both break
+//! `free_raw`'s contract. [`free_raw_sized`] trusts its pointer where it uses a cache.)
 //!
 //! # To use it, kernel code should
 //!
@@ -83,13 +114,17 @@
 
 mod area;
 mod backend;
+mod batch;
 mod bitmap;
 mod boxed;
+mod cache;
 mod chunk;
+mod current;
 mod engine;
 mod error;
 mod lock;
 mod memory;
+mod oncpu;
 mod slots;
 mod state;
 mod stats;
@@ -104,6 +139,7 @@ pub use engine::{Allocator, BalanceReport};
 pub use error::{
     AllocError, BackendAlreadySet, BackendError, ConfigError, FreeError, InitError, VerifyError,
 };
+pub use oncpu::OnCpu;
 pub use stats::{ChunkStats, GlobalStats, Stats};
 
 use crate::cpu::{CpuId, CpuNotPossible};
@@ -311,6 +347,28 @@ pub fn alloc(size: usize, align: usize) -> Result<PerCpuArea<'static>, AllocErro
     global().ok_or(AllocError::NotInitialized)?.alloc(size, align)
 }
 
+/// Allocates `n` areas of `size` bytes aligned to `align` at once ([`Allocator::alloc_many`]:
+/// one acquisition of the allocator's lock; all or nothing).
+///
+/// CONTEXT: may sleep.
+pub fn alloc_many(
+    n: usize,
+    size: usize,
+    align: usize,
+) -> Result<Vec<PerCpuArea<'static>>, AllocError> {
+    global().ok_or(AllocError::NotInitialized)?.alloc_many(n, size, align)
+}
+
+/// Allocates one area per layout at once ([`Allocator::alloc_layouts`]: one acquisition of the
+/// allocator's lock; all or nothing).
+///
+/// CONTEXT: may sleep.
+pub fn alloc_layouts(
+    layouts: &[core::alloc::Layout],
+) -> Result<Vec<PerCpuArea<'static>>, AllocError> {
+    global().ok_or(AllocError::NotInitialized)?.alloc_layouts(layouts)
+}
+
 /// Allocates from populated pages only ([`Allocator::alloc_atomic`]).
 ///
 /// CONTEXT: any.
@@ -346,6 +404,21 @@ pub unsafe fn free_raw(ptr: PerCpuPtr) -> Result<(), FreeError> {
     let global = global().ok_or(FreeError::NotInitialized)?;
     // SAFETY: forwarded from the caller.
     unsafe { global.free_raw(ptr) }
+}
+
+/// Frees the area `ptr` names, allocated with exactly `size` and `align`, by pointer, through
+/// the current CPU's cache where it can ([`Allocator::free_raw_sized`]).
+///
+/// CONTEXT: any, interrupt handlers included.
+///
+/// # Safety
+///
+/// As for [`Allocator::free_raw_sized`]: nothing else owns the area, and it was allocated with
+/// this `size` and `align`.
+pub unsafe fn free_raw_sized(ptr: PerCpuPtr, size: usize, align: usize) -> Result<(), FreeError> {
+    let global = global().ok_or(FreeError::NotInitialized)?;
+    // SAFETY: forwarded from the caller.
+    unsafe { global.free_raw_sized(ptr, size, align) }
 }
 
 /// The balance step ([`Allocator::balance`]).

@@ -3,23 +3,35 @@
 //! one unit (multiply by the number of units for memory).
 
 use super::backend::ChunkGeometry;
+use super::cache::Caches;
 use super::chunk::ChunkKind;
 use super::state::State;
 use crate::layout::MIN_ALLOC_SHIFT;
 use alloc::vec::Vec;
 use core::fmt;
+use core::sync::atomic::Ordering;
 
 /// Allocator-wide figures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GlobalStats {
-    /// Allocations made (ever).
+    /// Allocations made (ever), through the per-CPU caches or the chunks.
     pub nr_alloc: u64,
     /// Frees made (ever).
     pub nr_dealloc: u64,
-    /// Live allocations.
+    /// Live allocations (not counting the areas held by per-CPU caches).
     pub nr_cur_alloc: u64,
-    /// Most live allocations at once.
+    /// Most areas taken from the chunks at once: live allocations and areas held by per-CPU
+    /// caches (the peak is tracked where the chunks change, not at every cached allocation).
     pub nr_max_alloc: u64,
+    /// Allocations served by a per-CPU cache (included in `nr_alloc`).
+    pub nr_cache_alloc: u64,
+    /// Frees taken by a per-CPU cache (included in `nr_dealloc`).
+    pub nr_cache_dealloc: u64,
+    /// Free areas held by the per-CPU caches (taken in the chunks' bitmaps: the chunks'
+    /// `free_bytes` do not count them).
+    pub nr_cached: u64,
+    /// Bytes per unit of those areas.
+    pub cached_bytes: usize,
     /// Chunks now (the first chunk's dynamic and reserved regions count as one each).
     pub nr_chunks: usize,
     /// Most chunks at once.
@@ -86,7 +98,12 @@ pub struct Stats {
 
 impl Stats {
     /// Reads the figures from `st` (nothing is changed).
-    pub(crate) fn collect(st: &State, geometry: &ChunkGeometry, limit: usize) -> Stats {
+    pub(crate) fn collect(
+        st: &State,
+        geometry: &ChunkGeometry,
+        limit: usize,
+        caches: &Caches,
+    ) -> Stats {
         let granule = |bits: u32| (bits as usize) << MIN_ALLOC_SHIFT;
         let mut chunks: Vec<ChunkStats> = st
             .chunks()
@@ -115,18 +132,42 @@ impl Stats {
             ChunkKind::Dynamic => 2,
         });
         let c = st.counters;
-        let metadata_bytes =
-            chunks.iter().map(|c| c.metadata_bytes).sum::<usize>() + st.table_bytes();
+        let metadata_bytes = chunks.iter().map(|c| c.metadata_bytes).sum::<usize>()
+            + st.table_bytes()
+            + caches.metadata_bytes();
+        let (mut nr_alloc, mut nr_dealloc) = (c.nr_alloc, c.nr_dealloc);
+        let (mut min_alloc_size, mut max_alloc_size) = (c.min_alloc_size, c.max_alloc_size);
+        let (mut nr_cached, mut cached_bits) = (0u64, 0u64);
+        let (mut nr_cache_alloc, mut nr_cache_dealloc) = (0u64, 0u64);
+        for cache in caches.iter() {
+            let k = &cache.counts;
+            nr_cache_alloc += k.nr_alloc.load(Ordering::Relaxed);
+            nr_cache_dealloc += k.nr_dealloc.load(Ordering::Relaxed);
+            let (areas, bits) = k.held();
+            nr_cached += areas;
+            cached_bits += bits;
+            let min = k.min_size.load(Ordering::Relaxed);
+            if min != 0 && (min_alloc_size == 0 || min < min_alloc_size) {
+                min_alloc_size = min;
+            }
+            max_alloc_size = max_alloc_size.max(k.max_size.load(Ordering::Relaxed));
+        }
+        nr_alloc += nr_cache_alloc;
+        nr_dealloc += nr_cache_dealloc;
         Stats {
             global: GlobalStats {
-                nr_alloc: c.nr_alloc,
-                nr_dealloc: c.nr_dealloc,
-                nr_cur_alloc: c.nr_cur_alloc,
-                nr_max_alloc: c.nr_max_alloc,
+                nr_alloc,
+                nr_dealloc,
+                nr_cur_alloc: c.nr_taken.saturating_sub(nr_cached),
+                nr_max_alloc: c.nr_max_taken,
+                nr_cache_alloc,
+                nr_cache_dealloc,
+                nr_cached,
+                cached_bytes: (cached_bits as usize) << MIN_ALLOC_SHIFT,
                 nr_chunks: c.nr_chunks,
                 nr_max_chunks: c.nr_max_chunks,
-                min_alloc_size: c.min_alloc_size,
-                max_alloc_size: c.max_alloc_size,
+                min_alloc_size,
+                max_alloc_size,
                 empty_pop_pages: st.nr_empty_pop,
                 populated_pages: st.nr_populated,
                 unit_size: geometry.unit_size,
@@ -168,6 +209,10 @@ impl fmt::Display for Stats {
         line(f, "nr_dealloc", g.nr_dealloc)?;
         line(f, "nr_cur_alloc", g.nr_cur_alloc)?;
         line(f, "nr_max_alloc", g.nr_max_alloc)?;
+        line(f, "nr_cache_alloc", g.nr_cache_alloc)?;
+        line(f, "nr_cache_dealloc", g.nr_cache_dealloc)?;
+        line(f, "nr_cached", g.nr_cached)?;
+        line(f, "cached_bytes", g.cached_bytes)?;
         line(f, "nr_chunks", g.nr_chunks)?;
         line(f, "nr_max_chunks", g.nr_max_chunks)?;
         line(f, "min_alloc_size", g.min_alloc_size)?;

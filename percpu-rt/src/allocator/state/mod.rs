@@ -11,16 +11,17 @@
 //!
 //! CONTEXT for every method: the caller holds the allocator's state lock (interrupts masked).
 
+mod check;
+mod pages;
+
 use super::PerCpuPtr;
-use super::bitmap::{AreaError, test_bit};
+use super::bitmap::AreaError;
 use super::chunk::{Chunk, ChunkId, ChunkIndex, ChunkKind, NIL};
 use super::error::FreeError;
 use super::memory;
 use super::slots::{Slots, UNLISTED};
 use crate::layout::{MIN_ALLOC_SHIFT, MIN_ALLOC_SIZE};
 use alloc::boxed::Box;
-use alloc::format;
-use alloc::string::String;
 use alloc::vec::Vec;
 
 /// The fixed geometry of the first chunk, in bytes.
@@ -58,10 +59,14 @@ impl Geo {
 /// Statistics counters (in the spirit of Linux's `percpu_stats`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Counters {
+    /// Allocations served by the chunks directly (not through a per-CPU cache).
     pub nr_alloc: u64,
+    /// Frees into the chunks directly.
     pub nr_dealloc: u64,
-    pub nr_cur_alloc: u64,
-    pub nr_max_alloc: u64,
+    /// Areas taken from the chunks now: live allocations and areas held by per-CPU caches.
+    pub nr_taken: u64,
+    /// The most areas taken at once.
+    pub nr_max_taken: u64,
     pub nr_chunks: usize,
     pub nr_max_chunks: usize,
     pub min_alloc_size: usize,
@@ -79,12 +84,13 @@ pub(crate) enum Request {
     Reserved,
 }
 
-/// An area just taken.
+/// Areas just taken: `n` areas of `bits` bits side by side from `bit`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Placed {
     pub id: ChunkId,
     pub bit: u32,
     pub bits: u32,
+    pub n: u32,
     pub base: usize,
     /// Byte offset of the area in each unit.
     pub offset: usize,
@@ -92,6 +98,18 @@ pub(crate) struct Placed {
     pub needs_populate: bool,
     /// Fewer empty populated pages than the low mark are left.
     pub below_low: bool,
+}
+
+impl Placed {
+    /// Bits of all `n` areas.
+    pub(crate) fn span(&self) -> u32 {
+        self.bits * self.n
+    }
+
+    /// The address of area `i` of the run.
+    pub(crate) fn addr(&self, i: u32) -> usize {
+        self.base + self.offset + ((i as usize * self.bits as usize) << MIN_ALLOC_SHIFT)
+    }
 }
 
 /// A range of pages picked by the balance step.
@@ -110,17 +128,17 @@ pub(crate) struct PageRun {
 #[derive(Debug)]
 pub(crate) struct State {
     pub geo: Geo,
-    chunks: Vec<Option<Chunk>>,
-    free_ids: Vec<ChunkId>,
-    slots: Slots,
-    index: ChunkIndex,
-    first: Option<ChunkId>,
-    reserved: Option<ChunkId>,
+    pub(super) chunks: Vec<Option<Chunk>>,
+    pub(super) free_ids: Vec<ChunkId>,
+    pub(super) slots: Slots,
+    pub(super) index: ChunkIndex,
+    pub(super) first: Option<ChunkId>,
+    pub(super) reserved: Option<ChunkId>,
     /// `(start, length, chunk)`: the address ranges where areas of the first chunk's dynamic
     /// and reserved regions start (checked before the index).
-    fixed: [(usize, usize, ChunkId); 2],
+    pub(super) fixed: [(usize, usize, ChunkId); 2],
     /// `(start, length, chunk)`: the range of the chunk `free` found last (checked first).
-    recent: (usize, usize, ChunkId),
+    pub(super) recent: (usize, usize, ChunkId),
     /// Populated pages with nothing allocated, over every chunk but the reserved one.
     pub nr_empty_pop: usize,
     /// Populated pages per unit, over every chunk.
@@ -131,11 +149,11 @@ pub(crate) struct State {
     pub low: usize,
     pub high: usize,
     /// Every used unit's offset from a chunk base (to prefetch fresh areas).
-    unit_offsets: Box<[usize]>,
+    pub(super) unit_offsets: Box<[usize]>,
     /// `(chunk, bit, bits)` of every area taken but not yet populated: a sleeping allocation
     /// takes its area under the lock, then populates its pages without it (`verify` must not
     /// count those pages as live data in unpopulated pages).
-    populating: Vec<(ChunkId, u32, u32)>,
+    pub(super) populating: Vec<(ChunkId, u32, u32)>,
 }
 
 /// The chunk over bytes `[start, end)` of each unit of the first chunk, or `None` if that holds
@@ -249,7 +267,7 @@ impl State {
     }
 
     /// Takes chunk `id` out of everything and returns it.
-    fn remove(&mut self, id: ChunkId) -> Option<Chunk> {
+    pub(super) fn remove(&mut self, id: ChunkId) -> Option<Chunk> {
         let chunk = self.chunks.get_mut(id as usize)?.take()?;
         if self.recent.2 == id {
             self.recent = (0, 0, NIL);
@@ -300,10 +318,12 @@ impl State {
     // Allocation.
 
     /// Takes the first fitting area for `bits` bits aligned to `align` bits, searching the
-    /// fullest chunks first. `size` is the request in bytes (statistics).
+    /// fullest chunks first, for a caller that allocates through the chunks (counted as an
+    /// allocation). `size` is the request in bytes (statistics).
     ///
     /// RETURNS: the area, or `None` if no chunk has room (for [`Request::Normal`], none with
     /// room *or* unpopulated pages that could be populated).
+    #[inline]
     pub(crate) fn alloc(
         &mut self,
         bits: u32,
@@ -311,21 +331,38 @@ impl State {
         size: usize,
         req: Request,
     ) -> Option<Placed> {
+        let p = self.take(bits, align, 1, req)?;
+        let c = &mut self.counters;
+        c.nr_alloc += 1;
+        if c.min_alloc_size == 0 || size < c.min_alloc_size {
+            c.min_alloc_size = size;
+        }
+        c.max_alloc_size = c.max_alloc_size.max(size);
+        Some(p)
+    }
+
+    /// Takes the first fitting area for `bits` bits aligned to `align` bits and up to
+    /// `max - 1` more of the same length right after it, where they are free (and, but for
+    /// [`Request::Normal`], populated): a run of neighbours, taken with one update of the
+    /// hints. The areas are counted as taken, not as allocations: a per-CPU cache's refill
+    /// (which counts its allocations itself) or a batch (whose caller counts them).
+    ///
+    /// RETURNS: the run, or `None` as [`State::alloc`].
+    #[inline(always)]
+    pub(crate) fn take(&mut self, bits: u32, align: u32, max: u32, req: Request) -> Option<Placed> {
+        debug_assert!(max >= 1);
         let placed = match req {
-            Request::Reserved => self.try_chunk(self.reserved?, bits, align, false),
-            Request::Normal | Request::Atomic => self.search(bits, align, req == Request::Atomic),
+            Request::Reserved => self.try_chunk(self.reserved?, bits, align, max, false),
+            Request::Normal | Request::Atomic => {
+                self.search(bits, align, max, req == Request::Atomic)
+            }
         };
         match placed {
             Some(mut p) => {
                 p.below_low = self.nr_empty_pop < self.low;
                 let c = &mut self.counters;
-                c.nr_alloc += 1;
-                c.nr_cur_alloc += 1;
-                c.nr_max_alloc = c.nr_max_alloc.max(c.nr_cur_alloc);
-                if c.min_alloc_size == 0 || size < c.min_alloc_size {
-                    c.min_alloc_size = size;
-                }
-                c.max_alloc_size = c.max_alloc_size.max(size);
+                c.nr_taken += u64::from(p.n);
+                c.nr_max_taken = c.nr_max_taken.max(c.nr_taken);
                 Some(p)
             }
             None => {
@@ -337,27 +374,36 @@ impl State {
         }
     }
 
-    fn search(&mut self, bits: u32, align: u32, pop_only: bool) -> Option<Placed> {
+    #[inline(always)]
+    fn search(&mut self, bits: u32, align: u32, max: u32, pop_only: bool) -> Option<Placed> {
         let mut mask = self.slots.candidates(bits);
         while mask != 0 {
             let slot = mask.trailing_zeros() as u8;
             mask &= mask - 1;
-            if let Some(p) = self.search_list(slot, bits, align, pop_only) {
+            if let Some(p) = self.search_list(slot, bits, align, max, pop_only) {
                 return Some(p);
             }
         }
-        if let Some(p) = self.search_list(self.slots.relegated_slot(), bits, align, pop_only) {
+        let relegated = self.slots.relegated_slot();
+        if let Some(p) = self.search_list(relegated, bits, align, max, pop_only) {
             return Some(p);
         }
-        self.search_list(self.slots.free_slot(), bits, align, pop_only)
+        self.search_list(self.slots.free_slot(), bits, align, max, pop_only)
     }
 
     #[inline]
-    fn search_list(&mut self, slot: u8, bits: u32, align: u32, pop_only: bool) -> Option<Placed> {
+    fn search_list(
+        &mut self,
+        slot: u8,
+        bits: u32,
+        align: u32,
+        max: u32,
+        pop_only: bool,
+    ) -> Option<Placed> {
         let mut id = self.slots.head(slot);
         while id != NIL {
             let next = self.slots.next(id);
-            if let Some(p) = self.try_chunk(id, bits, align, pop_only) {
+            if let Some(p) = self.try_chunk(id, bits, align, max, pop_only) {
                 return Some(p);
             }
             id = next;
@@ -367,8 +413,15 @@ impl State {
 
     /// Tries one chunk; on success updates the population counts and the chunk's slot, on an
     /// alignment failure relegates it.
-    #[inline]
-    fn try_chunk(&mut self, id: ChunkId, bits: u32, align: u32, pop_only: bool) -> Option<Placed> {
+    #[inline(always)]
+    fn try_chunk(
+        &mut self,
+        id: ChunkId,
+        bits: u32,
+        align: u32,
+        max: u32,
+        pop_only: bool,
+    ) -> Option<Placed> {
         let c = self.chunks[id as usize].as_mut()?;
         if c.map.contig_bits() < bits {
             return None;
@@ -380,15 +433,27 @@ impl State {
             }
             return None;
         };
+        // Neighbours of the same length stay aligned when the length is a multiple of the
+        // alignment; take as many as are free (in populated pages, for `pop_only`).
+        let mut n = 1;
+        if max > 1 && bits % align == 0 {
+            let mut limit = bit.saturating_add(max.saturating_mul(bits)).min(c.map.usable().1);
+            if pop_only || c.range_populated(bit, bits) {
+                // A run that starts populated stays so (only its first area may need pages).
+                limit = limit.min(c.populated_until(bit));
+            }
+            n = ((c.map.free_until(bit + bits, limit) - bit) / bits).max(1);
+        }
+        let span = n * bits;
         let offset = c.map_offset + ((bit as usize) << MIN_ALLOC_SHIFT);
-        let needs_populate = !pop_only && !c.range_populated(bit, bits);
-        if !needs_populate {
+        let needs_populate = !pop_only && !c.range_populated(bit, span);
+        if !needs_populate && n == 1 {
             // The zeroing after the lock writes every line of the area: ask for them now, so
             // the fetches overlap the bookkeeping below (`memory`).
             let size = (bits as usize) << MIN_ALLOC_SHIFT;
             memory::prefetch_area(c.base + offset, size, &self.unit_offsets);
         }
-        let delta = c.map.take(bit, bits, &c.populated);
+        let delta = c.map.take_run(bit, bits, n, &c.populated);
         if delta != 0 {
             c.nr_empty_pop = c.nr_empty_pop.wrapping_add_signed(delta);
             if c.kind != ChunkKind::Reserved {
@@ -396,10 +461,10 @@ impl State {
             }
         }
         let placed =
-            Placed { id, bit, bits, base: c.base, offset, needs_populate, below_low: false };
+            Placed { id, bit, bits, n, base: c.base, offset, needs_populate, below_low: false };
         self.slots.move_if_listed(id, Slots::size_slot(c.map.contig_bits()));
         if needs_populate {
-            self.populating.push((id, bit, bits));
+            self.populating.push((id, bit, span));
         }
         Some(placed)
     }
@@ -455,12 +520,30 @@ impl State {
         }
     }
 
-    /// Frees the area starting at `addr`; on error nothing changes.
+    /// Frees the area starting at `addr`, for a caller that frees through the chunks (counted
+    /// as a free); on error nothing changes.
     ///
     /// RETURNS: whether the balance step should run (a dynamic chunk became fully free), and
     /// the area's size in bytes.
     #[inline]
     pub(crate) fn free(&mut self, addr: usize) -> Result<(bool, usize), FreeError> {
+        let r = self.release(addr, None, 1)?;
+        self.counters.nr_dealloc += 1;
+        Ok(r)
+    }
+
+    /// Gives back `n` areas of `bits` bits each, side by side from `addr`, which the caller
+    /// took with [`State::take`] (not counted as frees); with `bits == None`, one area of any
+    /// length. On error (not such areas) nothing changes.
+    ///
+    /// RETURNS: as [`State::free`] (the size of all `n` areas).
+    #[inline]
+    pub(crate) fn release(
+        &mut self,
+        addr: usize,
+        bits: Option<u32>,
+        n: u32,
+    ) -> Result<(bool, usize), FreeError> {
         let id = self.chunk_of(addr)?;
         let Some(c) = self.chunks.get_mut(id as usize).and_then(Option::as_mut) else {
             return Err(self.foreign(addr));
@@ -469,7 +552,19 @@ impl State {
         if rel % MIN_ALLOC_SIZE != 0 {
             return Err(FreeError::Misaligned { ptr: self.geo.encode(addr) });
         }
-        let (bits, delta) = match c.map.release((rel >> MIN_ALLOC_SHIFT) as u32, &c.populated) {
+        let p = (rel >> MIN_ALLOC_SHIFT) as u32;
+        let released = match bits {
+            None => c.map.release(p, &c.populated),
+            Some(bits) => {
+                // The run must end inside the chunk's map.
+                let fits = p.checked_add(bits * n).is_some_and(|e| e <= c.map.usable().1);
+                if !fits {
+                    return Err(FreeError::NotAllocated { ptr: self.geo.encode(addr) });
+                }
+                c.map.release_run(p, bits, n, &c.populated).map(|d| (bits * n, d))
+            }
+        };
+        let (span, delta) = match released {
             Ok(r) => r,
             Err(e) => return Err(self.not_an_area(id, addr, e)),
         };
@@ -484,272 +579,93 @@ impl State {
         let slot =
             if empty { self.slots.free_slot() } else { Slots::size_slot(c.map.contig_bits()) };
         self.slots.move_if_listed(id, slot);
-        self.counters.nr_dealloc += 1;
-        self.counters.nr_cur_alloc -= 1;
-        Ok((notify, (bits as usize) << MIN_ALLOC_SHIFT))
+        self.counters.nr_taken -= u64::from(n);
+        Ok((notify, (span as usize) << MIN_ALLOC_SHIFT))
     }
 
-    /// The area `placed` (taken with `needs_populate`) is populated now.
+    /// Gives back areas of `bits` bits each that the caller took with [`State::take`] (a
+    /// per-CPU cache's drain, at most [`DEPTH`](super::cache::DEPTH) of them), in any order.
+    /// They are sorted, and neighbours are released as one run (one update of the hints).
+    ///
+    /// RETURNS: whether the balance step should run.
+    pub(crate) fn release_areas(&mut self, bits: u32, addrs: &mut [usize]) -> bool {
+        debug_assert!(addrs.len() <= super::cache::DEPTH);
+        addrs.sort_unstable();
+        let bytes = (bits as usize) << MIN_ALLOC_SHIFT;
+        let mut notify = false;
+        let mut i = 0;
+        while i < addrs.len() {
+            // The areas of one chunk: `addrs[i..j]` (a run never crosses into a neighbouring
+            // chunk).
+            if self.chunk_of(addrs[i]).is_err() {
+                debug_assert!(false, "a cached area is in no chunk");
+                i += 1;
+                continue;
+            }
+            let (lo, len, _) = self.recent;
+            let mut j = i + 1;
+            while j < addrs.len() && addrs[j].wrapping_sub(lo) < len {
+                j += 1;
+            }
+            // Runs of neighbours, one update of the map each; the chunk's counts and list once.
+            let id = self.recent.2;
+            let Some(c) = self.chunks.get_mut(id as usize).and_then(Option::as_mut) else {
+                i = j;
+                continue;
+            };
+            let group = &addrs[i..j];
+            let (mut delta, mut released) = (0i32, 0u64);
+            let mut k = 0;
+            while k < group.len() {
+                let mut n = 1;
+                while k + n < group.len() && group[k + n] == group[k] + n * bytes {
+                    n += 1;
+                }
+                let p = ((group[k] - c.base - c.map_offset) >> MIN_ALLOC_SHIFT) as u32;
+                match c.map.release_run(p, bits, n as u32, &c.populated) {
+                    Ok(d) => {
+                        delta += d;
+                        released += n as u64;
+                    }
+                    Err(e) => debug_assert!(false, "a cached area was not live: {e:?}"),
+                }
+                k += n;
+            }
+            if delta != 0 {
+                c.nr_empty_pop = c.nr_empty_pop.wrapping_add_signed(delta);
+                if c.kind != ChunkKind::Reserved {
+                    self.nr_empty_pop = self.nr_empty_pop.wrapping_add_signed(delta as isize);
+                }
+            }
+            let empty = c.map.is_empty();
+            notify |= empty && c.kind == ChunkKind::Dynamic;
+            let slot =
+                if empty { self.slots.free_slot() } else { Slots::size_slot(c.map.contig_bits()) };
+            self.slots.move_if_listed(id, slot);
+            self.counters.nr_taken -= released;
+            i = j;
+        }
+        notify
+    }
+
+    /// The areas `placed` (taken with `needs_populate`) are populated now.
     pub(crate) fn populated(&mut self, placed: &Placed) {
-        let entry = (placed.id, placed.bit, placed.bits);
+        let entry = (placed.id, placed.bit, placed.span());
         if let Some(i) = self.populating.iter().position(|&e| e == entry) {
             self.populating.swap_remove(i);
         }
     }
 
-    /// Frees the area just taken by [`State::alloc`] (its population failed).
-    pub(crate) fn undo(&mut self, placed: &Placed) {
+    /// Frees the areas just taken by [`State::alloc`] or [`State::take`] (their population
+    /// failed, or a batch is given up); `counted` says whether they were counted as
+    /// allocations.
+    pub(crate) fn undo(&mut self, placed: &Placed, counted: bool) {
         self.populated(placed);
         let addr = placed.base + placed.offset;
-        let done = self.free(addr);
+        let done = self.release(addr, Some(placed.bits), placed.n);
         debug_assert!(done.is_ok(), "undoing a fresh allocation failed: {done:?}");
-        self.counters.nr_alloc -= 1;
-        self.counters.nr_dealloc -= 1;
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Population.
-
-    /// The first run of unpopulated pages of chunk `id` among the pages of `placed`.
-    pub(crate) fn unpopulated_run(&self, placed: &Placed) -> Option<PageRun> {
-        let c = self.chunk(placed.id)?;
-        let shift = c.map.block_bits().trailing_zeros();
-        let (k0, k1) = (placed.bit >> shift, (placed.bit + placed.bits - 1) >> shift);
-        let start = (k0..=k1).find(|&k| !c.is_populated(k))?;
-        let end = (start..=k1).find(|&k| c.is_populated(k)).unwrap_or(k1 + 1);
-        Some(self.run(placed.id, c, start, end))
-    }
-
-    fn run(&self, id: ChunkId, c: &Chunk, start: u32, end: u32) -> PageRun {
-        PageRun {
-            id,
-            base: c.base,
-            start,
-            end,
-            unit_start: c.first_page(self.geo.page_shift) + start as usize,
+        if counted {
+            self.counters.nr_alloc -= u64::from(placed.n);
         }
-    }
-
-    /// Records that pages `run` are populated.
-    ///
-    /// RETURNS: `false` (and changes nothing) for an immutable chunk: asking to populate one is
-    /// a bug.
-    pub(crate) fn set_populated(&mut self, run: &PageRun) -> bool {
-        let Some(c) = self.chunks.get_mut(run.id as usize).and_then(Option::as_mut) else {
-            return false;
-        };
-        if c.immutable {
-            return false;
-        }
-        for k in run.start..run.end {
-            if !c.is_populated(k) {
-                super::bitmap::set_bit(&mut c.populated, k);
-                c.nr_populated += 1;
-                self.nr_populated += 1;
-                if c.map.block_is_free(k) {
-                    c.nr_empty_pop += 1;
-                    if c.kind != ChunkKind::Reserved {
-                        self.nr_empty_pop += 1;
-                    }
-                }
-            }
-        }
-        true
-    }
-
-    /// Whether chunk `id` is immutable.
-    pub(crate) fn is_immutable(&self, id: ChunkId) -> bool {
-        self.chunk(id).is_some_and(|c| c.immutable)
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Balance.
-
-    /// Takes out a fully free dynamic chunk whose empty pages are not needed to stay at or
-    /// above the low mark.
-    pub(crate) fn take_free_chunk(&mut self) -> Option<Chunk> {
-        let victim = self.slots.iter(self.slots.free_slot()).find(|&id| {
-            self.chunk(id).is_some_and(|c| {
-                c.kind == ChunkKind::Dynamic
-                    && c.map.is_empty()
-                    && self.nr_empty_pop - c.nr_empty_pop as usize >= self.low
-            })
-        })?;
-        self.remove(victim)
-    }
-
-    /// Takes out every dynamic chunk (the allocator is going away).
-    pub(crate) fn drain_dynamic(&mut self) -> Vec<Chunk> {
-        let ids: Vec<ChunkId> =
-            self.chunks().filter(|(_, c)| c.kind == ChunkKind::Dynamic).map(|(id, _)| id).collect();
-        ids.into_iter().filter_map(|id| self.remove(id)).collect()
-    }
-
-    /// Picks empty populated pages to release while there are more than the high mark, from
-    /// chunks with ids at or after `*cursor` (advanced), and marks them unpopulated at once so
-    /// that no allocation uses them meanwhile.
-    pub(crate) fn pick_depopulate(&mut self, cursor: &mut ChunkId) -> Option<PageRun> {
-        while self.nr_empty_pop > self.high && (*cursor as usize) < self.chunks.len() {
-            let id = *cursor;
-            let excess = (self.nr_empty_pop - self.high) as u32;
-            let Some(c) = self.chunks[id as usize].as_mut() else {
-                *cursor += 1;
-                continue;
-            };
-            if c.kind != ChunkKind::Dynamic || c.immutable || c.nr_empty_pop == 0 {
-                *cursor += 1;
-                continue;
-            }
-            // The last run of empty populated pages (keep populated pages near the start).
-            let n = c.map.nr_blocks();
-            let is_empty_pop = |c: &Chunk, k: u32| c.is_populated(k) && c.map.block_is_free(k);
-            let Some(last) = (0..n).rev().find(|&k| is_empty_pop(c, k)) else {
-                *cursor += 1;
-                continue;
-            };
-            let mut start = last;
-            while start > 0 && last + 1 - start < excess && is_empty_pop(c, start - 1) {
-                start -= 1;
-            }
-            let end = last + 1;
-            for k in start..end {
-                super::bitmap::clear_bit(&mut c.populated, k);
-            }
-            let count = end - start;
-            c.nr_populated -= count;
-            c.nr_empty_pop -= count;
-            self.nr_populated -= count as usize;
-            self.nr_empty_pop -= count as usize;
-            let c = self.chunk(id)?;
-            return Some(self.run(id, c, start, end));
-        }
-        None
-    }
-
-    /// How many empty pages the balance step should populate now.
-    pub(crate) fn populate_need(&self) -> usize {
-        if self.atomic_failed || self.nr_empty_pop < self.low {
-            self.high.saturating_sub(self.nr_empty_pop)
-        } else {
-            0
-        }
-    }
-
-    /// Picks up to `max` free unpopulated pages to populate, fullest chunk first.
-    pub(crate) fn pick_populate(&self, max: usize) -> Option<PageRun> {
-        let order = (0..self.slots.nr_slots())
-            .filter(|&s| s != self.slots.free_slot())
-            .chain([self.slots.free_slot()]);
-        for slot in order {
-            for id in self.slots.iter(slot) {
-                let Some(c) = self.chunk(id) else { continue };
-                if c.immutable
-                    || c.kind != ChunkKind::Dynamic
-                    || c.nr_populated == c.map.nr_blocks()
-                {
-                    continue;
-                }
-                let n = c.map.nr_blocks();
-                let wanted = |k: u32| !c.is_populated(k) && c.map.block_is_free(k);
-                if let Some(start) = (0..n).find(|&k| wanted(k)) {
-                    let mut end = start + 1;
-                    while end < n && ((end - start) as usize) < max && wanted(end) {
-                        end += 1;
-                    }
-                    return Some(self.run(id, c, start, end));
-                }
-            }
-        }
-        None
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Checking.
-
-    /// Checks every chunk's map and every count and list against the chunks.
-    pub(crate) fn verify(&self) -> Result<(), String> {
-        let (mut empty, mut populated, mut areas, mut nr) = (0usize, 0usize, 0u64, 0usize);
-        for (id, c) in self.chunks() {
-            nr += 1;
-            c.map
-                .verify()
-                .map_err(|e| format!("chunk {id} ({:?} at {:#x}): {e}", c.kind, c.base))?;
-            let n = c.map.nr_blocks();
-            let pop = (0..n).filter(|&k| c.is_populated(k)).count();
-            let ep = (0..n).filter(|&k| c.is_populated(k) && c.map.block_is_free(k)).count();
-            if pop != c.nr_populated as usize || ep != c.nr_empty_pop as usize {
-                return Err(format!(
-                    "chunk {id}: populated/empty {}/{} but {pop}/{ep}",
-                    c.nr_populated, c.nr_empty_pop
-                ));
-            }
-            // Every live area lies in populated pages, but for areas being populated right now
-            // (taken by a sleeping allocation that populates its pages outside the lock).
-            let alloc = c.map.alloc_map();
-            let (s, e) = c.map.usable();
-            let pending = |b: u32| {
-                self.populating
-                    .iter()
-                    .any(|&(pid, bit, bits)| pid == id && (bit..bit + bits).contains(&b))
-            };
-            for k in 0..n {
-                if !c.is_populated(k) {
-                    let shift = c.map.block_bits().trailing_zeros();
-                    let (lo, hi) = ((k << shift).max(s), ((k + 1) << shift).min(e));
-                    if (lo..hi).any(|b| test_bit(&alloc, b) && !pending(b)) {
-                        return Err(format!(
-                            "chunk {id}: page {k} has live data but is not populated"
-                        ));
-                    }
-                }
-            }
-            populated += c.nr_populated as usize;
-            if c.kind != ChunkKind::Reserved {
-                empty += c.nr_empty_pop as usize;
-            }
-            areas += c.map.nr_areas() as u64;
-            let slot = self.slots.slot_of(id);
-            let want = if c.kind == ChunkKind::Reserved {
-                UNLISTED
-            } else if c.map.is_empty() {
-                self.slots.free_slot()
-            } else {
-                Slots::size_slot(c.map.contig_bits())
-            };
-            let relegated = slot == self.slots.relegated_slot() && !c.map.is_empty();
-            if !(slot == want || relegated) {
-                return Err(format!("chunk {id} is in slot {slot}, expected {want}"));
-            }
-            if slot != UNLISTED && !self.slots.iter(slot).any(|x| x == id) {
-                return Err(format!("chunk {id} is not in the list of its slot {slot}"));
-            }
-            if c.kind == ChunkKind::Dynamic && self.index.lookup(c.base).map(|e| e.1) != Some(id) {
-                return Err(format!("chunk {id} is not found by the address index"));
-            }
-        }
-        if (empty, populated, areas, nr)
-            != (
-                self.nr_empty_pop,
-                self.nr_populated,
-                self.counters.nr_cur_alloc,
-                self.counters.nr_chunks,
-            )
-        {
-            return Err(format!(
-                "totals empty/populated/live/chunks {}/{}/{}/{} but {empty}/{populated}/{areas}/{nr}",
-                self.nr_empty_pop,
-                self.nr_populated,
-                self.counters.nr_cur_alloc,
-                self.counters.nr_chunks
-            ));
-        }
-        let dynamic = self.chunks().filter(|(_, c)| c.kind == ChunkKind::Dynamic).count();
-        if self.index.len() < dynamic || self.index.len() > 2 * dynamic {
-            return Err(format!(
-                "address index has {} entries for {dynamic} chunks",
-                self.index.len()
-            ));
-        }
-        Ok(())
     }
 }
