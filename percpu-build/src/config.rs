@@ -39,7 +39,7 @@
 //! | `max_alloc_size` | 32 KiB | largest dynamic allocation; at most the unit |
 //! | `max_cpus` | 64 | most possible CPUs (`NR_CPUS`) |
 //! | `first_chunk` | `"auto"` | `"embed"`, `"page"`, or `"auto"` (embed, falling back to page) |
-//! | `base_register` | `"el1"` on aarch64 | aarch64 only: `"el1"` (`TPIDR_EL1`) or `"el2"` (`TPIDR_EL2`) |
+//! | `base_register` | `"el1"` on aarch64, `"tp"` on riscv64 | aarch64: `"el1"` (`TPIDR_EL1`) or `"el2"` (`TPIDR_EL2`); riscv64: `"tp"` or `"gp"` (then no `__global_pointer$`: the link fails); not on x86_64 |
 //! | `empty_pages_low` / `empty_pages_high` | 2 / 4 | the dynamic allocator keeps between these many empty populated pages (`PCPU_EMPTY_POP_PAGES_LOW/HIGH`) |
 //!
 //! # Limits
@@ -235,32 +235,63 @@ impl FirstChunk {
     }
 }
 
-/// Which register holds the per-CPU base on aarch64 (`base_register`).
+/// Which register holds the per-CPU base (`base_register`): aarch64 chooses between
+/// `TPIDR_EL1` and `TPIDR_EL2`, riscv64 between `tp` and `gp`; x86_64 has only `GS.base`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BaseRegister {
-    /// `TPIDR_EL1`: the kernel runs at EL1.
+    /// `TPIDR_EL1`: the kernel runs at EL1 (the default on aarch64).
     El1,
     /// `TPIDR_EL2`: the kernel runs at EL2 (needs percpu-rt's `aarch64-el2` feature).
     El2,
+    /// riscv64 `gp` (needs percpu-rt's `riscv64-gp` feature; the linker fragment then refuses a
+    /// `__global_pointer$`, which the linker's gp relaxation would use).
+    Gp,
+    /// riscv64 `tp`, the psABI's thread pointer (the default on riscv64: no linker interaction).
+    Tp,
 }
 
 impl BaseRegister {
-    const NAMES: &'static [&'static str] = &["el1", "el2"];
-    const VALUES: [BaseRegister; 2] = [BaseRegister::El1, BaseRegister::El2];
+    const NAMES: &'static [&'static str] = &["el1", "el2", "gp", "tp"];
+    const VALUES: [BaseRegister; 4] =
+        [BaseRegister::El1, BaseRegister::El2, BaseRegister::Gp, BaseRegister::Tp];
 
     /// The value as written in `percpu.toml`.
     pub const fn name(self) -> &'static str {
         match self {
             BaseRegister::El1 => "el1",
             BaseRegister::El2 => "el2",
+            BaseRegister::Gp => "gp",
+            BaseRegister::Tp => "tp",
         }
     }
 
-    /// The system register, as `percpu_rt::arch::BASE_REGISTER` names it.
+    /// The register, as `percpu_rt::arch::BASE_REGISTER` names it.
     pub const fn register(self) -> &'static str {
         match self {
             BaseRegister::El1 => "TPIDR_EL1",
             BaseRegister::El2 => "TPIDR_EL2",
+            BaseRegister::Gp => "gp",
+            BaseRegister::Tp => "tp",
+        }
+    }
+
+    /// The choices on `arch` (`target_arch`), the default first; empty where there is no
+    /// choice.
+    pub fn choices(arch: &str) -> &'static [BaseRegister] {
+        match arch {
+            "aarch64" => &[BaseRegister::El1, BaseRegister::El2],
+            "riscv64" => &[BaseRegister::Tp, BaseRegister::Gp],
+            _ => &[],
+        }
+    }
+
+    /// The percpu-rt feature that selects this register (on), or the default (off).
+    pub const fn runtime_feature(self) -> (&'static str, bool) {
+        match self {
+            BaseRegister::El1 => ("aarch64-el2", false),
+            BaseRegister::El2 => ("aarch64-el2", true),
+            BaseRegister::Gp => ("riscv64-gp", true),
+            BaseRegister::Tp => ("riscv64-gp", false),
         }
     }
 }
@@ -487,7 +518,7 @@ impl Config {
         self.first_chunk
     }
 
-    /// `base_register` (`Some` exactly on aarch64 targets).
+    /// `base_register` (`Some` exactly on aarch64 and riscv64 targets).
     pub fn base_register(&self) -> Option<BaseRegister> {
         self.base_register
     }
@@ -560,7 +591,7 @@ impl Config {
                     Key::FirstChunk => format!("{:?}", self.first_chunk.name()),
                     Key::BaseRegister => match self.base_register {
                         Some(r) => format!("{:?} ({})", r.name(), r.register()),
-                        None => "none (not aarch64)".to_string(),
+                        None => "none (no choice on this target)".to_string(),
                     },
                     k if k.kind() == Kind::Count => self.get(k).to_string(),
                     k => BytesExact(self.get(k) as u64).to_string(),
@@ -715,7 +746,7 @@ fn read_entry(
                     allowed: if names == FirstChunk::NAMES {
                         "one of the strings \"embed\", \"page\", \"auto\""
                     } else {
-                        "one of the strings \"el1\", \"el2\""
+                        "one of the strings \"el1\", \"el2\" (aarch64), \"tp\", \"gp\" (riscv64)"
                     },
                 }));
             }
@@ -828,7 +859,6 @@ fn resolve(src: &Source<'_>, tables: &[Table], target: &TargetCfg) -> Result<Con
     let chosen = choose(src, tables, target)?;
     let pointer_width = target.pointer_width();
     let arch = target.arch().to_string();
-    let is_aarch64 = arch == "aarch64";
 
     let number = |key: Key| match chosen[key as usize] {
         Some((Entry { value: Raw::Number(n), .. }, _)) => Some(*n),
@@ -1020,20 +1050,22 @@ fn resolve(src: &Source<'_>, tables: &[Table], target: &TargetCfg) -> Result<Con
             },
         ));
     }
-    match (base_register, is_aarch64) {
-        (Some(r), false) => {
+    let choices = BaseRegister::choices(&arch);
+    config.base_register = match base_register {
+        Some(r) if !choices.contains(&r) => {
             return Err(key_err(
                 Key::BaseRegister,
-                ErrorKind::BaseRegisterNotAarch64 {
+                ErrorKind::BaseRegisterWrongArch {
                     value: r.name(),
                     arch,
                     target: target.triple().to_string(),
+                    allowed: choices.iter().map(|c| c.name()).collect(),
                 },
             ));
         }
-        (None, true) => config.base_register = Some(BaseRegister::El1),
-        (r, _) => config.base_register = r,
-    }
+        Some(r) => Some(r),
+        None => choices.first().copied(),
+    };
     // My own checks leave the sizes' magnitude: blame the largest size set in the file.
     let largest = Key::ALL
         .into_iter()
@@ -1098,6 +1130,26 @@ mod tests {
     }
 
     #[test]
+    fn base_register_choices_follow_the_architecture() {
+        let text = "[target.'cfg(target_arch = \"riscv64\")']\nbase_register = \"gp\"\n\
+                    [target.'cfg(target_arch = \"aarch64\")']\nbase_register = \"el2\"\n";
+        let rv = Config::parse(text, "p.toml", &target("riscv64gc-unknown-none-elf")).unwrap();
+        assert_eq!(rv.base_register(), Some(BaseRegister::Gp));
+        let arm = Config::parse(text, "p.toml", &target("aarch64-unknown-none")).unwrap();
+        assert_eq!(arm.base_register(), Some(BaseRegister::El2));
+        let x86 = Config::parse(text, "p.toml", &target("x86_64-unknown-none")).unwrap();
+        assert_eq!(x86.base_register(), None);
+        let e = Config::parse(
+            "base_register = \"el1\"",
+            "p.toml",
+            &target("riscv64gc-unknown-none-elf"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("allowed \"tp\", \"gp\" on riscv64"), "{e}");
+    }
+
+    #[test]
     fn defaults_follow_linux_for_the_pointer_width() {
         let c = Config::defaults(&target("x86_64-unknown-none")).unwrap();
         assert_eq!(c.dynamic_reserve(), layout::DYNAMIC_RESERVE_64);
@@ -1115,6 +1167,8 @@ mod tests {
         assert_eq!(c32.dynamic_reserve(), layout::DYNAMIC_RESERVE_32);
         let arm = Config::defaults(&target("aarch64-unknown-none")).unwrap();
         assert_eq!(arm.base_register(), Some(BaseRegister::El1));
+        let rv = Config::defaults(&target("riscv64gc-unknown-none-elf")).unwrap();
+        assert_eq!(rv.base_register(), Some(BaseRegister::Tp));
     }
 
     #[test]

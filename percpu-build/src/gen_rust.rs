@@ -2,7 +2,7 @@
 //! to `include!`, plus `layout_params(static_size)` building percpu-rt's `LayoutParams` from
 //! them. Reading the file (or `cargo expand`) shows the layout the build chose.
 
-use crate::config::{Config, Key, Origin};
+use crate::config::{BaseRegister, Config, Key, Origin};
 use crate::size::BytesExact;
 use core::fmt::Write;
 
@@ -165,13 +165,16 @@ fn write_layout(out: &mut String, c: &Config) -> core::fmt::Result {
         format!("::percpu_rt::FirstChunkMode::{first_chunk}"),
     )?;
     let base = match c.base_register() {
-        Some(r) if r.name() == "el2" => "Some(BaseRegister::El2)",
-        Some(_) => "Some(BaseRegister::El1)",
+        Some(BaseRegister::El1) => "Some(BaseRegister::El1)",
+        Some(BaseRegister::El2) => "Some(BaseRegister::El2)",
+        Some(BaseRegister::Gp) => "Some(BaseRegister::Gp)",
+        Some(BaseRegister::Tp) => "Some(BaseRegister::Tp)",
         None => "None",
     };
     konst(
         out,
-        "aarch64: the register holding the per-CPU base; `None` on other targets",
+        "aarch64 and riscv64: the register holding the per-CPU base; `None` where there is no \
+         choice (x86_64: GS.base)",
         Key::BaseRegister,
         "BASE_REGISTER",
         "Option<BaseRegister>",
@@ -238,16 +241,20 @@ fn write_layout(out: &mut String, c: &Config) -> core::fmt::Result {
     writeln!(out, "    SETTINGS.alloc_config()")?;
     writeln!(out, "}}")?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "/// The aarch64 register holding the per-CPU base (`base_register` in percpu.toml)."
-    )?;
+    writeln!(out, "/// The register holding the per-CPU base (`base_register` in percpu.toml).")?;
     writeln!(out, "#[derive(Clone, Copy, Debug, PartialEq, Eq)]")?;
     writeln!(out, "pub enum BaseRegister {{")?;
-    writeln!(out, "    /// `TPIDR_EL1`.")?;
+    writeln!(out, "    /// aarch64 `TPIDR_EL1`.")?;
     writeln!(out, "    El1,")?;
-    writeln!(out, "    /// `TPIDR_EL2` (percpu-rt's `aarch64-el2` feature).")?;
+    writeln!(out, "    /// aarch64 `TPIDR_EL2` (percpu-rt's `aarch64-el2` feature).")?;
     writeln!(out, "    El2,")?;
+    writeln!(
+        out,
+        "    /// riscv64 `gp` (percpu-rt's `riscv64-gp` feature; no `__global_pointer$`)."
+    )?;
+    writeln!(out, "    Gp,")?;
+    writeln!(out, "    /// riscv64 `tp`.")?;
+    writeln!(out, "    Tp,")?;
     writeln!(out, "}}")?;
     writeln!(out)?;
 
@@ -278,11 +285,15 @@ fn write_layout(out: &mut String, c: &Config) -> core::fmt::Result {
 
     if let Some(register) = c.base_register() {
         let reg = register.register();
-        let other_way = if register.name() == "el2" {
-            "enable percpu-rt's `aarch64-el2` feature (or set base_register = \\\"el1\\\")"
-        } else {
-            "disable percpu-rt's `aarch64-el2` feature (or set base_register = \\\"el2\\\")"
-        };
+        let (feature, on) = register.runtime_feature();
+        let other = BaseRegister::choices(c.arch())
+            .iter()
+            .find(|r| **r != register)
+            .map_or("", |r| r.name());
+        let other_way = format!(
+            "{} percpu-rt's `{feature}` feature (or set base_register = \\\"{other}\\\")",
+            if on { "enable" } else { "disable" }
+        );
         writeln!(out)?;
         writeln!(out, "// percpu.toml and percpu-rt must agree on the base register.")?;
         writeln!(out, "const _: () = {{")?;
@@ -347,5 +358,25 @@ mod tests {
         );
         assert!(text.contains("assert!(same(::percpu_rt::arch::BASE_REGISTER, \"TPIDR_EL2\")"));
         assert!(text.contains("enable percpu-rt's `aarch64-el2` feature"));
+    }
+
+    #[test]
+    fn riscv64_checks_the_runtime_register_at_compile_time() {
+        let t = TargetCfg::builtin("riscv64gc-unknown-none-elf").unwrap();
+        let c = Config::parse("base_register = \"gp\"", "p.toml", &t).unwrap();
+        let text = generate(&c);
+        assert!(
+            text.contains(
+                "pub const BASE_REGISTER: Option<BaseRegister> = Some(BaseRegister::Gp);"
+            )
+        );
+        assert!(text.contains("assert!(same(::percpu_rt::arch::BASE_REGISTER, \"gp\")"));
+        assert!(text.contains(
+            "enable percpu-rt's `riscv64-gp` feature (or set base_register = \\\"tp\\\")"
+        ));
+        let c = Config::defaults(&t).unwrap();
+        let text = generate(&c);
+        assert!(text.contains("assert!(same(::percpu_rt::arch::BASE_REGISTER, \"tp\")"));
+        assert!(text.contains("disable percpu-rt's `riscv64-gp` feature"));
     }
 }

@@ -23,7 +23,7 @@ pub(crate) fn this_cpu_offset() -> usize {
     {
         THIS_CPU_OFFSET.read()
     }
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(not(target_arch = "x86_64"))]
     {
         crate::arch::read_base()
     }
