@@ -34,28 +34,46 @@ pub fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
-/// The release ELF of `kernel` built in `target_dir`.
-pub fn elf_path(kernel: Kernel, target_dir: &Path) -> PathBuf {
-    target_dir.join(kernel.target()).join("release").join(kernel.package())
+/// The target directory of `kernel` under `target_dir`: its own subdirectory when it adds target
+/// features (they change every crate, `core` included, so the variants would rebuild each other
+/// in a shared directory).
+pub fn target_dir_of(kernel: Kernel, target_dir: &Path) -> PathBuf {
+    match kernel.target_features() {
+        Some(_) => target_dir.join(kernel.name()),
+        None => target_dir.to_path_buf(),
+    }
 }
 
-/// Held from a build's start to its copy: the aarch64 variants share a package and so the
-/// output path in a shared target directory, so another test's build must not replace the ELF
-/// before it is copied (cargo's own lock covers only the build).
+/// The release ELF of `kernel` built in `target_dir`.
+pub fn elf_path(kernel: Kernel, target_dir: &Path) -> PathBuf {
+    target_dir_of(kernel, target_dir).join(kernel.target()).join("release").join(kernel.package())
+}
+
+/// Held from a build's start to its copy: the variants of one architecture share a package and
+/// so the output path in a shared target directory, so another test's build must not replace
+/// the ELF before it is copied (cargo's own lock covers only the build).
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
 /// Builds `kernel` (release) with its target directory `target_dir`, and copies the ELF to
-/// `out_dir/percpu-kernel-<variant>.elf` (the aarch64 variants share a package and so an output
-/// path). Returns the copy.
+/// `out_dir/percpu-kernel-<variant>.elf` (the variants of an architecture share a package and so
+/// an output path). Returns the copy.
 pub fn build(kernel: Kernel, target_dir: &Path, out_dir: &Path) -> Result<PathBuf, String> {
     let _serialised = BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut cmd = Command::new(cargo());
     cmd.current_dir(kernels_dir())
         .args(["build", "--release", "-p", kernel.package(), "--target", kernel.target()])
         .arg("--target-dir")
-        .arg(target_dir);
+        .arg(target_dir_of(kernel, target_dir));
     if !kernel.features().is_empty() {
         cmd.args(["--features", &kernel.features().join(",")]);
+    }
+    if let Some(features) = kernel.target_features() {
+        // Appended to the rustflags of the kernels' .cargo/config.toml (Cargo joins arrays).
+        let flags = format!(
+            "target.{}.rustflags=[\"-C\", \"target-feature={features}\"]",
+            kernel.target()
+        );
+        cmd.args(["--config", &flags]);
     }
     for (key, _) in std::env::vars_os() {
         if let Some(k) = key.to_str()

@@ -7,7 +7,8 @@
 //!   toolchain (`RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1`, `-Zbuild-std` from the kernels'
 //!   `.cargo/config.toml`);
 //! * [`qemu::Boot`] is one boot: the QEMU command line (the same one the kernels' README gives
-//!   for booting by hand; `-smp N[,maxcpus=M]`, `gic-version=3` on aarch64 beyond 8 CPUs),
+//!   for booting by hand; `-smp N[,maxcpus=M]`, `gic-version=3` on aarch64 beyond 8 CPUs,
+//!   OpenSBI's `-bios default` on riscv64),
 //!   run under a deadline that grows with the CPU count, with QEMU killed when it passes;
 //! * [`markers`] judges a transcript by its exit status and by markers, never by whole
 //!   transcripts (the CPUs' lines interleave in any order): among them the possible, present
@@ -17,50 +18,87 @@
 //! The tests in `tests/qemu.rs` put these together.
 
 pub mod build;
+pub mod disasm;
 pub mod markers;
 pub mod qemu;
 pub mod toolchain;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// One bootable kernel build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// `percpu-kernel-x86_64` for `x86_64-unknown-none`.
     X86_64,
-    /// `percpu-kernel-aarch64` for `aarch64-unknown-none`, per-CPU base in `TPIDR_EL1`.
+    /// `percpu-kernel-aarch64` for `aarch64-unknown-none`, per-CPU base in `TPIDR_EL1`, exclusive
+    /// load/store atomics (ARMv8.0; booted on `cortex-a72`, which has no LSE).
     Aarch64El1,
     /// `percpu-kernel-aarch64` with feature `el2`, per-CPU base in `TPIDR_EL2`; boots with
     /// `-M virt,virtualization=on`.
     Aarch64El2,
+    /// `percpu-kernel-aarch64` at EL1 built with `-C target-feature=+lse`: LSE atomics
+    /// (`stadd`, `ldadd`, `swp`, `cas`, `casp`); boots on `-cpu max`.
+    Aarch64Lse,
+    /// `percpu-kernel-riscv64` for `riscv64gc-unknown-none-elf`, per-CPU base in `tp` (RV64GC:
+    /// AMOs, LR/SC for `cmpxchg`, masked word sequences for 8 and 16 bits).
+    Riscv64Tp,
+    /// `percpu-kernel-riscv64` with feature `gp`: per-CPU base in `gp`.
+    Riscv64Gp,
+    /// `percpu-kernel-riscv64` (base in `tp`) built with `+zacas,+zabha`: `amocas` for
+    /// `cmpxchg` (`amocas.q` for 16 bytes) and byte/halfword AMOs; boots on a CPU with both.
+    Riscv64Zacas,
 }
 
 impl Kernel {
     /// Every variant.
-    pub const ALL: [Kernel; 3] = [Kernel::X86_64, Kernel::Aarch64El1, Kernel::Aarch64El2];
+    pub const ALL: [Kernel; 7] = [
+        Kernel::X86_64,
+        Kernel::Aarch64El1,
+        Kernel::Aarch64El2,
+        Kernel::Aarch64Lse,
+        Kernel::Riscv64Tp,
+        Kernel::Riscv64Gp,
+        Kernel::Riscv64Zacas,
+    ];
 
-    /// A short name (`x86_64`, `aarch64-el1`, `aarch64-el2`), used for file names.
+    /// A short name (`x86_64`, `aarch64-el1`, ..., `riscv64-zacas`), used for file names.
     pub fn name(self) -> &'static str {
         match self {
             Kernel::X86_64 => "x86_64",
             Kernel::Aarch64El1 => "aarch64-el1",
             Kernel::Aarch64El2 => "aarch64-el2",
+            Kernel::Aarch64Lse => "aarch64-lse",
+            Kernel::Riscv64Tp => "riscv64-tp",
+            Kernel::Riscv64Gp => "riscv64-gp",
+            Kernel::Riscv64Zacas => "riscv64-zacas",
+        }
+    }
+
+    /// The target architecture.
+    pub fn arch(self) -> &'static str {
+        match self {
+            Kernel::X86_64 => "x86_64",
+            Kernel::Aarch64El1 | Kernel::Aarch64El2 | Kernel::Aarch64Lse => "aarch64",
+            Kernel::Riscv64Tp | Kernel::Riscv64Gp | Kernel::Riscv64Zacas => "riscv64",
         }
     }
 
     /// The cargo package.
     pub fn package(self) -> &'static str {
-        match self {
-            Kernel::X86_64 => "percpu-kernel-x86_64",
-            Kernel::Aarch64El1 | Kernel::Aarch64El2 => "percpu-kernel-aarch64",
+        match self.arch() {
+            "x86_64" => "percpu-kernel-x86_64",
+            "aarch64" => "percpu-kernel-aarch64",
+            _ => "percpu-kernel-riscv64",
         }
     }
 
     /// The target triple.
     pub fn target(self) -> &'static str {
-        match self {
-            Kernel::X86_64 => "x86_64-unknown-none",
-            Kernel::Aarch64El1 | Kernel::Aarch64El2 => "aarch64-unknown-none",
+        match self.arch() {
+            "x86_64" => "x86_64-unknown-none",
+            "aarch64" => "aarch64-unknown-none",
+            _ => "riscv64gc-unknown-none-elf",
         }
     }
 
@@ -68,17 +106,50 @@ impl Kernel {
     pub fn features(self) -> &'static [&'static str] {
         match self {
             Kernel::Aarch64El2 => &["el2"],
-            Kernel::X86_64 | Kernel::Aarch64El1 => &[],
+            Kernel::Riscv64Gp => &["gp"],
+            _ => &[],
+        }
+    }
+
+    /// Target features added to the kernels' rustflags (which change `core` too: such a
+    /// variant builds in a target directory of its own).
+    pub fn target_features(self) -> Option<&'static str> {
+        match self {
+            Kernel::Aarch64Lse => Some("+lse"),
+            Kernel::Riscv64Zacas => Some("+zacas,+zabha"),
+            _ => None,
+        }
+    }
+
+    /// QEMU's `-cpu`, if the board's default is not the one (aarch64's `cortex-a72` has no LSE,
+    /// `max` has; riscv64's default `rv64` needs Zacas and Zabha turned on).
+    pub fn qemu_cpu(self) -> Option<&'static str> {
+        match self {
+            Kernel::Aarch64El1 | Kernel::Aarch64El2 => Some("cortex-a72"),
+            Kernel::Aarch64Lse => Some("max"),
+            Kernel::Riscv64Zacas => Some("rv64,zacas=true,zabha=true"),
+            _ => None,
+        }
+    }
+
+    /// The register its banner and `cpuN: online` lines name.
+    pub fn base_register(self) -> &'static str {
+        match self {
+            Kernel::X86_64 => "GS.base",
+            Kernel::Aarch64El1 | Kernel::Aarch64Lse => "TPIDR_EL1",
+            Kernel::Aarch64El2 => "TPIDR_EL2",
+            Kernel::Riscv64Tp | Kernel::Riscv64Zacas => "tp",
+            Kernel::Riscv64Gp => "gp",
         }
     }
 
     /// Where the kernel takes its CPUs from, as its banner says: the ACPI MADT on x86_64 (QEMU
     /// with qboot always has ACPI tables unless `-machine acpi=off`), the device tree on
-    /// aarch64.
+    /// aarch64 and riscv64.
     pub fn cpus_from(self) -> &'static str {
         match self {
             Kernel::X86_64 => "ACPI MADT",
-            Kernel::Aarch64El1 | Kernel::Aarch64El2 => "device tree",
+            _ => "device tree",
         }
     }
 
@@ -87,16 +158,13 @@ impl Kernel {
     pub fn default_mode(self) -> FirstChunkMode {
         match self {
             Kernel::X86_64 => FirstChunkMode::Embed,
-            Kernel::Aarch64El1 | Kernel::Aarch64El2 => FirstChunkMode::Page,
+            _ => FirstChunkMode::Page,
         }
     }
 
     /// The kernel crate's directory (its `percpu.toml` is there).
     pub fn crate_dir(self) -> PathBuf {
-        kernels_dir().join(match self {
-            Kernel::X86_64 => "x86_64",
-            Kernel::Aarch64El1 | Kernel::Aarch64El2 => "aarch64",
-        })
+        kernels_dir().join(self.arch())
     }
 }
 
@@ -127,4 +195,28 @@ pub fn workspace_root() -> PathBuf {
 /// The kernels' cargo workspace.
 pub fn kernels_dir() -> PathBuf {
     workspace_root().join("examples/kernels")
+}
+
+/// Makes sure the toolchain is installed ([`toolchain::ensure`], once per process); panics with
+/// the installer's complaint otherwise.
+pub fn toolchain_ready() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Err(e) = READY.get_or_init(toolchain::ensure) {
+        panic!("{e}");
+    }
+}
+
+/// The ELF of `kernel`, built on first use (once per process) under `work_dir`
+/// (`target/` for the nested builds, `elf/` for the copies; kept between runs: rebuilds are
+/// incremental). Panics with the build's errors.
+pub fn elf(kernel: Kernel, work_dir: &Path) -> PathBuf {
+    static BUILT: [OnceLock<Result<PathBuf, String>>; Kernel::ALL.len()] =
+        [const { OnceLock::new() }; Kernel::ALL.len()];
+    toolchain_ready();
+    let slot = &BUILT[Kernel::ALL.iter().position(|&k| k == kernel).expect("a variant")];
+    match slot.get_or_init(|| build::build(kernel, &work_dir.join("target"), &work_dir.join("elf")))
+    {
+        Ok(path) => path.clone(),
+        Err(e) => panic!("{e}"),
+    }
 }

@@ -88,7 +88,12 @@ struct Riscv64;
 
 impl Arch for Riscv64 {
     fn name(&self) -> &'static str {
-        if cfg!(feature = "gp") { "riscv64 (base in gp)" } else { "riscv64 (base in tp)" }
+        match (cfg!(feature = "gp"), cfg!(all(target_feature = "zacas", target_feature = "zabha"))) {
+            (true, false) => "riscv64 (base in gp)",
+            (true, true) => "riscv64 (base in gp) with Zacas and Zabha",
+            (false, false) => "riscv64 (base in tp)",
+            (false, true) => "riscv64 (base in tp) with Zacas and Zabha",
+        }
     }
 
     fn serial_write(&self, byte: u8) {
