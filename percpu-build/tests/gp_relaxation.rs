@@ -50,7 +50,8 @@ fn gp_with_a_global_pointer_fails_the_link_and_says_why() {
     let (ok, messages) = link("gp-defined", GP, "__global_pointer$ = 0x80200800;");
     assert!(!ok, "the link succeeded:\n{messages}");
     assert!(
-        messages.contains("ERROR(percpu): __global_pointer$ is defined, but gp holds the per-CPU base")
+        messages
+            .contains("ERROR(percpu): __global_pointer$ is defined, but gp holds the per-CPU base")
             && messages.contains("set base_register = 'tp'"),
         "{messages}"
     );

@@ -69,10 +69,8 @@ pub fn build(kernel: Kernel, target_dir: &Path, out_dir: &Path) -> Result<PathBu
     }
     if let Some(features) = kernel.target_features() {
         // Appended to the rustflags of the kernels' .cargo/config.toml (Cargo joins arrays).
-        let flags = format!(
-            "target.{}.rustflags=[\"-C\", \"target-feature={features}\"]",
-            kernel.target()
-        );
+        let flags =
+            format!("target.{}.rustflags=[\"-C\", \"target-feature={features}\"]", kernel.target());
         cmd.args(["--config", &flags]);
     }
     for (key, _) in std::env::vars_os() {
@@ -99,6 +97,48 @@ pub fn build(kernel: Kernel, target_dir: &Path, out_dir: &Path) -> Result<PathBu
     std::fs::copy(&built, &copy)
         .map_err(|e| format!("copying {} to {}: {e}", built.display(), copy.display()))?;
     Ok(copy)
+}
+
+/// The source of kernel-lib as `kernel`'s build expands it (`cargo rustc -- -Zunpretty=expanded`:
+/// what `cargo expand` prints, before pretty-printing), with the target, features and target
+/// features of `kernel`, in its target directory under `target_dir` (only kernel-lib is
+/// expanded; its dependencies are the build's own).
+pub fn expand_kernel_lib(kernel: Kernel, target_dir: &Path) -> Result<String, String> {
+    let _serialised = BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(kernels_dir())
+        .args(["rustc", "--release", "-p", "kernel-lib", "--target", kernel.target()])
+        .arg("--target-dir")
+        .arg(target_dir_of(kernel, target_dir));
+    if let Some(features) = kernel.target_features() {
+        let flags =
+            format!("target.{}.rustflags=[\"-C\", \"target-feature={features}\"]", kernel.target());
+        cmd.args(["--config", &flags]);
+    }
+    if kernel == Kernel::Aarch64El2 || kernel == Kernel::Riscv64Gp {
+        // The runtime's register feature (the kernels' `el2`/`gp` turn it on).
+        let feature = if kernel == Kernel::Aarch64El2 { "aarch64-el2" } else { "riscv64-gp" };
+        cmd.args(["--features", &format!("percpu-rt/{feature}")]);
+    }
+    cmd.args(["--", "-Zunpretty=expanded"]);
+    for (key, _) in std::env::vars_os() {
+        if let Some(k) = key.to_str()
+            && leaks_into_nested_cargo(k)
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUSTC", RUSTC).env("RUSTC_BOOTSTRAP", "1");
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "expanding kernel-lib for {} failed ({}):\n{}",
+            kernel.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Builds percpu-build's command-line tool from the main workspace into `target_dir` (its own,

@@ -25,9 +25,7 @@ use kernel_tests::{FirstChunkMode, Kernel, build};
 /// (aarch64 with LSE, riscv64) with 1 to 16 CPUs.
 fn cpu_counts(kernel: Kernel) -> &'static [u32] {
     match kernel {
-        Kernel::X86_64 | Kernel::Aarch64El1 | Kernel::Aarch64El2 => {
-            &[1, 2, 3, 4, 5, 7, 8, 16, 64]
-        }
+        Kernel::X86_64 | Kernel::Aarch64El1 | Kernel::Aarch64El2 => &[1, 2, 3, 4, 5, 7, 8, 16, 64],
         _ => &[1, 2, 4, 8, 16],
     }
 }

@@ -236,7 +236,11 @@ impl Arch for Aarch64 {
 }
 
 static ARCH_EL1: Aarch64 = Aarch64 {
-    name: if cfg!(target_feature = "lse") { "aarch64 at EL1 with LSE atomics" } else { "aarch64 at EL1" },
+    name: if cfg!(target_feature = "lse") {
+        "aarch64 at EL1 with LSE atomics"
+    } else {
+        "aarch64 at EL1"
+    },
 };
 static ARCH_EL1_FROM_EL2: Aarch64 = Aarch64 { name: "aarch64 at EL1 (entered at EL2)" };
 static ARCH_EL2: Aarch64 = Aarch64 { name: "aarch64 at EL2" };

@@ -88,7 +88,8 @@ struct Riscv64;
 
 impl Arch for Riscv64 {
     fn name(&self) -> &'static str {
-        match (cfg!(feature = "gp"), cfg!(all(target_feature = "zacas", target_feature = "zabha"))) {
+        match (cfg!(feature = "gp"), cfg!(all(target_feature = "zacas", target_feature = "zabha")))
+        {
             (true, false) => "riscv64 (base in gp)",
             (true, true) => "riscv64 (base in gp) with Zacas and Zabha",
             (false, false) => "riscv64 (base in tp)",

@@ -43,11 +43,12 @@ macro_rules! __percpu_static_ops {
         }
         unsafe fn rmw(op: $crate::private::Rmw, v: u64) {
             use $crate::private::Rmw::*;
+            // `sub` adds the negation, as Linux's `this_cpu_sub` does.
+            let v = if let Sub = op { v.wrapping_neg() } else { v };
             // SAFETY: as in `load`.
             unsafe {
                 match op {
-                    Add => $crate::__percpu_a64_amo!(add $sfx $r; sym $t; v),
-                    Sub => $crate::__percpu_a64_amo!(sub $sfx $r; sym $t; v),
+                    Add | Sub => $crate::__percpu_a64_amo!(add $sfx $r; sym $t; v),
                     And => $crate::__percpu_a64_amo!(and $sfx $r; sym $t; v),
                     Or => $crate::__percpu_a64_amo!(or $sfx $r; sym $t; v),
                     Xor => $crate::__percpu_a64_amo!(xor $sfx $r; sym $t; v),
@@ -55,14 +56,9 @@ macro_rules! __percpu_static_ops {
             }
         }
         unsafe fn step(up: bool) {
+            use $crate::private::Rmw::{Add, Sub};
             // SAFETY: as in `load`.
-            unsafe {
-                if up {
-                    $crate::__percpu_a64_amo!(add $sfx $r; sym $t; 1u64)
-                } else {
-                    $crate::__percpu_a64_amo!(sub $sfx $r; sym $t; 1u64)
-                }
-            }
+            unsafe { Self::rmw(if up { Add } else { Sub }, 1) }
         }
         unsafe fn fetch_add(v: u64) -> u64 {
             let old: u64;

@@ -18,7 +18,7 @@
 //! copy's bits only. The extension choice is made when percpu-rt is compiled (target features
 //! apply to the whole build). Symbol-addressed sequences are assembled with `.option norelax`:
 //! the linker never rewrites them (`registers.rs`: the `gp` rule). All accesses are relaxed, as
-//! Linux's `this_cpu_*` operations are.
+//! Linux's `this_cpu_*` operations are. (No `preserves_flags`: RISC-V has no flags.)
 
 /// The address-forming sequences, reads and writes (common to every extension set).
 ///
@@ -47,13 +47,13 @@ macro_rules! __percpu_rv {
             ".option push", ".option norelax", "1: auipc {v}, %pcrel_hi({m})",
             concat!("add {v}, {v}, ", $crate::__percpu_rv_base!()),
             concat!($ld, " {v}, %pcrel_lo(1b)({v})"), ".option pop",
-            v = out(reg) $v, m = sym $t, options(nostack, readonly, preserves_flags)
+            v = out(reg) $v, m = sym $t, options(nostack, readonly)
         )
     };
     (load $ld:literal; ptr $p:ident; $v:ident) => {
         ::core::arch::asm!(
             concat!("add {v}, {p}, ", $crate::__percpu_rv_base!()), concat!($ld, " {v}, 0({v})"),
-            p = in(reg) $p, v = lateout(reg) $v, options(nostack, readonly, preserves_flags)
+            p = in(reg) $p, v = lateout(reg) $v, options(nostack, readonly)
         )
     };
     (store $st:literal; sym $t:ident; $v:expr) => {
@@ -61,13 +61,13 @@ macro_rules! __percpu_rv {
             ".option push", ".option norelax", "1: auipc {a}, %pcrel_hi({m})",
             concat!("add {a}, {a}, ", $crate::__percpu_rv_base!()),
             concat!($st, " {v}, %pcrel_lo(1b)({a})"), ".option pop",
-            a = out(reg) _, v = in(reg) $v, m = sym $t, options(nostack, preserves_flags)
+            a = out(reg) _, v = in(reg) $v, m = sym $t, options(nostack)
         )
     };
     (store $st:literal; ptr $p:ident; $v:expr) => {
         ::core::arch::asm!(
             concat!("add {a}, {p}, ", $crate::__percpu_rv_base!()), concat!($st, " {v}, 0({a})"),
-            a = out(reg) _, p = in(reg) $p, v = in(reg) $v, options(nostack, preserves_flags)
+            a = out(reg) _, p = in(reg) $p, v = in(reg) $v, options(nostack)
         )
     };
 }
@@ -79,7 +79,7 @@ macro_rules! __percpu_rv {
 macro_rules! __percpu_rv_amo {
     (@amo $op:literal, $sz:literal; $k:ident $x:ident; $v:expr) => {
         $crate::__percpu_rv!(@asm $k $x; [concat!($op, ".", $sz, " zero, {v}, ({a})")];
-            a = out(reg) _, v = in(reg) $v, options(nostack, preserves_flags))
+            a = out(reg) _, v = in(reg) $v, options(nostack))
     };
     (add $sz:literal; $k:ident $x:ident; $v:expr) => {
         $crate::__percpu_rv_amo!(@amo "amoadd", $sz; $k $x; $v)
@@ -98,11 +98,11 @@ macro_rules! __percpu_rv_amo {
     };
     (fetch_add $sz:literal; $k:ident $x:ident; $v:expr => $o:ident) => {
         $crate::__percpu_rv!(@asm $k $x; [concat!("amoadd.", $sz, " {o}, {v}, ({a})")];
-            a = out(reg) _, v = in(reg) $v, o = lateout(reg) $o, options(nostack, preserves_flags))
+            a = out(reg) _, v = in(reg) $v, o = lateout(reg) $o, options(nostack))
     };
     (xchg $sz:literal; $k:ident $x:ident; $v:expr => $o:ident) => {
         $crate::__percpu_rv!(@asm $k $x; [concat!("amoswap.", $sz, " {o}, {v}, ({a})")];
-            a = out(reg) _, v = in(reg) $v, o = lateout(reg) $o, options(nostack, preserves_flags))
+            a = out(reg) _, v = in(reg) $v, o = lateout(reg) $o, options(nostack))
     };
 }
 
@@ -115,12 +115,12 @@ macro_rules! __percpu_rv_cas {
     ($sz:literal $sx:ty; $k:ident $x:ident; $o:ident, $new:expr) => {
         $crate::__percpu_rv!(@asm $k $x; [concat!("amocas.", $sz, " {o}, {n}, ({a})")];
             a = out(reg) _, o = inout(reg) ($o as $sx as i64 as u64) => $o, n = in(reg) $new,
-            options(nostack, preserves_flags))
+            options(nostack))
     };
     (cas16; $k:ident $x:ident; $lo:ident, $hi:ident, $new:expr) => {
         $crate::__percpu_rv!(@asm $k $x; ["amocas.q a0, a2, ({a})"];
             a = out(reg) _, inout("a0") $lo, inout("a1") $hi, in("a2") $new as u64,
-            in("a3") ($new >> 64) as u64, options(nostack, preserves_flags))
+            in("a3") ($new >> 64) as u64, options(nostack))
     };
 }
 
@@ -135,7 +135,7 @@ macro_rules! __percpu_rv_cas {
             concat!("2: lr.", $sz, " {o}, ({a})"), "bne {o}, {e}, 3f",
             concat!("sc.", $sz, " {s}, {n}, ({a})"), "bnez {s}, 2b", "3:"];
             a = out(reg) _, o = out(reg) $o, s = out(reg) _, e = in(reg) ($o as $sx as i64 as u64),
-            n = in(reg) $new, options(nostack, preserves_flags))
+            n = in(reg) $new, options(nostack))
     };
 }
 
@@ -172,11 +172,11 @@ macro_rules! __percpu_rv_sub {
             "xor {n}, {n}, {o}", "and {n}, {n}, {k}", "xor {n}, {n}, {o}", "sc.w {n}, {n}, ({a})",
             "bnez {n}, 2b" $(, $after)*];
             v = inout(reg) $v => _, k = inout(reg) $mask as u64 => _, n = out(reg) _, $($o)*
-            options(nostack, preserves_flags))
+            options(nostack))
     };
     (@amo $op:literal; $k:ident $x:ident; $v:expr) => {
         $crate::__percpu_rv_sub!(@word $k $x; ["sll {v}, {v}, {s}", concat!($op, " zero, {v}, ({a})")];
-            v = inout(reg) $v => _, options(nostack, preserves_flags))
+            v = inout(reg) $v => _, options(nostack))
     };
     (add $sz:literal $mask:literal $sx:ty; $k:ident $x:ident; $v:expr) => {
         $crate::__percpu_rv_sub!(@loop $k $x; $mask; "add {n}, {o}, {v}", $v; []; o = out(reg) _,)
@@ -196,7 +196,7 @@ macro_rules! __percpu_rv_sub {
     (and $sz:literal $mask:literal $sx:ty; $k:ident $x:ident; $v:expr) => {
         // Ones everywhere but where the copy's new bits are zero.
         $crate::__percpu_rv_sub!(@word $k $x; ["sll {v}, {v}, {s}", "not {v}, {v}", "amoand.w zero, {v}, ({a})"];
-            v = inout(reg) !($v) & $mask => _, options(nostack, preserves_flags))
+            v = inout(reg) !($v) & $mask => _, options(nostack))
     };
     (or $sz:literal $mask:literal $sx:ty; $k:ident $x:ident; $v:expr) => {
         $crate::__percpu_rv_sub!(@amo "amoor.w"; $k $x; $v)
