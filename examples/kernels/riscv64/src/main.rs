@@ -68,7 +68,8 @@ const SSTATUS_SIE: usize = 1 << 1;
 /// `sie.SSIE` / `sip.SSIP`: the supervisor software interrupt (the SBI IPI).
 const SSI: usize = 1 << 1;
 
-/// Set once an exit was attempted: a trap now means the test device is missing.
+/// Set once an exit was attempted: a trap now means the test device is missing (then the
+/// trap path powers off through SBI, status 0, which the harness never takes for a pass).
 static EXITING: AtomicBool = AtomicBool::new(false);
 /// The boot records of the started harts.
 static SECONDARY_BOOT: spin::Mutex<[SecondaryBoot; MAX_CPUS]> =
@@ -106,12 +107,9 @@ impl Arch for Riscv64 {
         let value = (u32::from(code.status()) << 16) | 0x3333;
         // SAFETY: the test device's register, identity-mapped (GiB 0); writing it ends the run.
         unsafe { (TEST_DEVICE as *mut u32).write_volatile(value) };
-        // Only reached if the write did not end QEMU: power off (status 0).
-        let e = sbi::shutdown();
-        kernel_common::console::print_line_emergency(format_args!(
-            "the test device and SBI shutdown both failed ({})",
-            e.describe()
-        ));
+        // QEMU ends the run asynchronously, after this hart has moved on: nothing may follow the
+        // write that ends it differently (an SBI shutdown here, through the same device, would
+        // race it and win with status 0). Park until QEMU exits.
         self.park()
     }
 
