@@ -233,9 +233,7 @@ fn check_static(kernel: Kernel, op: &str, path: &[Insn], template: u64) -> Optio
             "adr" => Some("add"),
             _ => None,
         };
-        if k < want.len() && relaxed == Some(want[k]) {
-            k += 1;
-        } else if k < want.len() && i.mnemonic == want[k] {
+        if k < want.len() && (relaxed == Some(want[k]) || i.mnemonic == want[k]) {
             k += 1;
         } else if !REGISTER_ONLY.contains(&i.mnemonic.as_str()) {
             return Some(format!("`{i}` is neither in {want:?} nor register arithmetic"));
