@@ -145,6 +145,13 @@ pub struct Symbol<'d> {
     pub is_object: bool,
 }
 
+/// The address of the first of `names` the symbol table defines.
+pub(crate) fn symbol_address(symbols: &[Symbol<'_>], names: &[&str]) -> Option<u64> {
+    names.iter().find_map(|n| {
+        symbols.iter().find(|s| s.name == *n && s.section.is_some()).map(|s| s.address)
+    })
+}
+
 /// A loadable piece of the file: `[address, address + file_size)` is in the file at `offset`.
 /// Checked when parsed: both ranges fit in `u64`, and the file range in the file.
 #[derive(Clone, Copy, Debug)]

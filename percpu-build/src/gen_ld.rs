@@ -74,6 +74,7 @@ pub fn settings_values(c: &Config) -> [u64; record::FIELDS] {
     };
     v[record::EMPTY_PAGES_LOW] = c.empty_pages_low() as u64;
     v[record::EMPTY_PAGES_HIGH] = c.empty_pages_high() as u64;
+    v[record::HOT_LINES] = c.hot_lines() as u64;
     v[record::BASE_REGISTER] = match c.base_register() {
         None => 0,
         Some(BaseRegister::El1) => 1,
@@ -139,6 +140,7 @@ mod tests {
         let s = settings("empty_pages_low = 1\nempty_pages_high = 3");
         let a = s.alloc_config();
         assert_eq!((a.empty_pages_low, a.empty_pages_high), (1, 3));
+        assert_eq!((settings("hot_lines = 3").hot_lines, d.hot_lines), (3, 1));
         // `base_register` is also checked against percpu-rt's feature at compile time
         // (gen_rust) and by `Settings::linked` at run time.
         assert_eq!(d.base_register, percpu_rt::BaseRegister::Default);
@@ -180,7 +182,7 @@ mod tests {
     fn no_fixed_unit_means_no_limit() {
         let t = TargetCfg::builtin("x86_64-unknown-linux-gnu").unwrap();
         let f = generate(&Config::defaults(&t).unwrap(), Some(DEFAULT_INSERT_AFTER));
-        assert!(!f.standalone.contains("ERROR(percpu)"));
+        assert!(!f.standalone.contains("__percpu_end - __percpu_start <="));
         assert_eq!(f.standalone, linker::standalone_fragment(&LinkerParams::hosted_defaults()));
     }
 }

@@ -2,9 +2,10 @@
 //! to `include!`, plus `layout_params(static_size)` building percpu-rt's `LayoutParams` from
 //! them. Reading the file (or `cargo expand`) shows the layout the build chose.
 
-use crate::config::{BaseRegister, Config, Key, Origin};
+use crate::config::{BaseRegister, Config, FirstChunk, Key, Origin};
+use crate::gen_ld;
 use crate::size::BytesExact;
-use core::fmt::Write;
+use core::fmt::{self, Write};
 
 /// The text of `percpu_layout.rs` for `config`.
 pub fn generate(config: &Config) -> String {
@@ -26,7 +27,19 @@ fn origin(config: &Config, key: Key) -> String {
     }
 }
 
-fn write_layout(out: &mut String, c: &Config) -> core::fmt::Result {
+/// `percpu_layout.rs`, section by section.
+fn write_layout(out: &mut String, c: &Config) -> fmt::Result {
+    write_banner(out, c)?;
+    write_constants(out, c)?;
+    write_settings(out, c)?;
+    write_base_register_type(out)?;
+    write_layout_params(out, c)?;
+    write_base_register_check(out, c)
+}
+
+/// The comment at the top: where the file comes from, how to include it, and the unit's
+/// areas with their sizes.
+fn write_banner(out: &mut String, c: &Config) -> fmt::Result {
     let size = |v: usize| BytesExact(v as u64);
     writeln!(
         out,
@@ -34,15 +47,18 @@ fn write_layout(out: &mut String, c: &Config) -> core::fmt::Result {
         c.path(),
         c.target()
     )?;
-    writeln!(out, "// change percpu.toml instead. Include it in a module of the crate:")?;
-    writeln!(out, "//")?;
-    writeln!(out, "//     #[allow(dead_code)]")?;
-    writeln!(out, "//     mod percpu_layout {{")?;
-    writeln!(out, "//         include!(concat!(env!(\"OUT_DIR\"), \"/percpu_layout.rs\"));")?;
-    writeln!(out, "//     }}")?;
-    writeln!(out, "//")?;
-    writeln!(out, "// Every possible CPU gets one unit (chunk = max_cpus units):")?;
-    writeln!(out, "//")?;
+    out.push_str(
+        r#"// change percpu.toml instead. Include it in a module of the crate:
+//
+//     #[allow(dead_code)]
+//     mod percpu_layout {
+//         include!(concat!(env!("OUT_DIR"), "/percpu_layout.rs"));
+//     }
+//
+// Every possible CPU gets one unit (chunk = max_cpus units):
+//
+"#,
+    );
     writeln!(
         out,
         "//     | static (.percpu, linked) | reserved {} | dynamic >= {} | unused |",
@@ -62,263 +78,259 @@ fn write_layout(out: &mut String, c: &Config) -> core::fmt::Result {
             size(c.min_unit_size())
         )?,
     }
-    writeln!(out)?;
+    writeln!(out)
+}
 
-    let konst = |out: &mut String, doc: &str, key: Key, name: &str, ty: &str, value: String| {
-        writeln!(out, "/// {doc}. {}", origin(c, key))?;
-        writeln!(out, "pub const {name}: {ty} = {value};")
+/// One documented constant: `/// {doc}. {origin of key}` then `pub const {name}: {ty} = {value};`.
+struct Constant {
+    doc: &'static str,
+    key: Key,
+    name: &'static str,
+    ty: &'static str,
+    value: String,
+}
+
+/// The constants of `percpu_layout.rs`, in the order written.
+fn constants(c: &Config) -> [Constant; 15] {
+    let usize_const = |doc, key, name, value: usize| Constant {
+        doc,
+        key,
+        name,
+        ty: "usize",
+        value: value.to_string(),
     };
-    konst(
-        out,
-        "Page size in bytes",
-        Key::PageSize,
-        "PAGE_SIZE",
-        "usize",
-        c.page_size().to_string(),
-    )?;
-    konst(
-        out,
-        "Allocation granule of the first chunk, in bytes",
-        Key::AtomSize,
-        "ATOM_SIZE",
-        "usize",
-        c.atom_size().to_string(),
-    )?;
-    konst(
-        out,
-        "Bytes reserved after the static area for modules' static per-CPU data \
-         (PERCPU_MODULE_RESERVE)",
-        Key::Reserved,
-        "RESERVED_SIZE",
-        "usize",
-        c.reserved().to_string(),
-    )?;
-    konst(
-        out,
-        "Requested bytes of dynamic area in the first chunk (PERCPU_DYNAMIC_RESERVE)",
-        Key::DynamicReserve,
-        "DYNAMIC_RESERVE",
-        "usize",
-        c.dynamic_reserve().to_string(),
-    )?;
-    konst(
-        out,
-        "Smallest dynamic area, for allocations before more chunks can be made \
-         (PERCPU_DYNAMIC_EARLY_SIZE)",
-        Key::EarlyReserve,
-        "EARLY_RESERVE",
-        "usize",
-        c.early_reserve().to_string(),
-    )?;
-    konst(
-        out,
-        "Smallest unit in bytes (PCPU_MIN_UNIT_SIZE)",
-        Key::MinUnitSize,
-        "MIN_UNIT_SIZE",
-        "usize",
-        c.min_unit_size().to_string(),
-    )?;
-    konst(
-        out,
-        "The fixed unit size in bytes, or `None` when the unit follows the static size",
-        Key::UnitSize,
-        "UNIT_SIZE",
-        "Option<usize>",
-        format!("{:?}", c.unit_size()),
-    )?;
-    konst(
-        out,
-        "With a fixed unit: the most static per-CPU data that fits it (the linker fragment \
-         asserts it)",
-        Key::UnitSize,
-        "MAX_STATIC_SIZE",
-        "Option<usize>",
-        format!("{:?}", c.max_static_size()),
-    )?;
-    konst(
-        out,
-        "Largest dynamic per-CPU allocation in bytes",
-        Key::MaxAllocSize,
-        "MAX_ALLOC_SIZE",
-        "usize",
-        c.max_alloc_size().to_string(),
-    )?;
-    konst(
-        out,
-        "Most possible CPUs (NR_CPUS)",
-        Key::MaxCpus,
-        "MAX_CPUS",
-        "usize",
-        c.max_cpus().to_string(),
-    )?;
-    let first_chunk = match c.first_chunk().name() {
-        "embed" => "Embed",
-        "page" => "Page",
-        _ => "Auto",
+    let first_chunk = match c.first_chunk() {
+        FirstChunk::Embed => "Embed",
+        FirstChunk::Page => "Page",
+        FirstChunk::Auto => "Auto",
     };
-    konst(
-        out,
-        "How the first chunk is set up",
-        Key::FirstChunk,
-        "FIRST_CHUNK",
-        "::percpu_rt::FirstChunkMode",
-        format!("::percpu_rt::FirstChunkMode::{first_chunk}"),
-    )?;
-    let base = match c.base_register() {
+    let base_register = match c.base_register() {
         Some(BaseRegister::El1) => "Some(BaseRegister::El1)",
         Some(BaseRegister::El2) => "Some(BaseRegister::El2)",
         Some(BaseRegister::Gp) => "Some(BaseRegister::Gp)",
         Some(BaseRegister::Tp) => "Some(BaseRegister::Tp)",
         None => "None",
     };
-    konst(
-        out,
-        "aarch64 and riscv64: the register holding the per-CPU base; `None` where there is no \
-         choice (x86_64: GS.base)",
-        Key::BaseRegister,
-        "BASE_REGISTER",
-        "Option<BaseRegister>",
-        base.to_string(),
-    )?;
-    konst(
-        out,
-        "The dynamic allocator populates pages when fewer empty populated pages remain \
-         (PCPU_EMPTY_POP_PAGES_LOW)",
-        Key::EmptyPagesLow,
-        "EMPTY_PAGES_LOW",
-        "usize",
-        c.empty_pages_low().to_string(),
-    )?;
-    konst(
-        out,
-        "The dynamic allocator releases empty populated pages above this many \
-         (PCPU_EMPTY_POP_PAGES_HIGH)",
-        Key::EmptyPagesHigh,
-        "EMPTY_PAGES_HIGH",
-        "usize",
-        c.empty_pages_high().to_string(),
-    )?;
+    [
+        usize_const("Page size in bytes", Key::PageSize, "PAGE_SIZE", c.page_size()),
+        usize_const(
+            "Allocation granule of the first chunk, in bytes",
+            Key::AtomSize,
+            "ATOM_SIZE",
+            c.atom_size(),
+        ),
+        usize_const(
+            "Bytes reserved after the static area for modules' static per-CPU data \
+             (PERCPU_MODULE_RESERVE)",
+            Key::Reserved,
+            "RESERVED_SIZE",
+            c.reserved(),
+        ),
+        usize_const(
+            "Requested bytes of dynamic area in the first chunk (PERCPU_DYNAMIC_RESERVE)",
+            Key::DynamicReserve,
+            "DYNAMIC_RESERVE",
+            c.dynamic_reserve(),
+        ),
+        usize_const(
+            "Smallest dynamic area, for allocations before more chunks can be made \
+             (PERCPU_DYNAMIC_EARLY_SIZE)",
+            Key::EarlyReserve,
+            "EARLY_RESERVE",
+            c.early_reserve(),
+        ),
+        usize_const(
+            "Smallest unit in bytes (PCPU_MIN_UNIT_SIZE)",
+            Key::MinUnitSize,
+            "MIN_UNIT_SIZE",
+            c.min_unit_size(),
+        ),
+        Constant {
+            doc: "The fixed unit size in bytes, or `None` when the unit follows the static size",
+            key: Key::UnitSize,
+            name: "UNIT_SIZE",
+            ty: "Option<usize>",
+            value: format!("{:?}", c.unit_size()),
+        },
+        Constant {
+            doc: "With a fixed unit: the most static per-CPU data that fits it (the linker \
+                  fragment asserts it)",
+            key: Key::UnitSize,
+            name: "MAX_STATIC_SIZE",
+            ty: "Option<usize>",
+            value: format!("{:?}", c.max_static_size()),
+        },
+        usize_const(
+            "Largest dynamic per-CPU allocation in bytes",
+            Key::MaxAllocSize,
+            "MAX_ALLOC_SIZE",
+            c.max_alloc_size(),
+        ),
+        usize_const("Most possible CPUs (NR_CPUS)", Key::MaxCpus, "MAX_CPUS", c.max_cpus()),
+        Constant {
+            doc: "How the first chunk is set up",
+            key: Key::FirstChunk,
+            name: "FIRST_CHUNK",
+            ty: "::percpu_rt::FirstChunkMode",
+            value: format!("::percpu_rt::FirstChunkMode::{first_chunk}"),
+        },
+        Constant {
+            doc: "aarch64 and riscv64: the register holding the per-CPU base; `None` where there \
+                  is no choice (x86_64: GS.base)",
+            key: Key::BaseRegister,
+            name: "BASE_REGISTER",
+            ty: "Option<BaseRegister>",
+            value: base_register.to_string(),
+        },
+        usize_const(
+            "The dynamic allocator populates pages when fewer empty populated pages remain \
+             (PCPU_EMPTY_POP_PAGES_LOW)",
+            Key::EmptyPagesLow,
+            "EMPTY_PAGES_LOW",
+            c.empty_pages_low(),
+        ),
+        usize_const(
+            "The dynamic allocator releases empty populated pages above this many \
+             (PCPU_EMPTY_POP_PAGES_HIGH)",
+            Key::EmptyPagesHigh,
+            "EMPTY_PAGES_HIGH",
+            c.empty_pages_high(),
+        ),
+        usize_const(
+            "64-byte cache lines for the `#[percpu(hot)]` statics; the link fails beyond them \
+             (the budget of DEFINE_PER_CPU_CACHE_HOT)",
+            Key::HotLines,
+            "HOT_LINES",
+            c.hot_lines(),
+        ),
+    ]
+}
+
+/// Every constant with its value and origin, then `TARGET`.
+fn write_constants(out: &mut String, c: &Config) -> fmt::Result {
+    for Constant { doc, key, name, ty, value } in constants(c) {
+        writeln!(out, "/// {doc}. {}", origin(c, key))?;
+        writeln!(out, "pub const {name}: {ty} = {value};")?;
+    }
     writeln!(out, "/// The target triple this layout was resolved for.")?;
     writeln!(out, "pub const TARGET: &str = {:?};", c.target())?;
-    writeln!(out)?;
+    writeln!(out)
+}
 
-    let values = crate::gen_ld::settings_values(c);
-    writeln!(
-        out,
-        "/// Every setting above in one value: the layout, the first-chunk checks and method, and"
-    )?;
-    writeln!(
-        out,
-        "/// the dynamic allocator's settings. The program links the same values in, so"
-    )?;
-    writeln!(out, "/// `percpu_rt::Settings::linked()` returns this too.")?;
-    writeln!(
-        out,
-        "pub const SETTINGS: ::percpu_rt::Settings = ::percpu_rt::Settings::from_values("
-    )?;
-    writeln!(out, "    &{values:?},")?;
-    writeln!(out, "    {:?},", crate::gen_ld::settings_origin(c))?;
-    writeln!(out, ");")?;
-    writeln!(out)?;
-    writeln!(
-        out,
-        "/// The first-chunk checks for the possible CPUs `possible` (page size, `max_cpus`, early"
-    )?;
-    writeln!(out, "/// dynamic size, minimum unit): `SETTINGS.setup_config(possible)`.")?;
-    writeln!(
-        out,
-        "pub fn setup_config(possible: &[::percpu_rt::CpuId]) -> ::percpu_rt::first_chunk::SetupConfig<'_> {{"
-    )?;
-    writeln!(out, "    SETTINGS.setup_config(possible)")?;
-    writeln!(out, "}}")?;
-    writeln!(out)?;
-    writeln!(
-        out,
-        "/// The dynamic allocator's settings (`max_alloc_size`, `empty_pages_low/high`), for"
-    )?;
-    writeln!(out, "/// `percpu_rt::allocator::configure` before the first-chunk setup.")?;
-    writeln!(out, "pub const fn alloc_config() -> ::percpu_rt::allocator::AllocConfig {{")?;
-    writeln!(out, "    SETTINGS.alloc_config()")?;
-    writeln!(out, "}}")?;
-    writeln!(out)?;
-    writeln!(out, "/// The register holding the per-CPU base (`base_register` in percpu.toml).")?;
-    writeln!(out, "#[derive(Clone, Copy, Debug, PartialEq, Eq)]")?;
-    writeln!(out, "pub enum BaseRegister {{")?;
-    writeln!(out, "    /// aarch64 `TPIDR_EL1`.")?;
-    writeln!(out, "    El1,")?;
-    writeln!(out, "    /// aarch64 `TPIDR_EL2` (percpu-rt's `aarch64-el2` feature).")?;
-    writeln!(out, "    El2,")?;
-    writeln!(
-        out,
-        "    /// riscv64 `gp` (percpu-rt's `riscv64-gp` feature; no `__global_pointer$`)."
-    )?;
-    writeln!(out, "    Gp,")?;
-    writeln!(out, "    /// riscv64 `tp`.")?;
-    writeln!(out, "    Tp,")?;
-    writeln!(out, "}}")?;
-    writeln!(out)?;
+/// `SETTINGS`, the values the program also links in (`gen_ld::settings_values`), and the two
+/// functions that hand them to percpu-rt.
+fn write_settings(out: &mut String, c: &Config) -> fmt::Result {
+    out.push_str(
+        "/// Every setting above in one value: the layout, the first-chunk checks and method, and
+/// the dynamic allocator's settings. The program links the same values in, so
+/// `percpu_rt::Settings::linked()` returns this too.
+pub const SETTINGS: ::percpu_rt::Settings = ::percpu_rt::Settings::from_values(
+",
+    );
+    writeln!(out, "    &{:?},", gen_ld::settings_values(c))?;
+    writeln!(out, "    {:?},", gen_ld::settings_origin(c))?;
+    out.push_str(
+        ");
 
-    writeln!(
-        out,
-        "/// The input of `percpu_rt::layout::build_alloc_info` for `static_size` bytes of static"
-    )?;
-    writeln!(
-        out,
-        "/// per-CPU data (at boot: `percpu_rt::template::static_size()`). The same function builds"
-    )?;
-    writeln!(out, "/// the layout at build time (percpu-build) and at boot, so the two agree.")?;
-    writeln!(
-        out,
-        "pub const fn layout_params(static_size: usize) -> ::percpu_rt::layout::LayoutParams {{"
-    )?;
-    writeln!(out, "    ::percpu_rt::layout::LayoutParams {{")?;
-    writeln!(out, "        static_size,")?;
-    writeln!(out, "        reserved_size: RESERVED_SIZE,")?;
-    writeln!(out, "        dyn_size: DYNAMIC_RESERVE,")?;
-    writeln!(out, "        early_dyn_size: EARLY_RESERVE,")?;
-    writeln!(out, "        page_size: PAGE_SIZE,")?;
-    writeln!(out, "        atom_size: ATOM_SIZE,")?;
+/// The first-chunk checks for the possible CPUs `possible` (page size, `max_cpus`, early
+/// dynamic size, minimum unit): `SETTINGS.setup_config(possible)`.
+pub fn setup_config(possible: &[::percpu_rt::CpuId]) -> ::percpu_rt::first_chunk::SetupConfig<'_> {
+    SETTINGS.setup_config(possible)
+}
+
+/// The dynamic allocator's settings (`max_alloc_size`, `empty_pages_low/high`), for
+/// `percpu_rt::allocator::configure` before the first-chunk setup.
+pub const fn alloc_config() -> ::percpu_rt::allocator::AllocConfig {
+    SETTINGS.alloc_config()
+}
+
+",
+    );
+    Ok(())
+}
+
+/// The type of `BASE_REGISTER`, the same for every configuration.
+fn write_base_register_type(out: &mut String) -> fmt::Result {
+    out.push_str(
+        "/// The register holding the per-CPU base (`base_register` in percpu.toml).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BaseRegister {
+    /// aarch64 `TPIDR_EL1`.
+    El1,
+    /// aarch64 `TPIDR_EL2` (percpu-rt's `aarch64-el2` feature).
+    El2,
+    /// riscv64 `gp` (percpu-rt's `riscv64-gp` feature; no `__global_pointer$`).
+    Gp,
+    /// riscv64 `tp`.
+    Tp,
+}
+
+",
+    );
+    Ok(())
+}
+
+/// `layout_params(static_size)`: percpu-rt's `LayoutParams` from the constants.
+fn write_layout_params(out: &mut String, c: &Config) -> fmt::Result {
+    out.push_str(
+        "/// The input of `percpu_rt::layout::build_alloc_info` for `static_size` bytes of static
+/// per-CPU data (at boot: `percpu_rt::template::static_size()`). The same function builds
+/// the layout at build time (percpu-build) and at boot, so the two agree.
+pub const fn layout_params(static_size: usize) -> ::percpu_rt::layout::LayoutParams {
+    ::percpu_rt::layout::LayoutParams {
+        static_size,
+        reserved_size: RESERVED_SIZE,
+        dyn_size: DYNAMIC_RESERVE,
+        early_dyn_size: EARLY_RESERVE,
+        page_size: PAGE_SIZE,
+        atom_size: ATOM_SIZE,
+",
+    );
     let min_unit = if c.unit_size().is_some() { "UNIT_SIZE.unwrap()" } else { "MIN_UNIT_SIZE" };
     writeln!(out, "        min_unit_size: {min_unit},")?;
     writeln!(out, "    }}")?;
-    writeln!(out, "}}")?;
+    writeln!(out, "}}")
+}
 
-    if let Some(register) = c.base_register() {
-        let reg = register.register();
-        let (feature, on) = register.runtime_feature();
-        let other = BaseRegister::choices(c.arch())
-            .iter()
-            .find(|r| **r != register)
-            .map_or("", |r| r.name());
-        let other_way = format!(
-            "{} percpu-rt's `{feature}` feature (or set base_register = \\\"{other}\\\")",
-            if on { "enable" } else { "disable" }
-        );
-        writeln!(out)?;
-        writeln!(out, "// percpu.toml and percpu-rt must agree on the base register.")?;
-        writeln!(out, "const _: () = {{")?;
-        writeln!(out, "    const fn same(a: &str, b: &str) -> bool {{")?;
-        writeln!(out, "        let (a, b) = (a.as_bytes(), b.as_bytes());")?;
-        writeln!(out, "        if a.len() != b.len() {{")?;
-        writeln!(out, "            return false;")?;
-        writeln!(out, "        }}")?;
-        writeln!(out, "        let mut i = 0;")?;
-        writeln!(out, "        while i < a.len() {{")?;
-        writeln!(out, "            if a[i] != b[i] {{")?;
-        writeln!(out, "                return false;")?;
-        writeln!(out, "            }}")?;
-        writeln!(out, "            i += 1;")?;
-        writeln!(out, "        }}")?;
-        writeln!(out, "        true")?;
-        writeln!(out, "    }}")?;
-        writeln!(
-            out,
-            "    assert!(same(::percpu_rt::arch::BASE_REGISTER, {reg:?}), \"ERROR(percpu): percpu.toml sets base_register = \\\"{}\\\" ({reg}), but percpu-rt uses another register: {other_way}\");",
-            register.name()
-        )?;
-        writeln!(out, "}};")?;
+/// On aarch64 and riscv64: a compile-time check that percpu-rt was built for the same base
+/// register (its `aarch64-el2` or `riscv64-gp` feature), failing with what to change. Nothing
+/// on other targets.
+fn write_base_register_check(out: &mut String, c: &Config) -> fmt::Result {
+    let Some(register) = c.base_register() else { return Ok(()) };
+    let reg = register.register();
+    let (feature, on) = register.runtime_feature();
+    let other =
+        BaseRegister::choices(c.arch()).iter().find(|r| **r != register).map_or("", |r| r.name());
+    let other_way = format!(
+        "{} percpu-rt's `{feature}` feature (or set base_register = \\\"{other}\\\")",
+        if on { "enable" } else { "disable" }
+    );
+    out.push_str(
+        "
+// percpu.toml and percpu-rt must agree on the base register.
+const _: () = {
+    const fn same(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
     }
-    Ok(())
+",
+    );
+    writeln!(
+        out,
+        "    assert!(same(::percpu_rt::arch::BASE_REGISTER, {reg:?}), \"ERROR(percpu): percpu.toml sets base_register = \\\"{}\\\" ({reg}), but percpu-rt uses another register: {other_way}\");",
+        register.name()
+    )?;
+    writeln!(out, "}};")
 }
 
 #[cfg(test)]

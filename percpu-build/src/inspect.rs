@@ -2,50 +2,33 @@
 //!
 //! * the static size: `__percpu_end - __percpu_start` (or the `.percpu` section's size);
 //! * every variable, from the registry descriptors in `.percpu_registry` (the `#[repr(C)]`
-//!   `Descriptor` of `percpu_rt::registry`, pointers relocated for a PIE), cross-checked with
-//!   the template symbols in `.percpu` (demangled, `::_::` and hash removed);
+//!   `Descriptor` of `percpu_rt::registry`, pointers relocated for a PIE, decoded by
+//!   `registry.rs`), cross-checked with the template symbols in `.percpu` (demangled, `::_::`
+//!   and hash removed);
 //! * the padding holes between variables, and template symbols that have no descriptor;
 //! * the unit layout the target's configuration gives that static size (`unit.rs`).
 //!
-//! The file is untrusted: the registry is read only where it lies in the file (and, when the
-//! file has a `.percpu_registry` section, inside it), so the walk is bounded by the file's size;
-//! every address sum is checked; a range that does not fit is an [`InspectError::Elf`] naming
-//! it. Notes are at most one per descriptor and per symbol.
+//! The file is untrusted: the registry is read only where it lies in the file (`registry.rs`),
+//! so the walk is bounded by the file's size; every address sum is checked; a range that does
+//! not fit is an [`InspectError::Elf`] naming it. Notes are at most one per descriptor and per
+//! symbol.
 //!
 //! Rendering is `report.rs`'s job; the CLI (`main.rs`) only parses arguments.
 
 use crate::config::{Config, MAX_CPUS_LIMIT};
-use crate::elf::{Elf, ElfError, Symbol};
+use crate::elf::{Elf, ElfError, Symbol, symbol_address};
 use crate::error::ConfigError;
+use crate::registry::read_registry;
 use crate::target::TargetCfg;
 use crate::unit::{UnitLayout, unit_layout};
 use core::fmt;
 use percpu_rt::layout::LayoutError;
+use percpu_rt::linker::{CACHE_LINE, PAGE_ALIGNED};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
-/// Size of a `Descriptor` on a 64-bit target (see `percpu_rt::registry::Descriptor`).
-pub const DESCRIPTOR_SIZE: u64 = 104;
-/// Offsets of the descriptor fields read, from the layout documented on `Descriptor`.
-const NAME: u64 = 0;
-const MODULE_PATH: u64 = 16;
-const DECLARED_TYPE: u64 = 32;
-const SIZE: u64 = 56;
-const ALIGN: u64 = 64;
-const TEMPLATE: u64 = 72;
-const INIT: u64 = 88;
-
-// The host build of percpu-rt is 64-bit like the files read: its descriptor must have the
-// documented size, or the offsets above are stale.
-#[cfg(target_pointer_width = "64")]
-const _: () = assert!(
-    core::mem::size_of::<percpu_rt::registry::Descriptor>() as u64 == DESCRIPTOR_SIZE,
-    "percpu_rt::registry::Descriptor changed layout: update the offsets in inspect.rs"
-);
-
-/// Longest name or type string believed (a guard against reading garbage).
-const MAX_STR: u64 = 4096;
+pub use crate::registry::DESCRIPTOR_SIZE;
 
 /// One `#[percpu]` static of the file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -62,7 +45,7 @@ pub struct Variable {
     pub offset: u64,
     /// Size in bytes.
     pub size: u64,
-    /// Alignment in bytes.
+    /// Alignment in bytes (of the template: a line or a page for the aligned classes).
     pub align: u64,
     /// Template address (link-time).
     pub address: u64,
@@ -70,6 +53,8 @@ pub struct Variable {
     pub symbol: Option<String>,
     /// Whether it has a per-CPU initialiser.
     pub has_init: bool,
+    /// Its placement class (`hot`, `read_mostly`, `shared_aligned`, `page_aligned`), or `""`.
+    pub class: String,
 }
 
 /// Bytes of the template no variable uses (alignment padding, or the tail).
@@ -101,6 +86,23 @@ pub struct TemplateSymbol {
     pub mangled: String,
 }
 
+/// The bytes of the template each placement class takes (`#[percpu(hot)]`, ...), in the order
+/// the linker fragment places them: from the class's first variable to the end of its last,
+/// the padding of an aligned class included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Classes {
+    /// `#[percpu(hot)]`, first in every unit (budget: `hot_lines` of percpu.toml).
+    pub hot: u64,
+    /// No class.
+    pub default: u64,
+    /// `#[percpu(read_mostly)]`.
+    pub read_mostly: u64,
+    /// `#[percpu(shared_aligned)]`, each in whole cache lines.
+    pub shared_aligned: u64,
+    /// `#[percpu(page_aligned)]`, each in whole pages.
+    pub page_aligned: u64,
+}
+
 /// Everything `inspect` reports about one file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Inspection {
@@ -118,6 +120,8 @@ pub struct Inspection {
     pub static_size_from: &'static str,
     /// The variables, by offset.
     pub variables: Vec<Variable>,
+    /// The bytes each placement class takes.
+    pub classes: Classes,
     /// Unused bytes between and after the variables, by offset.
     pub holes: Vec<Hole>,
     /// Template symbols without a descriptor, by offset.
@@ -321,98 +325,35 @@ fn first_segment(path: &str) -> String {
     path.split("::").next().unwrap_or(path).to_string()
 }
 
-/// A descriptor as read from the file.
-struct RawDescriptor {
-    name: String,
-    module_path: String,
-    declared_type: String,
-    size: u64,
-    align: u64,
-    template: u64,
-    has_init: bool,
-}
-
-/// `address + offset`, or a note why not.
-fn add(address: u64, offset: u64) -> Result<u64, String> {
-    address.checked_add(offset).ok_or_else(|| format!("{address:#x} + {offset} wraps around"))
-}
-
-/// The `&'static str` (pointer, length) at `address`.
-fn read_str(elf: &Elf<'_>, address: u64) -> Result<String, String> {
-    let ptr = elf.pointer_at(address).ok_or_else(|| format!("no pointer at {address:#x}"))?;
-    let len_at = add(address, 8)?;
-    let len = elf.stored_u64(len_at).ok_or_else(|| format!("no length at {len_at:#x}"))?;
-    if len > MAX_STR {
-        return Err(format!("a string of {len} bytes at {ptr:#x} (not a descriptor?)"));
-    }
-    let bytes =
-        elf.bytes_at(ptr, len).ok_or_else(|| format!("string at {ptr:#x} is not in the file"))?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| format!("string at {ptr:#x} is not UTF-8"))
-}
-
-fn read_descriptor(elf: &Elf<'_>, at: u64) -> Result<RawDescriptor, String> {
-    let word = |offset: u64| {
-        let address = add(at, offset)?;
-        elf.stored_u64(address).ok_or_else(|| format!("no word at {address:#x}"))
+/// The size of a template of `size` bytes in `class`: padded to whole cache lines
+/// (`shared_aligned`) or pages (`page_aligned`), as the runtime's alignment wrappers are.
+fn padded_size(class: &str, size: u64) -> u64 {
+    let to = match class {
+        "shared_aligned" => CACHE_LINE as u64,
+        "page_aligned" => PAGE_ALIGNED as u64,
+        _ => return size,
     };
-    let pointer = |offset: u64| {
-        let address = add(at, offset)?;
-        elf.pointer_at(address).ok_or_else(|| format!("no pointer at {address:#x}"))
-    };
-    Ok(RawDescriptor {
-        name: read_str(elf, add(at, NAME)?)?,
-        module_path: read_str(elf, add(at, MODULE_PATH)?)?,
-        declared_type: read_str(elf, add(at, DECLARED_TYPE)?)?,
-        size: word(SIZE)?,
-        align: word(ALIGN)?,
-        template: pointer(TEMPLATE)?,
-        has_init: pointer(INIT)? != 0,
-    })
+    size.div_ceil(to).saturating_mul(to)
 }
 
-/// The address of the first of `names` the symbol table defines.
-fn symbol_address(symbols: &[Symbol<'_>], names: &[&str]) -> Option<u64> {
-    names.iter().find_map(|n| {
-        symbols.iter().find(|s| s.name == *n && s.section.is_some()).map(|s| s.address)
-    })
-}
-
-/// The registry's range: from its bound symbols, or else its section; checked to lie in the
-/// file (and in the section, when there is one), so that walking it is bounded by the file.
-fn registry_range(
-    elf: &Elf<'_>,
-    symbols: &[Symbol<'_>],
-    notes: &mut Vec<String>,
-) -> Result<(u64, u64), String> {
-    let section = elf.section(".percpu_registry");
-    let bounds = (
-        symbol_address(symbols, &["__percpu_registry_start"]),
-        symbol_address(symbols, &["__percpu_registry_end"]),
-    );
-    let (start, len, from) = match (bounds, &section) {
-        ((Some(s), Some(e)), _) if e >= s => (s, e - s, "its bound symbols"),
-        (_, Some(r)) => (r.address, r.size / DESCRIPTOR_SIZE * DESCRIPTOR_SIZE, "its section"),
-        (_, None) => {
-            notes.push("no .percpu_registry section: no variable is described".to_string());
-            return Ok((0, 0));
+/// The bytes of the template each placement class takes: from its first variable to the end
+/// of its last (an aligned class's padding included), as the boot dump's `percpu: classes:`
+/// line counts them.
+fn class_bytes(variables: &[Variable]) -> Classes {
+    let bytes = |class: &str| {
+        let mut run = (u64::MAX, 0u64);
+        for v in variables.iter().filter(|v| v.class == class) {
+            run = (run.0.min(v.offset), run.1.max(v.offset + padded_size(class, v.size)));
         }
+        run.1.saturating_sub(run.0)
     };
-    let end = start + len; // `len` is at most `e - s`, or the section's size rounded down.
-    if let Some(r) = &section {
-        if r.end().is_none_or(|r_end| start < r.address || end > r_end) {
-            return Err(format!(
-                "the registry [{start:#x}, {end:#x}) from {from} is not inside the \
-                 .percpu_registry section at {:#x} ({} bytes)",
-                r.address, r.size
-            ));
-        }
+    Classes {
+        hot: bytes("hot"),
+        default: bytes(""),
+        read_mostly: bytes("read_mostly"),
+        shared_aligned: bytes("shared_aligned"),
+        page_aligned: bytes("page_aligned"),
     }
-    if len > 0 && elf.bytes_at(start, len).is_none() {
-        return Err(format!(
-            "the registry [{start:#x}, {end:#x}) from {from} is not stored in the file"
-        ));
-    }
-    Ok((start, len))
 }
 
 /// Inspects a parsed file (no layout: see [`run`]).
@@ -461,22 +402,8 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
     };
     let static_size = end - start;
 
-    // The registry: descriptors between its bounds, at most one per 96 bytes of the file.
-    let (reg_start, reg_len) = registry_range(elf, &symbols, &mut notes).map_err(corrupted)?;
-    if reg_len % DESCRIPTOR_SIZE != 0 {
-        notes.push(format!(
-            "the registry holds {reg_len} bytes, not a multiple of the {DESCRIPTOR_SIZE}-byte descriptor"
-        ));
-    }
-    let mut descriptors = Vec::new();
-    for i in 0..reg_len / DESCRIPTOR_SIZE {
-        // Inside the registry, which lies in the file: no overflow.
-        let at = reg_start + i * DESCRIPTOR_SIZE;
-        match read_descriptor(elf, at) {
-            Ok(d) => descriptors.push(d),
-            Err(why) => notes.push(format!("descriptor at {at:#x} is unreadable: {why}")),
-        }
-    }
+    // The registry: its descriptors, in order.
+    let descriptors = read_registry(elf, &symbols, &mut notes).map_err(corrupted)?;
 
     // Template symbols, by address, each demangled once; and by (address, name).
     let templates: Vec<(&Symbol<'_>, String)> = symbols
@@ -511,10 +438,12 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
             None if !symbols.is_empty() => {
                 notes.push(format!("{path}: no template symbol at {:#x}", d.template));
             }
-            Some((s, name)) if s.size != d.size => notes.push(format!(
-                "{path}: the descriptor says {} bytes, the symbol {name} says {}",
-                d.size, s.size
-            )),
+            // An aligned class's template is padded to its alignment (a line, a page).
+            Some((s, name)) if s.size != d.size && s.size != padded_size(d.class, d.size) => notes
+                .push(format!(
+                    "{path}: the descriptor says {} bytes, the symbol {name} says {}",
+                    d.size, s.size
+                )),
             Some((_, name)) if *name != path => {
                 notes.push(format!("{path}: the template symbol at {:#x} is {name}", d.template))
             }
@@ -527,10 +456,12 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
             declared_type: d.declared_type.clone(),
             offset,
             size: d.size,
-            align: d.align,
+            // An aligned class's template is aligned to its line or page.
+            align: d.align.max(padded_size(d.class, 1)),
             address: d.template,
             symbol: symbol_name,
             has_init: d.has_init,
+            class: d.class.to_string(),
         });
     }
     variables.sort_by(|a, b| (a.offset, &a.name).cmp(&(b.offset, &b.name)));
@@ -575,6 +506,7 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
         percpu_start: start,
         static_size,
         static_size_from,
+        classes: class_bytes(&variables),
         variables,
         holes,
         unregistered,
@@ -657,6 +589,7 @@ mod tests {
             address: offset,
             symbol: None,
             has_init: false,
+            class: String::new(),
         }
     }
 

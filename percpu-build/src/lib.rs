@@ -44,21 +44,31 @@
 //!
 //! # `percpu-build inspect <ELF> [--json] [--config <percpu.toml>] [--target <triple>] [--cpus N]`
 //!
+//! With feature `inspect` (`cargo install percpu-build --features inspect`); without it the
+//! crate is what a `build.rs` needs, the configuration reader and the generators, 14 crates in
+//! all.
+//!
 //! Prints the static size, every per-CPU variable (name, crate, offset, size, alignment) with
 //! the padding between them, and the unit layout (`static | reserved | dynamic | unused`, unit
 //! size, units per allocation, memory for the possible CPUs) of a linked x86_64 or aarch64 ELF
-//! file, PIE or static. [`inspect::run`] returns the same data.
+//! file, PIE or static. `inspect::run` returns the same data.
 
 // The examples above are build scripts: their `fn main` is the point.
 #![allow(clippy::needless_doctest_main)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod builder;
 pub mod config;
+#[cfg(feature = "inspect")]
 pub mod elf;
 pub mod error;
 pub mod gen_ld;
 pub mod gen_rust;
+#[cfg(feature = "inspect")]
 pub mod inspect;
+#[cfg(feature = "inspect")]
+mod registry;
+#[cfg(feature = "inspect")]
 pub mod report;
 pub mod size;
 mod suggest;

@@ -34,9 +34,10 @@ fn write_text(out: &mut String, r: &Inspection) -> fmt::Result {
             writeln!(out, "{:#06x} {:>6}         {:crate_w$}  (padding)", h.offset, h.size, "")?;
         }
         let init = if v.has_init { "  (per-CPU init)" } else { "" };
+        let class = if v.class.is_empty() { String::new() } else { format!("  [{}]", v.class) };
         writeln!(
             out,
-            "{:#06x} {:>6} {:>6}  {:crate_w$}  {:name_w$}  {}{init}",
+            "{:#06x} {:>6} {:>6}  {:crate_w$}  {:name_w$}  {}{class}{init}",
             v.offset, v.size, v.align, v.crate_name, v.name, v.declared_type
         )?;
     }
@@ -52,6 +53,17 @@ fn write_text(out: &mut String, r: &Inspection) -> fmt::Result {
         r.variables.len(),
         crates.len(),
         BytesExact(r.padding())
+    )?;
+    let c = &r.classes;
+    writeln!(
+        out,
+        "classes, in this order: hot {}, default {}, read_mostly {}, shared_aligned {}, \
+         page_aligned {}",
+        BytesExact(c.hot),
+        BytesExact(c.default),
+        BytesExact(c.read_mostly),
+        BytesExact(c.shared_aligned),
+        BytesExact(c.page_aligned)
     )?;
 
     if !r.unregistered.is_empty() {
@@ -110,6 +122,16 @@ fn write_text(out: &mut String, r: &Inspection) -> fmt::Result {
             };
             writeln!(out, "  fixed unit: static data up to {} bytes, {verdict}", max)?;
         }
+        let verdict = if r.classes.hot > l.hot_budget as u64 {
+            "EXCEEDED: linking with this configuration fails (ERROR(percpu)); raise hot_lines"
+        } else {
+            "fits"
+        };
+        writeln!(
+            out,
+            "  hot data: {} of {} bytes (hot_lines = {}), {verdict}",
+            r.classes.hot, l.hot_budget, l.hot_lines
+        )?;
         for line in &l.dump {
             writeln!(out, "  {line}")?;
         }

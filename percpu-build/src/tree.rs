@@ -4,7 +4,7 @@
 //! `toml` parses: its spanned document (`toml::de::DeTable`, whose keys and values are
 //! `toml::Spanned`) is turned into this owned tree. (serde's `Spanned` keys cannot describe a
 //! date-time value, whose key toml deserializes without a span; the spanned document can.) The
-//! schema checks live in `config.rs`: this file knows TOML, not per-CPU layouts.
+//! schema checks live in `config/`: this file knows TOML, not per-CPU layouts.
 //!
 //! Two guards come first, so that every outcome is a tree or a located error:
 //!

@@ -5,10 +5,10 @@
 use crate::config::Config;
 use percpu_rt::CpuId;
 use percpu_rt::layout::{LayoutError, build_alloc_info};
-use serde::Serialize;
 
 /// One unit's layout, and the first chunk's for `cpus` possible CPUs (one group).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "inspect", derive(serde::Serialize))]
 pub struct UnitLayout {
     /// Target triple of the configuration.
     pub target: String,
@@ -42,6 +42,10 @@ pub struct UnitLayout {
     pub max_static_size: Option<usize>,
     /// Whether the static data is over that limit (the link would have failed).
     pub over_limit: bool,
+    /// `hot_lines`: the cache lines `#[percpu(hot)]` statics may take.
+    pub hot_lines: usize,
+    /// The same in bytes.
+    pub hot_budget: usize,
     /// Linux's `pcpu-alloc:` lines for this layout.
     pub dump: Vec<String>,
 }
@@ -78,6 +82,8 @@ pub fn unit_layout(
         units_per_alloc: info.units_per_alloc(),
         nr_units: info.nr_units(),
         total_size,
+        hot_lines: config.hot_lines(),
+        hot_budget: config.hot_lines() * percpu_rt::linker::CACHE_LINE,
         max_static_size: config.max_static_size(),
         over_limit: config.max_static_size().is_some_and(|max| static_size > max),
         dump: dump.lines().map(str::to_string).collect(),

@@ -1,13 +1,13 @@
-//! Fuzzing the configuration reader, deterministically (tests/common/fuzz.rs): the corpus of
+//! Fuzzing the configuration reader, deterministically (tests/fuzz/mod.rs): the corpus of
 //! tests/configs mutated byte by byte, line by line and value by value, random documents, deep
 //! nesting and long tokens, for several targets. Every case must give a configuration (whose
 //! generated constants, linker fragments and unit layouts are then computed too) or a
 //! one-line error with a line and column (or naming the default involved), within the case
 //! limit and without a panic.
 
-mod common;
+mod fuzz;
 
-use common::fuzz::{self, Budget, Case, Rng};
+use fuzz::{Budget, Case, Rng};
 use percpu_build::unit::unit_layout;
 use percpu_build::{Config, TargetCfg, gen_ld, gen_rust};
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! Fuzzing `inspect` as a library call, deterministically (tests/common/fuzz.rs): the sample
+//! Fuzzing `inspect` as a library call, deterministically (tests/fuzz/mod.rs): the sample
 //! files of tests/common (an aarch64 static kernel, an x86_64 PIE with relative relocations, a
 //! file whose descriptors disagree with its symbols, a bare header) corrupted by truncation,
 //! bit flips in the whole file and in its tables, and fields of the ELF header, program
@@ -7,9 +7,10 @@
 //! JSON) or a one-line error, within the case limit and without a panic.
 
 mod common;
+mod fuzz;
 
-use common::fuzz::{self, Budget, Case, Rng};
 use common::{AARCH64, SampleVar, X86_64, build, empty_executable, get_u64, put_u64};
+use fuzz::{Budget, Case, Rng};
 use percpu_build::inspect::{InspectOptions, inspect_data};
 use percpu_build::report;
 use std::sync::OnceLock;

@@ -18,8 +18,15 @@ use std::sync::Mutex;
 
 static NESTED_BUILD: Mutex<()> = Mutex::new(());
 
-const FILES: [&str; 6] =
-    ["Cargo.toml", "build.rs", "percpu.toml", "bad-percpu.toml", "link.ld", "src/main.rs"];
+const FILES: [&str; 7] = [
+    "Cargo.toml",
+    "build.rs",
+    "percpu.toml",
+    "bad-percpu.toml",
+    "hot-percpu.toml",
+    "link.ld",
+    "src/main.rs",
+];
 
 /// The variables the fixture declares and the runtime's own: name → (size, align).
 const EXPECTED: [(&str, u64, u64); 8] = [
@@ -272,5 +279,41 @@ fn a_program_linked_without_the_fragment_is_told_to_call_configure() {
     assert!(
         stderr.contains("__percpu_start_defined_by_percpu_build_configure"),
         "the undefined symbol names the fix:\n{stderr}"
+    );
+}
+
+#[test]
+fn hot_statics_over_their_budget_fail_the_link_naming_the_key() {
+    let _turn = NESTED_BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let fixture = Fixture::prepare();
+    let out = fixture.build("hot-over-budget");
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "the link should fail");
+    assert!(
+        stderr.contains(
+            "ERROR(percpu): the #[percpu(hot)] statics need more than the hot budget of 1 cache \
+             line(s), 64 bytes, that `hot_lines` in percpu.toml allows"
+        ),
+        "no ERROR(percpu) message about hot_lines in:\n{stderr}"
+    );
+
+    // With `hot_lines = 3` the same statics link, and the program sees the budget.
+    let out = fixture.build("hot-budget-raised");
+    assert!(out.status.success(), "the link should pass:\n{}", text(&out.stderr));
+    let run = Command::new(fixture.binary()).output().expect("run the fixture");
+    assert!(text(&run.stdout).contains("hot_lines 3\n"), "{}", text(&run.stdout));
+
+    // inspect shows the class, and that percpu.toml's budget of one line is exceeded.
+    let inspection = fixture.inspect();
+    let table = inspection.variables.iter().find(|v| v.name == "linkcheck::HOT_TABLE").unwrap();
+    assert_eq!(table.class, "hot");
+    assert!(table.offset + 64 <= inspection.classes.hot, "{:?}", inspection.classes);
+    let report = percpu_build::report::text(&inspection);
+    assert!(
+        report.contains(&format!(
+            "hot data: {} of 64 bytes (hot_lines = 1), EXCEEDED",
+            inspection.classes.hot
+        )),
+        "{report}"
     );
 }

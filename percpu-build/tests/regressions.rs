@@ -171,7 +171,7 @@ fn item3_a_registry_end_of_0x7fffffffffff_is_refused() {
     assert!(
         err.ends_with(
             "item3-registry.elf: a malformed ELF file: the registry [0x3000, 0x7fffffffffff) \
-             from its bound symbols is not inside the .percpu_registry section at 0x3000 (208 \
+             from its bound symbols is not inside the .percpu_registry section at 0x3000 (224 \
              bytes); the file is truncated or corrupted, rebuild it\n"
         ),
         "{err}"

@@ -3,23 +3,27 @@
 //! For `#[percpu] pub static HITS: u64 = 0;` the expansion is, in short:
 //!
 //! ```text
-//! pub static HITS: ::percpu_rt::PerCpu<u64, __percpu_HITS> = unsafe { PerCpu::__new_static(__percpu_HITS) };
+//! pub static HITS: PerCpu<u64, __percpu_HITS, ModeOf<{ ScalarProbe::<u64>::IS_SCALAR }>> = ..;
 //! pub struct __percpu_HITS;                   // zero-sized: names the variable's slot
 //! const _: () = {
-//!     #[link_section = ".percpu"] #[used]
-//!     static HITS: Template<u64> = Template::new(0);   // the template, in .percpu
-//!     static INITIAL_VALUE: InitialValue<u64> = InitialValue::new(0);  // what every copy starts as
-//!     unsafe impl Slot<u64> for __percpu_HITS { .. }     // where the copies are
-//!     static_ops!(__percpu_HITS, HITS);                  // the gs:[rip + HITS] instructions
-//!     #[distributed_slice(REGISTRY)] static DESCRIPTOR: Descriptor = ..;  // for iteration
+//!     #[link_section = ".percpu"]             // or its class's subsection: ".percpu.hot", ...
+//!     static HITS: Template<u64> = Template::new(0);          // the template
+//!     static INITIAL: InitialValue<u64> = InitialValue::new(0); // what every copy starts as
+//!     unsafe impl Slot<u64> for __percpu_HITS {               // where the copies are, and
+//!         fn per_cpu_ptr(&self) -> *mut u64 { HITS.get() }
+//!         static_ops!(HITS; u64);                             // the gs:[rip + HITS] instructions
+//!     }
+//!     #[link_section = ".percpu_registry"] static DESCRIPTOR: Descriptor = ..;  // the registry
 //! };
 //! ```
 //!
 //! The handle holds nothing: every access names the template as a link-time symbol, so nothing
 //! is loaded at run time to find the variable. Inside the block the template has the variable's
-//! own name, so symbol tables, debuggers and `percpu-build inspect` show `crate::_::HITS`.
+//! own name, so symbol tables, debuggers and `percpu-build inspect` show `crate::_::HITS`. Every
+//! path goes through the runtime's version-stamped door, imported in the block as
+//! `__percpu_rt`.
 
-use crate::attr::Args;
+use crate::attr::{Args, Class};
 use crate::parse::PercpuStatic;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -76,6 +80,29 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
         const _: () = #rt_at_ty::assert_per_cpu_type::<#ty>();
     };
 
+    // The placement class: its subsection of `.percpu` (the linker fragment orders them), the
+    // alignment wrapper of the aligned classes, and the class the registry records.
+    let (section, wrapper, class) = match args.class.as_ref().map(|(c, _)| *c) {
+        None => (".percpu", None, None),
+        Some(Class::Hot) => (".percpu.hot", None, Some(quote!(Hot))),
+        Some(Class::ReadMostly) => (".percpu.read_mostly", None, Some(quote!(ReadMostly))),
+        Some(Class::SharedAligned) => {
+            (".percpu.shared_aligned", Some(quote!(LineAligned)), Some(quote!(SharedAligned)))
+        }
+        Some(Class::PageAligned) => {
+            (".percpu.page_aligned", Some(quote!(PageAligned)), Some(quote!(PageAligned)))
+        }
+    };
+    let class = class.map(|c| quote!(.in_class(#rt::Class::#c)));
+    let (template_ty, template_new, template) = match &wrapper {
+        None => (quote!(#rt::Template<#ty>), quote!(#rt::Template::new(#init)), quote!(#name)),
+        Some(w) => (
+            quote!(#rt::#w<#rt::Template<#ty>>),
+            quote!(#rt::#w(#rt::Template::new(#init))),
+            quote!(#name.0),
+        ),
+    };
+
     // The one-instruction operations naming the template (by-value statics; `arch`'s macro
     // emits them for a type written as a primitive, for its one width, and nothing otherwise).
     let static_ops = match &args.local {
@@ -99,9 +126,9 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
         const _: () = {
             use #p as #rt;
             #sized_check
-            #[unsafe(link_section = ".percpu")]
+            #[unsafe(link_section = #section)]
             #[allow(non_upper_case_globals)]
-            static #name: #rt::Template<#ty> = #rt::Template::new(#init);
+            static #name: #template_ty = #template_new;
             // What every CPU's copy starts as, whatever the template holds by setup time.
             static INITIAL: #rt::InitialValue<#ty> = #rt::InitialValue::new(#init);
 
@@ -110,7 +137,7 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
             // of `static_ops!` access exactly that copy, for the size of `#ty`.
             unsafe impl #rt::Slot<#ty> for #marker {
                 fn per_cpu_ptr(&self) -> *mut #ty {
-                    #name.get()
+                    #template.get()
                 }
                 #static_ops
             }
@@ -119,14 +146,14 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
             #[used]
             #[unsafe(link_section = ".percpu_registry")]
             static DESCRIPTOR: #rt::Descriptor = #rt::Descriptor::new(
-                &#name,
+                &#template,
                 &INITIAL,
                 #name_str,
                 ::core::module_path!(),
                 ::core::stringify!(#ty),
                 #rt::DebugProbe::<#ty>::FORMAT,
                 #per_cpu_init,
-            );
+            )#class;
         };
     }
 }

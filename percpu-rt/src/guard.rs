@@ -26,6 +26,11 @@ pub unsafe trait PinCpu: sealed::Sealed {
     fn cpu(&self) -> CpuId {
         CpuId::current()
     }
+
+    /// What the debug mode recorded when the guard was taken.
+    #[cfg(feature = "debug-checks")]
+    #[doc(hidden)]
+    fn record(&self) -> crate::debug::GuardRecord;
 }
 
 /// Guards that allow a `&T` to the current CPU's copy of a [`Shared`](crate::mode::Shared)
@@ -47,15 +52,22 @@ type NotSendSync = PhantomData<*mut ()>;
 /// Preemption disabled: the holder stays on this CPU.
 #[must_use = "the CPU is pinned only while the guard lives"]
 pub struct PreemptGuard {
+    #[cfg(feature = "debug-checks")]
+    record: crate::debug::GuardRecord,
     _not_send_sync: NotSendSync,
 }
 
 impl PreemptGuard {
     /// Disables preemption (through the registered [`Platform`](crate::Platform)).
     #[inline]
+    #[track_caller]
     pub fn new() -> Self {
         platform().preempt_disable();
-        PreemptGuard { _not_send_sync: PhantomData }
+        PreemptGuard {
+            #[cfg(feature = "debug-checks")]
+            record: crate::debug::GuardRecord::take(),
+            _not_send_sync: PhantomData,
+        }
     }
 }
 
@@ -68,6 +80,8 @@ impl Default for PreemptGuard {
 impl Drop for PreemptGuard {
     #[inline]
     fn drop(&mut self) {
+        #[cfg(feature = "debug-checks")]
+        self.record.release();
         platform().preempt_enable();
     }
 }
@@ -80,7 +94,16 @@ impl fmt::Debug for PreemptGuard {
 
 impl sealed::Sealed for PreemptGuard {}
 // SAFETY: preemption is disabled from `new` to `drop`.
-unsafe impl PinCpu for PreemptGuard {}
+unsafe impl PinCpu for PreemptGuard {
+    #[cfg(feature = "debug-checks")]
+    fn cpu(&self) -> CpuId {
+        self.record.cpu
+    }
+    #[cfg(feature = "debug-checks")]
+    fn record(&self) -> crate::debug::GuardRecord {
+        self.record
+    }
+}
 // SAFETY: pinned; for `T: Sync`, concurrent `&T` from interrupt handlers or remote CPUs is fine.
 unsafe impl<T: Sync + ?Sized> GuardFor<T> for PreemptGuard {}
 
@@ -88,6 +111,8 @@ unsafe impl<T: Sync + ?Sized> GuardFor<T> for PreemptGuard {}
 #[must_use = "interrupts stay masked only while the guard lives"]
 pub struct IrqGuard {
     saved: usize,
+    #[cfg(feature = "debug-checks")]
+    record: crate::debug::GuardRecord,
     _not_send_sync: NotSendSync,
 }
 
@@ -134,6 +159,7 @@ impl IrqGuard {
     /// Masks interrupts and claims this CPU's guard, or reports that it is taken (interrupts are
     /// then left as they were).
     #[inline]
+    #[track_caller]
     pub fn try_new() -> Result<Self, IrqGuardHeld> {
         let saved = platform().irq_save();
         // The claim is one atomic exchange on this CPU's flag, never a read then a write: code
@@ -148,7 +174,12 @@ impl IrqGuard {
         // Everything the previous holder did through its guard happens before what this one
         // does (pairs with the release fence in `drop`).
         fence(Ordering::Acquire);
-        Ok(IrqGuard { saved, _not_send_sync: PhantomData })
+        Ok(IrqGuard {
+            saved,
+            #[cfg(feature = "debug-checks")]
+            record: crate::debug::GuardRecord::take(),
+            _not_send_sync: PhantomData,
+        })
     }
 }
 
@@ -156,6 +187,8 @@ impl Drop for IrqGuard {
     #[inline]
     fn drop(&mut self) {
         // Pairs with the acquire fence of the next claim on this CPU's flag.
+        #[cfg(feature = "debug-checks")]
+        self.record.release();
         fence(Ordering::Release);
         IRQ_GUARD_HELD.write(false);
         platform().irq_restore(self.saved);
@@ -170,7 +203,16 @@ impl fmt::Debug for IrqGuard {
 
 impl sealed::Sealed for IrqGuard {}
 // SAFETY: interrupts are masked (so no preemption) from `new` to `drop`.
-unsafe impl PinCpu for IrqGuard {}
+unsafe impl PinCpu for IrqGuard {
+    #[cfg(feature = "debug-checks")]
+    fn cpu(&self) -> CpuId {
+        self.record.cpu
+    }
+    #[cfg(feature = "debug-checks")]
+    fn record(&self) -> crate::debug::GuardRecord {
+        self.record
+    }
+}
 // SAFETY: pinned, no interrupt handler runs, and the guard is unique on this CPU, so the holder
 // is the only code touching the copy; `T: Send` because the copy is used by whichever thread
 // runs on this CPU over time.

@@ -74,7 +74,52 @@
 //! `#[percpu] [pub] static NAME: T = INIT;` in any crate. `INIT` must be a constant expression
 //! (it is the template). Arguments: `local` (exclusive access mode), `init = |cpu| ..` (a
 //! `fn(CpuId) -> T` run for every CPU's copy at setup), `crate = path` (where this crate is, if
-//! renamed).
+//! renamed), and one placement class.
+//!
+//! ## Placement classes
+//!
+//! Like Linux's `DEFINE_PER_CPU_*` variants, a class says how a static is used, and so where in
+//! every unit it goes. Each class is its own subsection of `.percpu`, placed in this order:
+//!
+//! | argument | Linux | placement |
+//! |---|---|---|
+//! | `hot` | `DEFINE_PER_CPU_CACHE_HOT` | first, packed into the first cache lines; the link fails (`ERROR(percpu)`) beyond `hot_lines` of percpu.toml (default 1 line; percpu-rt's own hot statics take up to 32 bytes of it) |
+//! | (none) | `DEFINE_PER_CPU` | next |
+//! | `read_mostly` | `DEFINE_PER_CPU_READ_MOSTLY` | together, away from data written often |
+//! | `shared_aligned` | `DEFINE_PER_CPU_SHARED_ALIGNED` | on cache lines of its own (64 bytes), for data other CPUs touch |
+//! | `page_aligned` | `DEFINE_PER_CPU_PAGE_ALIGNED` | on 4 KiB pages of its own in every unit |
+//!
+//! A class combines with `init` and with `local` (`local, shared_aligned` is refused: a local
+//! variable is never touched by another CPU). `percpu-build inspect` shows each static's class
+//! and the bytes of each class; the boot dump ([`first_chunk::FirstChunk::dump_classes`]) too.
+//!
+//! ```
+//! # use percpu_rt::percpu;
+//! # use core::sync::atomic::AtomicU64;
+//! #[percpu(hot)]
+//! static RUNQUEUE_LEN: u32 = 0;
+//! #[percpu(read_mostly, init = |cpu| cpu.as_u32() % 2)]
+//! static NODE: u32 = 0;
+//! #[percpu(shared_aligned)]
+//! static REMOTE_WAKEUPS: AtomicU64 = AtomicU64::new(0);
+//! #[percpu(page_aligned, local)]
+//! static STACK_GUARD_PAGE: [u8; 4096] = [0; 4096];
+//! ```
+//!
+//! # The debug mode
+//!
+//! With feature `debug-checks` (compiled out otherwise, at no cost), the runtime checks at run
+//! time what the types cannot see, as Linux's `CONFIG_DEBUG_PREEMPT` does: a migration while a
+//! guard is held, `this_cpu_ptr` taken with nothing pinning the CPU, an access through a base
+//! register that is no possible CPU's offset or was never loaded, guards dropped out of order.
+//! A [`debug::DebugReport`] names the variable, the CPUs and the call site, and goes to
+//! [`Platform::report`] (a panic unless the kernel overrides it):
+//!
+//! ```text
+//! percpu debug: this_cpu_ptr of `net::RX_QUEUE` at src/net.rs:42:17 on CPU 3 with the CPU not
+//! pinned: the pointer may be another CPU's copy by the time it is used; take a PreemptGuard (or
+//! an IrqGuard) first
+//! ```
 //!
 //! # Integrating
 //!
@@ -105,6 +150,7 @@ pub use percpu_macros::percpu;
 pub mod allocator;
 pub mod arch;
 mod cpu;
+pub mod debug;
 pub mod first_chunk;
 mod guard;
 pub mod layout;

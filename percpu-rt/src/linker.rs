@@ -49,8 +49,8 @@ pub const REGISTRY_END_ALIAS: &str = "__percpu_registry_end_defined_by_percpu_bu
 pub mod record {
     /// First word: identifies the record.
     pub const MAGIC: u64 = 0x7065_7263_7075_5345; // "percpuSE"
-    /// Second word: the record's layout version (2: `base_register` added).
-    pub const VERSION: u64 = 2;
+    /// Second word: the record's layout version (2: `hot_lines` added; 3: `base_register`).
+    pub const VERSION: u64 = 3;
     /// `page_size`.
     pub const PAGE_SIZE: usize = 0;
     /// `atom_size`.
@@ -75,12 +75,14 @@ pub mod record {
     pub const EMPTY_PAGES_LOW: usize = 10;
     /// `empty_pages_high`.
     pub const EMPTY_PAGES_HIGH: usize = 11;
+    /// `hot_lines`: the budget of `#[percpu(hot)]` data, in cache lines.
+    pub const HOT_LINES: usize = 12;
     /// `base_register`: 0 the target's only or default register (`GS.base` on x86_64,
     /// `TPIDR_EL1` on aarch64, `tp` on riscv64), 1 `TPIDR_EL1`, 2 `TPIDR_EL2`, 3 `gp`, 4 `tp`
     /// (see `percpu_rt::settings::BaseRegister`).
-    pub const BASE_REGISTER: usize = 12;
+    pub const BASE_REGISTER: usize = 13;
     /// How many fields.
-    pub const FIELDS: usize = 13;
+    pub const FIELDS: usize = 14;
 }
 
 /// The settings record's content: the field values (indexed by the [`record`] constants) and
@@ -147,8 +149,16 @@ pub const LINUX_SETTINGS: [u64; record::FIELDS] = [
     0,        // first_chunk: auto
     2,        // empty_pages_low
     4,        // empty_pages_high
+    1,        // hot_lines
     0,        // base_register: the target's default
 ];
+
+/// Bytes per cache line: the unit of the hot budget, and the `shared_aligned` alignment.
+pub const CACHE_LINE: usize = 64;
+
+/// The `page_aligned` alignment: 4 KiB, the smallest page (the class's statics are whole 4 KiB
+/// pages of every unit, whatever `page_size` is).
+pub const PAGE_ALIGNED: usize = 4096;
 
 /// The origin of [`LINUX_SETTINGS`].
 pub const DEFAULTS_ORIGIN: &str = "Linux's defaults (no percpu.toml)";
@@ -164,7 +174,20 @@ pub fn write_sections(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result 
     writeln!(out, "  {{")?;
     writeln!(out, "    __percpu_start = .;")?;
     writeln!(out, "    {START_ALIAS} = .;")?;
-    writeln!(out, "    KEEP(*(.percpu .percpu.*))")?;
+    writeln!(
+        out,
+        "    /* The placement classes, in this order; hot first, in the first lines. */"
+    )?;
+    writeln!(out, "    __percpu_hot_start = .;")?;
+    writeln!(out, "    KEEP(*(.percpu.hot))")?;
+    writeln!(out, "    __percpu_hot_end = .;")?;
+    writeln!(out, "    KEEP(*(.percpu))")?;
+    writeln!(out, "    KEEP(*(.percpu.read_mostly))")?;
+    writeln!(out, "    KEEP(*(.percpu.shared_aligned))")?;
+    writeln!(out, "    __percpu_page_aligned_start = .;")?;
+    writeln!(out, "    KEEP(*(.percpu.page_aligned))")?;
+    writeln!(out, "    __percpu_page_aligned_end = .;")?;
+    writeln!(out, "    KEEP(*(.percpu.*))")?;
     writeln!(out, "    __percpu_end = .;")?;
     writeln!(out, "    {END_ALIAS} = .;")?;
     writeln!(
@@ -220,6 +243,16 @@ pub fn write_checks(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::Result {
         out,
         "ASSERT(__percpu_start % {page:#x} == 0, \"BUG(percpu): .percpu is not page-aligned; the first-chunk setup needs a page-aligned template\");",
         page = p.page_size
+    )?;
+    let hot_lines = p.settings.values[record::HOT_LINES];
+    let hot_bytes = hot_lines * CACHE_LINE as u64;
+    writeln!(
+        out,
+        "ASSERT(__percpu_hot_end - __percpu_hot_start <= {hot_bytes}, \"ERROR(percpu): the #[percpu(hot)] statics need more than the hot budget of {hot_lines} cache line(s), {hot_bytes} bytes, that `hot_lines` in percpu.toml allows (percpu-rt's own hot statics take up to 32 of them); raise hot_lines, or make fewer statics hot\");"
+    )?;
+    writeln!(
+        out,
+        "ASSERT(__percpu_page_aligned_start == __percpu_page_aligned_end || (__percpu_page_aligned_end - __percpu_start) % {PAGE_ALIGNED:#x} == 0, \"BUG(percpu): the #[percpu(page_aligned)] statics do not end on a 4 KiB boundary of the template (each is whole 4 KiB pages); is .percpu.page_aligned placed by another linker script?\");"
     )?;
     if let Some(max) = p.max_static_size {
         write!(
@@ -329,8 +362,9 @@ mod tests {
         assert!(text.contains("  .percpu : ALIGN(0x1000)\n"));
         assert!(text.contains("INSERT AFTER .data;\n"));
         assert!(text.contains("BUG(percpu): .percpu is not page-aligned"));
-        assert!(!text.contains("ERROR(percpu)"));
-        assert!(text.contains("    QUAD(0x7065726370755345); QUAD(1);\n    QUAD(0x1000);\n"));
+        assert!(!text.contains("__percpu_end - __percpu_start <="), "no static-size limit");
+        assert!(text.contains("the #[percpu(hot)] statics need more than the hot budget"));
+        assert!(text.contains("    QUAD(0x7065726370755345); QUAD(3);\n    QUAD(0x1000);\n"));
         assert!(
             text.contains("    QUAD(33);\n    BYTE(0x4c); BYTE(0x69);"),
             "the origin's length and bytes"

@@ -3,25 +3,31 @@
 use crate::percpu;
 
 /// This CPU's logical number (`CpuId::current` reads it with one instruction).
-#[percpu(crate = crate)]
+#[percpu(crate = crate, hot)]
 pub(crate) static CPU_ID: u32 = 0;
 
 /// This CPU's per-CPU offset (the value in its base register), so that `this_cpu_ptr` is one
 /// `gs:`-relative load plus an add, as Linux's `this_cpu_off`.
 #[cfg(target_arch = "x86_64")]
-#[percpu(crate = crate)]
+#[percpu(crate = crate, hot)]
 pub(crate) static THIS_CPU_OFFSET: usize = 0;
 
 /// Whether an [`IrqGuard`](crate::IrqGuard) is live on this CPU (it is unique per CPU).
-#[percpu(crate = crate)]
+#[percpu(crate = crate, hot)]
 pub(crate) static IRQ_GUARD_HELD: bool = false;
 
-/// The current CPU's per-CPU offset.
+/// How many guards are live on this CPU (the debug mode checks they are dropped in order).
+#[cfg(feature = "debug-checks")]
+#[percpu(crate = crate, hot)]
+pub(crate) static GUARD_DEPTH: u32 = 0;
+
+/// The current CPU's per-CPU offset. Unchecked: it is what the checks (the unit check of
+/// dynamic objects, the debug mode's) look at.
 #[inline(always)]
 pub(crate) fn this_cpu_offset() -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        THIS_CPU_OFFSET.read()
+        crate::ops::read_unchecked(THIS_CPU_OFFSET.slot())
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -74,14 +74,11 @@ fn update16<T: Scalar, S: Slot<T>>(s: &S, f: impl Fn(u128) -> u128) -> u128 {
     }
 }
 
-/// Reads the current CPU's copy.
+/// Reads the current CPU's copy of up to 8 bytes, without any check (`read`, and the
+/// debug mode's checks, which cannot check themselves).
 #[inline(always)]
-#[track_caller]
-pub(crate) fn read<T: Scalar, S: Slot<T>>(s: &S) -> T {
-    s.check_current();
-    if size::<T>() == 16 {
-        return value(cas16(s, 0, 0));
-    }
+pub(crate) fn read_unchecked<T: Scalar, S: Slot<T>>(s: &S) -> T {
+    debug_assert!(size::<T>() <= 8);
     // SAFETY: as in `cas16`, for a copy of `size::<T>()` bytes.
     let bits = unsafe {
         if by_symbol::<T, S>() {
@@ -93,17 +90,11 @@ pub(crate) fn read<T: Scalar, S: Slot<T>>(s: &S) -> T {
     value(bits.into())
 }
 
-/// Writes the current CPU's copy.
+/// Writes the current CPU's copy of up to 8 bytes, without any check (as `read_unchecked`).
 #[inline(always)]
-#[track_caller]
-pub(crate) fn write<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-    s.check_current();
-    if size::<T>() == 16 {
-        let new = v.into_raw().to_bits();
-        update16(s, |_| new);
-        return;
-    }
-    // SAFETY: as in `read`.
+pub(crate) fn write_unchecked<T: Scalar, S: Slot<T>>(s: &S, v: T) {
+    debug_assert!(size::<T>() <= 8);
+    // SAFETY: as in `cas16`, for a copy of `size::<T>()` bytes.
     unsafe {
         if by_symbol::<T, S>() {
             S::store(bits(v))
@@ -113,11 +104,45 @@ pub(crate) fn write<T: Scalar, S: Slot<T>>(s: &S, v: T) {
     }
 }
 
+/// Before every current-CPU access: the slot's check (a dynamic object needs a unit), and the
+/// debug mode's (`debug.rs`).
+#[inline(always)]
+#[track_caller]
+fn check<T, S: Slot<T>>(s: &S) {
+    s.check_current();
+    #[cfg(feature = "debug-checks")]
+    crate::debug::on_access(s.per_cpu_ptr() as usize);
+}
+
+/// Reads the current CPU's copy.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn read<T: Scalar, S: Slot<T>>(s: &S) -> T {
+    check(s);
+    if size::<T>() == 16 {
+        return value(cas16(s, 0, 0));
+    }
+    read_unchecked(s)
+}
+
+/// Writes the current CPU's copy.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn write<T: Scalar, S: Slot<T>>(s: &S, v: T) {
+    check(s);
+    if size::<T>() == 16 {
+        let new = v.into_raw().to_bits();
+        update16(s, |_| new);
+        return;
+    }
+    write_unchecked(s, v)
+}
+
 /// `copy = copy op v`.
 #[inline(always)]
 #[track_caller]
 pub(crate) fn rmw<T: Scalar, S: Slot<T>>(s: &S, op: Rmw, v: T) {
-    s.check_current();
+    check(s);
     if size::<T>() == 16 {
         let v = v.into_raw().to_bits();
         update16(s, |x| match op {
@@ -143,7 +168,7 @@ pub(crate) fn rmw<T: Scalar, S: Slot<T>>(s: &S, op: Rmw, v: T) {
 #[inline(always)]
 #[track_caller]
 pub(crate) fn step<T: Scalar, S: Slot<T>>(s: &S, up: bool) {
-    s.check_current();
+    check(s);
     if size::<T>() == 16 {
         update16(s, |x| if up { x.wrapping_add(1) } else { x.wrapping_sub(1) });
         return;
@@ -162,7 +187,7 @@ pub(crate) fn step<T: Scalar, S: Slot<T>>(s: &S, up: bool) {
 #[inline(always)]
 #[track_caller]
 pub(crate) fn fetch_add<T: Scalar, S: Slot<T>>(s: &S, v: T) -> T {
-    s.check_current();
+    check(s);
     if size::<T>() == 16 {
         let v = v.into_raw().to_bits();
         return value(update16(s, |x| x.wrapping_add(v)));
@@ -182,7 +207,7 @@ pub(crate) fn fetch_add<T: Scalar, S: Slot<T>>(s: &S, v: T) -> T {
 #[inline(always)]
 #[track_caller]
 pub(crate) fn xchg<T: Scalar, S: Slot<T>>(s: &S, v: T) -> T {
-    s.check_current();
+    check(s);
     if size::<T>() == 16 {
         let new = v.into_raw().to_bits();
         return value(update16(s, |_| new));
@@ -202,7 +227,7 @@ pub(crate) fn xchg<T: Scalar, S: Slot<T>>(s: &S, v: T) -> T {
 #[inline(always)]
 #[track_caller]
 pub(crate) fn cmpxchg<T: Scalar, S: Slot<T>>(s: &S, old: T, new: T) -> T::Raw {
-    s.check_current();
+    check(s);
     if size::<T>() == 16 {
         let previous = cas16(s, old.into_raw().to_bits(), new.into_raw().to_bits());
         return <T::Raw as Raw>::from_bits(previous);

@@ -22,6 +22,20 @@ pub unsafe trait Platform: Sync {
     fn irq_save(&self) -> usize;
     /// Restores the interrupt state saved by [`Platform::irq_save`].
     fn irq_restore(&self, saved: usize);
+
+    /// Whether the calling code is pinned to its CPU by the kernel's own means (preemption or
+    /// interrupts disabled, interrupt context), for the debug mode's check of `this_cpu_ptr`;
+    /// `None` (the default) when the kernel cannot tell, and then only this crate's guards
+    /// count.
+    fn pinned(&self) -> Option<bool> {
+        None
+    }
+
+    /// Reports a misuse the debug mode (feature `debug-checks`) caught. The default panics with
+    /// the report's message; a kernel may log it, stop the CPUs, or enter its debugger.
+    fn report(&self, report: &crate::debug::DebugReport) {
+        panic!("{report}");
+    }
 }
 
 /// The no-op platform: correct when nothing can migrate code between CPUs or interrupt it while
@@ -39,6 +53,9 @@ unsafe impl Platform for NoPreemption {
         0
     }
     fn irq_restore(&self, _saved: usize) {}
+    fn pinned(&self) -> Option<bool> {
+        Some(true)
+    }
 }
 
 static PLATFORM: spin::Once<&'static dyn Platform> = spin::Once::new();

@@ -6,7 +6,9 @@ pub use crate::arch::Rmw;
 pub use crate::cpu::CpuId;
 pub use crate::mode::Local;
 pub use crate::probe::{DebugProbe, ModeOf, NotDebug, NotScalar, ScalarProbe};
-pub use crate::registry::{DebugFn, Descriptor, InitFn};
+pub use crate::registry::{Class, DebugFn, Descriptor, InitFn};
 pub use crate::slot::Slot;
-pub use crate::storage::{InitialValue, Template, assert_per_cpu_type, checked_width};
+pub use crate::storage::{
+    InitialValue, LineAligned, PageAligned, Template, assert_per_cpu_type, checked_width,
+};
 pub use crate::{__percpu_static_ops as static_ops, PerCpu};

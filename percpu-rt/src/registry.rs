@@ -18,8 +18,8 @@ pub type InitFn = unsafe fn(*mut u8, CpuId);
 /// The layout is `#[repr(C)]` and stable within a minor version, so that offline tools
 /// (`percpu-build inspect`) can read the registry out of a linked ELF file: on a 64-bit target,
 /// `name` (pointer, length) at 0, `module_path` at 16, `declared_type` at 32, `type_name` at 48,
-/// `size` at 56, `align` at 64, `template` at 72, `debug` at 80, `init` at 88, `initial` at 96;
-/// 104 bytes.
+/// `size` at 56, `align` at 64, `template` at 72, `debug` at 80, `init` at 88, `initial` at 96,
+/// `class` (one byte, [`Class`] as `u8`) at 104; 112 bytes.
 #[repr(C)]
 pub struct Descriptor {
     name: &'static str,
@@ -32,6 +32,42 @@ pub struct Descriptor {
     debug: Option<DebugFn>,
     init: Option<InitFn>,
     initial: *const u8,
+    class: Class,
+}
+
+/// Where in the template a static is placed: its `#[percpu(..)]` placement class. The linker
+/// fragment lays the classes out in this order (the order of the values), each in its own
+/// subsection of `.percpu`.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    /// `#[percpu(hot)]`: the first cache lines of every unit (`.percpu.hot`), within the budget
+    /// `hot_lines` of percpu.toml (Linux's `DEFINE_PER_CPU_CACHE_HOT`).
+    Hot = 0,
+    /// No class (`.percpu`).
+    Default = 1,
+    /// `#[percpu(read_mostly)]`: read far more often than written, kept together
+    /// (`.percpu.read_mostly`; Linux's `DEFINE_PER_CPU_READ_MOSTLY`).
+    ReadMostly = 2,
+    /// `#[percpu(shared_aligned)]`: cache-line aligned and padded, for data other CPUs touch
+    /// (`.percpu.shared_aligned`; Linux's `DEFINE_PER_CPU_SHARED_ALIGNED`).
+    SharedAligned = 3,
+    /// `#[percpu(page_aligned)]`: 4 KiB aligned and padded (`.percpu.page_aligned`; Linux's
+    /// `DEFINE_PER_CPU_PAGE_ALIGNED`).
+    PageAligned = 4,
+}
+
+impl Class {
+    /// The attribute argument (`"hot"`, ...), or `""` for [`Class::Default`].
+    pub const fn name(self) -> &'static str {
+        match self {
+            Class::Default => "",
+            Class::Hot => "hot",
+            Class::ReadMostly => "read_mostly",
+            Class::SharedAligned => "shared_aligned",
+            Class::PageAligned => "page_aligned",
+        }
+    }
 }
 
 // SAFETY: the descriptor is immutable; `template` is only an address.
@@ -62,7 +98,19 @@ impl Descriptor {
             debug,
             init,
             initial: initial.as_ptr(),
+            class: Class::Default,
         }
+    }
+
+    /// The same static, in placement class `class`. Not public API: used by generated code.
+    #[doc(hidden)]
+    pub const fn in_class(self, class: Class) -> Self {
+        Descriptor { class, ..self }
+    }
+
+    /// Its placement class.
+    pub fn class(&self) -> Class {
+        self.class
     }
 
     /// The static's name.
@@ -162,6 +210,7 @@ impl fmt::Debug for Descriptor {
             .field("size", &self.size)
             .field("align", &self.align)
             .field("offset", &self.offset())
+            .field("class", &self.class)
             .finish()
     }
 }

@@ -136,6 +136,8 @@ pub struct Settings {
     pub empty_pages_low: usize,
     /// Its high mark (`empty_pages_high`).
     pub empty_pages_high: usize,
+    /// The budget of `#[percpu(hot)]` data, in cache lines (`hot_lines`).
+    pub hot_lines: usize,
     /// The register holding the per-CPU base (`base_register`).
     pub base_register: BaseRegister,
     /// Where these come from: the `percpu.toml` path, or Linux's defaults.
@@ -185,6 +187,7 @@ impl Settings {
             },
             empty_pages_low: v[record::EMPTY_PAGES_LOW] as usize,
             empty_pages_high: v[record::EMPTY_PAGES_HIGH] as usize,
+            hot_lines: v[record::HOT_LINES] as usize,
             base_register: BaseRegister::from_record(v[record::BASE_REGISTER]),
             origin,
         }

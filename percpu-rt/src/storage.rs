@@ -84,3 +84,18 @@ pub const fn checked_width<T>(width: usize) -> usize {
     );
     width
 }
+
+/// A template aligned to a cache line (64 bytes) and padded to whole lines: the
+/// `shared_aligned` class, for data other CPUs touch, kept off its neighbours' lines.
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub struct LineAligned<T>(pub T);
+
+/// A template aligned to a 4 KiB page and padded to whole pages: the `page_aligned` class.
+#[repr(C, align(4096))]
+#[derive(Debug)]
+pub struct PageAligned<T>(pub T);
+
+// The alignments the linker fragment, the boot dump and inspect count with.
+const _: () = assert!(core::mem::align_of::<LineAligned<u8>>() == crate::linker::CACHE_LINE);
+const _: () = assert!(core::mem::align_of::<PageAligned<u8>>() == crate::linker::PAGE_ALIGNED);

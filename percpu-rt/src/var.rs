@@ -64,9 +64,27 @@ impl<T, S: Slot<T>, M: Mode> PerCpu<T, S, M> {
 
     /// The current CPU's copy, as a raw pointer. Only meaningful while the CPU is pinned;
     /// dereferencing it is `unsafe` and subject to the access rules of the variable's mode.
+    ///
+    /// With the debug mode (feature `debug-checks`), taking it with the CPU not pinned is
+    /// reported.
     #[inline(always)]
+    #[track_caller]
     pub fn this_cpu_ptr(&self) -> *mut T {
+        #[cfg(feature = "debug-checks")]
+        crate::debug::on_raw_pointer(self.per_cpu_ptr() as usize);
+        self.current_ptr()
+    }
+
+    /// The current CPU's copy, as a raw pointer, for the guarded accessors (checked apart).
+    #[inline(always)]
+    fn current_ptr(&self) -> *mut T {
         (self.per_cpu_ptr() as usize).wrapping_add(crate::local::this_cpu_offset()) as *mut T
+    }
+
+    /// The slot (the runtime's own variables are read through it without checks).
+    #[inline(always)]
+    pub(crate) fn slot(&self) -> &S {
+        &self.slot
     }
 
     /// CPU `cpu`'s copy, as a raw pointer; `Err` if `cpu` is not a possible CPU.
@@ -273,13 +291,18 @@ impl<T, S: Slot<T>> PerCpu<T, S, Shared> {
     #[inline(always)]
     #[track_caller]
     pub fn get<'g, G: GuardFor<T>>(&'g self, guard: &'g G) -> &'g T {
-        let _ = guard;
         self.slot.check_current();
+        #[cfg(feature = "debug-checks")]
+        crate::debug::on_guarded_access(
+            self.per_cpu_ptr() as usize,
+            &crate::guard::PinCpu::record(guard),
+        );
+        let _ = guard;
         // SAFETY: the guard pins this CPU for 'g, so the pointer stays this CPU's copy, which
         // is initialised (template copy) and lives as long as the variable; `GuardFor<T>`
         // rules out concurrent access that `T` cannot take; no `&mut` to a `Shared` variable
         // exists.
-        unsafe { &*self.this_cpu_ptr() }
+        unsafe { &*self.current_ptr() }
     }
 
     /// CPU `cpu`'s copy.
@@ -330,22 +353,32 @@ impl<T: Send, S: Slot<T>> PerCpu<T, S, Local> {
     #[inline(always)]
     #[track_caller]
     pub fn get<'g>(&'g self, guard: &'g IrqGuard) -> &'g T {
-        let _ = guard;
         self.slot.check_current();
+        #[cfg(feature = "debug-checks")]
+        crate::debug::on_guarded_access(
+            self.per_cpu_ptr() as usize,
+            &crate::guard::PinCpu::record(guard),
+        );
+        let _ = guard;
         // SAFETY: interrupts are masked and the guard is the only one on this CPU; every access
         // to a `Local` copy borrows that guard, so no `&mut` to this copy is live.
-        unsafe { &*self.this_cpu_ptr() }
+        unsafe { &*self.current_ptr() }
     }
 
     /// The current CPU's copy, exclusive, while `guard` is mutably borrowed.
     #[inline(always)]
     #[track_caller]
     pub fn get_mut<'g>(&'g self, guard: &'g mut IrqGuard) -> &'g mut T {
-        let _ = guard;
         self.slot.check_current();
+        #[cfg(feature = "debug-checks")]
+        crate::debug::on_guarded_access(
+            self.per_cpu_ptr() as usize,
+            &crate::guard::PinCpu::record(guard),
+        );
+        let _ = guard;
         // SAFETY: as in `get`, and the guard is borrowed mutably for 'g, so no other reference
         // derived from it (and so no other reference to this copy) can be live.
-        unsafe { &mut *self.this_cpu_ptr() }
+        unsafe { &mut *self.current_ptr() }
     }
 }
 

@@ -21,12 +21,15 @@ fn embed_machine_behaves_and_is_laid_out_in_atom_aligned_groups() {
     // 4 CPUs per group fill a 2 MiB atom with 512 KiB units (upa 4 wastes nothing).
     let s = percpu_rt::template::static_size();
     let d = 40960 - s - 8192;
+    let dump = machine.dump();
+    let (linux, classes) = dump.split_once("percpu: classes: ").expect("a classes line");
     assert_eq!(
-        machine.dump(),
+        linux,
         format!(
             "percpu: Embedded 10 pages/cpu s{s} r8192 d{d} u524288\n\
              pcpu-alloc: s{s} r8192 d{d} u524288 alloc=1*2097152\n\
              pcpu-alloc: [0] 0 2 4 6 [1] 9 11 13 15 \n"
         )
     );
+    assert!(classes.starts_with("hot ") && classes.ends_with(", page_aligned 0\n"), "{classes}");
 }

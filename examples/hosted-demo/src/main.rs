@@ -18,27 +18,43 @@ mod percpu_layout {
     include!(concat!(env!("OUT_DIR"), "/percpu_layout.rs"));
 }
 
-/// Packets this CPU handled.
-#[percpu]
+/// Packets this CPU handled: touched on every packet, so in the unit's first cache line.
+#[percpu(hot)]
 static PACKETS: u64 = 0;
 
 /// Bytes this CPU handled.
 #[percpu]
 static BYTES: u64 = 0;
 
-/// The last queue this CPU polled (shared: other CPUs may look at it).
-#[percpu]
+/// The last queue this CPU polled (shared: other CPUs look at it, so it gets a cache line of
+/// its own, away from the data its CPU writes on every packet).
+#[percpu(shared_aligned)]
 static LAST_QUEUE: AtomicU32 = AtomicU32::new(u32::MAX);
 
+/// The packet size this CPU expects, set once per CPU and read on every packet.
+#[percpu(read_mostly, init = |cpu| 64 + 64 * cpu.as_u32())]
+static MIN_PACKET: u32 = 64;
+
 /// Per-CPU scratch statistics, only ever touched by their own CPU.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Burst {
     largest: u32,
     count: u32,
 }
 
+impl core::fmt::Debug for Burst {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} bursts, largest {}", self.count, self.largest)
+    }
+}
+
 #[percpu(local)]
 static BURSTS: Burst = Burst { largest: 0, count: 0 };
+
+/// A page of scratch space per CPU (page-aligned: a page of its own in every unit, as a buffer
+/// handed to a device page by page would need).
+#[percpu(page_aligned, local)]
+static SCRATCH: [u8; 4096] = [0; 4096];
 
 struct Options {
     cpus: u32,
@@ -46,9 +62,27 @@ struct Options {
     mode: FirstChunkMode,
 }
 
-fn parse_args() -> Result<Options, String> {
+/// What the command line asks for.
+enum Command {
+    Run(Options),
+    Help,
+}
+
+fn usage() -> String {
+    format!(
+        "usage: hosted-demo [--cpus N] [--packets N] [--page]\n\n\
+         \x20 --cpus N     CPUs (threads) to boot, 1 to {} (max_cpus in \
+         examples/hosted-demo/percpu.toml); default 4\n\
+         \x20 --packets N  packets each CPU handles; default 100000\n\
+         \x20 --page       set up the first chunk page by page instead of embedding it\n\
+         \x20 -h, --help   this text",
+        percpu_layout::MAX_CPUS
+    )
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut opts = Options { cpus: 4, packets: 100_000, mode: percpu_layout::FIRST_CHUNK };
-    let mut args = std::env::args().skip(1);
+    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<u64, String> {
             let v = args.next().ok_or_else(|| format!("{name} needs a number"))?;
@@ -67,23 +101,18 @@ fn parse_args() -> Result<Options, String> {
             }
             "--packets" => opts.packets = number("--packets")?,
             "--page" => opts.mode = FirstChunkMode::Page,
-            "--help" | "-h" => {
-                return Err(format!(
-                    "usage: hosted-demo [--cpus N (1-{})] [--packets N] [--page]",
-                    percpu_layout::MAX_CPUS
-                ));
-            }
+            "--help" | "-h" => return Ok(Command::Help),
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
     }
-    Ok(opts)
+    Ok(Command::Run(opts))
 }
 
 /// What one CPU does: handle its share of packets.
 fn handle_packets(cpu: CpuId, packets: u64) {
     let mut burst = 0;
     for i in 0..packets {
-        let size = 64 + (i % 1400);
+        let size = u64::from(MIN_PACKET.read()) + (i % 1400);
         PACKETS.inc();
         BYTES.add(size);
         demo_lib::record_event();
@@ -93,6 +122,7 @@ fn handle_packets(cpu: CpuId, packets: u64) {
             let b = BURSTS.get_mut(&mut irq);
             b.largest = b.largest.max(burst);
             b.count += 1;
+            SCRATCH.get_mut(&mut irq)[(i % 4096) as usize] = burst as u8;
             burst = 0;
         }
     }
@@ -101,10 +131,14 @@ fn handle_packets(cpu: CpuId, packets: u64) {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args() {
-        Ok(o) => o,
+    let opts = match parse_args(std::env::args().skip(1)) {
+        Ok(Command::Run(o)) => o,
+        Ok(Command::Help) => {
+            println!("{}", usage());
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("hosted-demo: {e}");
             return ExitCode::from(2);
         }
     };
@@ -145,7 +179,7 @@ fn main() -> ExitCode {
     println!("{:>5} {total:>12} {bytes:>14}", "total");
     let ok = total == per_cpu * machine.cpus().len() as u64;
     println!(
-        "{} packets in {:.1} ms ({:.1} ns per packet on each CPU, three per-CPU updates each); sum {}",
+        "{} packets in {:.1} ms, {:.1} ns a packet per CPU (3 per-CPU updates); sum {}",
         total,
         elapsed.as_secs_f64() * 1e3,
         elapsed.as_secs_f64() * 1e9 / per_cpu.max(1) as f64,
@@ -153,46 +187,99 @@ fn main() -> ExitCode {
     );
 
     println!();
+    print_variables();
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Columns the variable table fits in.
+const WIDTH: usize = 100;
+/// Longest value shown in full; longer ones are cut with `…`.
+const LONGEST_VALUE: usize = 24;
+
+/// Every registered per-CPU variable (this crate's, `demo-lib`'s, percpu-rt's own), one block
+/// each: offset, size, type, name and class, then every CPU's value, as many per line as fit.
+fn print_variables() {
     println!(
-        "registered per-CPU variables ({} bytes of template):",
+        "registered per-CPU variables ({} bytes of template), each CPU's value:",
         percpu_rt::template::static_size()
     );
     let cpus: Vec<CpuId> = percpu_rt::possible_cpus().collect();
     let mut vars: Vec<_> = percpu_rt::registry::variables().iter().collect();
     vars.sort_by_key(|v| v.offset());
-    let rows: Vec<(String, Vec<String>)> = vars
-        .iter()
-        .map(|v| {
-            let values = cpus
-                .iter()
-                .map(|&cpu| {
-                    // SAFETY: every CPU thread has finished; nothing mutates any copy now.
-                    let shown = unsafe { v.debug_on(cpu) };
-                    shown.map_or_else(|| "-".into(), |d| d.to_string())
-                })
-                .collect();
-            (format!("{}::{}", v.module_path(), v.name()), values)
-        })
-        .collect();
-    let name_w = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(8);
-    let value_w = rows.iter().flat_map(|(_, vs)| vs.iter().map(String::len)).max().unwrap_or(4);
-    print!("{:>8} {:>5} {:>5}  {:<name_w$}  {:<10}", "offset", "size", "align", "variable", "type");
-    for cpu in &cpus {
-        print!("  {:>value_w$}", format!("cpu{cpu}"));
-    }
-    println!();
-    for (v, (name, values)) in vars.iter().zip(&rows) {
-        print!(
-            "{:>#8x} {:>5} {:>5}  {name:<name_w$}  {:<10}",
+    for v in vars {
+        let class = v.class().name();
+        let class = if class.is_empty() { String::new() } else { format!("  [{class}]") };
+        println!(
+            "{:#06x} {:>5} B  {}::{}: {}{class}",
             v.offset(),
             v.size(),
-            v.align(),
+            v.module_path(),
+            v.name(),
             v.declared_type()
         );
-        for value in values {
-            print!("  {value:>value_w$}");
+        let values: Vec<String> = cpus
+            .iter()
+            .map(|&cpu| {
+                // SAFETY: every CPU thread has finished; nothing mutates any copy now.
+                let shown =
+                    unsafe { v.debug_on(cpu) }.map_or_else(|| "-".into(), |d| d.to_string());
+                abbreviate(&shown)
+            })
+            .collect();
+        let cpu_w = cpus.last().map_or(1, |c| c.to_string().len());
+        let value_w = values.iter().map(|v| v.chars().count()).max().unwrap_or(1);
+        let cell = 4 + cpu_w + 1 + value_w + 2;
+        let per_line = ((WIDTH - 8) / cell).max(1);
+        for line in cpus.iter().zip(&values).collect::<Vec<_>>().chunks(per_line) {
+            let mut text = String::from("       ");
+            for (cpu, value) in line {
+                text += &format!(" cpu{:<cpu_w$} {value:>value_w$} ", cpu.to_string());
+            }
+            println!("{}", text.trim_end());
         }
-        println!();
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// `value`, cut to [`LONGEST_VALUE`] characters with `…` when longer.
+fn abbreviate(value: &str) -> String {
+    if value.chars().count() <= LONGEST_VALUE {
+        value.to_string()
+    } else {
+        let kept: String = value.chars().take(LONGEST_VALUE - 1).collect();
+        format!("{kept}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Result<Command, String> {
+        parse_args(line.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn the_command_line() {
+        assert!(matches!(args("--help"), Ok(Command::Help)));
+        assert!(matches!(args("-h"), Ok(Command::Help)));
+        let Ok(Command::Run(o)) = args("--cpus 8 --packets 10 --page") else { panic!() };
+        assert_eq!((o.cpus, o.packets, o.mode), (8, 10, FirstChunkMode::Page));
+        let max = percpu_layout::MAX_CPUS;
+        for bad in ["--cpus 0".to_string(), format!("--cpus {}", max + 1)] {
+            let err = args(&bad).err().unwrap();
+            assert!(err.contains(&format!("between 1 and {max}")), "{err}");
+        }
+        assert!(args("--cpus").err().unwrap().contains("needs a number"));
+        assert!(args("--packets many").err().unwrap().contains("is not a number"));
+        assert!(args("--frobnicate").err().unwrap().contains("try --help"));
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        assert_eq!(abbreviate("12345"), "12345");
+        let long = format!("{:?}", [0u8; 64]);
+        let cut = abbreviate(&long);
+        assert_eq!(cut.chars().count(), LONGEST_VALUE);
+        assert!(cut.ends_with('…'));
+    }
 }

@@ -89,3 +89,28 @@ fn the_demo_runs_and_prints_the_variable_table() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown argument `--bogus`"));
 }
+
+#[test]
+fn the_command_line_tool_behaves() {
+    let demo = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hosted-demo")).args(args).output().unwrap()
+    };
+    // --help: the usage on stdout, status 0.
+    let help = demo(&["--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).starts_with("usage: hosted-demo"));
+    assert!(help.stderr.is_empty());
+    // Out of range: an error naming the range and the setting, status 2.
+    let many = demo(&["--cpus", "17"]);
+    assert_eq!(many.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&many.stderr);
+    assert!(err.contains("--cpus 17: between 1 and 16 (max_cpus in"), "{err}");
+    // 16 CPUs: every line of the output fits 100 columns.
+    let wide = demo(&["--cpus", "16", "--packets", "100"]);
+    assert!(wide.status.success());
+    let text = String::from_utf8(wide.stdout).unwrap();
+    for line in text.lines() {
+        assert!(line.chars().count() <= 100, "{} columns: {line}", line.chars().count());
+    }
+    assert!(text.contains("hosted_demo::SCRATCH: [u8; 4096]  [page_aligned]"), "{text}");
+}

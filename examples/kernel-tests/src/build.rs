@@ -147,7 +147,8 @@ pub fn expand_kernel_lib(kernel: Kernel, target_dir: &Path) -> Result<String, St
 pub fn percpu_build_cli(target_dir: &Path) -> Result<PathBuf, String> {
     let mut cmd = Command::new(cargo());
     cmd.current_dir(crate::workspace_root())
-        .args(["build", "-p", "percpu-build", "--bin", "percpu-build", "--message-format=json"])
+        .args(["build", "-p", "percpu-build", "--features", "inspect", "--bin", "percpu-build"])
+        .arg("--message-format=json")
         .arg("--target-dir")
         .arg(target_dir);
     for (key, _) in std::env::vars_os() {

@@ -24,7 +24,7 @@ pub mod qemu;
 pub mod toolchain;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// One bootable kernel build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,6 +48,9 @@ pub enum Kernel {
     /// `percpu-kernel-riscv64` (base in `tp`) built with `+zacas,+zabha`: `amocas` for
     /// `cmpxchg` (`amocas.q` for 16 bytes) and byte/halfword AMOs; boots on a CPU with both.
     Riscv64Zacas,
+    /// `percpu-kernel-x86_64` with feature `debug-checks`: percpu-rt's debug mode, and
+    /// `debug_misuse=` to trigger its reports. Not in [`Kernel::ALL`]: its own tests boot it.
+    X86_64Debug,
 }
 
 impl Kernel {
@@ -72,13 +75,14 @@ impl Kernel {
             Kernel::Riscv64Tp => "riscv64-tp",
             Kernel::Riscv64Gp => "riscv64-gp",
             Kernel::Riscv64Zacas => "riscv64-zacas",
+            Kernel::X86_64Debug => "x86_64-debug",
         }
     }
 
     /// The target architecture.
     pub fn arch(self) -> &'static str {
         match self {
-            Kernel::X86_64 => "x86_64",
+            Kernel::X86_64 | Kernel::X86_64Debug => "x86_64",
             Kernel::Aarch64El1 | Kernel::Aarch64El2 | Kernel::Aarch64Lse => "aarch64",
             Kernel::Riscv64Tp | Kernel::Riscv64Gp | Kernel::Riscv64Zacas => "riscv64",
         }
@@ -107,6 +111,7 @@ impl Kernel {
         match self {
             Kernel::Aarch64El2 => &["el2"],
             Kernel::Riscv64Gp => &["gp"],
+            Kernel::X86_64Debug => &["debug-checks"],
             _ => &[],
         }
     }
@@ -135,7 +140,7 @@ impl Kernel {
     /// The register its banner and `cpuN: online` lines name.
     pub fn base_register(self) -> &'static str {
         match self {
-            Kernel::X86_64 => "GS.base",
+            Kernel::X86_64 | Kernel::X86_64Debug => "GS.base",
             Kernel::Aarch64El1 | Kernel::Aarch64Lse => "TPIDR_EL1",
             Kernel::Aarch64El2 => "TPIDR_EL2",
             Kernel::Riscv64Tp | Kernel::Riscv64Zacas => "tp",
@@ -147,8 +152,8 @@ impl Kernel {
     /// with qboot always has ACPI tables unless `-machine acpi=off`), the device tree on
     /// aarch64 and riscv64.
     pub fn cpus_from(self) -> &'static str {
-        match self {
-            Kernel::X86_64 => "ACPI MADT",
+        match self.arch() {
+            "x86_64" => "ACPI MADT",
             _ => "device tree",
         }
     }
@@ -156,8 +161,8 @@ impl Kernel {
     /// The first-chunk mode the kernel uses when the command line does not choose
     /// (`first_chunk` in its `percpu.toml`).
     pub fn default_mode(self) -> FirstChunkMode {
-        match self {
-            Kernel::X86_64 => FirstChunkMode::Embed,
+        match self.arch() {
+            "x86_64" => FirstChunkMode::Embed,
             _ => FirstChunkMode::Page,
         }
     }
@@ -206,14 +211,25 @@ pub fn toolchain_ready() {
     }
 }
 
-/// The ELF of `kernel`, built on first use (once per process) under `work_dir`
-/// (`target/` for the nested builds, `elf/` for the copies; kept between runs: rebuilds are
-/// incremental). Panics with the build's errors.
+/// The ELF of `kernel`, built on first use (once per process, one slot per variant, so that a
+/// test waits only for the variant it boots) under `work_dir` (`target/` for the nested builds,
+/// `elf/` for the copies; kept between runs: rebuilds are incremental). Panics with the build's
+/// errors.
 pub fn elf(kernel: Kernel, work_dir: &Path) -> PathBuf {
-    static BUILT: [OnceLock<Result<PathBuf, String>>; Kernel::ALL.len()] =
-        [const { OnceLock::new() }; Kernel::ALL.len()];
+    type Slot = OnceLock<Result<PathBuf, String>>;
+    static SLOTS: Mutex<Vec<(Kernel, &'static Slot)>> = Mutex::new(Vec::new());
     toolchain_ready();
-    let slot = &BUILT[Kernel::ALL.iter().position(|&k| k == kernel).expect("a variant")];
+    let slot = {
+        let mut slots = SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match slots.iter().find(|(k, _)| *k == kernel) {
+            Some((_, slot)) => *slot,
+            None => {
+                let slot: &'static Slot = Box::leak(Box::default());
+                slots.push((kernel, slot));
+                slot
+            }
+        }
+    };
     match slot.get_or_init(|| build::build(kernel, &work_dir.join("target"), &work_dir.join("elf")))
     {
         Ok(path) => path.clone(),

@@ -128,7 +128,7 @@ impl Boot {
         if self.kernel.arch() == "aarch64" {
             argv.push("-semihosting".into());
         }
-        if self.no_acpi && self.kernel == Kernel::X86_64 {
+        if self.no_acpi && self.kernel.arch() == "x86_64" {
             argv.extend(["-machine".into(), "acpi=off".into()]);
         }
         argv.extend([

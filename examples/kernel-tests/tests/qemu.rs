@@ -49,7 +49,7 @@ fn elf(kernel: Kernel) -> PathBuf {
 
 fn arch_banner(kernel: Kernel, virtualization: bool) -> &'static str {
     match (kernel, virtualization) {
-        (Kernel::X86_64, _) => "x86_64",
+        (Kernel::X86_64 | Kernel::X86_64Debug, _) => "x86_64",
         (Kernel::Aarch64El1, false) => "aarch64 at EL1",
         (Kernel::Aarch64El1, true) => "aarch64 at EL1 (entered at EL2)",
         (Kernel::Aarch64El2, _) => "aarch64 at EL2",
@@ -410,6 +410,61 @@ fn cpu_exceptions_are_reported_with_the_fail_status() {
         if let Err(e) = check_fail(&run, reason) {
             panic!("{e}");
         }
+    }
+}
+
+/// The debug mode in a kernel (x86_64 built with `debug-checks`): correct per-CPU code is never
+/// reported (the whole run passes, in both first-chunk modes), and each misuse done on purpose
+/// (`debug_misuse=`) is reported through the kernel's hook, which ends the run with
+/// `FAIL: percpu debug: ...` naming the variable, the CPUs and the call site.
+#[test]
+fn x86_64_debug_mode_passes_correct_code_and_reports_each_misuse() {
+    let kernel = Kernel::X86_64Debug;
+    let debug_elf = elf(kernel);
+    let correct = [None, Some(FirstChunkMode::Page)]
+        .into_iter()
+        .map(|mode| {
+            let mut boot = Boot::new(kernel, debug_elf.clone(), 4);
+            boot.append = command_line(mode, 4, &[]);
+            let banner = arch_banner(kernel, false);
+            let mode = mode.unwrap_or(kernel.default_mode());
+            (boot, Expected::all_online(4, kernel.cpus_from(), mode, banner))
+        })
+        .collect();
+    check_boots(correct);
+
+    let variable = "`kernel_common::misuse::MISUSED`";
+    let misuses = [
+        ("unpinned", format!("percpu debug: this_cpu_ptr of {variable} at common/src/misuse.rs:")),
+        ("migrated", format!("percpu debug: {variable} accessed at common/src/misuse.rs:")),
+        ("out_of_order", "percpu debug: a guard taken on CPU 0 at common/src/misuse.rs:".into()),
+        ("wrong_base", format!("percpu debug: {variable} accessed at common/src/misuse.rs:")),
+        ("unloaded", format!("percpu debug: {variable} accessed at common/src/misuse.rs:")),
+    ];
+    let tails = [
+        "on CPU 0 with the CPU not pinned",
+        "on CPU 1, under a guard taken on CPU 0",
+        "was dropped while 2 guards were live",
+        "which is no possible CPU's offset",
+        "by a CPU whose base register was never loaded",
+    ];
+    for ((word, head), tail) in misuses.iter().zip(tails) {
+        let mut boot = Boot::new(kernel, debug_elf.clone(), 2);
+        boot.append = Some(format!("debug_misuse={word}"));
+        let run = boot.run().unwrap_or_else(|e| panic!("{e}"));
+        for part in [head.as_str(), tail] {
+            if let Err(e) = check_fail(&run, part) {
+                panic!("debug_misuse={word}: {e}");
+            }
+        }
+    }
+
+    // A kernel without the debug mode refuses the parameter.
+    let mut plain = Boot::new(Kernel::X86_64, elf(Kernel::X86_64), 2);
+    plain.append = Some("debug_misuse=unpinned".into());
+    let run = plain.run().unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = check_fail(&run, "build the kernel with feature debug-checks") {
+        panic!("{e}");
     }
 }
 

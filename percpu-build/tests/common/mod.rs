@@ -5,8 +5,6 @@
 
 #![allow(dead_code)]
 
-pub mod fuzz;
-
 /// `EM_X86_64`.
 pub const X86_64: u16 = 62;
 /// `EM_AARCH64`.
@@ -66,8 +64,8 @@ pub const PHDR: usize = 64;
 pub const SYM_SIZE: usize = 24;
 /// Size of a section header (`Elf64_Shdr`).
 pub const SHDR_SIZE: usize = 64;
-/// Size of a `Descriptor` in the registry.
-pub const DESCRIPTOR_SIZE: usize = 96;
+/// Size of a `Descriptor` in the registry (the 13 words `build` writes per variable).
+pub const DESCRIPTOR_SIZE: usize = percpu_build::inspect::DESCRIPTOR_SIZE as usize;
 
 /// Overwrites the little-endian word at `at`.
 pub fn put_u64(file: &mut [u8], at: usize, value: u64) {
@@ -140,7 +138,7 @@ pub fn build(machine: u16, pie: bool, static_size: u64, vars: &[SampleVar]) -> V
     let mut relocs: Vec<(u64, u64)> = Vec::new();
     for v in vars.iter().filter(|v| v.described) {
         let base = REGISTRY + registry.len() as u64;
-        let mut d = [0u64; 13];
+        let mut d = [0u64; DESCRIPTOR_SIZE / 8];
         let (name, name_len) = string(v.name);
         let (module, module_len) = string(v.module);
         let (ty, ty_len) = string(v.ty);
@@ -157,6 +155,7 @@ pub fn build(machine: u16, pie: bool, static_size: u64, vars: &[SampleVar]) -> V
         d[10] = 0; // debug
         d[11] = if v.init { 0x9100 } else { 0 };
         d[12] = 0xA000 + v.offset; // the initial value: a pointer, not read
+        d[13] = 1; // the class: none
         for (i, word) in d.iter_mut().enumerate() {
             let is_pointer = matches!(i, 0 | 2 | 4 | 6 | 9 | 12) || (i == 11 && *word != 0);
             if pie && is_pointer {

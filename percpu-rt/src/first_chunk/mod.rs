@@ -407,6 +407,41 @@ impl FirstChunk {
         ai.dump(out)
     }
 
+    /// Writes the placement classes' line (after Linux's lines, in the same style): the bytes
+    /// of the template each `#[percpu(..)]` class takes, the hot ones against their budget
+    /// (`hot_lines` of percpu.toml):
+    /// `percpu: classes: hot 13/64 bytes, read_mostly 0, shared_aligned 64, page_aligned 0`.
+    pub fn dump_classes(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        use crate::registry::Class;
+        // Each class is one run of the template: from its first variable to the end of its
+        // last, the aligned classes' padding included.
+        let mut runs = [(usize::MAX, 0usize); 5];
+        for v in crate::registry::variables() {
+            let pad_to = match v.class() {
+                Class::SharedAligned => crate::linker::CACHE_LINE,
+                Class::PageAligned => crate::linker::PAGE_ALIGNED,
+                _ => 1,
+            };
+            let run = &mut runs[v.class() as usize];
+            run.0 = run.0.min(v.offset());
+            run.1 = run.1.max((v.offset() + v.size()).next_multiple_of(pad_to));
+        }
+        let bytes = |c: Class| {
+            let (start, end) = runs[c as usize];
+            end.saturating_sub(start)
+        };
+        let budget = crate::Settings::linked().hot_lines * crate::linker::CACHE_LINE;
+        writeln!(
+            out,
+            "percpu: classes: hot {}/{budget} bytes, read_mostly {}, shared_aligned {}, \
+             page_aligned {}",
+            bytes(Class::Hot),
+            bytes(Class::ReadMostly),
+            bytes(Class::SharedAligned),
+            bytes(Class::PageAligned),
+        )
+    }
+
     /// Maps `pages[i]` at page `range.start + i` of every unit (unit order: `pages` holds
     /// `range.len()` pages per unit). Refused for an immutable chunk (and recorded).
     ///

@@ -1,5 +1,8 @@
 //! The hosted base register: a Linux thread's `GS.base`, through `arch_prctl` (the kernel keeps
-//! it per thread and restores it on every switch, as a kernel does per CPU).
+//! it per thread and restores it on every switch, as a kernel does per CPU), read with
+//! `rdgsbase` where the kernel allows it to user space.
+
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// `arch_prctl` codes (`asm/prctl.h`).
 const ARCH_SET_GS: libc::c_int = 0x1001;
@@ -22,8 +25,36 @@ pub(crate) fn set(delta: usize) {
     );
 }
 
-/// The calling thread's `GS.base`.
+/// `HWCAP2_FSGSBASE` (`asm/hwcap2.h`): the kernel lets user space use `rdgsbase`.
+const HWCAP2_FSGSBASE: libc::c_ulong = 1 << 1;
+
+/// Whether `rdgsbase` may be used: 0 unknown, 1 no, 2 yes.
+static RDGSBASE: AtomicU8 = AtomicU8::new(0);
+
+fn rdgsbase_allowed() -> bool {
+    match RDGSBASE.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: getauxval only reads the process's auxiliary vector.
+            let yes = unsafe { libc::getauxval(libc::AT_HWCAP2) } & HWCAP2_FSGSBASE != 0;
+            RDGSBASE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+        v => v == 2,
+    }
+}
+
+/// The calling thread's `GS.base`: one `rdgsbase` where allowed (the debug mode reads it on
+/// every access), else `arch_prctl`.
 pub(crate) fn get() -> usize {
+    if rdgsbase_allowed() {
+        let value: u64;
+        // SAFETY: the kernel set CR4.FSGSBASE for user space (HWCAP2_FSGSBASE), so `rdgsbase`
+        // only reads this thread's GS base.
+        unsafe {
+            core::arch::asm!("rdgsbase {}", out(reg) value, options(nomem, nostack, preserves_flags))
+        };
+        return value as usize;
+    }
     let mut value: libc::c_ulong = 0;
     // SAFETY: ARCH_GET_GS writes the thread's GS base to the given location.
     let rc = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_GET_GS, &mut value as *mut _) };

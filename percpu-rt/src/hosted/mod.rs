@@ -330,10 +330,11 @@ impl Machine {
         self.chunk
     }
 
-    /// The boot lines, in Linux's format.
+    /// The boot lines, in Linux's format, then the placement classes' line.
     pub fn dump(&self) -> String {
         let mut s = String::new();
         self.chunk.dump(&mut s).expect("writing to a String cannot fail");
+        self.chunk.dump_classes(&mut s).expect("writing to a String cannot fail");
         s
     }
 

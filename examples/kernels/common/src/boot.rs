@@ -10,6 +10,7 @@ use kernel_lib::dynamic::DynamicRun;
 use percpu_rt::CpuId;
 
 use crate::arch::{Arch, BootInfo, arch, install};
+use crate::misuse::Misuse;
 use crate::percpu_setup::{self, FirstChunkMode};
 use crate::smp::{self, CpuState};
 use crate::{cmdline, fail, frames, heap, println};
@@ -111,6 +112,9 @@ pub fn boot_cpu_main(arch: &'static dyn Arch, info: BootInfo<'_>) -> ! {
             _ => fail!("fault={word}: expected a CPU number below {nr_online} (the online CPUs)"),
         }
     }
+    let misuse = cmdline::value(info.cmdline, "debug_misuse").map(|word| {
+        Misuse::parse(word, nr_possible).unwrap_or_else(|e| fail!("debug_misuse={word}: {e}"))
+    });
     if let Some(word) = cmdline::value(info.cmdline, "iterations") {
         match word.parse::<u64>() {
             Ok(n) if n > 0 => ITERATIONS.store(n, Ordering::Relaxed),
@@ -191,6 +195,11 @@ pub fn boot_cpu_main(arch: &'static dyn Arch, info: BootInfo<'_>) -> ! {
         fail!("dynamic chunks: {refused}");
     }
     println!("heap: {} bytes in use of {} KiB", heap::used(), heap::size() >> 10);
+    if let Some(misuse) = misuse {
+        println!("debug: {misuse:?} on purpose");
+        misuse.commit();
+        fail!("debug_misuse: {misuse:?} was not reported");
+    }
     crate::exit::pass()
 }
 

@@ -31,6 +31,7 @@ pub mod exit;
 pub mod fdt;
 pub mod frames;
 pub mod heap;
+pub mod misuse;
 pub mod percpu_setup;
 pub mod platform;
 pub mod smp;

@@ -199,6 +199,7 @@ pub fn setup(
 
     let mut dump = Lines(String::new());
     chunk.dump(&mut dump).map_err(|_| "formatting the dump failed".to_string())?;
+    chunk.dump_classes(&mut dump).map_err(|_| "formatting the dump failed".to_string())?;
     for line in dump.0.lines() {
         println!("{line}");
     }

@@ -27,6 +27,11 @@ unsafe impl Platform for KernelPlatform {
     fn irq_restore(&self, saved: usize) {
         arch().irq_restore(saved)
     }
+
+    /// A misuse the debug mode caught ends the run: `FAIL: percpu debug: ...`.
+    fn report(&self, report: &percpu_rt::debug::DebugReport) {
+        crate::fail!("{report}")
+    }
 }
 
 /// The registered instance.

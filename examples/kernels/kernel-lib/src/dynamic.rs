@@ -18,7 +18,7 @@ use core::fmt;
 
 use percpu_rt::allocator::{self, PerCpuBox};
 use percpu_rt::mode::{ByValue, Local, Shared};
-use percpu_rt::{CpuId, IrqGuard};
+use percpu_rt::{CpuId, IrqGuard, PreemptGuard};
 
 /// Bytes of one filler object.
 pub const FILLER_SIZE: usize = 4096;
@@ -158,7 +158,9 @@ impl DynamicRun {
         for round in 1..=rounds {
             let object = PerCpuBox::<u64, ByValue>::new_with(|c| tag(c, round))
                 .map_err(|e| format!("CPU {cpu}: allocating round {round}: {e}"))?;
+            let pin = PreemptGuard::new();
             let own = object.this_cpu_ptr() as usize;
+            drop(pin);
             let want = (object.per_cpu_ptr() as usize).wrapping_add(offset);
             if own != want {
                 return Err(format!(

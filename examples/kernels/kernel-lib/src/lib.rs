@@ -155,7 +155,10 @@ pub fn run_on_cpu(cpu: CpuId, iterations: u64) -> Result<(), String> {
 
     // Its own copy: at template + offset, not the template, inside its unit.
     let template = MAGIC.per_cpu_ptr() as usize;
+    // (A pointer to the current CPU's copy stays this CPU's only while the CPU is pinned.)
+    let pin = PreemptGuard::new();
     let own = MAGIC.this_cpu_ptr() as usize;
+    drop(pin);
     expect(cpu, "the address of its MAGIC copy", own, template.wrapping_add(offset))?;
     if own == template {
         return Err(format!("CPU {cpu}: its copy of MAGIC is the template itself"));

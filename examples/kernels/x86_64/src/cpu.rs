@@ -82,26 +82,14 @@ pub fn irq_restore(saved: usize) {
 }
 
 /// The initial local APIC id of this CPU (`cpuid` leaf 1, `EBX[31:24]`).
+///
+/// Through `core`'s `__cpuid`, which knows when LLVM keeps `rbx` for itself: a hand-written
+/// `cpuid` that saves and restores `rbx` around the instruction loses the result whenever the
+/// compiler hands `rbx` to the asm as the output register (as it did once the debug mode's
+/// checks changed the register pressure of the caller).
 #[inline]
 pub fn apic_id() -> u32 {
-    let ebx: u32;
-    // SAFETY: `cpuid` leaf 1 exists on every x86_64 CPU; rbx, which LLVM reserves, is saved in
-    // a scratch register and restored.
-    unsafe {
-        asm!(
-            "mov {save}, rbx",
-            "cpuid",
-            "mov {ebx:e}, ebx",
-            "mov rbx, {save}",
-            save = out(reg) _,
-            ebx = lateout(reg) ebx,
-            inout("eax") 1u32 => _,
-            inout("ecx") 0u32 => _,
-            out("edx") _,
-            options(nomem, nostack, preserves_flags),
-        )
-    }
-    ebx >> 24
+    core::arch::x86_64::__cpuid(1).ebx >> 24
 }
 
 /// `CR2`: the address of the last page fault.
