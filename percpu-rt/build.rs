@@ -27,7 +27,9 @@ fn main() {
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         let script = out.join("percpu-rt-tests.ld");
         let params = linker::LinkerParams::hosted_defaults();
-        fs::write(&script, linker::standalone_fragment(&params)).expect("write linker fragment");
+        let mut fragment = String::new();
+        linker::write_standalone(&mut fragment, &params).expect("format the linker fragment");
+        fs::write(&script, fragment).expect("write linker fragment");
         println!("cargo:rustc-link-arg=-Wl,-T,{}", script.display());
     }
     // `--cfg percpu_x86_absolute` (in a non-PIE kernel's rustflags) selects `op gs:[SYM]`

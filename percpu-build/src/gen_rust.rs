@@ -238,11 +238,10 @@ pub fn setup_config(possible: &[::percpu_rt::CpuId]) -> ::percpu_rt::first_chunk
     SETTINGS.setup_config(possible)
 }
 
-/// The dynamic allocator's settings (`max_alloc_size`, `empty_pages_low/high`), for
-/// `percpu_rt::allocator::configure` before the first-chunk setup.
-pub const fn alloc_config() -> ::percpu_rt::allocator::AllocConfig {
-    SETTINGS.alloc_config()
-}
+// The dynamic allocator's settings (`max_alloc_size`, `empty_pages_low/high`), for
+// `percpu_rt::allocator::configure` before the first-chunk setup (percpu-rt's `alloc`
+// feature): `SETTINGS.alloc_config()`. No wrapper here: this file also compiles against a
+// percpu-rt without `alloc`, which has no dynamic allocator.
 
 ",
     );

@@ -24,6 +24,9 @@ const _: () = {
             RUNQUEUE.get()
         }
     }
+    unsafe impl __percpu_rt::StaticSlot<RunQueue> for __percpu_RUNQUEUE {
+        const DESCRIPTOR: &'static __percpu_rt::Descriptor = &DESCRIPTOR;
+    }
     #[used]
     #[unsafe(link_section = ".percpu_registry")]
     static DESCRIPTOR: __percpu_rt::Descriptor = __percpu_rt::Descriptor::new(

@@ -27,6 +27,9 @@ const _: () = {
         }
         __percpu_rt::static_ops!(SCRATCH; [u8; 64]);
     }
+    unsafe impl __percpu_rt::StaticSlot<[u8; 64]> for __percpu_SCRATCH {
+        const DESCRIPTOR: &'static __percpu_rt::Descriptor = &DESCRIPTOR;
+    }
     #[used]
     #[unsafe(link_section = ".percpu_registry")]
     static DESCRIPTOR: __percpu_rt::Descriptor = __percpu_rt::Descriptor::new(

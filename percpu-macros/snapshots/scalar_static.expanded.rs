@@ -24,6 +24,9 @@ const _: () = {
         }
         __percpu_rt::static_ops!(RX_PACKETS; u64);
     }
+    unsafe impl __percpu_rt::StaticSlot<u64> for __percpu_RX_PACKETS {
+        const DESCRIPTOR: &'static __percpu_rt::Descriptor = &DESCRIPTOR;
+    }
     #[used]
     #[unsafe(link_section = ".percpu_registry")]
     static DESCRIPTOR: __percpu_rt::Descriptor = __percpu_rt::Descriptor::new(

@@ -142,6 +142,11 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
                 #static_ops
             }
 
+            // SAFETY: `DESCRIPTOR` below describes this static.
+            unsafe impl #rt::StaticSlot<#ty> for #marker {
+                const DESCRIPTOR: &'static #rt::Descriptor = &DESCRIPTOR;
+            }
+
             // In the registry: the linker fragment gathers `.percpu_registry` into one array.
             #[used]
             #[unsafe(link_section = ".percpu_registry")]

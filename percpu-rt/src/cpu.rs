@@ -5,7 +5,7 @@
 //! online needs no new memory. Before setup the only possible CPU is CPU 0, whose offset is 0:
 //! early accesses reach the template itself.
 
-use alloc::boxed::Box;
+use crate::boot_memory::{self, OutOfBootMemory, Table};
 use core::fmt;
 
 /// A CPU's identity: the kernel's logical CPU number. Possible CPU ids may be sparse.
@@ -118,14 +118,16 @@ impl fmt::Display for IdRanges<'_> {
     }
 }
 
-/// Offsets of every possible CPU, installed once by the first-chunk setup.
+/// Offsets of every possible CPU, installed once by the first-chunk setup (on the heap with
+/// the `alloc` feature, in the boot memory without it).
+#[derive(Debug)]
 pub(crate) struct CpuTable {
     /// `offsets[id]` for CPU `id`, [`NOT_POSSIBLE`] for ids without a unit.
-    offsets: Box<[usize]>,
+    offsets: Table<usize>,
     /// The possible CPUs, ascending.
-    possible: Box<[CpuId]>,
+    possible: Table<CpuId>,
     /// `possible[i]`'s offset, for walking every CPU's copy without a lookup per CPU.
-    possible_offsets: Box<[usize]>,
+    possible_offsets: Table<usize>,
 }
 
 /// Marks an id without a unit. Never a real offset: units and the template are page-aligned.
@@ -133,17 +135,31 @@ const NOT_POSSIBLE: usize = usize::MAX;
 
 impl CpuTable {
     /// A table from `(cpu, offset)` pairs; the CPUs must be distinct.
-    pub(crate) fn new(pairs: &[(CpuId, usize)]) -> Self {
-        let max = pairs.iter().map(|(c, _)| c.as_usize()).max().unwrap_or(0);
-        let mut offsets = alloc::vec![NOT_POSSIBLE; max + 1].into_boxed_slice();
-        let mut possible: alloc::vec::Vec<CpuId> = pairs.iter().map(|(c, _)| *c).collect();
+    pub(crate) fn new<I>(pairs: I) -> Result<Self, OutOfBootMemory>
+    where
+        I: Iterator<Item = (CpuId, usize)> + Clone,
+    {
+        let max = pairs.clone().map(|(c, _)| c.as_usize()).max().unwrap_or(0);
+        let mut offsets = boot_memory::filled(NOT_POSSIBLE, max + 1)?;
+        let mut possible = boot_memory::collect(pairs.clone().map(|(c, _)| c))?;
         for (cpu, offset) in pairs {
-            debug_assert_ne!(*offset, NOT_POSSIBLE);
-            offsets[cpu.as_usize()] = *offset;
+            debug_assert_ne!(offset, NOT_POSSIBLE);
+            offsets[cpu.as_usize()] = offset;
         }
         possible.sort_unstable();
-        let possible_offsets = possible.iter().map(|c| offsets[c.as_usize()]).collect();
-        CpuTable { offsets, possible: possible.into_boxed_slice(), possible_offsets }
+        let possible_offsets =
+            boot_memory::collect(possible.iter().map(|c| offsets[c.as_usize()]))?;
+        Ok(CpuTable { offsets, possible, possible_offsets })
+    }
+
+    /// Moves every unit by `by` bytes (a table built before its chunk's address was known).
+    pub(crate) fn rebase(&mut self, by: usize) {
+        for offset in self.offsets.iter_mut().chain(self.possible_offsets.iter_mut()) {
+            if *offset != NOT_POSSIBLE {
+                *offset = offset.wrapping_add(by);
+                debug_assert_ne!(*offset, NOT_POSSIBLE);
+            }
+        }
     }
 }
 

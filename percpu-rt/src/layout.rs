@@ -24,9 +24,12 @@
 //! [`LayoutError`] (never a panic, a wrapped value or a long loop), whatever the sizes.
 //!
 //! The unit sizing alone ([`unit_sizes`]) is a `const fn`, for constants computed at build time.
+//!
+//! The groups and CPU maps are [`Table`]s: `Vec`s with the `alloc` feature, tables in the boot
+//! memory without it ([`boot_memory`]).
 
+use crate::boot_memory::{self, OutOfBootMemory, Table};
 use crate::cpu::CpuId;
-use alloc::vec::Vec;
 use core::fmt;
 
 /// `PCPU_MIN_ALLOC_SHIFT`: the allocation granule is `1 << 2` bytes.
@@ -137,6 +140,15 @@ pub enum LayoutError {
         /// Units needed for the possible CPUs (used or not).
         nr_units: usize,
     },
+    /// Without the `alloc` feature: the boot memory cannot hold the layout's tables (with
+    /// `alloc` the heap holds them and this never happens).
+    OutOfBootMemory(OutOfBootMemory),
+}
+
+impl From<OutOfBootMemory> for LayoutError {
+    fn from(e: OutOfBootMemory) -> Self {
+        LayoutError::OutOfBootMemory(e)
+    }
 }
 
 impl fmt::Display for LayoutError {
@@ -174,6 +186,7 @@ impl fmt::Display for LayoutError {
                 "{nr_units} units of {unit_size} bytes do not fit the address space; lower the \
                  static, reserved or dynamic size, or the number of possible CPUs"
             ),
+            LayoutError::OutOfBootMemory(e) => fmt::Display::fmt(&e, f),
         }
     }
 }
@@ -247,7 +260,7 @@ pub struct GroupInfo {
     /// distance between allocations.
     pub base_offset: usize,
     /// The CPU of each unit; `None` for a unit no CPU uses (padding to a whole allocation).
-    pub cpu_map: Vec<Option<CpuId>>,
+    pub cpu_map: Table<Option<CpuId>>,
 }
 
 impl GroupInfo {
@@ -273,7 +286,7 @@ pub struct AllocInfo {
     /// Bytes per allocation of `alloc_size / unit_size` units.
     pub alloc_size: usize,
     /// The groups, with their unit-to-CPU maps.
-    pub groups: Vec<GroupInfo>,
+    pub groups: Table<GroupInfo>,
 }
 
 impl AllocInfo {
@@ -293,8 +306,18 @@ impl AllocInfo {
         self.static_size.saturating_add(self.reserved_size).saturating_add(self.dyn_size)
     }
 
+    /// A copy, or the boot memory's refusal (without `alloc`; with it, as `clone`).
+    pub(crate) fn try_clone(&self) -> Result<AllocInfo, OutOfBootMemory> {
+        let mut groups = boot_memory::with_capacity(self.groups.len())?;
+        for g in self.groups.iter() {
+            let cpu_map = boot_memory::collect(g.cpu_map.iter().copied())?;
+            groups.push(GroupInfo { base_offset: g.base_offset, cpu_map });
+        }
+        Ok(AllocInfo { groups, ..*self })
+    }
+
     /// Every `(cpu, unit offset from the chunk base)`, in group and unit order.
-    pub fn unit_offsets(&self) -> impl Iterator<Item = (CpuId, usize)> + '_ {
+    pub fn unit_offsets(&self) -> impl Iterator<Item = (CpuId, usize)> + Clone + '_ {
         self.groups.iter().flat_map(move |g| {
             g.cpu_map
                 .iter()
@@ -366,14 +389,14 @@ fn decimal_width(mut n: usize) -> usize {
 }
 
 /// For `upa` units per allocation: the allocations all groups need, and the units no CPU uses;
-/// `None` if a count overflows.
-fn allocs_and_waste(groups: &[Vec<CpuId>], upa: usize) -> Option<(usize, usize)> {
+/// `None` if a count overflows. `group_sizes` holds each group's CPU count.
+fn allocs_and_waste(group_sizes: &[usize], upa: usize) -> Option<(usize, usize)> {
     let mut allocs: usize = 0;
     let mut wasted: usize = 0;
-    for g in groups {
-        let this_allocs = g.len().div_ceil(upa);
+    for &len in group_sizes {
+        let this_allocs = len.div_ceil(upa);
         allocs = allocs.checked_add(this_allocs)?;
-        wasted = wasted.checked_add(this_allocs.checked_mul(upa)? - g.len())?;
+        wasted = wasted.checked_add(this_allocs.checked_mul(upa)? - len)?;
     }
     Some((allocs, wasted))
 }
@@ -390,36 +413,46 @@ pub fn build_alloc_info(
     if possible.is_empty() {
         return Err(LayoutError::NoCpus);
     }
-    let mut cpus: Vec<CpuId> = possible.to_vec();
+    let mut cpus = boot_memory::collect(possible.iter().copied())?;
     cpus.sort_unstable();
     if let Some(w) = cpus.windows(2).find(|w| w[0] == w[1]) {
         return Err(LayoutError::DuplicateCpu { cpu: w[0] });
     }
 
-    // Step 4: group CPUs that are local to each other both ways.
-    let mut groups: Vec<Vec<CpuId>> = Vec::new();
-    let mut remaining = cpus.clone();
-    while !remaining.is_empty() {
-        let first = remaining.remove(0);
-        let mut group = alloc::vec![first];
-        remaining.retain(|&cpu| {
+    // Step 4: group CPUs that are local to each other both ways. Each group starts at the
+    // lowest CPU not grouped yet and takes, in order, every later ungrouped CPU local to it.
+    const UNGROUPED: usize = usize::MAX;
+    let nr_cpus = cpus.len();
+    let mut group_of = boot_memory::filled(UNGROUPED, nr_cpus)?;
+    let mut group_sizes: Table<usize> = boot_memory::with_capacity(nr_cpus)?;
+    for i in 0..nr_cpus {
+        if group_of[i] != UNGROUPED {
+            continue;
+        }
+        let (group, first) = (group_sizes.len(), cpus[i]);
+        group_of[i] = group;
+        let mut len = 1;
+        for j in i + 1..nr_cpus {
+            if group_of[j] != UNGROUPED {
+                continue;
+            }
+            let cpu = cpus[j];
             let local = match distance {
                 None => true,
                 Some(d) => d(first, cpu) == LOCAL_DISTANCE && d(cpu, first) == LOCAL_DISTANCE,
             };
             if local {
-                group.push(cpu);
+                group_of[j] = group;
+                len += 1;
             }
-            !local
-        });
-        groups.push(group);
+        }
+        group_sizes.push(len);
     }
 
     // Step 5: units per allocation, wasting at most a third of the CPUs, fewest allocations.
     // Linux tries every upa from max_upa down and skips those that do not split alloc_size
     // into page-aligned units; only powers of two pass (see `unit_sizes`), so only they are
     // tried, in the same order.
-    let nr_cpus = cpus.len();
     let mut best_upa = 0;
     let mut last_allocs = usize::MAX;
     let mut upa = sizes.max_upa;
@@ -430,7 +463,7 @@ pub fn build_alloc_info(
             continue;
         }
         // `None`: the count overflows, which wastes far more than a third of the CPUs.
-        let Some((allocs, wasted)) = allocs_and_waste(&groups, candidate) else { continue };
+        let Some((allocs, wasted)) = allocs_and_waste(&group_sizes, candidate) else { continue };
         if wasted > nr_cpus / 3 {
             continue;
         }
@@ -445,18 +478,21 @@ pub fn build_alloc_info(
 
     // Groups back to back, whole allocations each: the chunk must fit the address space.
     let unit_size = sizes.alloc_size / best_upa;
-    let group_units = |g: &Vec<CpuId>| g.len().div_ceil(best_upa).checked_mul(best_upa);
-    let total_units = groups.iter().try_fold(0usize, |sum, g| sum.checked_add(group_units(g)?));
+    let group_units = |len: usize| len.div_ceil(best_upa).checked_mul(best_upa);
+    let total_units =
+        group_sizes.iter().try_fold(0usize, |sum, &len| sum.checked_add(group_units(len)?));
     let too_large =
         LayoutError::ChunkTooLarge { unit_size, nr_units: total_units.unwrap_or(usize::MAX) };
     total_units.and_then(|n| n.checked_mul(unit_size)).ok_or(too_large)?;
     // Every offset below is at most the chunk size just checked.
     let mut base_offset: usize = 0;
-    let mut infos = Vec::with_capacity(groups.len());
-    for g in &groups {
-        let nr_units = group_units(g).ok_or(too_large)?;
-        let mut cpu_map: Vec<Option<CpuId>> = g.iter().copied().map(Some).collect();
-        cpu_map.resize(nr_units, None);
+    let mut infos = boot_memory::with_capacity(group_sizes.len())?;
+    for (group, &len) in group_sizes.iter().enumerate() {
+        let nr_units = group_units(len).ok_or(too_large)?;
+        let mut cpu_map = boot_memory::with_capacity(nr_units)?;
+        let members = cpus.iter().zip(group_of.iter()).filter(|&(_, &g)| g == group);
+        cpu_map.extend(members.map(|(&cpu, _)| Some(cpu)));
+        cpu_map.extend(core::iter::repeat_n(None, nr_units - len));
         infos.push(GroupInfo { base_offset, cpu_map });
         base_offset = nr_units
             .checked_mul(unit_size)
@@ -478,8 +514,11 @@ pub fn build_alloc_info(
 mod tests {
     use super::*;
     use alloc::string::{String, ToString};
+    use alloc::vec::Vec;
 
     fn cpus(n: u32) -> Vec<CpuId> {
+        #[cfg(not(feature = "alloc"))]
+        crate::boot_memory::for_tests();
         (0..n).map(CpuId::new).collect()
     }
 

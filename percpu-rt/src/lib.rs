@@ -127,6 +127,36 @@
 //!   `build.rs`), which defines the section and its bounds.
 //! * The kernel registers its preemption and interrupt primitives once with
 //!   [`set_platform`] (hosted mode and single-CPU kernels need not).
+//! * Without the `alloc` feature, it gives percpu-rt its boot memory before the setup
+//!   ([`boot_memory::provide`]; see "Features").
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `alloc` | yes | the `alloc` crate: the dynamic allocator ([`allocator`], [`PerCpuBox`], `Settings::alloc_config`); the first chunk's bookkeeping on the heap |
+//! | `std` | no | `std::error::Error` for the error types; implies `alloc` |
+//! | `hosted` | no | Linux user space as a machine (`percpu_rt::hosted`); implies `std` and `alloc` |
+//! | `aarch64-el2` | no | the per-CPU base in `TPIDR_EL2` |
+//!
+//! **Without `alloc`** (`default-features = false`) percpu-rt needs `core` only: a kernel built
+//! with `-Zbuild-std=core` and no heap uses it. Everything but the dynamic allocator works, with
+//! the same checks and behaviour: `#[percpu]` statics and their operations, the guards, remote
+//! access (`read_on`, `remote`, `iter_possible`), the [`registry`], [`Settings`], the layout
+//! ([`layout`]) and the whole first-chunk setup ([`first_chunk`]: `embed`, `page`, the seed's
+//! `setup_first_chunk`, `install`, `load_base`, [`cpu_offset`], the dump, every check). Two
+//! differences:
+//!
+//! * the tables of the layout and the setup (groups, CPU maps, units, page lists, the CPU
+//!   offset table) come from memory the kernel hands over once, before the setup
+//!   ([`boot_memory::provide`], e.g. a [`boot_memory::StaticBuffer`]), instead of the heap; too
+//!   little of it is a typed error ([`boot_memory::OutOfBootMemory`]) that says how much is
+//!   needed, and nothing is set up;
+//! * [`FirstChunk::install`](first_chunk::FirstChunk::install) has no dynamic allocator to hand
+//!   the reserved and dynamic regions to: it skips that step, and the regions stay unused.
+//!
+//! Needing `alloc`: the [`allocator`] module and [`PerCpuBox`] (all of dynamic allocation),
+//! `Settings::alloc_config`, and the `SetupError::Allocator` variant.
 //!
 //! # Platforms
 //!
@@ -139,7 +169,12 @@
 
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Without `alloc` the dynamic allocator is absent, and the documentation of the access paths
+// (shared with dynamic objects) names `PerCpuBox` all the same.
+#![cfg_attr(not(feature = "alloc"), allow(rustdoc::broken_intra_doc_links))]
 
+// The crate's own unit tests use `alloc` (strings for the dumps) even without the feature.
+#[cfg(any(feature = "alloc", test))]
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
@@ -147,8 +182,10 @@ extern crate std;
 /// Declares a per-CPU static. See the [crate documentation](crate#declaring).
 pub use percpu_macros::percpu;
 
+#[cfg(feature = "alloc")]
 pub mod allocator;
 pub mod arch;
+pub mod boot_memory;
 mod cpu;
 pub mod debug;
 pub mod first_chunk;
@@ -176,11 +213,12 @@ pub mod hosted;
 
 include!(concat!(env!("OUT_DIR"), "/private_path.rs"));
 
-/// The README's examples, run as doctests.
-#[cfg(doctest)]
+/// The README's examples, run as doctests (they use the dynamic allocator).
+#[cfg(all(doctest, feature = "alloc"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+#[cfg(feature = "alloc")]
 pub use allocator::PerCpuBox;
 pub use cpu::{CpuId, CpuNotPossible, cpu_offset, is_set_up, nr_possible_cpus, possible_cpus};
 pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard};

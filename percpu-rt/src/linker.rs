@@ -332,6 +332,8 @@ pub fn write_included_checks(out: &mut dyn Write, p: &LinkerParams<'_>) -> fmt::
 }
 
 /// [`write_standalone`] into a new string.
+// The crate's unit tests have `alloc` in any case.
+#[cfg(any(feature = "alloc", test))]
 pub fn standalone_fragment(p: &LinkerParams<'_>) -> ::alloc::string::String {
     let mut s = ::alloc::string::String::new();
     write_standalone(&mut s, p).expect("writing to a string cannot fail");
@@ -339,6 +341,7 @@ pub fn standalone_fragment(p: &LinkerParams<'_>) -> ::alloc::string::String {
 }
 
 /// [`write_included`] into a new string.
+#[cfg(any(feature = "alloc", test))]
 pub fn sections_fragment(p: &LinkerParams<'_>) -> ::alloc::string::String {
     let mut s = ::alloc::string::String::new();
     write_included(&mut s, p).expect("writing to a string cannot fail");
@@ -346,6 +349,7 @@ pub fn sections_fragment(p: &LinkerParams<'_>) -> ::alloc::string::String {
 }
 
 /// [`write_included_checks`] into a new string.
+#[cfg(any(feature = "alloc", test))]
 pub fn checks_fragment(p: &LinkerParams<'_>) -> ::alloc::string::String {
     let mut s = ::alloc::string::String::new();
     write_included_checks(&mut s, p).expect("writing to a string cannot fail");

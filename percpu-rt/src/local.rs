@@ -42,6 +42,7 @@ pub(crate) fn this_cpu_offset() -> usize {
 /// base register yet ([`first_chunk::load_base`](crate::first_chunk::load_base)), or any code
 /// before the first-chunk setup. Static variables are still reachable there (their template),
 /// dynamic ones are not: their per-CPU pointer plus 0 is memory they do not own.
+#[cfg(feature = "alloc")]
 #[inline(always)]
 #[track_caller]
 pub(crate) fn require_unit() {
@@ -50,6 +51,7 @@ pub(crate) fn require_unit() {
     }
 }
 
+#[cfg(feature = "alloc")]
 #[cold]
 #[inline(never)]
 #[track_caller]

@@ -7,7 +7,7 @@ pub use crate::cpu::CpuId;
 pub use crate::mode::Local;
 pub use crate::probe::{DebugProbe, ModeOf, NotDebug, NotScalar, ScalarProbe};
 pub use crate::registry::{Class, DebugFn, Descriptor, InitFn};
-pub use crate::slot::Slot;
+pub use crate::slot::{Slot, StaticSlot};
 pub use crate::storage::{
     InitialValue, LineAligned, PageAligned, Template, assert_per_cpu_type, checked_width,
 };

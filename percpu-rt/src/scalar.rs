@@ -35,6 +35,11 @@ pub unsafe trait Raw: Copy + Eq + sealed::Sealed + 'static {
     /// `p` is valid for reads of `SIZE` bytes (and writes, for 16 bytes: the architecture's
     /// 16-byte load stores what it read) and aligned to `SIZE`.
     unsafe fn atomic_load(p: *const Self) -> Self;
+    /// Atomic (relaxed) store, for writing another CPU's copy.
+    ///
+    /// # Safety
+    /// `p` is valid for writes of `SIZE` bytes and aligned to `SIZE`.
+    unsafe fn atomic_store(p: *mut Self, v: Self);
 }
 
 macro_rules! raw_word {
@@ -63,6 +68,11 @@ macro_rules! raw_word {
             unsafe fn atomic_load(p: *const Self) -> Self {
                 // SAFETY: the caller guarantees a valid, aligned pointer.
                 unsafe { <$atomic>::from_ptr(p as *mut $t) }.load(Ordering::Relaxed)
+            }
+            #[inline(always)]
+            unsafe fn atomic_store(p: *mut Self, v: Self) {
+                // SAFETY: the caller guarantees a valid, aligned pointer.
+                unsafe { <$atomic>::from_ptr(p) }.store(v, Ordering::Relaxed)
             }
         }
     };
@@ -97,6 +107,18 @@ unsafe impl Raw for u128 {
     unsafe fn atomic_load(p: *const Self) -> Self {
         // SAFETY: forwarded from the caller.
         unsafe { <crate::arch::Arch as crate::arch::WideOps>::load16(p) }
+    }
+    #[inline(always)]
+    unsafe fn atomic_store(p: *mut Self, v: Self) {
+        use crate::arch::{Arch, WideOps};
+        // SAFETY: forwarded from the caller; each step is one 16-byte compare-and-exchange,
+        // retried until it replaced what was there.
+        unsafe {
+            let mut seen = Arch::load16(p);
+            while let Err(actual) = Arch::cas16(p, seen, v) {
+                seen = actual;
+            }
+        }
     }
 }
 

@@ -5,10 +5,11 @@
 //! `include!`) and as data linked into the program (`__percpu_settings` in the linker
 //! fragment's `.percpu_registry`), which [`Settings::linked`] reads. Either way one value gives the layout
 //! ([`Settings::layout_params`]), the first-chunk checks ([`Settings::setup_config`]), the
-//! dynamic allocator's settings ([`Settings::alloc_config`]), the first-chunk method and the
-//! base register, so no key has to be copied by hand to take effect. A hosted machine uses the
-//! linked settings by default.
+//! dynamic allocator's settings (`Settings::alloc_config`, with `alloc`), the first-chunk method
+//! and the base register, so no key has to be copied by hand to take effect. A hosted machine
+//! uses the linked settings by default.
 
+#[cfg(feature = "alloc")]
 use crate::allocator::AllocConfig;
 use crate::cpu::CpuId;
 use crate::first_chunk::SetupConfig;
@@ -258,6 +259,8 @@ impl Settings {
 
     /// The dynamic allocator's settings (give them to
     /// [`allocator::configure`](crate::allocator::configure) before the first-chunk setup).
+    /// With the `alloc` feature, which the dynamic allocator needs.
+    #[cfg(feature = "alloc")]
     pub const fn alloc_config(&self) -> AllocConfig {
         AllocConfig {
             max_alloc_size: self.max_alloc_size,

@@ -107,3 +107,14 @@ pub unsafe trait Slot<T> {
         unreachable!("a static operation of a slot without any")
     }
 }
+
+/// The slot of a `#[percpu]` static: what a static has that a dynamic object has not, its
+/// entry in the registry (name, offset in the unit, class, declared initial value).
+///
+/// # Safety
+///
+/// `DESCRIPTOR` describes the static whose template `per_cpu_ptr` returns, of type `T`.
+pub unsafe trait StaticSlot<T>: Slot<T> {
+    /// The static's registry entry.
+    const DESCRIPTOR: &'static crate::registry::Descriptor;
+}

@@ -4,13 +4,15 @@
 
 use crate::arch::Rmw;
 use crate::cpu::{CpuId, CpuNotPossible, cpu_offset, possible_offsets};
-use crate::guard::{GuardFor, IrqGuard};
+use crate::guard::{GuardFor, IrqGuard, PinCpu, PreemptGuard};
 use crate::mode::{ByValue, Local, Mode, Shared};
 use crate::ops;
+use crate::registry::Descriptor;
 use crate::scalar::{Bitwise, Integer, Raw, Scalar};
-use crate::slot::Slot;
+use crate::slot::{Slot, StaticSlot};
 use core::fmt;
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 
 /// A per-CPU variable: one copy of `T` per possible CPU, at the same offset in every CPU's unit.
 ///
@@ -49,6 +51,7 @@ impl<T, S, M: Mode> PerCpu<T, S, M> {
     /// # Safety
     ///
     /// As for [`PerCpu::__new_static`], for a live dynamic area.
+    #[cfg(feature = "alloc")]
     pub(crate) const unsafe fn from_slot(slot: S) -> Self {
         PerCpu { slot, _types: PhantomData }
     }
@@ -182,6 +185,114 @@ impl<T: Scalar, S: Slot<T>> PerCpu<T, S, ByValue> {
             // SAFETY: a possible CPU's copy (as in `try_read_on`).
             T::from_raw(unsafe { T::Raw::atomic_load(p) })
         })
+    }
+
+    /// Writes CPU `cpu`'s copy: an atomic store, as Linux's `per_cpu(var, cpu) = value`.
+    ///
+    /// A read-modify-write that CPU makes on its own copy at the same time (`add`, `inc`,
+    /// `xchg`, ...: one instruction, but not atomic with respect to other CPUs) may read the
+    /// copy before this store and write its result after it: the store is then lost. Write
+    /// remotely where the owner does not update the copy meanwhile: a CPU not yet started or
+    /// gone offline, a value only other CPUs write (a request flag the owner only reads), or
+    /// under the kernel's own serialisation.
+    ///
+    /// ```
+    /// # use percpu_rt::{percpu, CpuId};
+    /// #[percpu]
+    /// static NEED_RESCHED: bool = false;
+    ///
+    /// NEED_RESCHED.write_on(CpuId::new(0), true);
+    /// assert!(NEED_RESCHED.read_on(CpuId::new(0)));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `cpu` is not a possible CPU.
+    #[inline]
+    #[track_caller]
+    pub fn write_on(&self, cpu: CpuId, value: T) {
+        if let Err(e) = self.try_write_on(cpu, value) {
+            panic!("{e}")
+        }
+    }
+
+    /// Writes CPU `cpu`'s copy (see [`write_on`](Self::write_on)), or reports that `cpu` is
+    /// not a possible CPU.
+    #[inline]
+    pub fn try_write_on(&self, cpu: CpuId, value: T) -> Result<(), CpuNotPossible> {
+        let p = self.try_ptr_on(cpu)?;
+        // SAFETY: `p` is a possible CPU's copy of a `T` (aligned, live for the variable's
+        // lifetime), accessed by value only: every other access to it is an atomic load or
+        // store, or one of the owner's single-instruction operations, which behave as an
+        // atomic load followed by an atomic store of the same location (no interrupt can come
+        // between them). So this atomic store races with nothing; at worst it is overwritten.
+        unsafe { T::Raw::atomic_store(p as *mut T::Raw, value.into_raw()) };
+        Ok(())
+    }
+}
+
+/// A `#[percpu]` static's place in the registry: its offset in every CPU's unit, its
+/// declared initial value.
+impl<T, S: StaticSlot<T>, M: Mode> PerCpu<T, S, M> {
+    /// The static's offset in every CPU's unit (and in the template): its copy on CPU `c` is at
+    /// the unit's base plus this (Linux's `per_cpu_offset(c)` + the variable's address).
+    ///
+    /// ```
+    /// # use percpu_rt::percpu;
+    /// #[percpu]
+    /// static HITS: u64 = 0;
+    ///
+    /// let offset = HITS.offset();
+    /// assert_eq!(HITS.per_cpu_ptr() as usize, percpu_rt::template::start() as usize + offset);
+    /// ```
+    pub fn offset(&self) -> usize {
+        S::DESCRIPTOR.offset()
+    }
+
+    /// The static's registry entry: name, module, type, size, class.
+    pub fn descriptor(&self) -> &'static Descriptor {
+        S::DESCRIPTOR
+    }
+
+    /// A fresh initial value of this static for CPU `cpu`: what its copy started as (its
+    /// per-CPU initialiser's value, or the declared one).
+    fn initial_value(cpu: CpuId) -> T {
+        let d = S::DESCRIPTOR;
+        let mut fresh = MaybeUninit::<T>::uninit();
+        // SAFETY: `d` describes this static of type `T` (`StaticSlot`): its initial value is a
+        // `T` that nothing ever writes, so copying its bytes makes a new value, as evaluating
+        // its constant initialiser again would; the per-CPU initialiser writes a `T` for `cpu`
+        // into the place it is given (if it panics, `fresh` stays uninitialised and is not
+        // read).
+        unsafe {
+            core::ptr::copy_nonoverlapping(d.initial().cast::<T>(), fresh.as_mut_ptr(), 1);
+            if let Some(init) = d.init_fn() {
+                init(fresh.as_mut_ptr().cast(), cpu);
+            }
+            fresh.assume_init()
+        }
+    }
+}
+
+/// Resetting a by-value static.
+impl<T: Scalar, S: StaticSlot<T>> PerCpu<T, S, ByValue> {
+    /// Puts the current CPU's copy back to its initial value (its per-CPU initialiser's value
+    /// for this CPU, or the declared one), as ArceOS's `reset_to_init`.
+    ///
+    /// ```
+    /// # use percpu_rt::percpu;
+    /// #[percpu]
+    /// static HITS: u64 = 7;
+    ///
+    /// HITS.add(3);
+    /// HITS.reset_to_init();
+    /// assert_eq!(HITS.read(), 7);
+    /// ```
+    #[track_caller]
+    pub fn reset_to_init(&self) {
+        // Pinned, so that the value computed for this CPU goes to this CPU's copy.
+        let pin = PreemptGuard::new();
+        self.write(Self::initial_value(pin.cpu()));
     }
 }
 
@@ -349,6 +460,30 @@ impl<T, S: Slot<T>> PerCpu<T, S, Shared> {
 
 /// CPU-local exclusive access, all through the CPU's unique [`IrqGuard`].
 impl<T: Send, S: Slot<T>> PerCpu<T, S, Local> {
+    /// Puts the current CPU's copy back to its initial value (its per-CPU initialiser's value
+    /// for this CPU, or the declared one), dropping the value it held.
+    ///
+    /// ```
+    /// # use percpu_rt::{percpu, IrqGuard};
+    /// #[percpu(local)]
+    /// static QUEUE: [u32; 4] = [0; 4];
+    ///
+    /// let mut irq = IrqGuard::new();
+    /// QUEUE.get_mut(&mut irq)[1] = 5;
+    /// QUEUE.reset_to_init(&mut irq);
+    /// assert_eq!(*QUEUE.get(&irq), [0; 4]);
+    /// ```
+    #[track_caller]
+    pub fn reset_to_init(&self, guard: &mut IrqGuard)
+    where
+        S: StaticSlot<T>,
+    {
+        let fresh = Self::initial_value(guard.cpu());
+        // The copy holds its new value before the old one is dropped: a panicking `Drop`
+        // leaves a valid copy behind.
+        drop(core::mem::replace(self.get_mut(guard), fresh));
+    }
+
     /// The current CPU's copy, shared, while `guard` lives.
     #[inline(always)]
     #[track_caller]

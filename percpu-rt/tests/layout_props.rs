@@ -40,8 +40,21 @@ fn params() -> impl Strategy<Value = LayoutParams> {
     })
 }
 
+/// Without the `alloc` feature the layout's tables live in the boot memory: provided once per
+/// process, before the first layout.
+fn boot_memory() {
+    #[cfg(not(feature = "alloc"))]
+    {
+        use percpu_rt::boot_memory::{StaticBuffer, provide};
+        static MEMORY: StaticBuffer<{ 1 << 20 }> = StaticBuffer::new();
+        static PROVIDED: std::sync::Once = std::sync::Once::new();
+        PROVIDED.call_once(|| provide(MEMORY.take().unwrap()).expect("provided once"));
+    }
+}
+
 /// 1 to 64 distinct, possibly sparse CPU ids, in random order.
 fn cpus() -> impl Strategy<Value = Vec<CpuId>> {
+    boot_memory();
     prop::collection::btree_set(0u32..256, 1..64)
         .prop_map(|set| set.into_iter().map(CpuId::new).collect::<Vec<_>>())
         .prop_shuffle()
@@ -265,6 +278,7 @@ proptest! {
 #[test]
 #[cfg(target_pointer_width = "64")]
 fn regression_a_2_pow_62_atom_answers_at_once() {
+    boot_memory();
     for shift in [44, 46, 62, 63] {
         let p = LayoutParams { atom_size: 1 << shift, ..LayoutParams::linux_defaults(4096) };
         let possible: Vec<CpuId> = (0..64).map(CpuId::new).collect();
@@ -279,6 +293,7 @@ fn regression_a_2_pow_62_atom_answers_at_once() {
 #[test]
 #[cfg(target_pointer_width = "64")]
 fn regression_a_chunk_beyond_the_address_space_is_refused() {
+    boot_memory();
     let p = LayoutParams::linux_defaults(1 << 59);
     let possible: Vec<CpuId> = (0..64).map(CpuId::new).collect();
     let node = |c: CpuId| c.as_u32() / 32;

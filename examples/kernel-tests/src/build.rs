@@ -54,9 +54,23 @@ pub fn elf_path(kernel: Kernel, target_dir: &Path) -> PathBuf {
 /// the ELF before it is copied (cargo's own lock covers only the build).
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
+/// Whether a verbose cargo log names a unit of the `alloc` crate (built or up to date:
+/// `Compiling alloc v0.0.0 (...)`, `Fresh alloc v0.0.0 (...)`).
+fn names_alloc_crate(cargo_log: &str) -> bool {
+    cargo_log.lines().map(str::trim_start).any(|l| {
+        ["Compiling ", "Fresh "]
+            .iter()
+            .any(|verb| l.strip_prefix(verb).is_some_and(|rest| rest.starts_with("alloc v0.0.0 (")))
+    })
+}
+
 /// Builds `kernel` (release) with its target directory `target_dir`, and copies the ELF to
 /// `out_dir/percpu-kernel-<variant>.elf` (the variants of an architecture share a package and so
 /// an output path). Returns the copy.
+///
+/// A kernel with its own [`Kernel::build_std`] (`core` alone) is built with that
+/// `-Zbuild-std`, verbosely, and the build is refused when its units include the `alloc`
+/// crate: what it links is then known to need `core` only.
 pub fn build(kernel: Kernel, target_dir: &Path, out_dir: &Path) -> Result<PathBuf, String> {
     let _serialised = BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut cmd = Command::new(cargo());
@@ -72,6 +86,10 @@ pub fn build(kernel: Kernel, target_dir: &Path, out_dir: &Path) -> Result<PathBu
         let flags =
             format!("target.{}.rustflags=[\"-C\", \"target-feature={features}\"]", kernel.target());
         cmd.args(["--config", &flags]);
+    }
+    if let Some(crates) = kernel.build_std() {
+        // On the command line, `-Zbuild-std` replaces the `[unstable]` table's choice.
+        cmd.arg(format!("-Zbuild-std={crates}")).arg("-v");
     }
     for (key, _) in std::env::vars_os() {
         if let Some(k) = key.to_str()
@@ -89,6 +107,13 @@ pub fn build(kernel: Kernel, target_dir: &Path, out_dir: &Path) -> Result<PathBu
             kernel.target(),
             out.status,
             String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    if kernel.build_std().is_some() && names_alloc_crate(&String::from_utf8_lossy(&out.stderr)) {
+        return Err(format!(
+            "building {} with -Zbuild-std={} compiled the alloc crate",
+            kernel.name(),
+            kernel.build_std().unwrap_or_default()
         ));
     }
     let built = elf_path(kernel, target_dir);
@@ -141,6 +166,43 @@ pub fn expand_kernel_lib(kernel: Kernel, target_dir: &Path) -> Result<String, St
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Builds the library of the kernel without a heap (its per-CPU statics, setup and checks, on
+/// percpu-rt without `alloc`) for `target` with `-Zbuild-std=core` (release, in `target_dir`,
+/// so the bare-metal `core` the kernels use is reused): `Err` when it does not compile, or when
+/// the build contains the `alloc` crate.
+pub fn build_core_only_library(target: &str, target_dir: &Path) -> Result<(), String> {
+    let _serialised = BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(kernels_dir())
+        .args(["build", "--release", "-p", Kernel::CoreOnly.package(), "--lib", "--target"])
+        .arg(target)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .args(["-Zbuild-std=core", "-v"]);
+    for (key, _) in std::env::vars_os() {
+        if let Some(k) = key.to_str()
+            && leaks_into_nested_cargo(k)
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUSTC", RUSTC).env("RUSTC_BOOTSTRAP", "1");
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let log = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!(
+            "building the core-only library for {target} with -Zbuild-std=core failed ({}):\n{log}",
+            out.status
+        ));
+    }
+    if names_alloc_crate(&log) {
+        return Err(format!(
+            "building the core-only library for {target} with -Zbuild-std=core compiled alloc"
+        ));
+    }
+    Ok(())
+}
+
 /// Builds percpu-build's command-line tool from the main workspace into `target_dir` (its own,
 /// so that the outer build's copy of the tool, built with the outer build's features, is left
 /// alone) and returns its path.
@@ -179,4 +241,20 @@ pub fn percpu_build_cli(target_dir: &Path) -> Result<PathBuf, String> {
         })
         .find(|p| p.file_name().is_some_and(|n| n == "percpu-build"))
         .ok_or_else(|| format!("cargo built no percpu-build executable:\n{stdout}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_alloc_crate;
+
+    #[test]
+    fn finds_the_alloc_crate_in_a_verbose_cargo_log() {
+        let core_only = "   Compiling core v0.0.0 (/usr/lib/rustlib/src/rust/library/core)\n       \
+                         Fresh compiler_builtins v0.1.160 (/x)\n   Compiling percpu-rt v0.1.0 (/p)\n";
+        assert!(!names_alloc_crate(core_only));
+        let with_alloc = "       Fresh core v0.0.0 (/c)\n       Fresh alloc v0.0.0 (/usr/lib/rustlib/src/rust/library/alloc)\n";
+        assert!(names_alloc_crate(with_alloc));
+        assert!(names_alloc_crate("   Compiling alloc v0.0.0 (/a)\n"));
+        assert!(!names_alloc_crate("   Compiling allocator-api2 v0.2.0 (/a)\n"));
+    }
 }

@@ -5,7 +5,8 @@
 //!   never skips, when a tool is still missing);
 //! * [`build::build`] builds one kernel variant with a nested cargo and the bare-metal
 //!   toolchain (`RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1`, `-Zbuild-std` from the kernels'
-//!   `.cargo/config.toml`);
+//!   `.cargo/config.toml`, or `core` alone for the kernel without a heap, whose build must not
+//!   contain the `alloc` crate);
 //! * [`qemu::Boot`] is one boot: the QEMU command line (the same one the kernels' README gives
 //!   for booting by hand; `-smp N[,maxcpus=M]`, `gic-version=3` on aarch64 beyond 8 CPUs,
 //!   OpenSBI's `-bios default` on riscv64),
@@ -51,11 +52,14 @@ pub enum Kernel {
     /// `percpu-kernel-x86_64` with feature `debug-checks`: percpu-rt's debug mode, and
     /// `debug_misuse=` to trigger its reports. Not in [`Kernel::ALL`]: its own tests boot it.
     X86_64Debug,
+    /// `percpu-kernel-core-only` for `x86_64-unknown-none`: no heap, built with
+    /// `-Zbuild-std=core` against percpu-rt without its `alloc` feature.
+    CoreOnly,
 }
 
 impl Kernel {
     /// Every variant.
-    pub const ALL: [Kernel; 7] = [
+    pub const ALL: [Kernel; 8] = [
         Kernel::X86_64,
         Kernel::Aarch64El1,
         Kernel::Aarch64El2,
@@ -63,9 +67,11 @@ impl Kernel {
         Kernel::Riscv64Tp,
         Kernel::Riscv64Gp,
         Kernel::Riscv64Zacas,
+        Kernel::CoreOnly,
     ];
 
-    /// A short name (`x86_64`, `aarch64-el1`, ..., `riscv64-zacas`), used for file names.
+    /// A short name (`x86_64`, `aarch64-el1`, ..., `riscv64-zacas`, `core-only`), used for file
+    /// names.
     pub fn name(self) -> &'static str {
         match self {
             Kernel::X86_64 => "x86_64",
@@ -76,13 +82,14 @@ impl Kernel {
             Kernel::Riscv64Gp => "riscv64-gp",
             Kernel::Riscv64Zacas => "riscv64-zacas",
             Kernel::X86_64Debug => "x86_64-debug",
+            Kernel::CoreOnly => "core-only",
         }
     }
 
     /// The target architecture.
     pub fn arch(self) -> &'static str {
         match self {
-            Kernel::X86_64 | Kernel::X86_64Debug => "x86_64",
+            Kernel::X86_64 | Kernel::X86_64Debug | Kernel::CoreOnly => "x86_64",
             Kernel::Aarch64El1 | Kernel::Aarch64El2 | Kernel::Aarch64Lse => "aarch64",
             Kernel::Riscv64Tp | Kernel::Riscv64Gp | Kernel::Riscv64Zacas => "riscv64",
         }
@@ -90,10 +97,13 @@ impl Kernel {
 
     /// The cargo package.
     pub fn package(self) -> &'static str {
-        match self.arch() {
-            "x86_64" => "percpu-kernel-x86_64",
-            "aarch64" => "percpu-kernel-aarch64",
-            _ => "percpu-kernel-riscv64",
+        match self {
+            Kernel::CoreOnly => "percpu-kernel-core-only",
+            _ => match self.arch() {
+                "x86_64" => "percpu-kernel-x86_64",
+                "aarch64" => "percpu-kernel-aarch64",
+                _ => "percpu-kernel-riscv64",
+            },
         }
     }
 
@@ -104,6 +114,11 @@ impl Kernel {
             "aarch64" => "aarch64-unknown-none",
             _ => "riscv64gc-unknown-none-elf",
         }
+    }
+
+    /// Whether QEMU boots it as an x86_64 machine (else aarch64).
+    pub fn is_x86_64(self) -> bool {
+        self.target().starts_with("x86_64")
     }
 
     /// Cargo features of the build.
@@ -140,7 +155,7 @@ impl Kernel {
     /// The register its banner and `cpuN: online` lines name.
     pub fn base_register(self) -> &'static str {
         match self {
-            Kernel::X86_64 | Kernel::X86_64Debug => "GS.base",
+            Kernel::X86_64 | Kernel::X86_64Debug | Kernel::CoreOnly => "GS.base",
             Kernel::Aarch64El1 | Kernel::Aarch64Lse => "TPIDR_EL1",
             Kernel::Aarch64El2 => "TPIDR_EL2",
             Kernel::Riscv64Tp | Kernel::Riscv64Zacas => "tp",
@@ -148,12 +163,23 @@ impl Kernel {
         }
     }
 
+    /// The standard-library crates the build compiles (`-Zbuild-std`), when not the kernels'
+    /// `.cargo/config.toml` choice (`core` and `alloc`): `core` alone for the kernel without a
+    /// heap, so that nothing it links can name `alloc`.
+    pub fn build_std(self) -> Option<&'static str> {
+        match self {
+            Kernel::CoreOnly => Some("core"),
+            _ => None,
+        }
+    }
+
     /// Where the kernel takes its CPUs from, as its banner says: the ACPI MADT on x86_64 (QEMU
     /// with qboot always has ACPI tables unless `-machine acpi=off`), the device tree on
-    /// aarch64 and riscv64.
+    /// aarch64 and riscv64, fw_cfg for the core-only kernel.
     pub fn cpus_from(self) -> &'static str {
-        match self.arch() {
-            "x86_64" => "ACPI MADT",
+        match self {
+            Kernel::CoreOnly => "fw_cfg",
+            _ if self.arch() == "x86_64" => "ACPI MADT",
             _ => "device tree",
         }
     }
@@ -169,7 +195,10 @@ impl Kernel {
 
     /// The kernel crate's directory (its `percpu.toml` is there).
     pub fn crate_dir(self) -> PathBuf {
-        kernels_dir().join(self.arch())
+        match self {
+            Kernel::CoreOnly => kernels_dir().join("core-only"),
+            _ => kernels_dir().join(self.arch()),
+        }
     }
 }
 

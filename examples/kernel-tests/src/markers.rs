@@ -6,8 +6,8 @@
 //! counts: on x86_64 it is what a triple fault under `-no-reboot` gives, and QEMU's own errors
 //! exit with 1.
 
-use crate::FirstChunkMode;
 use crate::qemu::Run;
+use crate::{FirstChunkMode, Kernel};
 
 /// QEMU's exit status for `PASS`.
 pub const PASS_STATUS: i32 = 33;
@@ -61,8 +61,54 @@ pub fn dumped_cpus(run: &Run) -> Vec<u32> {
     cpus
 }
 
-/// Checks a boot that must pass; the error names the first missing marker and shows the run.
+/// Checks a boot of `kernel` that must pass ([`check_pass`], or [`check_core_only_pass`] for
+/// [`Kernel::CoreOnly`]).
+pub fn check_pass_of(kernel: Kernel, run: &Run, want: &Expected<'_>) -> Result<(), String> {
+    match kernel {
+        Kernel::CoreOnly => check_core_only_pass(run, want),
+        _ => check_pass(run, want),
+    }
+}
+
+/// Checks a boot of a kernel with a heap that must pass; the error names the first missing
+/// marker and shows the run.
 pub fn check_pass(run: &Run, want: &Expected<'_>) -> Result<(), String> {
+    check_common(run, want)?;
+    let fail = |what: String| Err(format!("{what}\n{}", run.describe()));
+    let Expected { online, possible, .. } = *want;
+    let sums = format!("kernel-lib: remote sums exact over {online} online CPUs x ");
+    let offline = format!("; {} offline CPUs keep their initial values", possible - online);
+    if !has_line(run, |l| l.starts_with(&sums) && l.ends_with(&offline)) {
+        return fail(format!("no line starting {sums:?} and ending {offline:?}"));
+    }
+    let dynamic = format!("dynamic allocations freed on {online} CPUs");
+    if !has_line(run, |l| l.starts_with("kernel-lib: ") && l.contains(&dynamic)) {
+        return fail(format!("no kernel-lib line with {dynamic:?}"));
+    }
+    Ok(())
+}
+
+/// Checks a boot of the kernel without a heap ([`Kernel::CoreOnly`]) that must pass: the
+/// markers every kernel prints, the first chunk installed without a dynamic allocator, and
+/// the remote sums.
+pub fn check_core_only_pass(run: &Run, want: &Expected<'_>) -> Result<(), String> {
+    check_common(run, want)?;
+    let fail = |what: String| Err(format!("{what}\n{}", run.describe()));
+    let Expected { online, possible, .. } = *want;
+    let no_allocator = "no dynamic allocator (built without alloc); boot memory ";
+    if !has_line(run, |l| l.starts_with("percpu: ") && l.contains(no_allocator)) {
+        return fail(format!("no first-chunk line with {no_allocator:?}"));
+    }
+    let sums = format!("core-only: remote sums exact over {online} online CPUs x ");
+    let offline = format!("; {} offline CPUs keep their initial values; ", possible - online);
+    if !has_line(run, |l| l.starts_with(&sums) && l.contains(&offline)) {
+        return fail(format!("no line starting {sums:?} with {offline:?}"));
+    }
+    Ok(())
+}
+
+/// The markers of a passing boot that every kernel prints.
+fn check_common(run: &Run, want: &Expected<'_>) -> Result<(), String> {
     let fail = |what: String| Err(format!("{what}\n{}", run.describe()));
     if let Some(line) = run.lines().find(|l| l.starts_with("FAIL")) {
         return fail(format!("the kernel failed: {line}"));
@@ -121,15 +167,6 @@ pub fn check_pass(run: &Run, want: &Expected<'_>) -> Result<(), String> {
     );
     if !has_line(run, |l| l == smp) {
         return fail(format!("no line {smp:?}"));
-    }
-    let sums = format!("kernel-lib: remote sums exact over {online} online CPUs x ");
-    let offline = format!("; {} offline CPUs keep their initial values", possible - online);
-    if !has_line(run, |l| l.starts_with(&sums) && l.ends_with(&offline)) {
-        return fail(format!("no line starting {sums:?} and ending {offline:?}"));
-    }
-    let dynamic = format!("dynamic allocations freed on {online} CPUs");
-    if !has_line(run, |l| l.starts_with("kernel-lib: ") && l.contains(&dynamic)) {
-        return fail(format!("no kernel-lib line with {dynamic:?}"));
     }
     Ok(())
 }

@@ -8,15 +8,17 @@
 //! parameter); checks the exit status and the markers of every boot (a unit for every possible
 //! CPU, only the online ones started, each with the expected base register, their copies
 //! exact, the offline units still holding their initial values), that failures are reported as
-//! such, and inspects the kernel ELF files with `percpu-build inspect`. The disassembly of
-//! every kernel's by-value operations is checked in `tests/codegen.rs`.
+//! such, and inspects the kernel ELF files with `percpu-build inspect`. The kernel without a
+//! heap (built with `-Zbuild-std=core`, percpu-rt without `alloc`) boots in both first-chunk
+//! modes too. The disassembly of every kernel's by-value operations is checked in
+//! `tests/codegen.rs`.
 //!
 //! The toolchain is installed when missing (a tool that stays missing fails the test: nothing
 //! is skipped). Each kernel variant is built once, by whichever test needs it first.
 
 use std::path::PathBuf;
 
-use kernel_tests::markers::{Expected, check_fail, check_pass};
+use kernel_tests::markers::{Expected, check_fail, check_pass, check_pass_of};
 use kernel_tests::qemu::Boot;
 use kernel_tests::{FirstChunkMode, Kernel, build};
 
@@ -50,6 +52,7 @@ fn elf(kernel: Kernel) -> PathBuf {
 fn arch_banner(kernel: Kernel, virtualization: bool) -> &'static str {
     match (kernel, virtualization) {
         (Kernel::X86_64 | Kernel::X86_64Debug, _) => "x86_64",
+        (Kernel::CoreOnly, _) => "x86_64 (core only)",
         (Kernel::Aarch64El1, false) => "aarch64 at EL1",
         (Kernel::Aarch64El1, true) => "aarch64 at EL1 (entered at EL2)",
         (Kernel::Aarch64El2, _) => "aarch64 at EL2",
@@ -82,7 +85,7 @@ fn check_boots(cases: Vec<(Boot, Expected<'static>)>) {
     for (boot, want) in cases {
         match boot.run() {
             Ok(run) => {
-                if let Err(e) = check_pass(&run, &want) {
+                if let Err(e) = check_pass_of(boot.kernel, &run, &want) {
                     failures.push(e);
                 } else if let Err(e) = check_base_register(&run, boot.kernel) {
                     failures.push(e);
@@ -468,6 +471,64 @@ fn x86_64_debug_mode_passes_correct_code_and_reports_each_misuse() {
     }
 }
 
+/// The kernel without a heap (`examples/kernels/core-only`: `-Zbuild-std=core`, percpu-rt
+/// without `alloc`; the build is refused if it compiles the `alloc` crate) boots in both
+/// first-chunk modes, with every present CPU updating its copies and the boot CPU reading every
+/// possible CPU's remotely, including CPUs that never came online (`-smp N,maxcpus=M`).
+#[test]
+fn core_only_kernel_boots_without_a_heap() {
+    let kernel = Kernel::CoreOnly;
+    let elf = elf(kernel);
+    let arch = arch_banner(kernel, false);
+    let mut cases = Vec::new();
+    // (present, possible)
+    for (present, possible) in [(1, 1), (2, 2), (4, 4), (3, 8), (16, 16)] {
+        for mode in [FirstChunkMode::Embed, FirstChunkMode::Page] {
+            let mut boot = Boot::new(kernel, elf.clone(), present);
+            boot.max_cpus = (possible > present).then_some(possible);
+            boot.append = Some(format!("percpu_alloc={}", mode.name()));
+            let want =
+                Expected { online: present, present, possible, cpus_from: "fw_cfg", mode, arch };
+            cases.push((boot, want));
+        }
+    }
+    check_boots(cases);
+}
+
+/// percpu-rt without `alloc`, and the core-only kernel's library on it (statics, guards,
+/// remote reads, the first-chunk setup), compile with `core` alone for every kernel target:
+/// the builds contain no `alloc` crate.
+#[test]
+fn percpu_rt_builds_on_core_alone_for_every_target() {
+    kernel_tests::toolchain_ready();
+    for target in ["x86_64-unknown-none", "aarch64-unknown-none", "riscv64gc-unknown-none-elf"] {
+        if let Err(e) = build::build_core_only_library(target, &work_dir().join("target")) {
+            panic!("{e}");
+        }
+    }
+}
+
+/// Without a heap, too little boot memory for percpu-rt's bookkeeping (`bootmem=` bytes) ends
+/// the setup with the typed error, which says how much to give.
+#[test]
+fn core_only_kernel_reports_too_little_boot_memory() {
+    let kernel = Kernel::CoreOnly;
+    let mut boot = Boot::new(kernel, elf(kernel), 2);
+    boot.append = Some("bootmem=256".into());
+    let run = boot.run().unwrap_or_else(|e| panic!("{e}"));
+    let reason = "the first-chunk setup failed: the boot memory for the first chunk's bookkeeping \
+                  is exhausted";
+    if let Err(e) = check_fail(&run, reason) {
+        panic!("{e}");
+    }
+    assert!(
+        run.lines()
+            .any(|l| l.contains("give percpu_rt::boot_memory::provide a buffer of at least")),
+        "{}",
+        run.describe()
+    );
+}
+
 /// The `pcpu-alloc:` lines of a transcript or report, trimmed.
 fn pcpu_alloc_lines(text: &str) -> Vec<String> {
     text.lines()
@@ -503,12 +564,19 @@ fn percpu_build_inspects_the_kernel_elf_files() {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        let own = match kernel.arch() {
-            "x86_64" => "percpu_kernel_x86_64::APIC_ID",
-            "aarch64" => "percpu_kernel_aarch64::MPIDR",
-            _ => "percpu_kernel_riscv64::HARTID",
+        let variables: &[&str] = match kernel {
+            Kernel::CoreOnly => &["percpu_kernel_core_only::HW_ID", "percpu_kernel_core_only::TAG"],
+            _ => match kernel.arch() {
+                "x86_64" => {
+                    &["percpu_kernel_x86_64::APIC_ID", "kernel_lib::EVENTS", "kernel_lib::TAG"]
+                }
+                "aarch64" => {
+                    &["percpu_kernel_aarch64::MPIDR", "kernel_lib::EVENTS", "kernel_lib::TAG"]
+                }
+                _ => &["percpu_kernel_riscv64::HARTID", "kernel_lib::EVENTS", "kernel_lib::TAG"],
+            },
         };
-        for variable in [own, "kernel_lib::EVENTS", "kernel_lib::TAG", "percpu_rt::local::CPU_ID"] {
+        for &variable in variables.iter().chain(&["percpu_rt::local::CPU_ID"]) {
             assert!(
                 report.lines().any(|l| l.contains(variable)),
                 "{}: the report lists no {variable}:\n{report}",
@@ -524,7 +592,7 @@ fn percpu_build_inspects_the_kernel_elf_files() {
             kernel.default_mode(),
             arch_banner(kernel, boot.virtualization),
         );
-        if let Err(e) = check_pass(&run, &want) {
+        if let Err(e) = check_pass_of(kernel, &run, &want) {
             panic!("{e}");
         }
         let at_boot = pcpu_alloc_lines(&run.output);

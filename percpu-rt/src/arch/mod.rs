@@ -47,10 +47,14 @@ compile_error!(
      src/arch/mod.rs"
 );
 
+pub(crate) use current::Arch;
+pub(crate) use current::HAS_WIDE_ATOMICS;
 pub use current::registers::{BASE_REGISTER, read_base, write_base};
 #[cfg(target_arch = "x86_64")]
 pub use current::registers::{GsBaseMsr, rdgsbase, wrgsbase};
-pub(crate) use current::{Arch, HAS_WIDE_ATOMICS, prefetch_line};
+// Only the dynamic allocator (feature `alloc`) prefetches.
+#[cfg(feature = "alloc")]
+pub(crate) use current::prefetch_line;
 
 /// A read-modify-write operation on the current CPU's copy. Not public API: used by
 /// generated code.

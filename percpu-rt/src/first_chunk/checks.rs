@@ -21,9 +21,8 @@
 //! | (here only) a static aligned above the page, or outside the template | [`SetupError::StaticOverAligned`], [`SetupError::StaticOutsideTemplate`] |
 
 use super::{SetupConfig, SetupError};
-use crate::cpu::CpuId;
+use crate::boot_memory::{self, Table};
 use crate::layout::{AllocInfo, MIN_ALLOC_SIZE};
-use alloc::vec::Vec;
 
 /// Checks `ai` for a chunk at `base_addr`, with the template at `template_start`.
 pub(crate) fn check_alloc_info(
@@ -122,7 +121,7 @@ pub(crate) fn check_statics(page: usize) -> Result<(), SetupError> {
 
 /// Group geometry: page-aligned base offsets, no two groups' units overlapping.
 fn check_groups(ai: &AllocInfo, page: usize) -> Result<(), SetupError> {
-    let mut spans: Vec<(usize, usize, usize)> = Vec::with_capacity(ai.groups.len());
+    let mut spans: Table<(usize, usize, usize)> = boot_memory::with_capacity(ai.groups.len())?;
     for (i, g) in ai.groups.iter().enumerate() {
         if g.base_offset % page != 0 {
             return Err(SetupError::GroupNotPageAligned { group: i, base_offset: g.base_offset });
@@ -147,7 +146,7 @@ fn check_cpus(ai: &AllocInfo, cfg: &SetupConfig<'_>) -> Result<(), SetupError> {
     const POSSIBLE: u8 = 1;
     const MAPPED: u8 = 2;
     let highest = cfg.possible.iter().map(|c| c.as_usize()).max().unwrap_or(0);
-    let mut state: Vec<u8> = alloc::vec![0; highest + 1];
+    let mut state = boot_memory::filled(0u8, highest + 1)?;
     for cpu in cfg.possible {
         state[cpu.as_usize()] |= POSSIBLE;
     }
@@ -162,7 +161,7 @@ fn check_cpus(ai: &AllocInfo, cfg: &SetupConfig<'_>) -> Result<(), SetupError> {
             Some(s) => *s |= MAPPED,
         }
     }
-    let mut possible: Vec<CpuId> = cfg.possible.to_vec();
+    let mut possible = boot_memory::collect(cfg.possible.iter().copied())?;
     possible.sort_unstable();
     if let Some(cpu) = possible.iter().find(|c| state[c.as_usize()] & MAPPED == 0) {
         return Err(SetupError::CpuWithoutUnit { cpu: *cpu });

@@ -6,9 +6,9 @@
 
 use super::units;
 use super::{ChunkKind, FirstChunk, SetupConfig, SetupError, checks};
+use crate::boot_memory::{self, Table};
 use crate::cpu::CpuId;
-use crate::layout::{LayoutParams, build_alloc_info};
-use alloc::vec::Vec;
+use crate::layout::{GroupInfo, LayoutParams, build_alloc_info};
 use core::ptr::NonNull;
 
 /// The caller's early memory allocator (Linux's memblock).
@@ -47,43 +47,52 @@ pub unsafe fn embed(
         });
     }
 
-    // One atom-aligned allocation per group.
-    let mut areas: Vec<(NonNull<u8>, usize)> = Vec::with_capacity(ai.groups.len());
-    let give_back = |mem: &mut dyn EarlyMemory, areas: &[(NonNull<u8>, usize)]| {
-        for &(p, size) in areas {
-            mem.free(p, size);
+    // One atom-aligned allocation per group. Until every group has one, a group's
+    // `base_offset` holds its allocation's address (so no list of allocations is needed).
+    let unit_size = ai.unit_size;
+    let give_back = |mem: &mut dyn EarlyMemory, groups: &[GroupInfo], base: usize| {
+        for g in groups {
+            let at = NonNull::new((base + g.base_offset) as *mut u8).expect("an allocation");
+            mem.free(at, g.nr_units() * unit_size);
         }
     };
-    for (i, g) in ai.groups.iter().enumerate() {
+    for i in 0..ai.groups.len() {
+        let g = &ai.groups[i];
         let size = g.nr_units() * ai.unit_size;
         let first = g.cpu_map.iter().flatten().next().copied().unwrap_or_default();
         let Some(p) = mem.alloc(size, ai.atom_size, first) else {
-            give_back(mem, &areas);
+            give_back(mem, &ai.groups[..i], 0);
             return Err(SetupError::OutOfMemory { group: i, size, align: ai.atom_size });
         };
-        areas.push((p, size));
+        ai.groups[i].base_offset = p.as_ptr() as usize;
         if p.as_ptr() as usize % ai.atom_size != 0 {
-            give_back(mem, &areas);
+            give_back(mem, &ai.groups[..=i], 0);
             return Err(SetupError::MisalignedMemory {
                 addr: p.as_ptr() as usize,
                 align: ai.atom_size,
             });
         }
     }
-    let base = areas.iter().map(|(p, _)| p.as_ptr() as usize).min().expect("one group at least");
-    for (g, (p, _)) in ai.groups.iter_mut().zip(&areas) {
-        g.base_offset = p.as_ptr() as usize - base;
+    let base = ai.groups.iter().map(|g| g.base_offset).min().expect("one group at least");
+    for g in ai.groups.iter_mut() {
+        g.base_offset -= base;
     }
 
-    // All checks before any byte is written or given back.
+    // All checks (and the bookkeeping) before any byte is written or given back.
     let template_start = crate::template::start() as usize;
-    let units: Vec<(CpuId, usize)> = ai.unit_offsets().collect();
-    let checked = checks::check_alloc_info(&ai, base, template_start, cfg)
-        .and_then(|()| units::check_deltas(&units, base, template_start));
-    if let Err(e) = checked {
-        give_back(mem, &areas);
-        return Err(e);
-    }
+    let prepared = checks::check_alloc_info(&ai, base, template_start, cfg).and_then(|()| {
+        let units = boot_memory::collect(ai.unit_offsets())?;
+        units::check_deltas(&units, base, template_start)?;
+        let cpu_table = super::cpu_table(&units, base)?;
+        Ok((units, cpu_table))
+    });
+    let (units, cpu_table) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            give_back(mem, &ai.groups, base);
+            return Err(e);
+        }
+    };
 
     // SAFETY: each unit lies inside an allocation from `mem` (caller: writable, unused, not the
     // template) and units do not overlap.
@@ -111,7 +120,8 @@ pub unsafe fn embed(
         page_size: cfg.page_size,
         immutable: true,
         units,
-        pages: Vec::new(),
-        frames: Vec::new(),
+        pages: Table::new(),
+        frames: Table::new(),
+        cpu_table: Some(cpu_table),
     })
 }

@@ -4,6 +4,7 @@
 //! says what was wrong and what to change. After any of them, nothing is set up: memory the
 //! setup took is given back, mappings it made are removed, and a corrected call succeeds.
 
+use crate::boot_memory::OutOfBootMemory;
 use crate::cpu::CpuId;
 use crate::layout::LayoutError;
 use core::fmt;
@@ -191,7 +192,9 @@ pub enum SetupError {
     Layout(LayoutError),
     /// A first chunk is installed already (the setup runs once, at boot).
     AlreadyInstalled,
-    /// The dynamic allocator refused the chunk's reserved and dynamic regions.
+    /// The dynamic allocator refused the chunk's reserved and dynamic regions (with the
+    /// `alloc` feature: without it there is no dynamic allocator).
+    #[cfg(feature = "alloc")]
     Allocator(crate::allocator::InitError),
     /// More than one CPU is possible but no [`Platform`](crate::Platform) is registered: the pin
     /// guards would not pin anything.
@@ -253,11 +256,23 @@ pub enum SetupError {
         /// The delta.
         delta: usize,
     },
+    /// Without the `alloc` feature: the boot memory cannot hold the setup's bookkeeping (with
+    /// `alloc` the heap holds it and this never happens). Nothing was set up.
+    OutOfBootMemory(OutOfBootMemory),
 }
 
 impl From<LayoutError> for SetupError {
     fn from(e: LayoutError) -> Self {
-        SetupError::Layout(e)
+        match e {
+            LayoutError::OutOfBootMemory(e) => SetupError::OutOfBootMemory(e),
+            e => SetupError::Layout(e),
+        }
+    }
+}
+
+impl From<OutOfBootMemory> for SetupError {
+    fn from(e: OutOfBootMemory) -> Self {
+        SetupError::OutOfBootMemory(e)
     }
 }
 
@@ -397,6 +412,7 @@ impl fmt::Display for SetupError {
             AlreadyInstalled => f.write_str(
                 "a first chunk is installed already: the first-chunk setup runs once, at boot",
             ),
+            #[cfg(feature = "alloc")]
             Allocator(e) => write!(
                 f,
                 "the dynamic allocator cannot take the first chunk's reserved and dynamic \
@@ -437,6 +453,7 @@ impl fmt::Display for SetupError {
                 "CPU {cpu}'s per-CPU delta {delta:#x} cannot be loaded into the base register \
                  here; place the units above the template (hosted: above the executable)"
             ),
+            OutOfBootMemory(e) => fmt::Display::fmt(e, f),
         }
     }
 }

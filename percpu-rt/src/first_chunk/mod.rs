@@ -25,8 +25,14 @@
 //! from its declared initial value, the boot CPU's included; `#[percpu(init = ..)]`
 //! initialisers run once per CPU) but not yet published. [`FirstChunk::install`]
 //! publishes it: the per-CPU offset table ([`cpu_offset`](crate::cpu_offset)), the static /
-//! reserved / dynamic boundaries for the dynamic allocator, and the dump. Then each CPU loads its
-//! base register with [`load_base`] (the boot CPU right away, the others as they come up).
+//! reserved / dynamic boundaries for the dynamic allocator (with the `alloc` feature; without
+//! it there is none, and the reserved and dynamic areas stay unused), and the dump. Then each
+//! CPU loads its base register with [`load_base`] (the boot CPU right away, the others as they
+//! come up).
+//!
+//! The setup's tables (the layout, the units, page lists, the offset table) are on the heap
+//! with `alloc`, in the memory given to [`boot_memory::provide`] without it; every builder
+//! works the same either way.
 //!
 //! Nothing is half set up after an error: every check runs before the first side effect, and a
 //! failing callback makes the setup give back what it took.
@@ -47,10 +53,9 @@ pub use error::{SetupError, VmError};
 pub use page::page;
 pub use seed::{SeedArgs, prepare as prepare_first_chunk, setup_first_chunk};
 
+use crate::boot_memory::{self, OutOfBootMemory, Table};
 use crate::cpu::{CpuId, CpuTable};
 use crate::layout::{AllocInfo, DYNAMIC_EARLY_SIZE, MIN_UNIT_SIZE};
-use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 use core::ptr::NonNull;
@@ -151,7 +156,32 @@ pub enum ChunkKind {
     Mapped,
 }
 
+/// A first chunk handed back by a call that did not take it ([`InstallError::into_chunk`],
+/// [`FirstChunk::release_embedded`], [`FirstChunk::release_paged`]): boxed with the `alloc`
+/// feature, by value without it.
+#[cfg(feature = "alloc")]
+pub type ReturnedChunk = alloc::boxed::Box<FirstChunk>;
+/// A first chunk handed back by a call that did not take it ([`InstallError::into_chunk`],
+/// [`FirstChunk::release_embedded`], [`FirstChunk::release_paged`]): boxed with the `alloc`
+/// feature, by value without it.
+#[cfg(not(feature = "alloc"))]
+pub type ReturnedChunk = FirstChunk;
+
+fn returned(chunk: FirstChunk) -> ReturnedChunk {
+    #[cfg(feature = "alloc")]
+    {
+        alloc::boxed::Box::new(chunk)
+    }
+    #[cfg(not(feature = "alloc"))]
+    {
+        chunk
+    }
+}
+
 /// A first chunk whose units are filled, ready to [`install`](FirstChunk::install).
+///
+/// Its tables (layout, units, pages, and the CPU offset table it installs) are on the heap
+/// with the `alloc` feature, in the boot memory without it ([`boot_memory`]).
 #[derive(Debug)]
 pub struct FirstChunk {
     kind: ChunkKind,
@@ -159,12 +189,24 @@ pub struct FirstChunk {
     base_addr: usize,
     page_size: usize,
     immutable: bool,
-    units: Vec<(CpuId, usize)>,
+    units: Table<(CpuId, usize)>,
     /// For a mutable chunk: the page mapped at each page of each unit (unit order).
-    pages: Vec<Option<PhysPage>>,
+    pages: Table<Option<PhysPage>>,
     /// For a page-mode chunk until it is installed: every page of every unit (unit order), so
     /// that a chunk that is not installed can be given back ([`FirstChunk::release_paged`]).
-    frames: Vec<PhysPage>,
+    frames: Table<PhysPage>,
+    /// The per-CPU offset table [`FirstChunk::install`] publishes, built with the chunk (so
+    /// that installing never needs memory); `None` once installed.
+    cpu_table: Option<CpuTable>,
+}
+
+/// The CPU offset table for `units` of a chunk at `base_addr`.
+pub(crate) fn cpu_table(
+    units: &[(CpuId, usize)],
+    base_addr: usize,
+) -> Result<CpuTable, OutOfBootMemory> {
+    let template = crate::template::start() as usize;
+    CpuTable::new(units.iter().map(|&(cpu, off)| (cpu, (base_addr + off).wrapping_sub(template))))
 }
 
 impl FirstChunk {
@@ -184,19 +226,22 @@ impl FirstChunk {
         let base = base_addr as usize;
         checks::check_alloc_info(ai, base, crate::template::start() as usize, cfg)?;
         check_static_size(ai)?;
-        let units: Vec<(CpuId, usize)> = ai.unit_offsets().collect();
+        let ai = ai.try_clone()?;
+        let units = boot_memory::collect(ai.unit_offsets())?;
         units::check_deltas(&units, base, crate::template::start() as usize)?;
+        let cpu_table = cpu_table(&units, base)?;
         // SAFETY: forwarded from the caller.
         unsafe { units::fill_units(&units, base) };
         Ok(FirstChunk {
             kind: ChunkKind::Given,
-            ai: ai.clone(),
+            ai,
             base_addr: base,
             page_size: cfg.page_size,
             immutable: true,
             units,
-            pages: Vec::new(),
-            frames: Vec::new(),
+            pages: Table::new(),
+            frames: Table::new(),
+            cpu_table: Some(cpu_table),
         })
     }
 
@@ -206,52 +251,61 @@ impl FirstChunk {
     /// ([`InstallError::into_chunk`]), so that its memory can be given back
     /// ([`FirstChunk::release_embedded`], [`FirstChunk::release_paged`]); `?` turns the error
     /// into a [`SetupError`] (the chunk's memory then stays allocated, unused).
+    ///
+    /// Without the `alloc` feature there is no dynamic allocator: the reserved and dynamic
+    /// regions stay unused, and only the offset table is installed.
+    #[cfg_attr(not(feature = "alloc"), allow(clippy::result_large_err))]
     pub fn install(mut self) -> Result<&'static FirstChunk, InstallError> {
-        if INSTALLED.get().is_some() || crate::is_set_up() || crate::allocator::is_initialized() {
+        #[cfg(feature = "alloc")]
+        let allocator_taken = crate::allocator::is_initialized();
+        #[cfg(not(feature = "alloc"))]
+        let allocator_taken = false;
+        if INSTALLED.get().is_some() || crate::is_set_up() || allocator_taken {
             return Err(InstallError {
                 error: SetupError::AlreadyInstalled,
-                chunk: Box::new(self),
+                chunk: returned(self),
             });
         }
-        let regions = crate::allocator::FirstChunkRegions {
-            base_addr: self.base_addr,
-            unit_size: self.ai.unit_size,
-            page_size: self.page_size,
-            static_size: self.ai.static_size,
-            reserved_size: self.ai.reserved_size,
-            dyn_size: self.ai.dyn_size,
-            units: self.units.clone(),
-            groups: self
-                .ai
-                .groups
-                .iter()
-                .map(|g| (g.base_offset, g.nr_units() * self.ai.unit_size))
-                .collect(),
-            immutable: self.immutable,
-        };
-        // SAFETY: the units are filled and owned by per-CPU code from now on, and populated up
-        // to static + reserved + dynamic (every builder maps or allocates whole units); `units`
-        // is what the CPU table is built from below.
-        if let Err(e) = unsafe { crate::allocator::init_first_chunk(regions) } {
-            return Err(InstallError { error: SetupError::Allocator(e), chunk: Box::new(self) });
+        #[cfg(feature = "alloc")]
+        {
+            let regions = crate::allocator::FirstChunkRegions {
+                base_addr: self.base_addr,
+                unit_size: self.ai.unit_size,
+                page_size: self.page_size,
+                static_size: self.ai.static_size,
+                reserved_size: self.ai.reserved_size,
+                dyn_size: self.ai.dyn_size,
+                units: self.units.clone(),
+                groups: self
+                    .ai
+                    .groups
+                    .iter()
+                    .map(|g| (g.base_offset, g.nr_units() * self.ai.unit_size))
+                    .collect(),
+                immutable: self.immutable,
+            };
+            // SAFETY: the units are filled and owned by per-CPU code from now on, and populated
+            // up to static + reserved + dynamic (every builder maps or allocates whole units);
+            // `units` is what the CPU table is built from below.
+            if let Err(e) = unsafe { crate::allocator::init_first_chunk(regions) } {
+                return Err(InstallError {
+                    error: SetupError::Allocator(e),
+                    chunk: returned(self),
+                });
+            }
         }
-        let pairs: Vec<(CpuId, usize)> = self
-            .units
-            .iter()
-            .map(|&(cpu, off)| {
-                (cpu, (self.base_addr + off).wrapping_sub(crate::template::start() as usize))
-            })
-            .collect();
-        if crate::cpu::install(CpuTable::new(&pairs)).is_err() {
+        let table = self.cpu_table.take().expect("a chunk that is not installed has its table");
+        if let Err(table) = crate::cpu::install(table) {
             // Unreachable after the check above but for a concurrent install; the allocator
             // has taken the regions, so the memory stays with it.
+            self.cpu_table = Some(table);
             return Err(InstallError {
                 error: SetupError::AlreadyInstalled,
-                chunk: Box::new(self),
+                chunk: returned(self),
             });
         }
         // Installed for good: nothing gives the frames back any more.
-        self.frames = Vec::new();
+        self.frames = Table::new();
         let mut chunk = Some(self);
         INSTALLED.call_once(|| chunk.take().expect("taken once"));
         Ok(INSTALLED.get().expect("installed above"))
@@ -265,9 +319,10 @@ impl FirstChunk {
     ///
     /// `mem` is the allocator [`embed`] built the chunk from, and no CPU uses its units (it was
     /// never installed, and no unit address was used).
-    pub unsafe fn release_embedded(self, mem: &mut dyn EarlyMemory) -> Result<(), Box<FirstChunk>> {
+    #[cfg_attr(not(feature = "alloc"), allow(clippy::result_large_err))]
+    pub unsafe fn release_embedded(self, mem: &mut dyn EarlyMemory) -> Result<(), ReturnedChunk> {
         if self.kind != ChunkKind::Embed {
-            return Err(Box::new(self));
+            return Err(returned(self));
         }
         let kept = self.ai.size_sum();
         for &(_, offset) in &self.units {
@@ -284,12 +339,13 @@ impl FirstChunk {
     ///
     /// `mem` is what [`page`] built the chunk with, and no CPU uses its units (it was never
     /// installed).
+    #[cfg_attr(not(feature = "alloc"), allow(clippy::result_large_err))]
     pub unsafe fn release_paged<M: PageAlloc + VmSpace + ?Sized>(
         self,
         mem: &mut M,
-    ) -> Result<(), Box<FirstChunk>> {
+    ) -> Result<(), ReturnedChunk> {
         if self.kind != ChunkKind::Page || self.frames.is_empty() {
-            return Err(Box::new(self));
+            return Err(returned(self));
         }
         let unit_pages = self.ai.unit_size / self.page_size;
         for (u, &(_, offset)) in self.units.iter().enumerate() {
@@ -306,9 +362,10 @@ impl FirstChunk {
     /// Gives a chunk the seed-style setup mapped (no `base_addr`) and did not install back:
     /// unmaps its pages and releases its range (the pages stay the page callback's).
     /// `Err(self)` for a chunk of another kind.
-    pub(super) fn release_mapped(self, vm: &mut dyn VmSpace) -> Result<(), Box<FirstChunk>> {
+    #[cfg_attr(not(feature = "alloc"), allow(clippy::result_large_err))]
+    pub(super) fn release_mapped(self, vm: &mut dyn VmSpace) -> Result<(), ReturnedChunk> {
         if self.kind != ChunkKind::Mapped {
-            return Err(Box::new(self));
+            return Err(returned(self));
         }
         let unit_pages = self.ai.unit_size / self.page_size;
         for (u, &(_, offset)) in self.units.iter().enumerate() {
@@ -465,7 +522,8 @@ impl FirstChunk {
             });
         }
         let unit_pages = self.ai.unit_size / self.page_size;
-        for (u, &(cpu, off)) in self.units.clone().iter().enumerate() {
+        for u in 0..self.units.len() {
+            let (cpu, off) = self.units[u];
             for (i, page_index) in range.clone().enumerate() {
                 let addr = self.base_addr + off + page_index * self.page_size;
                 let page = pages[u * per_unit + i];
@@ -490,10 +548,12 @@ impl FirstChunk {
         &mut self,
         range: Range<usize>,
         vm: &mut dyn VmSpace,
-    ) -> Result<Vec<PhysPage>, ChunkOpError> {
+    ) -> Result<Table<PhysPage>, ChunkOpError> {
         self.refuse_if_immutable(ChunkOp::Unmap, &range)?;
         let unit_pages = self.ai.unit_size / self.page_size;
-        let mut freed = Vec::new();
+        let in_range = |u: usize| &self.pages[u * unit_pages..][range.clone()];
+        let mapped = (0..self.units.len()).map(|u| in_range(u).iter().flatten().count()).sum();
+        let mut freed = boot_memory::with_capacity(mapped)?;
         for (u, &(_, off)) in self.units.iter().enumerate() {
             for page_index in range.clone() {
                 if let Some(page) = self.pages[u * unit_pages + page_index].take() {
@@ -517,13 +577,14 @@ impl FirstChunk {
         vm: &mut dyn VmSpace,
     ) -> Result<(), ChunkOpError> {
         self.refuse_if_immutable(ChunkOp::Populate, &range)?;
-        let mut fresh = Vec::with_capacity(range.len() * self.units.len());
+        let mut fresh: Table<PhysPage> =
+            boot_memory::with_capacity(range.len() * self.units.len())?;
         for &(cpu, _) in &self.units {
             for _ in range.clone() {
                 match pages.alloc_page(cpu) {
                     Some(p) => fresh.push(p),
                     None => {
-                        fresh.into_iter().for_each(|p| pages.free_page(p));
+                        fresh.iter().for_each(|&p| pages.free_page(p));
                         return Err(ChunkOpError::OutOfPages { cpu });
                     }
                 }
@@ -548,7 +609,7 @@ impl FirstChunk {
     ) -> Result<(), ChunkOpError> {
         self.refuse_if_immutable(ChunkOp::Depopulate, &range)?;
         // SAFETY: forwarded from the caller.
-        for page in unsafe { self.unmap_pages(range, vm)? } {
+        for &page in unsafe { self.unmap_pages(range, vm)? }.iter() {
             pages.free_page(page);
         }
         Ok(())
@@ -572,13 +633,20 @@ impl FirstChunk {
 pub struct InstallError {
     /// Why.
     pub error: SetupError,
-    chunk: Box<FirstChunk>,
+    chunk: ReturnedChunk,
 }
 
 impl InstallError {
     /// The chunk that was not installed, to give its memory back.
     pub fn into_chunk(self) -> FirstChunk {
-        *self.chunk
+        #[cfg(feature = "alloc")]
+        {
+            *self.chunk
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            self.chunk
+        }
     }
 }
 
@@ -660,6 +728,15 @@ pub enum ChunkOpError {
         /// The callback's error.
         error: VmError,
     },
+    /// Without the `alloc` feature: the boot memory cannot hold the page list of the
+    /// operation (with `alloc` the heap holds it and this never happens). Nothing was done.
+    OutOfBootMemory(OutOfBootMemory),
+}
+
+impl From<OutOfBootMemory> for ChunkOpError {
+    fn from(e: OutOfBootMemory) -> Self {
+        ChunkOpError::OutOfBootMemory(e)
+    }
 }
 
 impl fmt::Display for ChunkOpError {
@@ -686,6 +763,7 @@ impl fmt::Display for ChunkOpError {
             ChunkOpError::Vm { cpu, addr, error } => {
                 write!(f, "virtual-memory operation at {addr:#x} (CPU {cpu}) failed: {error}")
             }
+            ChunkOpError::OutOfBootMemory(e) => fmt::Display::fmt(e, f),
         }
     }
 }

@@ -6,9 +6,8 @@
 
 use super::units;
 use super::{ChunkKind, FirstChunk, PageAlloc, PhysPage, SetupConfig, SetupError, VmSpace, checks};
-use crate::cpu::CpuId;
+use crate::boot_memory::{self, Table};
 use crate::layout::{LayoutParams, build_alloc_info};
-use alloc::vec::Vec;
 
 /// Builds a page-mode first chunk for `cfg.possible` with the layout `params` (the atom is
 /// forced to the page and all CPUs form one group). `mem` is the caller's page allocator and
@@ -17,7 +16,9 @@ use alloc::vec::Vec;
 /// # Safety
 ///
 /// `mem.map_page(addr, page)` makes `addr` a writable mapping of `page` that stays in place
-/// (per-CPU code owns it from then on), and the reserved range is not used by anything else.
+/// (per-CPU code owns it from then on), and the reserved range is not used by anything else:
+/// after the setup, nothing maps, unmaps or releases inside it, or gives its pages back,
+/// except the chunk's own calls (with `mem` as their virtual-memory space).
 pub unsafe fn page<M: PageAlloc + VmSpace + ?Sized>(
     params: &LayoutParams,
     cfg: &SetupConfig<'_>,
@@ -37,18 +38,21 @@ pub unsafe fn page<M: PageAlloc + VmSpace + ?Sized>(
     // The checks that do not need the range (a page-aligned stand-in base for checks 4-5).
     checks::check_alloc_info(&ai, page, template_start, cfg)?;
 
-    let units: Vec<(CpuId, usize)> = ai.unit_offsets().collect();
+    let units = boot_memory::collect(ai.unit_offsets())?;
     let unit_pages = ai.unit_size / page;
     let chunk_size = ai.nr_units() * ai.unit_size;
 
+    // The offset table before the page list, so that, without `alloc`, the list's boot memory
+    // is given back when the chunk is installed; the range's address is added below.
+    let mut cpu_table = super::cpu_table(&units, 0)?;
     // Every page of every unit.
-    let mut frames: Vec<PhysPage> = Vec::with_capacity(units.len() * unit_pages);
-    for &(cpu, _) in &units {
+    let mut frames: Table<PhysPage> = boot_memory::with_capacity(units.len() * unit_pages)?;
+    for &(cpu, _) in units.iter() {
         for index in 0..unit_pages {
             match mem.alloc_page(cpu) {
                 Some(p) => frames.push(p),
                 None => {
-                    frames.into_iter().for_each(|p| mem.free_page(p));
+                    frames.iter().for_each(|&p| mem.free_page(p));
                     return Err(SetupError::OutOfPages { cpu, index });
                 }
             }
@@ -56,37 +60,44 @@ pub unsafe fn page<M: PageAlloc + VmSpace + ?Sized>(
     }
 
     let Some(range) = mem.reserve(chunk_size, page) else {
-        frames.into_iter().for_each(|p| mem.free_page(p));
+        frames.iter().for_each(|&p| mem.free_page(p));
         return Err(SetupError::NoVirtualSpace { size: chunk_size });
     };
     let base = range.as_ptr() as usize;
-    let undo = |mem: &mut M, mapped: &[usize], frames: Vec<PhysPage>| {
-        for &addr in mapped {
-            mem.unmap_page(addr);
+    // Undoes the first `mapped` mappings (they were made in unit order, page by page), the
+    // range and the pages.
+    let undo = |mem: &mut M, mapped: usize, frames: &[PhysPage]| {
+        for (u, &(_, offset)) in units.iter().enumerate() {
+            for i in 0..unit_pages {
+                if u * unit_pages + i < mapped {
+                    mem.unmap_page(base + offset + i * page);
+                }
+            }
         }
         mem.release(range, chunk_size);
-        frames.into_iter().for_each(|p| mem.free_page(p));
+        frames.iter().for_each(|&p| mem.free_page(p));
     };
     if let Err(e) = checks::check_alloc_info(&ai, base, template_start, cfg)
         .and_then(|()| units::check_deltas(&units, base, template_start))
     {
-        undo(mem, &[], frames);
+        undo(mem, 0, &frames);
         return Err(e);
     }
+    cpu_table.rebase(base);
 
-    let mut mapped: Vec<usize> = Vec::with_capacity(frames.len());
+    let mut mapped = 0;
     for (u, &(cpu, offset)) in units.iter().enumerate() {
         for i in 0..unit_pages {
             let addr = base + offset + i * page;
             if let Err(error) = mem.populate_pte(addr) {
-                undo(mem, &mapped, frames);
+                undo(mem, mapped, &frames);
                 return Err(SetupError::PopulateFailed { cpu, addr, error });
             }
             if let Err(error) = mem.map_page(addr, frames[u * unit_pages + i]) {
-                undo(mem, &mapped, frames);
+                undo(mem, mapped, &frames);
                 return Err(SetupError::MapFailed { cpu, addr, error });
             }
-            mapped.push(addr);
+            mapped += 1;
         }
     }
 
@@ -100,7 +111,8 @@ pub unsafe fn page<M: PageAlloc + VmSpace + ?Sized>(
         page_size: page,
         immutable: true,
         units,
-        pages: Vec::new(),
+        pages: Table::new(),
         frames,
+        cpu_table: Some(cpu_table),
     })
 }

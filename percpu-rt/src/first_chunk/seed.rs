@@ -21,10 +21,9 @@
 use super::checks;
 use super::units;
 use super::{ChunkKind, FirstChunk, PhysPage, SetupConfig, SetupError, VmSpace};
+use crate::boot_memory::{self, Table};
 use crate::cpu::CpuId;
 use crate::layout::{AllocInfo, GroupInfo, MIN_UNIT_SIZE};
-use alloc::vec;
-use alloc::vec::Vec;
 use core::ptr::NonNull;
 
 /// The seed's six parameters.
@@ -139,40 +138,60 @@ pub unsafe fn prepare(
     let unit_pages = unit_size / page;
     let static_pages = static_size.div_ceil(page);
 
-    // Collect the pages, checking that they cover the static area and agree in number.
-    let mut cpus: Vec<CpuId> = cfg.possible.to_vec();
-    cpus.sort_unstable();
-    let mut pages: Vec<Vec<PhysPage>> = Vec::with_capacity(cpus.len());
+    // The chunk's tables first, then the scratch list of pages, so that, without `alloc`, the
+    // list's boot memory is given back when the setup returns. Units are laid out by CPU index;
+    // the offset table gets the chunk's address once it is known.
+    let immutable = base_addr.is_some();
+    let mut cpu_map = boot_memory::collect(cfg.possible.iter().copied().map(Some))?;
+    cpu_map.sort_unstable();
+    let nr_cpus = cpu_map.len();
+    let units = boot_memory::collect(
+        cpu_map.iter().flatten().enumerate().map(|(i, &cpu)| (cpu, i * unit_size)),
+    )?;
+    let mut cpu_table = super::cpu_table(&units, 0)?;
+    // For a chunk the setup maps: the page at each page of each unit.
+    let mut page_table =
+        boot_memory::filled(None, if immutable { 0 } else { nr_cpus * unit_pages })?;
+    let mut groups = boot_memory::with_capacity(1)?;
+
+    // Collect the pages, checking that they cover the static area and agree in number. Unit
+    // `u`'s pages are `pages[u * unit_pages..][..nr_pages]`.
+    let mut pages: Table<PhysPage> = boot_memory::with_capacity(nr_cpus * unit_pages)?;
     let mut nr_pages: Option<usize> = None;
-    for &cpu in &cpus {
-        let mut unit = Vec::new();
-        while unit.len() < unit_pages {
-            match get_page(cpu, unit.len()) {
-                Some(p) => unit.push(p),
+    for &cpu in cpu_map.iter().flatten() {
+        let unit_start = pages.len();
+        let mut count = 0;
+        while count < unit_pages {
+            match get_page(cpu, count) {
+                Some(p) => pages.push(p),
                 None => break,
             }
+            count += 1;
         }
-        if unit.len() < static_pages {
+        if count < static_pages {
             return Err(SetupError::PagesDontCoverStatic {
                 cpu,
-                pages: unit.len(),
+                pages: count,
                 needed: static_pages,
             });
         }
         match nr_pages {
-            None => nr_pages = Some(unit.len()),
-            Some(expected) if expected != unit.len() => {
-                return Err(SetupError::PageCountMismatch { cpu, pages: unit.len(), expected });
+            None => nr_pages = Some(count),
+            Some(expected) if expected != count => {
+                return Err(SetupError::PageCountMismatch { cpu, pages: count, expected });
             }
             Some(_) => {}
         }
-        pages.push(unit);
+        // Every unit's slice starts at a multiple of `unit_pages`: pad to the next one.
+        let pad = unit_start + unit_pages - pages.len();
+        pages.extend(core::iter::repeat_n(PhysPage(0), pad));
     }
     let nr_pages = nr_pages.unwrap_or(0);
 
     // The free (dynamic) area: as given, within what the pages cover.
     let free = free_size.unwrap_or(unit_size - static_size);
     let dyn_size = free.min(nr_pages * page - static_size.min(nr_pages * page));
+    groups.push(GroupInfo { base_offset: 0, cpu_map });
     let ai = AllocInfo {
         static_size,
         reserved_size: 0,
@@ -180,66 +199,73 @@ pub unsafe fn prepare(
         unit_size,
         atom_size: page,
         alloc_size: unit_size,
-        groups: vec![GroupInfo {
-            base_offset: 0,
-            cpu_map: cpus.iter().copied().map(Some).collect(),
-        }],
+        groups,
     };
     // The same checks as the modern form, where they apply to the seed's parameters.
     let relaxed = SetupConfig { early_dyn_size: 0, min_unit_size: 0, ..*cfg };
     let template_start = crate::template::start() as usize;
     let probe_base = base_addr.map_or(page, |b| b.as_ptr() as usize);
     checks::check_alloc_info(&ai, probe_base, template_start, &relaxed)?;
-    let units: Vec<(CpuId, usize)> = ai.unit_offsets().collect();
-    let chunk_size = unit_size * cpus.len();
+    debug_assert!(units.iter().copied().eq(ai.unit_offsets()), "the layout's units");
+    let cpus = || units.iter().map(|&(cpu, _)| cpu);
+    let chunk_size = unit_size * nr_cpus;
 
-    let (base, kind, immutable) = match base_addr {
-        Some(b) => (b.as_ptr() as usize, ChunkKind::Given, true),
+    let (base, kind) = match base_addr {
+        Some(b) => (b.as_ptr() as usize, ChunkKind::Given),
         None => {
             let b = vm
                 .reserve(chunk_size, page)
                 .ok_or(SetupError::NoVirtualSpace { size: chunk_size })?;
-            (b.as_ptr() as usize, ChunkKind::Mapped, false)
+            (b.as_ptr() as usize, ChunkKind::Mapped)
         }
     };
-    if let Err(e) = units::check_deltas(&units, base, template_start) {
+    let release = |vm: &mut dyn VmSpace| {
         if !immutable {
             vm.release(NonNull::new(base as *mut u8).expect("reserved"), chunk_size);
         }
+    };
+    if let Err(e) = units::check_deltas(&units, base, template_start) {
+        release(vm);
         return Err(e);
     }
+    cpu_table.rebase(base);
 
-    let mut page_table = vec![None; cpus.len() * unit_pages];
     if !immutable {
-        // Populate the page tables, then map; on failure undo what was done.
-        let mut mapped: Vec<usize> = Vec::new();
+        // Populate the page tables, then map; on failure undo what was done (the first
+        // `mapped` pages, in unit order, page by page).
+        let mut mapped = 0;
         let result = (|| {
-            for (u, unit) in pages.iter().enumerate() {
-                for (i, &p) in unit.iter().enumerate() {
+            for (u, cpu) in cpus().enumerate() {
+                for i in 0..nr_pages {
                     let addr = base + u * unit_size + i * page;
                     if let Some(populate) = populate_pte.as_mut() {
                         populate(addr).map_err(|error| SetupError::PopulateFailed {
-                            cpu: cpus[u],
+                            cpu,
                             addr,
                             error,
                         })?;
                     }
+                    let p = pages[u * unit_pages + i];
                     vm.map_page(addr, p).map_err(|error| SetupError::MapFailed {
-                        cpu: cpus[u],
+                        cpu,
                         addr,
                         error,
                     })?;
-                    mapped.push(addr);
+                    mapped += 1;
                     page_table[u * unit_pages + i] = Some(p);
                 }
             }
             Ok(())
         })();
         if let Err(e) = result {
-            for addr in mapped {
-                vm.unmap_page(addr);
+            for u in 0..nr_cpus {
+                for i in 0..nr_pages {
+                    if u * nr_pages + i < mapped {
+                        vm.unmap_page(base + u * unit_size + i * page);
+                    }
+                }
             }
-            vm.release(NonNull::new(base as *mut u8).expect("reserved"), chunk_size);
+            release(vm);
             return Err(e);
         }
     }
@@ -254,7 +280,8 @@ pub unsafe fn prepare(
         page_size: page,
         immutable,
         units,
-        pages: if immutable { Vec::new() } else { page_table },
-        frames: Vec::new(),
+        pages: page_table,
+        frames: Table::new(),
+        cpu_table: Some(cpu_table),
     })
 }

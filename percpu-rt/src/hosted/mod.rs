@@ -75,6 +75,7 @@ use std::vec::Vec;
 /// atom-aligned, tails unmapped), page (pages from a memfd, mapped one by one into a reserved
 /// range), or auto (embed, falling back to page).
 pub use crate::settings::FirstChunkMode;
+pub use memory::{MemfdPages, MmapMemory};
 
 /// The shape of a hosted machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -265,14 +266,14 @@ impl Machine {
         let distance = |a: CpuId, b: CpuId| {
             if node_of(a) == node_of(b) { crate::layout::LOCAL_DISTANCE } else { 20 }
         };
-        let mut mmap = memory::MmapMemory::default();
+        let mut mmap = MmapMemory::new();
         let mut memfd = None;
         let mut embed = || {
             // SAFETY: MmapMemory hands out fresh private mappings.
             unsafe { first_chunk::embed(&layout, &cfg, Some(&distance), &mut mmap) }
         };
         let mut page = || -> Result<FirstChunk, BootError> {
-            let mem = memfd.insert(memory::MemfdPages::new().map_err(BootError::Memfd)?);
+            let mem = memfd.insert(MemfdPages::new().map_err(BootError::Memfd)?);
             // SAFETY: the memfd pages are mapped writable at the addresses the setup asks for,
             // inside a range reserved for it alone; the mappings outlive the process's use of
             // them (the memfd object is leaked with the machine).

@@ -1,4 +1,5 @@
-//! The kernel heap behind `alloc` (which percpu-rt needs for its CPU table and layouts): a
+//! The kernel heap behind `alloc` (where percpu-rt, with its `alloc` feature, keeps its CPU
+//! table and layouts, and which its dynamic allocator and these kernels' checks use): a
 //! `linked_list_allocator` heap over frames taken from [`crate::frames`] at boot, behind a spin
 //! lock.
 

@@ -33,7 +33,9 @@ use alloc::string::String;
 use core::arch::asm;
 use core::ops::Range;
 
-use kernel_common::{Arch, BootInfo, ExitCode, fail};
+// `frames` for `paging`, which finds it at `crate::frames` (the core-only kernel shares the
+// file and has its own frame allocator).
+use kernel_common::{Arch, BootInfo, ExitCode, fail, frames};
 use percpu_rt::{CpuId, percpu};
 
 /// The constants the build script generated from `percpu.toml` (not all of them are used).

@@ -3,7 +3,9 @@
 //! [`populate_pte`] creates the missing levels (from the frame allocator) and [`map_page`]
 //! installs 4 KiB leaves.
 
-use kernel_common::frames;
+// `crate::frames`: the kernel's frame allocator (kernel-common's here; the core-only kernel,
+// which shares this file, has its own).
+use crate::frames;
 
 const PRESENT: u64 = 1 << 0;
 const WRITABLE: u64 = 1 << 1;

@@ -43,6 +43,7 @@ pub(crate) const HAS_WIDE_ATOMICS: bool = true;
 
 /// Asks for the cache line at `addr` (a hint; any address).
 #[inline(always)]
+#[cfg(feature = "alloc")]
 pub(crate) fn prefetch_line(addr: usize) {
     // SAFETY: `prfm` is a hint: it never faults and has no architectural effect.
     unsafe {

@@ -53,6 +53,7 @@ pub(crate) const HAS_WIDE_ATOMICS: bool = cfg!(target_feature = "zacas");
 /// Asks for the cache line at `addr`: a no-op (RV64GC has no prefetch instruction; Zicbop's
 /// `prefetch.r` is not in the base target).
 #[inline(always)]
+#[cfg(feature = "alloc")]
 pub(crate) fn prefetch_line(addr: usize) {
     let _ = addr;
 }

@@ -14,6 +14,7 @@ pub(crate) const HAS_WIDE_ATOMICS: bool = true;
 
 /// Asks for the cache line at `addr` (a hint; any address).
 #[inline(always)]
+#[cfg(feature = "alloc")]
 pub(crate) fn prefetch_line(addr: usize) {
     use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
     // SAFETY: a prefetch is a hint: it reads nothing architecturally, never faults, and has no
