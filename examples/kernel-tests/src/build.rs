@@ -166,6 +166,44 @@ pub fn expand_kernel_lib(kernel: Kernel, target_dir: &Path) -> Result<String, St
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Builds kernel-lib alone (release) as `kernel`'s build would, plus its own `features`, in
+/// `kernel`'s target directory under `target_dir`: `Err` with the compiler's messages when it
+/// does not compile.
+pub fn build_kernel_lib(
+    kernel: Kernel,
+    features: &[&str],
+    target_dir: &Path,
+) -> Result<(), String> {
+    let _serialised = BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(kernels_dir())
+        .args(["build", "--release", "-p", "kernel-lib", "--target", kernel.target()])
+        .arg("--target-dir")
+        .arg(target_dir_of(kernel, target_dir));
+    if let Some(features) = kernel.target_features() {
+        let flags =
+            format!("target.{}.rustflags=[\"-C\", \"target-feature={features}\"]", kernel.target());
+        cmd.args(["--config", &flags]);
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    for (key, _) in std::env::vars_os() {
+        if let Some(k) = key.to_str()
+            && leaks_into_nested_cargo(k)
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUSTC", RUSTC).env("RUSTC_BOOTSTRAP", "1");
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 /// Builds the library of the kernel without a heap (its per-CPU statics, setup and checks, on
 /// percpu-rt without `alloc`) for `target` with `-Zbuild-std=core` (release, in `target_dir`,
 /// so the bare-metal `core` the kernels use is reused): `Err` when it does not compile, or when

@@ -121,6 +121,10 @@ fn atomic_of(kernel: Kernel, probe: &str) -> &'static [&'static str] {
         ("riscv64", "dyn_add") => &["amoadd.d"],
         ("riscv64", "dyn_cmpxchg") if zacas => &["amocas.d"],
         ("riscv64", "dyn_cmpxchg") => &["lr.d", "sc.d"],
+        ("x86_64", "u128_cmpxchg") => &["cmpxchg16b"],
+        ("aarch64", "u128_cmpxchg") if lse => &["casp"],
+        ("aarch64", "u128_cmpxchg") => &["ldxp", "stxp"],
+        ("riscv64", "u128_cmpxchg") => &["amocas.q"],
         _ => &["ld"],
     }
 }
@@ -171,6 +175,14 @@ fn check_kernel(kernel: Kernel) -> String {
         if !names.contains(op) {
             failures.push(format!("no percpu_probe_{op} in the kernel"));
         }
+    }
+    // 16-byte atomics everywhere but on riscv64 without Zacas.
+    let wide = !matches!(kernel, Kernel::Riscv64Tp | Kernel::Riscv64Gp);
+    if names.contains(&"u128_cmpxchg") != wide {
+        failures.push(format!(
+            "percpu_probe_u128_cmpxchg is {} the kernel",
+            if wide { "missing from" } else { "in" }
+        ));
     }
     for (name, sym, insns) in &probes {
         let path = disasm::fast_path(insns);
@@ -284,6 +296,28 @@ fn riscv64_operations_are_single_amos_on_tp_or_gp() {
 #[test]
 fn riscv64_with_zacas_and_zabha_uses_amocas_and_byte_amos() {
     println!("{}", check_kernel(Kernel::Riscv64Zacas));
+}
+
+/// riscv64 without Zacas has no 16-byte atomic: kernel-lib built with `wide-without-zacas`,
+/// which uses its `u128` per-CPU statics there too, must fail to compile with percpu-rt's
+/// message naming the fix (the same code compiles, and boots, with Zacas).
+#[test]
+fn riscv64_without_zacas_refuses_16_byte_operations_at_compile_time() {
+    kernel_tests::toolchain_ready();
+    let result = kernel_tests::build::build_kernel_lib(
+        Kernel::Riscv64Tp,
+        &["wide-without-zacas"],
+        &work_dir().join("target"),
+    );
+    let Err(errors) = result else {
+        panic!("kernel-lib with 16-byte operations compiled for riscv64 without Zacas");
+    };
+    for part in [
+        "a 16-byte per-CPU scalar (u128, i128) needs 16-byte atomics, which this target lacks",
+        "build with -C target-feature=+zacas",
+    ] {
+        assert!(errors.contains(part), "no {part:?} in the errors:\n{errors}");
+    }
 }
 
 /// The lines `cargo expand` shows for kernel-lib's `PROBE` (a `u64` static) built for `kernel`:

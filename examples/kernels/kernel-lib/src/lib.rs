@@ -15,6 +15,8 @@
 //!   by all CPUs at once.
 //! * [`probes`] holds one exported function per by-value operation, kept in every kernel for
 //!   the codegen check (examples/kernel-tests), which disassembles them.
+//! * `wide` does the same with a 16-byte scalar, on every target with 16-byte atomics (all but
+//!   riscv64 without Zacas, where such an operation is a compile error).
 
 #![no_std]
 
@@ -22,6 +24,22 @@ extern crate alloc;
 
 pub mod dynamic;
 pub mod probes;
+#[cfg(any(not(target_arch = "riscv64"), target_feature = "zacas", feature = "wide-without-zacas"))]
+pub mod wide;
+
+/// `body` on targets with 16-byte atomics (where [`wide`] is built), nothing elsewhere.
+macro_rules! if_wide {
+    ($($body:tt)*) => {
+        #[cfg(any(
+            not(target_arch = "riscv64"),
+            target_feature = "zacas",
+            feature = "wide-without-zacas"
+        ))]
+        {
+            $($body)*
+        }
+    };
+}
 
 use alloc::format;
 use alloc::string::String;
@@ -220,6 +238,7 @@ pub fn run_on_cpu(cpu: CpuId, iterations: u64) -> Result<(), String> {
             let ticket = (i / 4) as u16;
             expect(cpu, "TICKET.add_return(3)", TICKET.add_return(3), ticket.wrapping_mul(3))?;
         }
+        if_wide! { wide::step(cpu, i)?; }
     }
     FLAGS.or(1 << 15);
 
@@ -321,6 +340,7 @@ pub fn check_remote(
         let scratch = unsafe { SCRATCH.ptr_on(cpu).read() };
         let want = Scratch { rounds: 1, checksum: expected_checksum(cpu, iterations) };
         expect(cpu, "SCRATCH", scratch, want)?;
+        if_wide! { wide::check(cpu, iterations)?; }
     }
     let offline: alloc::vec::Vec<CpuId> =
         possible.iter().copied().filter(|cpu| !online.contains(cpu)).collect();
@@ -342,6 +362,7 @@ pub fn check_remote(
         // copy; setup filled it with the template's valid `Scratch`.
         let scratch = unsafe { SCRATCH.ptr_on(cpu).read() };
         expect(cpu, "SCRATCH (offline)", scratch, Scratch { rounds: 0, checksum: 0 })?;
+        if_wide! { wide::check_offline(cpu)?; }
     }
 
     let n = online.len() as u64;

@@ -6,7 +6,8 @@
 //!
 //! * `percpu_probe_<op>`: the operation on [`PROBE`], a `u64` static (its template symbol
 //!   addressed directly, the per-variable sequences);
-//! * `percpu_probe_u8_*`, `_u16_*`, `_u32_*`: narrower statics;
+//! * `percpu_probe_u8_*`, `_u16_*`, `_u32_*`: narrower statics; `percpu_probe_u128_cmpxchg`
+//!   a 16-byte one, on targets with 16-byte atomics (all but riscv64 without Zacas);
 //! * `percpu_probe_dyn_*`: a dynamic object's operation (the per-CPU pointer in a register,
 //!   after the check that the calling CPU has a unit).
 //!
@@ -34,6 +35,19 @@ pub static PROBE_U16: u16 = 0;
 /// The `u32` static of the probes.
 #[percpu]
 pub static PROBE_U32: u32 = 0;
+
+/// The `u128` static of the probes.
+#[cfg(any(not(target_arch = "riscv64"), target_feature = "zacas", feature = "wide-without-zacas"))]
+#[percpu]
+pub static PROBE_U128: u128 = 0;
+
+/// `PROBE_U128.cmpxchg(old, new).is_ok()`
+#[cfg(any(not(target_arch = "riscv64"), target_feature = "zacas", feature = "wide-without-zacas"))]
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub fn percpu_probe_u128_cmpxchg(old: u128, new: u128) -> bool {
+    PROBE_U128.cmpxchg(old, new).is_ok()
+}
 
 macro_rules! probes {
     ($($name:ident($($arg:ident: $t:ty),*) -> $ret:ty = $body:expr;)*) => {
@@ -106,6 +120,18 @@ pub fn exercise() -> Result<(), String> {
     expect("percpu_probe_u16_xchg", percpu_probe_u16_xchg(0x1234), 0xBEEF)?;
     PROBE_U32.write(u32::MAX - 1);
     expect("percpu_probe_u32_add_return(3)", percpu_probe_u32_add_return(3), 1)?;
+    #[cfg(any(
+        not(target_arch = "riscv64"),
+        target_feature = "zacas",
+        feature = "wide-without-zacas"
+    ))]
+    {
+        let wide = (0xFEED_u128 << 64) | u128::from(u64::MAX);
+        PROBE_U128.write(wide);
+        expect("percpu_probe_u128_cmpxchg", percpu_probe_u128_cmpxchg(wide, wide + 1), true)?;
+        expect("a stale percpu_probe_u128_cmpxchg", percpu_probe_u128_cmpxchg(wide, 0), false)?;
+        expect("the u128 probe after cmpxchg", PROBE_U128.read(), 0xFEEE_u128 << 64)?;
+    }
 
     let object = PerCpuBox::<u64, ByValue>::new(40)
         .map_err(|e| format!("allocating a probe object: {e}"))?;
