@@ -84,7 +84,9 @@ impl<T, S: Slot<T>, M: Mode> PerCpu<T, S, M> {
         (self.per_cpu_ptr() as usize).wrapping_add(crate::local::this_cpu_offset()) as *mut T
     }
 
-    /// The slot (the runtime's own variables are read through it without checks).
+    /// The slot (the runtime's own variables are read through it without checks: x86_64's
+    /// offset variable, the debug mode's state).
+    #[cfg(any(target_arch = "x86_64", feature = "debug-checks"))]
     #[inline(always)]
     pub(crate) fn slot(&self) -> &S {
         &self.slot

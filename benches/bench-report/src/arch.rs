@@ -109,6 +109,11 @@ fn read(lib: &Path) -> Result<Functions, String> {
     let nm = run(Command::new(NM).args(["--defined-only", "-j"]).arg(lib))?;
     let defined: Vec<&str> = nm.lines().filter(|l| !l.starts_with(".L") && !l.is_empty()).collect();
     let text = run(Command::new(OBJDUMP).args(["-dr", "--no-show-raw-insn"]).arg(lib))?;
+    Ok(parse(&text, &defined))
+}
+
+/// The functions of `llvm-objdump -dr` output `text` whose labels are in `defined`.
+fn parse(text: &str, defined: &[&str]) -> Functions {
     let mut functions = Functions::new();
     let mut current: Option<String> = None;
     // riscv64 puts a call's relocation on the `auipc` before its `jalr`.
@@ -142,9 +147,14 @@ fn read(lib: &Path) -> Result<Functions, String> {
             }
             continue;
         }
-        let Some((_, insn)) = line.split_once(":\t").or_else(|| line.split_once(": \t")) else {
+        // `     8:      \tretq`: a hex address, a colon, padding (its width differs between
+        // LLVM versions), the instruction. Anything else (an archive member's `file format`
+        // line) is not an instruction.
+        let Some((address, insn)) = line.split_once(':') else { continue };
+        let address = address.trim();
+        if address.is_empty() || !address.chars().all(|c| c.is_ascii_hexdigit()) {
             continue;
-        };
+        }
         let insn = insn.split('<').next().unwrap_or(insn);
         let insn: String = insn.split_whitespace().collect::<Vec<_>>().join(" ");
         if insn.is_empty() {
@@ -153,7 +163,7 @@ fn read(lib: &Path) -> Result<Functions, String> {
         let callee = if is_call(&insn) { pending.take() } else { None };
         insns.push((insn, callee));
     }
-    Ok(functions)
+    functions
 }
 
 fn mnemonic(insn: &str) -> &str {
@@ -265,4 +275,45 @@ pub fn render(counts: &Counts) -> String {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `llvm-objdump-22 -dr --no-show-raw-insn` of a static library: member headers, padded
+    /// addresses, relocations on their own lines.
+    const SAMPLE: &str = "
+/t/libarch_probes.a(arch_probes-1.o):\tfile format elf64-x86-64
+
+Disassembly of section .text.probe_pcpu_add:
+
+0000000000000000 <probe_pcpu_add>:
+       0:      \taddq\t%rdi, %gs:(%rip)
+\t\t0000000000000004:  R_X86_64_PC32\t.percpu+0x4
+       8:      \tretq
+
+Disassembly of section .text.probe_ax_add:
+
+0000000000000000 <probe_ax_add>:
+       0:      \tpushq\t%rax
+       1:      \tcallq\t0x6 <probe_ax_add+0x6>
+\t\t0000000000000002:  R_X86_64_PLT32\thelper-0x4
+       6:      \tpopq\t%rax
+       7:      \tretq
+
+0000000000000000 <helper>:
+       0:      \tmovq\t%gs:0x8, %rax
+       9:      \tretq
+";
+
+    #[test]
+    fn counts_fast_paths_and_follows_calls() {
+        let functions = parse(SAMPLE, &["probe_pcpu_add", "probe_ax_add", "helper"]);
+        let add = count(&functions, "probe_pcpu_add", 0).unwrap();
+        assert_eq!((add.insns, add.calls), (1, 0));
+        assert_eq!(add.listing, ["addq %rdi, %gs:(%rip)"]);
+        let ax = count(&functions, "probe_ax_add", 0).unwrap();
+        assert_eq!((ax.insns, ax.calls), (4, 1), "{:?}", ax.listing);
+    }
 }
