@@ -2,10 +2,13 @@
 # Makes sure every tool the test suite needs is present; installs what is missing.
 #
 # Host side: cargo (rustup), the toolchain of the crates' `rust-version` (rustup, minimal
-# profile: the publish check builds the crates with it), objdump (binutils). Bare-metal side (TOOLCHAIN.md): Debian's
-# rustc-web + rust-web-src (a rustc whose library source `-Zbuild-std` can compile), lld, and
-# QEMU for x86_64 and aarch64 from bookworm-backports (the machine's qemu-utils comes from
-# backports and conflicts with the main suite's QEMU 7.2).
+# profile: the publish check builds the crates with it), objdump (binutils). Bare-metal side
+# (TOOLCHAIN.md): Debian's rustc-web + rust-web-src (a rustc whose library source `-Zbuild-std`
+# can compile), the LLVM tools of the same LLVM (llvm-22: llvm-objdump-22 and llvm-nm-22 read
+# and disassemble every architecture's kernel, LSE, Zacas and Zabha included), lld, and QEMU for
+# x86_64, aarch64 and riscv64 from bookworm-backports (the machine's qemu-utils comes from
+# backports and conflicts with the main suite's QEMU 7.2; qemu-system-riscv pulls OpenSBI 1.5
+# from backports, whose generic fw_dynamic firmware `-bios default` loads).
 #
 # With CI=true a tool that is still missing after the install attempt is a failure; without it,
 # the same message is printed and the script still fails: nothing is ever skipped silently.
@@ -24,10 +27,14 @@ need_pkg() { # need_pkg <command-or-path> <debian-package>
 need_pkg objdump binutils
 need_pkg /usr/bin/rustc rustc-web
 need_pkg /usr/lib/rustlib/src/rust/library/core/Cargo.toml rust-web-src
+need_pkg llvm-objdump-22 llvm-22
+need_pkg llvm-nm-22 llvm-22
 need_pkg ld.lld lld
 need_pkg qemu-system-x86_64 qemu-system-x86
 need_pkg qemu-system-aarch64 qemu-system-arm
+need_pkg qemu-system-riscv64 qemu-system-riscv
 need_pkg /usr/share/qemu/qboot.rom qemu-system-data
+need_pkg /usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin qemu-system-riscv
 
 if [ ${#missing_pkgs[@]} -gt 0 ]; then
   say "installing: ${missing_pkgs[*]}"
@@ -42,12 +49,13 @@ if [ ${#missing_pkgs[@]} -gt 0 ]; then
   fi
   $SUDO apt-get update -qq
   host_pkgs=(); qemu_pkgs=()
-  for p in "${missing_pkgs[@]}"; do
+  for p in $(printf '%s\n' "${missing_pkgs[@]}" | sort -u); do
     case "$p" in qemu-*) qemu_pkgs+=("$p");; *) host_pkgs+=("$p");; esac
   done
   if [ ${#host_pkgs[@]} -gt 0 ]; then $SUDO apt-get install -y -qq "${host_pkgs[@]}" >/dev/null; fi
   if [ ${#qemu_pkgs[@]} -gt 0 ]; then
-    $SUDO apt-get install -y -qq -t bookworm-backports qemu-system-x86 qemu-system-arm qemu-system-data >/dev/null
+    # Backports for all of them (and their common files), so that the versions agree.
+    $SUDO apt-get install -y -qq -t bookworm-backports "${qemu_pkgs[@]}" qemu-system-data >/dev/null
   fi
 fi
 
@@ -66,10 +74,14 @@ check rustup run "$msrv" rustc --version
 check objdump --version
 check /usr/bin/rustc --version
 check test -f /usr/lib/rustlib/src/rust/library/core/Cargo.toml
+check llvm-objdump-22 --version
+check llvm-nm-22 --version
 check ld.lld --version
 check qemu-system-x86_64 --version
 check qemu-system-aarch64 --version
+check qemu-system-riscv64 --version
 check test -f /usr/share/qemu/qboot.rom
+check test -f /usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin
 if [ "$fail" != 0 ]; then
   if [ "${CI:-}" = true ]; then say "CI=true: a required tool is missing; failing."; else say "a required tool is missing."; fi
   exit 1

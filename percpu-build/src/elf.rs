@@ -1,4 +1,4 @@
-//! Reading a linked 64-bit little-endian ELF file (x86_64 or aarch64; PIE or static) with the
+//! Reading a linked 64-bit little-endian ELF file (x86_64, aarch64 or riscv64; PIE or static) with the
 //! `object` crate: sections, the symbol table, and the 64-bit words stored at virtual addresses,
 //! with the `RELA` dynamic relocations of a position-independent executable applied
 //! (`R_*_RELATIVE` and absolute ones; `REL` and packed `RELR` relocations keep their addend in
@@ -37,7 +37,7 @@ pub enum ElfError {
         /// `"32-bit"` or `"big-endian"`.
         what: &'static str,
     },
-    /// An architecture other than x86_64 and aarch64.
+    /// An architecture other than x86_64, aarch64 and riscv64.
     UnsupportedMachine {
         /// `e_machine`.
         machine: u16,
@@ -60,11 +60,13 @@ impl fmt::Display for ElfError {
             ElfError::NotElf => f.write_str("not an ELF file (no \\x7fELF magic number)"),
             ElfError::UnsupportedClass { what } => write!(
                 f,
-                "a {what} ELF file; percpu-build inspects 64-bit little-endian files (x86_64, aarch64)"
+                "a {what} ELF file; percpu-build inspects 64-bit little-endian files (x86_64, aarch64, \
+                 riscv64)"
             ),
             ElfError::UnsupportedMachine { machine } => write!(
                 f,
-                "an ELF file for machine {machine}; percpu-build inspects x86_64 and aarch64 files"
+                "an ELF file for machine {machine}; percpu-build inspects x86_64, aarch64 and riscv64 \
+                 files"
             ),
             ElfError::NotLinked { elf_type: elf::ET_REL } => f.write_str(
                 "a relocatable object (.o): inspect the linked executable or kernel instead",
@@ -95,6 +97,8 @@ pub enum Machine {
     X86_64,
     /// `EM_AARCH64`.
     Aarch64,
+    /// `EM_RISCV` (64-bit).
+    Riscv64,
 }
 
 impl Machine {
@@ -103,6 +107,7 @@ impl Machine {
         match self {
             Machine::X86_64 => "x86_64",
             Machine::Aarch64 => "aarch64",
+            Machine::Riscv64 => "riscv64",
         }
     }
 }
@@ -210,7 +215,8 @@ fn loaded(
 }
 
 impl<'d> Elf<'d> {
-    /// Parses `data`, checking it is a linked 64-bit little-endian x86_64 or aarch64 file.
+    /// Parses `data`, checking it is a linked 64-bit little-endian x86_64, aarch64 or riscv64
+    /// file.
     pub fn parse(data: &'d [u8]) -> Result<Elf<'d>, ElfError> {
         if !data.starts_with(&elf::ELFMAG) {
             return Err(ElfError::NotElf);
@@ -235,6 +241,7 @@ impl<'d> Elf<'d> {
         let machine = match header.e_machine(endian) {
             elf::EM_X86_64 => Machine::X86_64,
             elf::EM_AARCH64 => Machine::Aarch64,
+            elf::EM_RISCV => Machine::Riscv64,
             machine => return Err(ElfError::UnsupportedMachine { machine }),
         };
         let elf_type = header.e_type(endian);
@@ -388,6 +395,7 @@ impl<'d> Elf<'d> {
             Machine::Aarch64 => {
                 (elf::R_AARCH64_RELATIVE, &[elf::R_AARCH64_ABS64, elf::R_AARCH64_GLOB_DAT])
             }
+            Machine::Riscv64 => (elf::R_RISCV_RELATIVE, &[elf::R_RISCV_64]),
         };
         let mut values = HashMap::new();
         for section in self.sections.iter() {
@@ -451,10 +459,10 @@ mod tests {
         assert_eq!(Elf::parse(&h32).unwrap_err(), ElfError::UnsupportedClass { what: "32-bit" });
         let be = header(elf::ELFCLASS64, elf::ELFDATA2MSB, elf::ET_EXEC, elf::EM_X86_64);
         assert_eq!(Elf::parse(&be).unwrap_err(), ElfError::UnsupportedClass { what: "big-endian" });
-        let riscv = header(elf::ELFCLASS64, elf::ELFDATA2LSB, elf::ET_EXEC, elf::EM_RISCV);
+        let ppc = header(elf::ELFCLASS64, elf::ELFDATA2LSB, elf::ET_EXEC, elf::EM_PPC64);
         assert_eq!(
-            Elf::parse(&riscv).unwrap_err(),
-            ElfError::UnsupportedMachine { machine: elf::EM_RISCV }
+            Elf::parse(&ppc).unwrap_err(),
+            ElfError::UnsupportedMachine { machine: elf::EM_PPC64 }
         );
         let obj = header(elf::ELFCLASS64, elf::ELFDATA2LSB, elf::ET_REL, elf::EM_AARCH64);
         assert_eq!(Elf::parse(&obj).unwrap_err(), ElfError::NotLinked { elf_type: elf::ET_REL });
@@ -472,5 +480,7 @@ mod tests {
         assert!(f.section(".percpu").is_none());
         assert!(f.symbols().unwrap().is_empty());
         assert_eq!(f.pointer_at(0x1000), None);
+        let rv = header(elf::ELFCLASS64, elf::ELFDATA2LSB, elf::ET_EXEC, elf::EM_RISCV);
+        assert_eq!(Elf::parse(&rv).unwrap().machine(), Machine::Riscv64);
     }
 }

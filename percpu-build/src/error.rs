@@ -295,14 +295,16 @@ pub enum ErrorKind {
         /// The low mark, with where it comes from.
         low: String,
     },
-    /// `base_register` on a target that is not aarch64.
-    BaseRegisterNotAarch64 {
-        /// The value set (`el1` or `el2`).
+    /// `base_register` set to a register the target's architecture does not have.
+    BaseRegisterWrongArch {
+        /// The value set (`el1`, `el2`, `gp` or `tp`).
         value: &'static str,
         /// The target's architecture.
         arch: String,
         /// The target triple.
         target: String,
+        /// The values allowed on that architecture (none on x86_64).
+        allowed: Vec<&'static str>,
     },
     /// A size larger than the target's address space.
     TooLargeForTarget {
@@ -516,12 +518,23 @@ impl fmt::Display for ErrorKind {
                  than empty_pages_low are free and releases them above empty_pages_high: raise \
                  empty_pages_high, or set empty_pages_low below it"
             ),
-            K::BaseRegisterNotAarch64 { value, arch, target } => write!(
-                f,
-                "found base_register = \"{value}\" for {target} (target_arch = \"{arch}\"), \
-                 allowed only on aarch64 targets; move it to \
-                 [target.'cfg(target_arch = \"aarch64\")']"
-            ),
+            K::BaseRegisterWrongArch { value, arch, target, allowed } => {
+                let home = if value.starts_with("el") { "aarch64" } else { "riscv64" };
+                write!(
+                    f,
+                    "found base_register = \"{value}\" for {target} (target_arch = \"{arch}\"), "
+                )?;
+                if allowed.is_empty() {
+                    write!(
+                        f,
+                        "allowed only on aarch64 (\"el1\", \"el2\") and riscv64 (\"tp\", \"gp\") targets"
+                    )?;
+                } else {
+                    let list: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
+                    write!(f, "allowed {} on {arch}", list.join(", "))?;
+                }
+                write!(f, "; move it to [target.'cfg(target_arch = \"{home}\")']")
+            }
             K::TooLargeForTarget { found, pointer_width } => write!(
                 f,
                 "found {}, allowed less than {} on this {pointer_width}-bit target",

@@ -3,7 +3,7 @@
 //! the configuration onto its parameters.
 
 use crate::config::Config;
-use crate::config::{FirstChunk, Key, Origin};
+use crate::config::{BaseRegister, FirstChunk, Key, Origin};
 use percpu_rt::linker::{self, LinkerParams, SettingsRecord, record};
 
 /// The output section the standalone fragment is inserted after, unless told otherwise.
@@ -33,6 +33,7 @@ pub fn generate(config: &Config, insert_after: Option<&str>) -> Fragments {
             values: settings_values(config),
             origin: settings_origin(config),
         },
+        forbid_global_pointer: config.base_register() == Some(BaseRegister::Gp),
     };
     Fragments {
         standalone: linker::standalone_fragment(&params),
@@ -74,6 +75,13 @@ pub fn settings_values(c: &Config) -> [u64; record::FIELDS] {
     v[record::EMPTY_PAGES_LOW] = c.empty_pages_low() as u64;
     v[record::EMPTY_PAGES_HIGH] = c.empty_pages_high() as u64;
     v[record::HOT_LINES] = c.hot_lines() as u64;
+    v[record::BASE_REGISTER] = match c.base_register() {
+        None => 0,
+        Some(BaseRegister::El1) => 1,
+        Some(BaseRegister::El2) => 2,
+        Some(BaseRegister::Gp) => 3,
+        Some(BaseRegister::Tp) => 4,
+    };
     v
 }
 
@@ -133,7 +141,27 @@ mod tests {
         let a = s.alloc_config();
         assert_eq!((a.empty_pages_low, a.empty_pages_high), (1, 3));
         assert_eq!((settings("hot_lines = 3").hot_lines, d.hot_lines), (3, 1));
-        // (`base_register` is checked against percpu-rt's feature at compile time: gen_rust.)
+        // `base_register` is also checked against percpu-rt's feature at compile time
+        // (gen_rust) and by `Settings::linked` at run time.
+        assert_eq!(d.base_register, percpu_rt::BaseRegister::Default);
+        let rv = TargetCfg::builtin("riscv64gc-unknown-none-elf").unwrap();
+        for (name, register) in
+            [("gp", percpu_rt::BaseRegister::Gp), ("tp", percpu_rt::BaseRegister::Tp)]
+        {
+            let c = Config::parse(&format!("base_register = \"{name}\""), "k.toml", &rv).unwrap();
+            let s = Settings::from_values(&settings_values(&c), "k.toml");
+            assert_eq!(s.base_register, register);
+        }
+    }
+
+    #[test]
+    fn gp_as_the_base_register_fails_the_link_with_a_global_pointer() {
+        let rv = TargetCfg::builtin("riscv64gc-unknown-none-elf").unwrap();
+        let gp = generate(&Config::parse("base_register = \"gp\"", "k.toml", &rv).unwrap(), None);
+        assert!(gp.checks.contains("ASSERT(!DEFINED(__global_pointer$)"));
+        assert!(gp.standalone.contains("ASSERT(!DEFINED(__global_pointer$)"));
+        let tp = generate(&Config::defaults(&rv).unwrap(), None);
+        assert!(!tp.checks.contains("__global_pointer$"));
     }
 
     #[test]

@@ -105,8 +105,10 @@ fn constants(c: &Config) -> [Constant; 15] {
         FirstChunk::Auto => "Auto",
     };
     let base_register = match c.base_register() {
-        Some(BaseRegister::El2) => "Some(BaseRegister::El2)",
         Some(BaseRegister::El1) => "Some(BaseRegister::El1)",
+        Some(BaseRegister::El2) => "Some(BaseRegister::El2)",
+        Some(BaseRegister::Gp) => "Some(BaseRegister::Gp)",
+        Some(BaseRegister::Tp) => "Some(BaseRegister::Tp)",
         None => "None",
     };
     [
@@ -173,7 +175,8 @@ fn constants(c: &Config) -> [Constant; 15] {
             value: format!("::percpu_rt::FirstChunkMode::{first_chunk}"),
         },
         Constant {
-            doc: "aarch64: the register holding the per-CPU base; `None` on other targets",
+            doc: "aarch64 and riscv64: the register holding the per-CPU base; `None` where there \
+                  is no choice (x86_64: GS.base)",
             key: Key::BaseRegister,
             name: "BASE_REGISTER",
             ty: "Option<BaseRegister>",
@@ -248,13 +251,17 @@ pub fn setup_config(possible: &[::percpu_rt::CpuId]) -> ::percpu_rt::first_chunk
 /// The type of `BASE_REGISTER`, the same for every configuration.
 fn write_base_register_type(out: &mut String) -> fmt::Result {
     out.push_str(
-        "/// The aarch64 register holding the per-CPU base (`base_register` in percpu.toml).
+        "/// The register holding the per-CPU base (`base_register` in percpu.toml).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BaseRegister {
-    /// `TPIDR_EL1`.
+    /// aarch64 `TPIDR_EL1`.
     El1,
-    /// `TPIDR_EL2` (percpu-rt's `aarch64-el2` feature).
+    /// aarch64 `TPIDR_EL2` (percpu-rt's `aarch64-el2` feature).
     El2,
+    /// riscv64 `gp` (percpu-rt's `riscv64-gp` feature; no `__global_pointer$`).
+    Gp,
+    /// riscv64 `tp`.
+    Tp,
 }
 
 ",
@@ -284,19 +291,19 @@ pub const fn layout_params(static_size: usize) -> ::percpu_rt::layout::LayoutPar
     writeln!(out, "}}")
 }
 
-/// On aarch64: a compile-time check that percpu-rt was built for the same base register
-/// (its `aarch64-el2` feature), failing with what to change. Nothing on other targets.
+/// On aarch64 and riscv64: a compile-time check that percpu-rt was built for the same base
+/// register (its `aarch64-el2` or `riscv64-gp` feature), failing with what to change. Nothing
+/// on other targets.
 fn write_base_register_check(out: &mut String, c: &Config) -> fmt::Result {
     let Some(register) = c.base_register() else { return Ok(()) };
     let reg = register.register();
-    let other_way = match register {
-        BaseRegister::El2 => {
-            "enable percpu-rt's `aarch64-el2` feature (or set base_register = \\\"el1\\\")"
-        }
-        BaseRegister::El1 => {
-            "disable percpu-rt's `aarch64-el2` feature (or set base_register = \\\"el2\\\")"
-        }
-    };
+    let (feature, on) = register.runtime_feature();
+    let other =
+        BaseRegister::choices(c.arch()).iter().find(|r| **r != register).map_or("", |r| r.name());
+    let other_way = format!(
+        "{} percpu-rt's `{feature}` feature (or set base_register = \\\"{other}\\\")",
+        if on { "enable" } else { "disable" }
+    );
     out.push_str(
         "
 // percpu.toml and percpu-rt must agree on the base register.
@@ -362,5 +369,25 @@ mod tests {
         );
         assert!(text.contains("assert!(same(::percpu_rt::arch::BASE_REGISTER, \"TPIDR_EL2\")"));
         assert!(text.contains("enable percpu-rt's `aarch64-el2` feature"));
+    }
+
+    #[test]
+    fn riscv64_checks_the_runtime_register_at_compile_time() {
+        let t = TargetCfg::builtin("riscv64gc-unknown-none-elf").unwrap();
+        let c = Config::parse("base_register = \"gp\"", "p.toml", &t).unwrap();
+        let text = generate(&c);
+        assert!(
+            text.contains(
+                "pub const BASE_REGISTER: Option<BaseRegister> = Some(BaseRegister::Gp);"
+            )
+        );
+        assert!(text.contains("assert!(same(::percpu_rt::arch::BASE_REGISTER, \"gp\")"));
+        assert!(text.contains(
+            "enable percpu-rt's `riscv64-gp` feature (or set base_register = \\\"tp\\\")"
+        ));
+        let c = Config::defaults(&t).unwrap();
+        let text = generate(&c);
+        assert!(text.contains("assert!(same(::percpu_rt::arch::BASE_REGISTER, \"tp\")"));
+        assert!(text.contains("disable percpu-rt's `riscv64-gp` feature"));
     }
 }

@@ -16,7 +16,7 @@
 //! Rendering is `report.rs`'s job; the CLI (`main.rs`) only parses arguments.
 
 use crate::config::{Config, MAX_CPUS_LIMIT};
-use crate::elf::{Elf, ElfError, Machine, Symbol, symbol_address};
+use crate::elf::{Elf, ElfError, Symbol, symbol_address};
 use crate::error::ConfigError;
 use crate::registry::read_registry;
 use crate::target::TargetCfg;
@@ -108,7 +108,7 @@ pub struct Classes {
 pub struct Inspection {
     /// The file, as given.
     pub file: String,
-    /// `x86_64` or `aarch64`.
+    /// `x86_64`, `aarch64` or `riscv64`.
     pub arch: &'static str,
     /// Whether the file is position-independent (`ET_DYN`).
     pub pie: bool,
@@ -148,6 +148,8 @@ impl Inspection {
         match (self.arch, elf_has_interpreter) {
             ("aarch64", true) => "aarch64-unknown-linux-gnu",
             ("aarch64", false) => "aarch64-unknown-none",
+            ("riscv64", true) => "riscv64gc-unknown-linux-gnu",
+            ("riscv64", false) => "riscv64gc-unknown-none-elf",
             (_, true) => "x86_64-unknown-linux-gnu",
             _ => "x86_64-unknown-none",
         }
@@ -499,10 +501,7 @@ pub fn inspect_elf(path: &str, elf: &Elf<'_>) -> Result<Inspection, InspectError
     let holes = find_holes(&variables, &unregistered, static_size, &mut notes);
     Ok(Inspection {
         file: path.to_string(),
-        arch: match elf.machine() {
-            Machine::X86_64 => "x86_64",
-            Machine::Aarch64 => "aarch64",
-        },
+        arch: elf.machine().name(),
         pie: elf.is_pie(),
         percpu_start: start,
         static_size,

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: percpu-build inspect <ELF> [--json] [--config <percpu.toml>] [--target <triple>] [--cpus N]
 
-Prints the per-CPU layout of a linked x86_64 or aarch64 ELF file: the static size, every
+Prints the per-CPU layout of a linked x86_64, aarch64 or riscv64 ELF file: the static size, every
 #[percpu] variable (crate, offset, size, alignment), the padding between them, and the unit
 layout the target's configuration gives it.
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{AARCH64, SampleVar, X86_64, build, temp_file};
+use common::{AARCH64, RISCV, SampleVar, X86_64, build, temp_file};
 use percpu_build::inspect::{self, Hole, InspectOptions, Inspection};
 use std::process::Command;
 
@@ -79,6 +79,26 @@ fn an_aarch64_static_kernel_stores_pointers_in_place() {
     let layout = i.layout.unwrap();
     assert_eq!((layout.cpus, layout.unit_size, layout.static_size), (64, 40 << 10, 32));
     assert_eq!(layout.dump[0], "pcpu-alloc: s32 r8192 d32736 u40960 alloc=10*4096");
+}
+
+#[test]
+fn a_riscv64_static_kernel_is_read_like_the_others() {
+    let i = inspect_sample("riscv64-kernel.elf", &build(RISCV, false, 32, &kernel_vars()));
+    assert_eq!((i.arch, i.pie), ("riscv64", false));
+    check_kernel(&i);
+    assert_eq!(
+        (i.target.as_deref(), i.target_inferred),
+        (Some("riscv64gc-unknown-none-elf"), true)
+    );
+    let layout = i.layout.unwrap();
+    assert_eq!(layout.dump[0], "pcpu-alloc: s32 r8192 d32736 u40960 alloc=10*4096");
+}
+
+#[test]
+fn a_riscv64_pie_fills_pointers_with_relative_relocations() {
+    let i = inspect_sample("riscv64-pie.elf", &build(RISCV, true, 32, &kernel_vars()));
+    assert_eq!((i.arch, i.pie), ("riscv64", true));
+    check_kernel(&i);
 }
 
 #[test]

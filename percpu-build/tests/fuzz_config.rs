@@ -14,7 +14,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-const TARGETS: [&str; 6] = [
+const TARGETS: [&str; 7] = [
+    "riscv64gc-unknown-none-elf",
     "x86_64-unknown-none",
     "x86_64-unknown-none",
     "aarch64-unknown-none",
@@ -45,7 +46,7 @@ const KEYS: [&str; 19] = [
     "a.b",
 ];
 
-const VALUES: [&str; 46] = [
+const VALUES: [&str; 48] = [
     "0",
     "1",
     "-1",
@@ -91,6 +92,8 @@ const VALUES: [&str; 46] = [
     "\"auto\"",
     "\"el1\"",
     "\"el2\"",
+    "\"gp\"",
+    "\"tp\"",
     "'''multi\nline'''",
 ];
 
@@ -186,7 +189,7 @@ fn plausible(r: &mut Rng) -> String {
             "max_cpus" => r.pick(&["1", "4", "64", "8192"]).to_string(),
             "empty_pages_low" | "empty_pages_high" => r.below(10).to_string(),
             "first_chunk" => r.pick(&["\"embed\"", "\"page\"", "\"auto\""]).to_string(),
-            "base_register" => r.pick(&["\"el1\"", "\"el2\""]).to_string(),
+            "base_register" => r.pick(&["\"el1\"", "\"el2\"", "\"gp\"", "\"tp\""]).to_string(),
             "page_size" => r.pick(&["\"4 KiB\"", "\"16 KiB\"", "\"64 KiB\""]).to_string(),
             _ => r.pick(&SIZES).to_string(),
         };

@@ -51,5 +51,5 @@ pub use cpu::{CpuId, CpuNotPossible, cpu_offset, is_set_up, nr_possible_cpus, po
 pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard};
 pub use platform::{NoPreemption, Platform, PlatformAlreadySet, platform_is_set, set_platform};
 pub use scalar::{Bitwise, Integer, Scalar};
-pub use settings::{FirstChunkMode, Settings, TooManyCpus};
+pub use settings::{BaseRegister, FirstChunkMode, Settings, TooManyCpus};
 pub use var::PerCpu;

@@ -4,10 +4,14 @@
 //!
 //! * A static declared with a primitive type has operations that name its template symbol
 //!   ([`Slot::STATIC_OPS`] is its width): on x86_64 each is the single instruction
-//!   `op gs:[rip + SYM]`.
+//!   `op gs:[rip + SYM]`; on aarch64 and riscv64 the address is formed from the symbol and the
+//!   base register, then accessed with one atomic instruction.
 //! * Any other slot goes through [`LocalOps`] with its per-CPU pointer: `op gs:[reg]` on
-//!   x86_64, the CPU pinned around one atomic instruction elsewhere.
-//! * 16-byte values go through a compare-and-exchange loop on the copy.
+//!   x86_64; the base register added to the pointer, then one atomic access, on aarch64 and
+//!   riscv64 (no pin: `arch`'s documentation says why); the CPU pinned around one atomic
+//!   instruction on an architecture that only has the arch-neutral defaults.
+//! * 16-byte values go through a compare-and-exchange loop on the copy (a compile error where
+//!   the architecture has no 16-byte atomics).
 //!
 //! The choice is made at compile time (the widths are constants after inlining). Every
 //! operation first asks the slot whether the current CPU can reach its copy
@@ -43,6 +47,7 @@ fn value<T: Scalar>(bits: u128) -> T {
 /// 16-byte compare-and-exchange on the current CPU's copy; returns the previous value.
 #[inline(always)]
 fn cas16<T: Scalar, S: Slot<T>>(s: &S, old: u128, new: u128) -> u128 {
+    const { crate::scalar::wide_check::<T>() };
     // SAFETY: `s` addresses the current CPU's copy of a live, 16-byte aligned `T` (the slot's
     // contract), only ever accessed by value; the static form exists when STATIC_OPS is 16.
     unsafe {

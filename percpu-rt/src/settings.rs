@@ -5,9 +5,9 @@
 //! `include!`) and as data linked into the program (`__percpu_settings` in the linker
 //! fragment's `.percpu_registry`), which [`Settings::linked`] reads. Either way one value gives the layout
 //! ([`Settings::layout_params`]), the first-chunk checks ([`Settings::setup_config`]), the
-//! dynamic allocator's settings (`Settings::alloc_config`, with `alloc`) and the first-chunk method, so no
-//! key has to be copied by hand to take effect. A hosted machine uses the linked settings by
-//! default.
+//! dynamic allocator's settings (`Settings::alloc_config`, with `alloc`), the first-chunk method
+//! and the base register, so no key has to be copied by hand to take effect. A hosted machine
+//! uses the linked settings by default.
 
 #[cfg(feature = "alloc")]
 use crate::allocator::AllocConfig;
@@ -53,6 +53,62 @@ impl fmt::Display for FirstChunkMode {
     }
 }
 
+/// The register holding the per-CPU base (`base_register` in percpu.toml). The runtime's is
+/// chosen when percpu-rt is compiled ([`arch::BASE_REGISTER`](crate::arch::BASE_REGISTER):
+/// features `aarch64-el2`, `riscv64-gp`); the two must agree, which the constants percpu-build
+/// generates assert at compile time and [`Settings::linked`] at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BaseRegister {
+    /// The target's only or default register: `GS.base` on x86_64, `TPIDR_EL1` on aarch64,
+    /// `tp` on riscv64.
+    #[default]
+    Default,
+    /// aarch64 `TPIDR_EL1` (`"el1"`).
+    TpidrEl1,
+    /// aarch64 `TPIDR_EL2` (`"el2"`).
+    TpidrEl2,
+    /// riscv64 `gp` (`"gp"`).
+    Gp,
+    /// riscv64 `tp` (`"tp"`).
+    Tp,
+}
+
+impl BaseRegister {
+    /// The value in the settings record (`linker::record::BASE_REGISTER`).
+    pub const fn from_record(value: u64) -> BaseRegister {
+        match value {
+            1 => BaseRegister::TpidrEl1,
+            2 => BaseRegister::TpidrEl2,
+            3 => BaseRegister::Gp,
+            4 => BaseRegister::Tp,
+            _ => BaseRegister::Default,
+        }
+    }
+
+    /// The register as [`arch::BASE_REGISTER`](crate::arch::BASE_REGISTER) names it on this
+    /// target.
+    pub const fn register(self) -> &'static str {
+        match self {
+            BaseRegister::Default => default_register(),
+            BaseRegister::TpidrEl1 => "TPIDR_EL1",
+            BaseRegister::TpidrEl2 => "TPIDR_EL2",
+            BaseRegister::Gp => "gp",
+            BaseRegister::Tp => "tp",
+        }
+    }
+}
+
+/// The register `BaseRegister::Default` stands for on this target.
+const fn default_register() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "TPIDR_EL1"
+    } else if cfg!(target_arch = "riscv64") {
+        "tp"
+    } else {
+        "GS.base"
+    }
+}
+
 /// The per-CPU settings of a program, as `percpu.toml` configured them for its target (sizes
 /// in bytes). See the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +139,8 @@ pub struct Settings {
     pub empty_pages_high: usize,
     /// The budget of `#[percpu(hot)]` data, in cache lines (`hot_lines`).
     pub hot_lines: usize,
+    /// The register holding the per-CPU base (`base_register`).
+    pub base_register: BaseRegister,
     /// Where these come from: the `percpu.toml` path, or Linux's defaults.
     pub origin: &'static str,
 }
@@ -131,6 +189,7 @@ impl Settings {
             empty_pages_low: v[record::EMPTY_PAGES_LOW] as usize,
             empty_pages_high: v[record::EMPTY_PAGES_HIGH] as usize,
             hot_lines: v[record::HOT_LINES] as usize,
+            base_register: BaseRegister::from_record(v[record::BASE_REGISTER]),
             origin,
         }
     }
@@ -141,7 +200,8 @@ impl Settings {
     /// # Panics
     ///
     /// If the linked record is not one this version of percpu-rt reads (the program was linked
-    /// with another version's fragment).
+    /// with another version's fragment), or names another base register than the one this
+    /// percpu-rt uses.
     pub fn linked() -> Settings {
         // SAFETY: the linker fragment defines `__percpu_settings` at the start of the record it
         // writes: the header and fields as 64-bit words, then `origin_len` bytes of text.
@@ -158,7 +218,14 @@ impl Settings {
              program with the percpu-build of the same version"
         );
         let origin = core::str::from_utf8(origin).unwrap_or("percpu.toml");
-        Settings::from_values(&header.values, origin)
+        let settings = Settings::from_values(&header.values, origin);
+        let (configured, used) = (settings.base_register.register(), crate::arch::BASE_REGISTER);
+        assert!(
+            configured == used,
+            "{origin} sets base_register to {configured}, but percpu-rt uses {used}: enable or \
+             disable percpu-rt's aarch64-el2 / riscv64-gp feature to match"
+        );
+        settings
     }
 
     /// The layout input for `static_size` bytes of static data (a fixed `unit_size` is the

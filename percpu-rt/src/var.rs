@@ -84,7 +84,9 @@ impl<T, S: Slot<T>, M: Mode> PerCpu<T, S, M> {
         (self.per_cpu_ptr() as usize).wrapping_add(crate::local::this_cpu_offset()) as *mut T
     }
 
-    /// The slot (the runtime's own variables are read through it without checks).
+    /// The slot (the runtime's own variables are read through it without checks: x86_64's
+    /// offset variable, the debug mode's state).
+    #[cfg(any(target_arch = "x86_64", feature = "debug-checks"))]
     #[inline(always)]
     pub(crate) fn slot(&self) -> &S {
         &self.slot
@@ -168,6 +170,7 @@ impl<T: Scalar, S: Slot<T>> PerCpu<T, S, ByValue> {
     /// Reads CPU `cpu`'s copy, or reports that `cpu` is not a possible CPU.
     #[inline]
     pub fn try_read_on(&self, cpu: CpuId) -> Result<T, CpuNotPossible> {
+        const { crate::scalar::wide_check::<T>() };
         let p = self.try_ptr_on(cpu)?;
         // SAFETY: `p` is a possible CPU's copy of a `T` (aligned, live for the variable's
         // lifetime); all writers use single instructions or atomics, so an atomic load is
@@ -177,6 +180,7 @@ impl<T: Scalar, S: Slot<T>> PerCpu<T, S, ByValue> {
 
     /// Every possible CPU's value, in CPU order (`HITS.iter_possible().sum::<u64>()`).
     pub fn iter_possible(&self) -> impl ExactSizeIterator<Item = T> + '_ {
+        const { crate::scalar::wide_check::<T>() };
         let base = self.per_cpu_ptr() as usize;
         possible_offsets().map(move |(_, offset)| {
             let p = base.wrapping_add(offset) as *const T::Raw;

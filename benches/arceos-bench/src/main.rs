@@ -1,10 +1,11 @@
-//! `arceos-bench`: the ArceOS `percpu` crate (crates.io, 0.2.2, feature `non-zero-vma`, default
-//! features otherwise, so no preemption guard) measured with the same loops, probes and timing
-//! as percpu-rt in `percpu-bench`, for issue 7. Its own executable, because both crates use a
-//! `.percpu` section and linker symbols of their own.
+//! `arceos-bench`: the ArceOS `percpu` crate (crates.io, 0.4.0, its newest release; feature
+//! `non-zero-vma`, default features otherwise, so no preemption guard) measured with the same
+//! loops, probes and timing as percpu-rt in `percpu-bench`, for issues 7 and 14. Its own
+//! executable, because both crates use a `.percpu` section and linker symbols of their own.
 //!
-//! Set up as the crate's tests do on Linux: `percpu::init()` allocates the areas on the heap and
-//! copies the template, `percpu::init_percpu_reg(0)` loads `GS.base` (with `arch_prctl`) on the
+//! Set up as the crate's own test (`test_percpu_multi_core_dynamic`) does on Linux: areas
+//! allocated on the heap with `percpu_area_layout_expected`, `percpu::init(base, cpus)` copies
+//! the template, `percpu::init_percpu_reg(0)` loads `GS.base` (with `arch_prctl`) on the
 //! measuring thread, which is pinned to core 0. The crate offers `read_current` and
 //! `write_current` for integers; every other operation goes through `with_current`, which hands
 //! the closure a `&mut u64` to the current CPU's copy.
@@ -29,7 +30,7 @@ use std::process::ExitCode;
 static COUNTER: u64 = 0;
 
 bench_harness::current_cpu_ops! {
-    mod arceos = "ArceOS percpu 0.2";
+    mod arceos = "ArceOS percpu 0.4";
     read: || COUNTER.read_current(),
     write: |v| COUNTER.write_current(v),
     inc: || COUNTER.with_current(|c| *c = c.wrapping_add(1)),
@@ -45,10 +46,11 @@ bench_harness::current_cpu_ops! {
 
 fn run(effort: &Effort) -> Result<(), String> {
     pin_or_warn(0);
-    let areas = percpu::init();
-    if areas == 0 {
-        return Err("percpu::init() set up no per-CPU area".into());
-    }
+    const CPUS: usize = 2;
+    let layout = percpu::percpu_area_layout_expected(CPUS);
+    // SAFETY: a non-zero size (the template holds COUNTER); the areas live for the process.
+    let base = unsafe { std::alloc::alloc(layout) };
+    let areas = percpu::init(base, CPUS).map_err(|e| format!("percpu::init: {e:?}"))?;
     percpu::init_percpu_reg(0);
     info("arceos_areas", areas);
     info("arceos_area_size", percpu::percpu_area_size());

@@ -1,13 +1,17 @@
 //! `bench-report`: the benchmark command of issue 7 (`./scripts/bench.sh`, or
 //! `cargo run --release -p bench-report -- [--quick] [--alloc] [--out FILE]`).
 //!
-//! 1. Builds `percpu-bench` and `arceos-bench` in release (same cargo, same target directory),
+//! 1. Builds `percpu-bench`, `arceos-bench` (the ArceOS `percpu` crate 0.4.0) and
+//!    `axpercpu-bench` (`ax-percpu` 0.4.24) in release (same cargo, same target directory),
 //!    and `percpu-bench` once more as a non-PIE executable with `--cfg percpu_x86_absolute`
 //!    (per-CPU statics addressed `gs:[SYM]`, as a non-PIE kernel builds them).
 //! 2. Runs them, one process per hosted machine: current-CPU operations and scaling (2 CPUs),
 //!    the ArceOS crate's operations, remote sums over 4, 64 and 1024 possible CPUs, first-chunk
 //!    setup for 4, 64, 1024 and 4096 possible CPUs. Their progress goes to standard error.
-//! 3. Counts the instructions of every probe in both executables with `objdump`.
+//! 3. Counts the instructions of every probe in both executables with `objdump`, and those of
+//!    percpu-rt, the ArceOS `percpu` crate 0.4.0 and `ax-percpu` 0.4.24 on x86_64, aarch64 (with
+//!    and without LSE) and riscv64 (`benches/arch-probes`, built per target with Debian's rustc
+//!    and `-Zbuild-std`; see `arch.rs`).
 //! 4. Prints one Markdown report (and writes it to `--out FILE`): the machine, the tables, and
 //!    which targets of the issue are met.
 //! 5. With `--alloc`, then runs percpu-rt's dynamic-allocation benchmark
@@ -18,6 +22,7 @@
 //! average). `--quick` takes fewer, shorter samples (a smoke run; with `--alloc` it also sets
 //! the allocation benchmark's `PERCPU_BENCH_N` to 100000 unless it is set).
 
+mod arch;
 mod disasm;
 mod machine;
 mod render;
@@ -81,10 +86,11 @@ fn cargo() -> String {
 
 /// Builds both benchmark binaries in release; returns their paths by package name.
 fn build(root: &Path) -> Result<BTreeMap<String, PathBuf>, String> {
-    eprintln!("building percpu-bench and arceos-bench (release) ...");
+    eprintln!("building percpu-bench, arceos-bench and axpercpu-bench (release) ...");
     let out = Command::new(cargo())
         .current_dir(root)
         .args(["build", "--release", "-p", "percpu-bench", "-p", "arceos-bench"])
+        .args(["-p", "axpercpu-bench"])
         .args(["--message-format", "json-render-diagnostics"])
         .stderr(Stdio::inherit())
         .output()
@@ -104,7 +110,7 @@ fn build(root: &Path) -> Result<BTreeMap<String, PathBuf>, String> {
             exes.insert(name.to_string(), PathBuf::from(exe));
         }
     }
-    for name in ["percpu-bench", "arceos-bench"] {
+    for name in ["percpu-bench", "arceos-bench", "axpercpu-bench"] {
         if !exes.contains_key(name) {
             return Err(format!("cargo reported no executable for {name}"));
         }
@@ -222,7 +228,8 @@ fn report(opts: &Options) -> Result<(), String> {
     let machine = machine::describe();
     let exes = build(&root)?;
     let nopie = build_nopie(&root)?;
-    let (percpu, arceos) = (&exes["percpu-bench"], &exes["arceos-bench"]);
+    let (percpu, arceos, ax) =
+        (&exes["percpu-bench"], &exes["arceos-bench"], &exes["axpercpu-bench"]);
     let quick: Vec<String> = if opts.quick { vec!["--quick".into()] } else { Vec::new() };
     let with = |args: &[&str]| -> Vec<String> {
         args.iter().map(|s| s.to_string()).chain(quick.iter().cloned()).collect()
@@ -230,6 +237,7 @@ fn report(opts: &Options) -> Result<(), String> {
     let mut results = Results::default();
     run(percpu, &with(&["ops"]), &mut results)?;
     run(arceos, &with(&["ops"]), &mut results)?;
+    run(ax, &with(&["ops"]), &mut results)?;
     // The non-PIE build's operations, filed under their own section.
     let mut absolute = Results::default();
     run(&nopie, &with(&["ops"]), &mut absolute)?;
@@ -247,10 +255,13 @@ fn report(opts: &Options) -> Result<(), String> {
     }
     probes(percpu, &mut results, None)?;
     probes(arceos, &mut results, None)?;
+    probes(ax, &mut results, None)?;
     probes(&nopie, &mut results, Some(("pcpu", "pcpu_nopie")))?;
+    let every_arch = arch::render(&arch::count_all(&root, &root.join("target/arch-probes"))?);
 
     let benches = alloc_benches(&root);
-    let text = render::report(&results, &machine, opts.quick, &benches, &machine::load_average());
+    let load = machine::load_average();
+    let text = render::report(&results, &machine, opts.quick, &benches, &load, &every_arch);
     println!("{text}");
     if let Some(path) = &opts.out {
         std::fs::write(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;

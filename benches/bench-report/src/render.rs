@@ -12,10 +12,11 @@ pub const REMOTE_CPUS: [u32; 3] = [4, 64, 1024];
 pub const SETUP_CPUS: [u32; 4] = [4, 64, 1024, 4096];
 
 /// The subjects of item 1: (column title, section, subject name in the records, probe prefix).
-const SUBJECTS: [(&str, &str, &str, &str); 6] = [
+const SUBJECTS: [(&str, &str, &str, &str); 7] = [
     ("percpu-rt (PIE: `gs:[rip+SYM]`)", "ops", "percpu-rt", "pcpu"),
     ("percpu-rt (non-PIE: `gs:[SYM]`)", "ops-nopie", "percpu-rt", "pcpu_nopie"),
-    ("ArceOS `percpu` 0.2", "ops-arceos", "ArceOS percpu 0.2", "arceos"),
+    ("ArceOS `percpu` 0.4", "ops-arceos", "ArceOS percpu 0.4", "arceos"),
+    ("`ax-percpu` 0.4.24", "ops-ax", "ax-percpu 0.4.24", "ax"),
     ("`thread_local!` const", "ops", "thread_local! const", "tls_const"),
     ("`thread_local!` lazy", "ops", "thread_local! lazy", "tls_lazy"),
     ("shared `AtomicU64`", "ops", "shared AtomicU64", "atomic"),
@@ -58,6 +59,7 @@ pub fn report(
     quick: bool,
     alloc_benches: &[String],
     load_at_end: &str,
+    every_arch: &str,
 ) -> String {
     let mut o = String::new();
     let w = &mut o;
@@ -83,6 +85,7 @@ pub fn report(
     let _ = writeln!(w);
     ops_table(w, r);
     instructions_table(w, r);
+    w.push_str(every_arch);
     addressing_table(w, r);
     scaling_table(w, r);
     remote_table(w, r);
@@ -103,9 +106,10 @@ fn ops_table(w: &mut String, r: &Results) {
     }
     let _ = writeln!(
         w,
-        " PIE ÷ `thread_local!` const | non-PIE ÷ `thread_local!` const | non-PIE ÷ ArceOS |"
+        " PIE ÷ `thread_local!` const | non-PIE ÷ `thread_local!` const | non-PIE ÷ ArceOS | \
+         PIE ÷ `ax-percpu` |"
     );
-    let _ = writeln!(w, "|---|{}---|---|---|", "---|".repeat(SUBJECTS.len()));
+    let _ = writeln!(w, "|---|{}---|---|---|---|", "---|".repeat(SUBJECTS.len()));
     for op in OPS {
         let _ = write!(w, "| `{op}` |");
         for (_, section, subject, _) in SUBJECTS {
@@ -117,7 +121,8 @@ fn ops_table(w: &mut String, r: &Results) {
         for (ours, section, subject) in [
             ("ops", "ops", "thread_local! const"),
             ("ops-nopie", "ops-nopie", "thread_local! const"),
-            ("ops-nopie", "ops-arceos", "ArceOS percpu 0.2"),
+            ("ops-nopie", "ops-arceos", "ArceOS percpu 0.4"),
+            ("ops", "ops-ax", "ax-percpu 0.4.24"),
         ] {
             let ours = r.get(ours, "percpu-rt", op);
             let c = match (ours, r.get(section, subject, op)) {
@@ -141,18 +146,28 @@ fn ops_table(w: &mut String, r: &Results) {
          percpu-rt and ArceOS cannot be folded anyway); `inc`, `add` and `cmpxchg` therefore \
          measure back-to-back updates of one variable, each depending on the previous one \
          through memory. `cmpxchg` succeeds every time (i → i + 1). ArceOS ran in its own \
-         process (`arceos-bench`); the same `thread_local!` const loops measured there: {}.\n",
+         process (`arceos-bench`, built as that crate's tests are: `non-zero-vma`, `-no-pie`, its \
+         linker script), the same `thread_local!` const loops measured there: {}; `ax-percpu` \
+         in its own too (`axpercpu-bench`, feature `host-test` and its `host-test.ld`, as its \
+         tests are; a `CpuPin` per operation, and its counter a per-CPU `AtomicU64`, since it \
+         has no read-modify-write on scalars), `thread_local!` const there: {}.\n",
         empty.unwrap_or_else(|| "?".into()),
-        OPS.iter()
-            .map(|op| {
-                let c = r
-                    .get("ops-arceos", "thread_local! const", op)
-                    .map_or("?".into(), |x| num(x.stats.median));
-                format!("{op} {c}")
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+        baseline(r, "ops-arceos"),
+        baseline(r, "ops-ax"),
     );
+}
+
+/// The `thread_local!` const loops measured in another process's section, for comparison.
+fn baseline(r: &Results, section: &str) -> String {
+    OPS.iter()
+        .map(|op| {
+            let c = r
+                .get(section, "thread_local! const", op)
+                .map_or("?".into(), |x| num(x.stats.median));
+            format!("{op} {c}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn instructions_table(w: &mut String, r: &Results) {
@@ -184,7 +199,10 @@ fn instructions_table(w: &mut String, r: &Results) {
          that may use the stack (ArceOS's; inlined, they vanish: see its loops). The fast paths \
          of percpu-rt and ArceOS, in full:\n"
     );
-    let _ = writeln!(w, "| op | percpu-rt | ArceOS `percpu` 0.2 |\n|---|---|---|");
+    let _ = writeln!(
+        w,
+        "| op | percpu-rt | ArceOS `percpu` 0.4 | `ax-percpu` 0.4.24 |\n|---|---|---|---|"
+    );
     for op in OPS {
         let list = |probe: &str| {
             r.probes.get(&format!("probe_{probe}_{op}")).map_or("—".into(), |p| {
@@ -195,7 +213,7 @@ fn instructions_table(w: &mut String, r: &Results) {
                     .join("; ")
             })
         };
-        let _ = writeln!(w, "| `{op}` | {} | {} |", list("pcpu"), list("arceos"));
+        let _ = writeln!(w, "| `{op}` | {} | {} | {} |", list("pcpu"), list("arceos"), list("ax"));
     }
     let _ = writeln!(w);
 }
@@ -372,7 +390,7 @@ fn targets(w: &mut String, r: &Results) {
             "| `{op}` | {} | {} | {} | {} ({pie} / {nopie} / {}) |",
             check("ops", "ops", "thread_local! const", 1.05),
             check("ops-nopie", "ops-nopie", "thread_local! const", 1.05),
-            check("ops-nopie", "ops-arceos", "ArceOS percpu 0.2", 1.0),
+            check("ops-nopie", "ops-arceos", "ArceOS percpu 0.4", 1.0),
             if pie == "1" && nopie == "1" { "met" } else { "not met" },
             insns("arceos"),
         );

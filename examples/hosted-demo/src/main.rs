@@ -179,7 +179,7 @@ fn main() -> ExitCode {
     println!("{:>5} {total:>12} {bytes:>14}", "total");
     let ok = total == per_cpu * machine.cpus().len() as u64;
     println!(
-        "{} packets in {:.1} ms ({:.1} ns per packet on each CPU, three per-CPU updates each); sum {}",
+        "{} packets in {:.1} ms, {:.1} ns a packet per CPU (3 per-CPU updates); sum {}",
         total,
         elapsed.as_secs_f64() * 1e3,
         elapsed.as_secs_f64() * 1e9 / per_cpu.max(1) as f64,

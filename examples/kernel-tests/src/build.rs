@@ -34,14 +34,24 @@ pub fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
-/// The release ELF of `kernel` built in `target_dir`.
-pub fn elf_path(kernel: Kernel, target_dir: &Path) -> PathBuf {
-    target_dir.join(kernel.target()).join("release").join(kernel.package())
+/// The target directory of `kernel` under `target_dir`: its own subdirectory when it adds target
+/// features (they change every crate, `core` included, so the variants would rebuild each other
+/// in a shared directory).
+pub fn target_dir_of(kernel: Kernel, target_dir: &Path) -> PathBuf {
+    match kernel.target_features() {
+        Some(_) => target_dir.join(kernel.name()),
+        None => target_dir.to_path_buf(),
+    }
 }
 
-/// Held from a build's start to its copy: the aarch64 variants share a package and so the
-/// output path in a shared target directory, so another test's build must not replace the ELF
-/// before it is copied (cargo's own lock covers only the build).
+/// The release ELF of `kernel` built in `target_dir`.
+pub fn elf_path(kernel: Kernel, target_dir: &Path) -> PathBuf {
+    target_dir_of(kernel, target_dir).join(kernel.target()).join("release").join(kernel.package())
+}
+
+/// Held from a build's start to its copy: the variants of one architecture share a package and
+/// so the output path in a shared target directory, so another test's build must not replace
+/// the ELF before it is copied (cargo's own lock covers only the build).
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
 /// Whether a verbose cargo log names a unit of the `alloc` crate (built or up to date:
@@ -55,8 +65,8 @@ fn names_alloc_crate(cargo_log: &str) -> bool {
 }
 
 /// Builds `kernel` (release) with its target directory `target_dir`, and copies the ELF to
-/// `out_dir/percpu-kernel-<variant>.elf` (the aarch64 variants share a package and so an output
-/// path). Returns the copy.
+/// `out_dir/percpu-kernel-<variant>.elf` (the variants of an architecture share a package and so
+/// an output path). Returns the copy.
 ///
 /// A kernel with its own [`Kernel::build_std`] (`core` alone) is built with that
 /// `-Zbuild-std`, verbosely, and the build is refused when its units include the `alloc`
@@ -67,9 +77,15 @@ pub fn build(kernel: Kernel, target_dir: &Path, out_dir: &Path) -> Result<PathBu
     cmd.current_dir(kernels_dir())
         .args(["build", "--release", "-p", kernel.package(), "--target", kernel.target()])
         .arg("--target-dir")
-        .arg(target_dir);
+        .arg(target_dir_of(kernel, target_dir));
     if !kernel.features().is_empty() {
         cmd.args(["--features", &kernel.features().join(",")]);
+    }
+    if let Some(features) = kernel.target_features() {
+        // Appended to the rustflags of the kernels' .cargo/config.toml (Cargo joins arrays).
+        let flags =
+            format!("target.{}.rustflags=[\"-C\", \"target-feature={features}\"]", kernel.target());
+        cmd.args(["--config", &flags]);
     }
     if let Some(crates) = kernel.build_std() {
         // On the command line, `-Zbuild-std` replaces the `[unstable]` table's choice.
@@ -106,6 +122,86 @@ pub fn build(kernel: Kernel, target_dir: &Path, out_dir: &Path) -> Result<PathBu
     std::fs::copy(&built, &copy)
         .map_err(|e| format!("copying {} to {}: {e}", built.display(), copy.display()))?;
     Ok(copy)
+}
+
+/// The source of kernel-lib as `kernel`'s build expands it (`cargo rustc -- -Zunpretty=expanded`:
+/// what `cargo expand` prints, before pretty-printing), with the target, features and target
+/// features of `kernel`, in its target directory under `target_dir` (only kernel-lib is
+/// expanded; its dependencies are the build's own).
+pub fn expand_kernel_lib(kernel: Kernel, target_dir: &Path) -> Result<String, String> {
+    let _serialised = BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(kernels_dir())
+        .args(["rustc", "--release", "-p", "kernel-lib", "--target", kernel.target()])
+        .arg("--target-dir")
+        .arg(target_dir_of(kernel, target_dir));
+    if let Some(features) = kernel.target_features() {
+        let flags =
+            format!("target.{}.rustflags=[\"-C\", \"target-feature={features}\"]", kernel.target());
+        cmd.args(["--config", &flags]);
+    }
+    if kernel == Kernel::Aarch64El2 || kernel == Kernel::Riscv64Gp {
+        // The runtime's register feature (the kernels' `el2`/`gp` turn it on).
+        let feature = if kernel == Kernel::Aarch64El2 { "aarch64-el2" } else { "riscv64-gp" };
+        cmd.args(["--features", &format!("percpu-rt/{feature}")]);
+    }
+    cmd.args(["--", "-Zunpretty=expanded"]);
+    for (key, _) in std::env::vars_os() {
+        if let Some(k) = key.to_str()
+            && leaks_into_nested_cargo(k)
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUSTC", RUSTC).env("RUSTC_BOOTSTRAP", "1");
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "expanding kernel-lib for {} failed ({}):\n{}",
+            kernel.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Builds kernel-lib alone (release) as `kernel`'s build would, plus its own `features`, in
+/// `kernel`'s target directory under `target_dir`: `Err` with the compiler's messages when it
+/// does not compile.
+pub fn build_kernel_lib(
+    kernel: Kernel,
+    features: &[&str],
+    target_dir: &Path,
+) -> Result<(), String> {
+    let _serialised = BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(kernels_dir())
+        .args(["build", "--release", "-p", "kernel-lib", "--target", kernel.target()])
+        .arg("--target-dir")
+        .arg(target_dir_of(kernel, target_dir));
+    if let Some(features) = kernel.target_features() {
+        let flags =
+            format!("target.{}.rustflags=[\"-C\", \"target-feature={features}\"]", kernel.target());
+        cmd.args(["--config", &flags]);
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    for (key, _) in std::env::vars_os() {
+        if let Some(k) = key.to_str()
+            && leaks_into_nested_cargo(k)
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUSTC", RUSTC).env("RUSTC_BOOTSTRAP", "1");
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
 
 /// Builds the library of the kernel without a heap (its per-CPU statics, setup and checks, on

@@ -8,7 +8,8 @@
 //!   `.cargo/config.toml`, or `core` alone for the kernel without a heap, whose build must not
 //!   contain the `alloc` crate);
 //! * [`qemu::Boot`] is one boot: the QEMU command line (the same one the kernels' README gives
-//!   for booting by hand; `-smp N[,maxcpus=M]`, `gic-version=3` on aarch64 beyond 8 CPUs),
+//!   for booting by hand; `-smp N[,maxcpus=M]`, `gic-version=3` on aarch64 beyond 8 CPUs,
+//!   OpenSBI's `-bios default` on riscv64),
 //!   run under a deadline that grows with the CPU count, with QEMU killed when it passes;
 //! * [`markers`] judges a transcript by its exit status and by markers, never by whole
 //!   transcripts (the CPUs' lines interleave in any order): among them the possible, present
@@ -18,22 +19,36 @@
 //! The tests in `tests/qemu.rs` put these together.
 
 pub mod build;
+pub mod disasm;
 pub mod markers;
 pub mod qemu;
 pub mod toolchain;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 /// One bootable kernel build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// `percpu-kernel-x86_64` for `x86_64-unknown-none`.
     X86_64,
-    /// `percpu-kernel-aarch64` for `aarch64-unknown-none`, per-CPU base in `TPIDR_EL1`.
+    /// `percpu-kernel-aarch64` for `aarch64-unknown-none`, per-CPU base in `TPIDR_EL1`, exclusive
+    /// load/store atomics (ARMv8.0; booted on `cortex-a72`, which has no LSE).
     Aarch64El1,
     /// `percpu-kernel-aarch64` with feature `el2`, per-CPU base in `TPIDR_EL2`; boots with
     /// `-M virt,virtualization=on`.
     Aarch64El2,
+    /// `percpu-kernel-aarch64` at EL1 built with `-C target-feature=+lse`: LSE atomics
+    /// (`stadd`, `ldadd`, `swp`, `cas`, `casp`); boots on `-cpu max`.
+    Aarch64Lse,
+    /// `percpu-kernel-riscv64` for `riscv64gc-unknown-none-elf`, per-CPU base in `tp` (RV64GC:
+    /// AMOs, LR/SC for `cmpxchg`, masked word sequences for 8 and 16 bits).
+    Riscv64Tp,
+    /// `percpu-kernel-riscv64` with feature `gp`: per-CPU base in `gp`.
+    Riscv64Gp,
+    /// `percpu-kernel-riscv64` (base in `tp`) built with `+zacas,+zabha`: `amocas` for
+    /// `cmpxchg` (`amocas.q` for 16 bytes) and byte/halfword AMOs; boots on a CPU with both.
+    Riscv64Zacas,
     /// `percpu-kernel-x86_64` with feature `debug-checks`: percpu-rt's debug mode, and
     /// `debug_misuse=` to trigger its reports. Not in [`Kernel::ALL`]: its own tests boot it.
     X86_64Debug,
@@ -44,34 +59,60 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every variant.
-    pub const ALL: [Kernel; 4] =
-        [Kernel::X86_64, Kernel::Aarch64El1, Kernel::Aarch64El2, Kernel::CoreOnly];
+    pub const ALL: [Kernel; 8] = [
+        Kernel::X86_64,
+        Kernel::Aarch64El1,
+        Kernel::Aarch64El2,
+        Kernel::Aarch64Lse,
+        Kernel::Riscv64Tp,
+        Kernel::Riscv64Gp,
+        Kernel::Riscv64Zacas,
+        Kernel::CoreOnly,
+    ];
 
-    /// A short name (`x86_64`, `aarch64-el1`, `aarch64-el2`, `core-only`), used for file names.
+    /// A short name (`x86_64`, `aarch64-el1`, ..., `riscv64-zacas`, `core-only`), used for file
+    /// names.
     pub fn name(self) -> &'static str {
         match self {
             Kernel::X86_64 => "x86_64",
             Kernel::Aarch64El1 => "aarch64-el1",
             Kernel::Aarch64El2 => "aarch64-el2",
+            Kernel::Aarch64Lse => "aarch64-lse",
+            Kernel::Riscv64Tp => "riscv64-tp",
+            Kernel::Riscv64Gp => "riscv64-gp",
+            Kernel::Riscv64Zacas => "riscv64-zacas",
             Kernel::X86_64Debug => "x86_64-debug",
             Kernel::CoreOnly => "core-only",
+        }
+    }
+
+    /// The target architecture.
+    pub fn arch(self) -> &'static str {
+        match self {
+            Kernel::X86_64 | Kernel::X86_64Debug | Kernel::CoreOnly => "x86_64",
+            Kernel::Aarch64El1 | Kernel::Aarch64El2 | Kernel::Aarch64Lse => "aarch64",
+            Kernel::Riscv64Tp | Kernel::Riscv64Gp | Kernel::Riscv64Zacas => "riscv64",
         }
     }
 
     /// The cargo package.
     pub fn package(self) -> &'static str {
         match self {
-            Kernel::X86_64 | Kernel::X86_64Debug => "percpu-kernel-x86_64",
-            Kernel::Aarch64El1 | Kernel::Aarch64El2 => "percpu-kernel-aarch64",
             Kernel::CoreOnly => "percpu-kernel-core-only",
+            _ => match self.arch() {
+                "x86_64" => "percpu-kernel-x86_64",
+                "aarch64" => "percpu-kernel-aarch64",
+                _ => "percpu-kernel-riscv64",
+            },
         }
     }
 
     /// The target triple.
     pub fn target(self) -> &'static str {
-        match self {
-            Kernel::X86_64 | Kernel::X86_64Debug | Kernel::CoreOnly => "x86_64-unknown-none",
-            Kernel::Aarch64El1 | Kernel::Aarch64El2 => "aarch64-unknown-none",
+        match self.arch() {
+            "x86_64" => "x86_64-unknown-none",
+            "aarch64" => "aarch64-unknown-none",
+            _ => "riscv64gc-unknown-none-elf",
         }
     }
 
@@ -84,8 +125,41 @@ impl Kernel {
     pub fn features(self) -> &'static [&'static str] {
         match self {
             Kernel::Aarch64El2 => &["el2"],
+            Kernel::Riscv64Gp => &["gp"],
             Kernel::X86_64Debug => &["debug-checks"],
-            Kernel::X86_64 | Kernel::Aarch64El1 | Kernel::CoreOnly => &[],
+            _ => &[],
+        }
+    }
+
+    /// Target features added to the kernels' rustflags (which change `core` too: such a
+    /// variant builds in a target directory of its own).
+    pub fn target_features(self) -> Option<&'static str> {
+        match self {
+            Kernel::Aarch64Lse => Some("+lse"),
+            Kernel::Riscv64Zacas => Some("+zacas,+zabha"),
+            _ => None,
+        }
+    }
+
+    /// QEMU's `-cpu`, if the board's default is not the one (aarch64's `cortex-a72` has no LSE,
+    /// `max` has; riscv64's default `rv64` needs Zacas and Zabha turned on).
+    pub fn qemu_cpu(self) -> Option<&'static str> {
+        match self {
+            Kernel::Aarch64El1 | Kernel::Aarch64El2 => Some("cortex-a72"),
+            Kernel::Aarch64Lse => Some("max"),
+            Kernel::Riscv64Zacas => Some("rv64,zacas=true,zabha=true"),
+            _ => None,
+        }
+    }
+
+    /// The register its banner and `cpuN: online` lines name.
+    pub fn base_register(self) -> &'static str {
+        match self {
+            Kernel::X86_64 | Kernel::X86_64Debug | Kernel::CoreOnly => "GS.base",
+            Kernel::Aarch64El1 | Kernel::Aarch64Lse => "TPIDR_EL1",
+            Kernel::Aarch64El2 => "TPIDR_EL2",
+            Kernel::Riscv64Tp | Kernel::Riscv64Zacas => "tp",
+            Kernel::Riscv64Gp => "gp",
         }
     }
 
@@ -95,37 +169,36 @@ impl Kernel {
     pub fn build_std(self) -> Option<&'static str> {
         match self {
             Kernel::CoreOnly => Some("core"),
-            Kernel::X86_64 | Kernel::X86_64Debug | Kernel::Aarch64El1 | Kernel::Aarch64El2 => None,
+            _ => None,
         }
     }
 
     /// Where the kernel takes its CPUs from, as its banner says: the ACPI MADT on x86_64 (QEMU
     /// with qboot always has ACPI tables unless `-machine acpi=off`), the device tree on
-    /// aarch64, fw_cfg for the core-only kernel.
+    /// aarch64 and riscv64, fw_cfg for the core-only kernel.
     pub fn cpus_from(self) -> &'static str {
         match self {
-            Kernel::X86_64 | Kernel::X86_64Debug => "ACPI MADT",
-            Kernel::Aarch64El1 | Kernel::Aarch64El2 => "device tree",
             Kernel::CoreOnly => "fw_cfg",
+            _ if self.arch() == "x86_64" => "ACPI MADT",
+            _ => "device tree",
         }
     }
 
     /// The first-chunk mode the kernel uses when the command line does not choose
     /// (`first_chunk` in its `percpu.toml`).
     pub fn default_mode(self) -> FirstChunkMode {
-        match self {
-            Kernel::X86_64 | Kernel::X86_64Debug | Kernel::CoreOnly => FirstChunkMode::Embed,
-            Kernel::Aarch64El1 | Kernel::Aarch64El2 => FirstChunkMode::Page,
+        match self.arch() {
+            "x86_64" => FirstChunkMode::Embed,
+            _ => FirstChunkMode::Page,
         }
     }
 
     /// The kernel crate's directory (its `percpu.toml` is there).
     pub fn crate_dir(self) -> PathBuf {
-        kernels_dir().join(match self {
-            Kernel::X86_64 | Kernel::X86_64Debug => "x86_64",
-            Kernel::Aarch64El1 | Kernel::Aarch64El2 => "aarch64",
-            Kernel::CoreOnly => "core-only",
-        })
+        match self {
+            Kernel::CoreOnly => kernels_dir().join("core-only"),
+            _ => kernels_dir().join(self.arch()),
+        }
     }
 }
 
@@ -156,4 +229,39 @@ pub fn workspace_root() -> PathBuf {
 /// The kernels' cargo workspace.
 pub fn kernels_dir() -> PathBuf {
     workspace_root().join("examples/kernels")
+}
+
+/// Makes sure the toolchain is installed ([`toolchain::ensure`], once per process); panics with
+/// the installer's complaint otherwise.
+pub fn toolchain_ready() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Err(e) = READY.get_or_init(toolchain::ensure) {
+        panic!("{e}");
+    }
+}
+
+/// The ELF of `kernel`, built on first use (once per process, one slot per variant, so that a
+/// test waits only for the variant it boots) under `work_dir` (`target/` for the nested builds,
+/// `elf/` for the copies; kept between runs: rebuilds are incremental). Panics with the build's
+/// errors.
+pub fn elf(kernel: Kernel, work_dir: &Path) -> PathBuf {
+    type Slot = OnceLock<Result<PathBuf, String>>;
+    static SLOTS: Mutex<Vec<(Kernel, &'static Slot)>> = Mutex::new(Vec::new());
+    toolchain_ready();
+    let slot = {
+        let mut slots = SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match slots.iter().find(|(k, _)| *k == kernel) {
+            Some((_, slot)) => *slot,
+            None => {
+                let slot: &'static Slot = Box::leak(Box::default());
+                slots.push((kernel, slot));
+                slot
+            }
+        }
+    };
+    match slot.get_or_init(|| build::build(kernel, &work_dir.join("target"), &work_dir.join("elf")))
+    {
+        Ok(path) => path.clone(),
+        Err(e) => panic!("{e}"),
+    }
 }

@@ -98,8 +98,8 @@ impl Boot {
 
     /// The program and its arguments.
     pub fn argv(&self) -> Vec<String> {
-        let mut argv: Vec<String> = match self.kernel {
-            Kernel::X86_64 | Kernel::X86_64Debug | Kernel::CoreOnly => vec![
+        let mut argv: Vec<String> = match self.kernel.arch() {
+            "x86_64" => vec![
                 "qemu-system-x86_64".into(),
                 "-bios".into(),
                 QBOOT.into(),
@@ -109,16 +109,26 @@ impl Boot {
                 "-device".into(),
                 "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
             ],
-            Kernel::Aarch64El1 | Kernel::Aarch64El2 => vec![
-                "qemu-system-aarch64".into(),
+            "aarch64" => {
+                vec!["qemu-system-aarch64".into(), "-M".into(), self.aarch64_machine()]
+            }
+            // OpenSBI (`-bios default`) enters the kernel in S-mode; it exits through the
+            // board's test device.
+            _ => vec![
+                "qemu-system-riscv64".into(),
                 "-M".into(),
-                self.aarch64_machine(),
-                "-cpu".into(),
-                "cortex-a72".into(),
-                "-semihosting".into(),
+                "virt".into(),
+                "-bios".into(),
+                "default".into(),
             ],
         };
-        if self.no_acpi && self.kernel.target() == Kernel::X86_64.target() {
+        if let Some(cpu) = self.kernel.qemu_cpu() {
+            argv.extend(["-cpu".into(), cpu.into()]);
+        }
+        if self.kernel.arch() == "aarch64" {
+            argv.push("-semihosting".into());
+        }
+        if self.no_acpi && self.kernel.arch() == "x86_64" {
             argv.extend(["-machine".into(), "acpi=off".into()]);
         }
         argv.extend([

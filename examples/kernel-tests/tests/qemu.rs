@@ -1,26 +1,36 @@
-//! Boots the example kernels under QEMU: x86_64 (PVH, INIT-SIPI-SIPI) and aarch64 (virt, PSCI)
-//! at EL1 and, built with `el2`, at EL2 under `virtualization=on`; with 1, 2, 3, 4, 5, 7, 8, 16
-//! and 64 CPUs (64 is the kernels' `max_cpus`), in both first-chunk modes; with more possible
-//! CPUs than online ones (x86_64: `-smp N,maxcpus=M`, whose extra CPUs the ACPI MADT lists as
-//! hot-pluggable; both: the kernel's `maxcpus=` parameter); checks the exit status and the
-//! markers of every boot (a unit for every possible CPU, only the online ones started, their
-//! copies exact, the offline units still holding their initial values), that failures are
-//! reported as such, and inspects the kernel ELF files with `percpu-build inspect`. The kernel
-//! without a heap (built with `-Zbuild-std=core`, percpu-rt without `alloc`) boots in both
-//! first-chunk modes too.
+//! Boots the example kernels under QEMU: x86_64 (PVH, INIT-SIPI-SIPI), aarch64 (virt, PSCI) at
+//! EL1 and, built with `el2`, at EL2 under `virtualization=on`, both with exclusive-pair atomics
+//! on `cortex-a72` (1, 2, 3, 4, 5, 7, 8, 16 and 64 CPUs; 64 is the kernels' `max_cpus`), aarch64
+//! with LSE atomics on `-cpu max`, and riscv64 (virt, OpenSBI, SBI HSM) with its per-CPU base
+//! in `tp` and in `gp`, and with Zacas and Zabha (1, 2, 4, 8 and 16 harts); every one in both
+//! first-chunk modes; with more possible CPUs than online ones (x86_64: `-smp N,maxcpus=M`,
+//! whose extra CPUs the ACPI MADT lists as hot-pluggable; all: the kernel's `maxcpus=`
+//! parameter); checks the exit status and the markers of every boot (a unit for every possible
+//! CPU, only the online ones started, each with the expected base register, their copies
+//! exact, the offline units still holding their initial values), that failures are reported as
+//! such, and inspects the kernel ELF files with `percpu-build inspect`. The kernel without a
+//! heap (built with `-Zbuild-std=core`, percpu-rt without `alloc`) boots in both first-chunk
+//! modes too. The disassembly of every kernel's by-value operations is checked in
+//! `tests/codegen.rs`.
 //!
 //! The toolchain is installed when missing (a tool that stays missing fails the test: nothing
 //! is skipped). Each kernel variant is built once, by whichever test needs it first.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
 
 use kernel_tests::markers::{Expected, check_fail, check_pass, check_pass_of};
 use kernel_tests::qemu::Boot;
-use kernel_tests::{FirstChunkMode, Kernel, build, toolchain};
+use kernel_tests::{FirstChunkMode, Kernel, build};
 
-/// CPU counts every variant boots with, in both first-chunk modes.
-const CPU_COUNTS: [u32; 9] = [1, 2, 3, 4, 5, 7, 8, 16, 64];
+/// CPU counts `kernel` boots with, in both first-chunk modes: the x86_64 kernel and the two
+/// aarch64 builds that have always been booted every way up to `max_cpus`, the newer variants
+/// (aarch64 with LSE, riscv64) with 1 to 16 CPUs.
+fn cpu_counts(kernel: Kernel) -> &'static [u32] {
+    match kernel {
+        Kernel::X86_64 | Kernel::Aarch64El1 | Kernel::Aarch64El2 => &[1, 2, 3, 4, 5, 7, 8, 16, 64],
+        _ => &[1, 2, 4, 8, 16],
+    }
+}
 /// From this many online CPUs on, a boot runs [`FEW_ITERATIONS`] rounds of per-CPU work
 /// instead of the kernels' default 100 000: 63 or 64 emulated aarch64 CPUs on two host cores take
 /// 10-20 s for the default (their per-CPU updates are atomic read-modify-writes, which TCG
@@ -29,42 +39,14 @@ const FEW_ITERATIONS_FROM: u32 = 32;
 /// Rounds of per-CPU work for the largest CPU counts (`iterations=` on the command line).
 const FEW_ITERATIONS: u64 = 10_000;
 
-fn toolchain_ready() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(e) = READY.get_or_init(toolchain::ensure) {
-        panic!("{e}");
-    }
-}
-
 /// Where the nested builds put their output (kept between runs: rebuilds are incremental).
 fn work_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("percpu-kernels")
 }
 
-/// The ELF of `kernel`, built on first use (one slot per variant, so that a test waits only
-/// for the variant it boots).
+/// The ELF of `kernel`, built on first use.
 fn elf(kernel: Kernel) -> PathBuf {
-    type Slot = OnceLock<Result<PathBuf, String>>;
-    static SLOTS: Mutex<Vec<(Kernel, &'static Slot)>> = Mutex::new(Vec::new());
-    toolchain_ready();
-    let slot = {
-        let mut slots = SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match slots.iter().find(|(k, _)| *k == kernel) {
-            Some((_, slot)) => *slot,
-            None => {
-                let slot: &'static Slot = Box::leak(Box::default());
-                slots.push((kernel, slot));
-                slot
-            }
-        }
-    };
-    match slot.get_or_init(|| {
-        let dir = work_dir();
-        build::build(kernel, &dir.join("target"), &dir.join("elf"))
-    }) {
-        Ok(path) => path.clone(),
-        Err(e) => panic!("{e}"),
-    }
+    kernel_tests::elf(kernel, &work_dir())
 }
 
 fn arch_banner(kernel: Kernel, virtualization: bool) -> &'static str {
@@ -74,6 +56,10 @@ fn arch_banner(kernel: Kernel, virtualization: bool) -> &'static str {
         (Kernel::Aarch64El1, false) => "aarch64 at EL1",
         (Kernel::Aarch64El1, true) => "aarch64 at EL1 (entered at EL2)",
         (Kernel::Aarch64El2, _) => "aarch64 at EL2",
+        (Kernel::Aarch64Lse, _) => "aarch64 at EL1 with LSE atomics",
+        (Kernel::Riscv64Tp, _) => "riscv64 (base in tp)",
+        (Kernel::Riscv64Gp, _) => "riscv64 (base in gp)",
+        (Kernel::Riscv64Zacas, _) => "riscv64 (base in tp) with Zacas and Zabha",
     }
 }
 
@@ -95,15 +81,27 @@ fn command_line(mode: Option<FirstChunkMode>, online: u32, extra: &[&str]) -> Op
 fn check_boots(cases: Vec<(Boot, Expected<'static>)>) {
     let total = cases.len();
     let mut failures = Vec::new();
+    let mut other_boot_hart = 0;
     for (boot, want) in cases {
         match boot.run() {
             Ok(run) => {
                 if let Err(e) = check_pass_of(boot.kernel, &run, &want) {
                     failures.push(e);
+                } else if let Err(e) = check_base_register(&run, boot.kernel) {
+                    failures.push(e);
+                }
+                // OpenSBI picks the boot hart; it becomes CPU 0 whatever its hart id.
+                if boot.kernel.arch() == "riscv64"
+                    && !run.lines().any(|l| l.starts_with("cpu0: online, hardware id 0x0,"))
+                {
+                    other_boot_hart += 1;
                 }
             }
             Err(e) => failures.push(format!("{}: {e}", boot.shell_command())),
         }
+    }
+    if other_boot_hart > 0 {
+        println!("{other_boot_hart} of {total} boots had a boot hart other than hart 0");
     }
     assert!(
         failures.is_empty(),
@@ -113,10 +111,20 @@ fn check_boots(cases: Vec<(Boot, Expected<'static>)>) {
     );
 }
 
+/// Every `cpuN: online` line must name the register the variant keeps its base in
+/// (`tp = 0x...`, `TPIDR_EL2 = 0x...`).
+fn check_base_register(run: &kernel_tests::qemu::Run, kernel: Kernel) -> Result<(), String> {
+    let register = format!(", {} = 0x", kernel.base_register());
+    match run.lines().find(|l| l.contains(": online, ") && !l.contains(&register)) {
+        Some(line) => Err(format!("{line:?} does not name {register:?}\n{}", run.describe())),
+        None => Ok(()),
+    }
+}
+
 /// Boots `kernel` with every CPU count in `mode` (`None`: the kernel's default, no command
 /// line) and checks each boot.
 fn boots_everywhere(kernel: Kernel, mode: Option<FirstChunkMode>) {
-    boots_with(kernel, mode, &CPU_COUNTS);
+    boots_with(kernel, mode, cpu_counts(kernel));
 }
 
 /// Boots `kernel` with each of `cpu_counts` CPUs in `mode` and checks each boot.
@@ -176,6 +184,72 @@ fn aarch64_el2_boots_with_its_page_mode_first_chunk() {
 #[test]
 fn aarch64_el2_boots_with_an_embedded_first_chunk() {
     boots_everywhere(Kernel::Aarch64El2, Some(FirstChunkMode::Embed));
+}
+
+#[test]
+fn aarch64_lse_boots_with_its_page_mode_first_chunk() {
+    boots_everywhere(Kernel::Aarch64Lse, None);
+}
+
+#[test]
+fn aarch64_lse_boots_with_an_embedded_first_chunk() {
+    boots_everywhere(Kernel::Aarch64Lse, Some(FirstChunkMode::Embed));
+}
+
+#[test]
+fn riscv64_tp_boots_with_its_page_mode_first_chunk() {
+    boots_everywhere(Kernel::Riscv64Tp, None);
+}
+
+#[test]
+fn riscv64_tp_boots_with_an_embedded_first_chunk() {
+    boots_everywhere(Kernel::Riscv64Tp, Some(FirstChunkMode::Embed));
+}
+
+#[test]
+fn riscv64_gp_boots_with_its_page_mode_first_chunk() {
+    boots_everywhere(Kernel::Riscv64Gp, None);
+}
+
+#[test]
+fn riscv64_gp_boots_with_an_embedded_first_chunk() {
+    boots_everywhere(Kernel::Riscv64Gp, Some(FirstChunkMode::Embed));
+}
+
+#[test]
+fn riscv64_zacas_boots_with_its_page_mode_first_chunk() {
+    boots_everywhere(Kernel::Riscv64Zacas, None);
+}
+
+#[test]
+fn riscv64_zacas_boots_with_an_embedded_first_chunk() {
+    boots_everywhere(Kernel::Riscv64Zacas, Some(FirstChunkMode::Embed));
+}
+
+/// riscv64 (base in `tp` and in `gp`, both first-chunk modes): every hart of the device tree is
+/// possible and present; `maxcpus=8` brings 8 of 16 online, and the other 8 units keep their
+/// initial values.
+#[test]
+fn riscv64_sets_up_a_unit_for_every_possible_hart() {
+    let mut cases = Vec::new();
+    for kernel in [Kernel::Riscv64Tp, Kernel::Riscv64Gp] {
+        let elf = elf(kernel);
+        for mode in [FirstChunkMode::Page, FirstChunkMode::Embed] {
+            let mut boot = Boot::new(kernel, elf.clone(), 16);
+            boot.append = command_line(Some(mode), 8, &["maxcpus=8"]);
+            let arch = arch_banner(kernel, false);
+            let want = Expected {
+                online: 8,
+                present: 16,
+                possible: 16,
+                cpus_from: "device tree",
+                mode,
+                arch,
+            };
+            cases.push((boot, want));
+        }
+    }
+    check_boots(cases);
 }
 
 /// x86_64 with more possible CPUs than online ones, in both first-chunk modes: QEMU's
@@ -317,6 +391,7 @@ fn failures_are_reported_with_the_fail_status() {
     let too_many = [
         (Kernel::X86_64, "65 CPUs are present, but this kernel is configured for at most 64"),
         (Kernel::Aarch64El1, "65 CPUs, but this kernel is configured for at most 64"),
+        (Kernel::Riscv64Tp, "65 CPUs, but this kernel is configured for at most 64"),
     ];
     for (kernel, reason) in too_many {
         let run = Boot::new(kernel, elf(kernel), 65).run().unwrap_or_else(|e| panic!("{e}"));
@@ -341,6 +416,9 @@ fn cpu_exceptions_are_reported_with_the_fail_status() {
         (Kernel::X86_64, "CPU exception on APIC 3: invalid opcode (vector 6)"),
         (Kernel::Aarch64El1, "at EL1: synchronous from current EL, ESR 0x2000000 (class 0x0)"),
         (Kernel::Aarch64El2, "at EL2: synchronous from current EL, ESR 0x2000000 (class 0x0)"),
+        (Kernel::Aarch64Lse, "at EL1: synchronous from current EL, ESR 0x2000000 (class 0x0)"),
+        (Kernel::Riscv64Tp, ": illegal instruction (scause 0x2), sepc 0x"),
+        (Kernel::Riscv64Gp, ": illegal instruction (scause 0x2), sepc 0x"),
     ];
     for (kernel, reason) in cases {
         let mut boot = Boot::new(kernel, elf(kernel), 4);
@@ -432,12 +510,12 @@ fn core_only_kernel_boots_without_a_heap() {
 }
 
 /// percpu-rt without `alloc`, and the core-only kernel's library on it (statics, guards,
-/// remote reads, the first-chunk setup), compile with `core` alone for both kernel targets:
+/// remote reads, the first-chunk setup), compile with `core` alone for every kernel target:
 /// the builds contain no `alloc` crate.
 #[test]
-fn percpu_rt_builds_on_core_alone_for_both_targets() {
-    toolchain_ready();
-    for target in ["x86_64-unknown-none", "aarch64-unknown-none"] {
+fn percpu_rt_builds_on_core_alone_for_every_target() {
+    kernel_tests::toolchain_ready();
+    for target in ["x86_64-unknown-none", "aarch64-unknown-none", "riscv64gc-unknown-none-elf"] {
         if let Err(e) = build::build_core_only_library(target, &work_dir().join("target")) {
             panic!("{e}");
         }
@@ -501,13 +579,16 @@ fn percpu_build_inspects_the_kernel_elf_files() {
             String::from_utf8_lossy(&out.stderr)
         );
         let variables: &[&str] = match kernel {
-            Kernel::X86_64 | Kernel::X86_64Debug => {
-                &["percpu_kernel_x86_64::APIC_ID", "kernel_lib::EVENTS", "kernel_lib::TAG"]
-            }
-            Kernel::Aarch64El1 | Kernel::Aarch64El2 => {
-                &["percpu_kernel_aarch64::MPIDR", "kernel_lib::EVENTS", "kernel_lib::TAG"]
-            }
             Kernel::CoreOnly => &["percpu_kernel_core_only::HW_ID", "percpu_kernel_core_only::TAG"],
+            _ => match kernel.arch() {
+                "x86_64" => {
+                    &["percpu_kernel_x86_64::APIC_ID", "kernel_lib::EVENTS", "kernel_lib::TAG"]
+                }
+                "aarch64" => {
+                    &["percpu_kernel_aarch64::MPIDR", "kernel_lib::EVENTS", "kernel_lib::TAG"]
+                }
+                _ => &["percpu_kernel_riscv64::HARTID", "kernel_lib::EVENTS", "kernel_lib::TAG"],
+            },
         };
         for &variable in variables.iter().chain(&["percpu_rt::local::CPU_ID"]) {
             assert!(

@@ -89,7 +89,6 @@ fn resolve(src: &Source<'_>, tables: &[Table], target: &TargetCfg) -> Result<Con
     let chosen = choose(src, tables, target)?;
     let pointer_width = target.pointer_width();
     let arch = target.arch().to_string();
-    let is_aarch64 = arch == "aarch64";
 
     let number = |key: Key| match chosen[key as usize] {
         Some((Entry { value: Raw::Number(n), .. }, _)) => Some(*n),
@@ -283,20 +282,22 @@ fn resolve(src: &Source<'_>, tables: &[Table], target: &TargetCfg) -> Result<Con
             },
         ));
     }
-    match (base_register, is_aarch64) {
-        (Some(r), false) => {
+    let choices = BaseRegister::choices(&arch);
+    config.base_register = match base_register {
+        Some(r) if !choices.contains(&r) => {
             return Err(key_err(
                 Key::BaseRegister,
-                ErrorKind::BaseRegisterNotAarch64 {
+                ErrorKind::BaseRegisterWrongArch {
                     value: r.name(),
                     arch,
                     target: target.triple().to_string(),
+                    allowed: choices.iter().map(|c| c.name()).collect(),
                 },
             ));
         }
-        (None, true) => config.base_register = Some(BaseRegister::El1),
-        (r, _) => config.base_register = r,
-    }
+        Some(r) => Some(r),
+        None => choices.first().copied(),
+    };
     // My own checks leave the sizes' magnitude: blame the largest size set in the file.
     let largest = Key::ALL
         .into_iter()
@@ -362,6 +363,26 @@ mod tests {
     }
 
     #[test]
+    fn base_register_choices_follow_the_architecture() {
+        let text = "[target.'cfg(target_arch = \"riscv64\")']\nbase_register = \"gp\"\n\
+                    [target.'cfg(target_arch = \"aarch64\")']\nbase_register = \"el2\"\n";
+        let rv = Config::parse(text, "p.toml", &target("riscv64gc-unknown-none-elf")).unwrap();
+        assert_eq!(rv.base_register(), Some(BaseRegister::Gp));
+        let arm = Config::parse(text, "p.toml", &target("aarch64-unknown-none")).unwrap();
+        assert_eq!(arm.base_register(), Some(BaseRegister::El2));
+        let x86 = Config::parse(text, "p.toml", &target("x86_64-unknown-none")).unwrap();
+        assert_eq!(x86.base_register(), None);
+        let e = Config::parse(
+            "base_register = \"el1\"",
+            "p.toml",
+            &target("riscv64gc-unknown-none-elf"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("allowed \"tp\", \"gp\" on riscv64"), "{e}");
+    }
+
+    #[test]
     fn defaults_follow_linux_for_the_pointer_width() {
         let c = Config::defaults(&target("x86_64-unknown-none")).unwrap();
         assert_eq!(c.dynamic_reserve(), layout::DYNAMIC_RESERVE_64);
@@ -379,6 +400,8 @@ mod tests {
         assert_eq!(c32.dynamic_reserve(), layout::DYNAMIC_RESERVE_32);
         let arm = Config::defaults(&target("aarch64-unknown-none")).unwrap();
         assert_eq!(arm.base_register(), Some(BaseRegister::El1));
+        let rv = Config::defaults(&target("riscv64gc-unknown-none-elf")).unwrap();
+        assert_eq!(rv.base_register(), Some(BaseRegister::Tp));
     }
 
     #[test]

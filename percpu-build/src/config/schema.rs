@@ -190,34 +190,65 @@ impl FirstChunk {
     }
 }
 
-/// Which register holds the per-CPU base on aarch64 (`base_register`).
+/// Which register holds the per-CPU base (`base_register`): aarch64 chooses between
+/// `TPIDR_EL1` and `TPIDR_EL2`, riscv64 between `tp` and `gp`; x86_64 has only `GS.base`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BaseRegister {
-    /// `TPIDR_EL1`: the kernel runs at EL1.
+    /// `TPIDR_EL1`: the kernel runs at EL1 (the default on aarch64).
     El1,
     /// `TPIDR_EL2`: the kernel runs at EL2 (needs percpu-rt's `aarch64-el2` feature).
     El2,
+    /// riscv64 `gp` (needs percpu-rt's `riscv64-gp` feature; the linker fragment then refuses a
+    /// `__global_pointer$`, which the linker's gp relaxation would use).
+    Gp,
+    /// riscv64 `tp`, the psABI's thread pointer (the default on riscv64: no linker interaction).
+    Tp,
 }
 
 impl BaseRegister {
     /// The names allowed in `percpu.toml`, in the order of [`BaseRegister::VALUES`].
-    pub(super) const NAMES: &'static [&'static str] = &["el1", "el2"];
+    pub(super) const NAMES: &'static [&'static str] = &["el1", "el2", "gp", "tp"];
     /// The values the names stand for.
-    pub(super) const VALUES: [BaseRegister; 2] = [BaseRegister::El1, BaseRegister::El2];
+    pub(super) const VALUES: [BaseRegister; 4] =
+        [BaseRegister::El1, BaseRegister::El2, BaseRegister::Gp, BaseRegister::Tp];
 
     /// The value as written in `percpu.toml`.
     pub const fn name(self) -> &'static str {
         match self {
             BaseRegister::El1 => "el1",
             BaseRegister::El2 => "el2",
+            BaseRegister::Gp => "gp",
+            BaseRegister::Tp => "tp",
         }
     }
 
-    /// The system register, as `percpu_rt::arch::BASE_REGISTER` names it.
+    /// The register, as `percpu_rt::arch::BASE_REGISTER` names it.
     pub const fn register(self) -> &'static str {
         match self {
             BaseRegister::El1 => "TPIDR_EL1",
             BaseRegister::El2 => "TPIDR_EL2",
+            BaseRegister::Gp => "gp",
+            BaseRegister::Tp => "tp",
+        }
+    }
+
+    /// The choices on `arch` (`target_arch`), the default first; empty where there is no
+    /// choice.
+    pub fn choices(arch: &str) -> &'static [BaseRegister] {
+        match arch {
+            "aarch64" => &[BaseRegister::El1, BaseRegister::El2],
+            "riscv64" => &[BaseRegister::Tp, BaseRegister::Gp],
+            _ => &[],
+        }
+    }
+
+    /// The percpu-rt feature that selects this register (on), or the default (off).
+    pub const fn runtime_feature(self) -> (&'static str, bool) {
+        match self {
+            BaseRegister::El1 => ("aarch64-el2", false),
+            BaseRegister::El2 => ("aarch64-el2", true),
+            BaseRegister::Gp => ("riscv64-gp", true),
+            BaseRegister::Tp => ("riscv64-gp", false),
         }
     }
 }

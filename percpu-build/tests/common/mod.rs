@@ -9,6 +9,8 @@
 pub const X86_64: u16 = 62;
 /// `EM_AARCH64`.
 pub const AARCH64: u16 = 183;
+/// `EM_RISCV`.
+pub const RISCV: u16 = 243;
 
 /// One per-CPU variable of a sample.
 #[derive(Clone, Debug)]
@@ -119,7 +121,11 @@ fn put(buf: &mut Vec<u8>, at: u64, bytes: &[u8]) {
 /// Builds the file. `static_size` is the template size (`__percpu_end - __percpu_start`).
 pub fn build(machine: u16, pie: bool, static_size: u64, vars: &[SampleVar]) -> Vec<u8> {
     let mut f = vec![0u8; SHDRS as usize];
-    let relative: u32 = if machine == AARCH64 { 1027 } else { 8 };
+    let relative: u32 = match machine {
+        AARCH64 => 1027,
+        RISCV => 3,
+        _ => 8,
+    };
 
     // Strings in .rodata, descriptors in the registry.
     let mut rodata: Vec<u8> = Vec::new();

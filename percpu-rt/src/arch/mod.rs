@@ -1,7 +1,8 @@
 //! The architecture contract: the only place with `asm!` and architecture intrinsics.
 //!
 //! Everything the runtime needs from the CPU, in four parts, each arch-neutral here and
-//! provided per architecture in its own folder (`x86_64/`, `aarch64/`), split by job:
+//! provided per architecture in its own folder (`x86_64/`, `aarch64/`, `riscv64/`), split by
+//! job:
 //!
 //! * **the base register** (`registers.rs`): [`BASE_REGISTER`], [`read_base`], [`write_base`].
 //!   It holds `unit_base(cpu) - __percpu_start` (ARCHITECTURE.md, invariant 2).
@@ -9,11 +10,13 @@
 //!   dynamic object (and a static whose type the macro cannot see through), given the per-CPU
 //!   pointer and the width. Each has an arch-neutral default: pin the CPU through the
 //!   [`Platform`](crate::Platform) and use an atomic on `pointer + base`; an architecture
-//!   overrides them with guard-free forms (x86_64: one `op gs:[reg]` instruction).
-//! * **per-variable operations of a static** (`local.rs`, the `static_ops!` macro): a static
-//!   declared with a primitive type gets one-instruction operations that name its template
-//!   symbol (x86_64: `op gs:[rip + SYM]`), emitted where the static is declared, for its one
-//!   width only.
+//!   overrides them with guard-free forms (x86_64: one `op gs:[reg]` instruction; aarch64 and
+//!   riscv64: the base register added to the pointer, then one atomic access).
+//! * **per-variable operations of a static** (the `static_ops!` macro): a static declared with
+//!   a primitive type gets operations that name its template symbol (x86_64: one
+//!   `op gs:[rip + SYM]`; aarch64: `mrs` + `adrp`/`#:lo12:` + one atomic access; riscv64:
+//!   `auipc`/`%pcrel_lo` + `add` of the base register + one atomic access), emitted where the
+//!   static is declared, for its one width only.
 //! * **16-byte atomics** (`WideOps`, `wide.rs`) and a cache **prefetch** hint.
 //!
 //! Widths are passed as a byte count with the value's bits in a `u64` (16-byte values as
@@ -32,13 +35,20 @@ mod aarch64;
 #[cfg(target_arch = "aarch64")]
 use aarch64 as current;
 
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(target_arch = "riscv64")]
+mod riscv64;
+#[cfg(target_arch = "riscv64")]
+use riscv64 as current;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64")))]
 compile_error!(
-    "percpu-rt supports x86_64 and aarch64: add an architecture as a folder of src/arch/ that \
-     provides the base register and overrides the operations of the contract in src/arch/mod.rs"
+    "percpu-rt supports x86_64, aarch64 and riscv64: add an architecture as a folder of \
+     src/arch/ that provides the base register and overrides the operations of the contract in \
+     src/arch/mod.rs"
 );
 
 pub(crate) use current::Arch;
+pub(crate) use current::HAS_WIDE_ATOMICS;
 pub use current::registers::{BASE_REGISTER, read_base, write_base};
 
 /// Points this CPU's per-CPU accesses at the template: loads the base register with 0.

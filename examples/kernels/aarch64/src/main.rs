@@ -20,7 +20,6 @@
 extern crate alloc;
 
 mod boot;
-mod fdt;
 mod paging;
 mod pl011;
 mod psci;
@@ -32,7 +31,7 @@ use core::arch::asm;
 use core::ops::Range;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use kernel_common::{Arch, BootInfo, ExitCode, fail};
+use kernel_common::{Arch, BootInfo, ExitCode, fail, fdt};
 use percpu_rt::{CpuId, percpu};
 
 use boot::SecondaryBoot;
@@ -236,7 +235,13 @@ impl Arch for Aarch64 {
     }
 }
 
-static ARCH_EL1: Aarch64 = Aarch64 { name: "aarch64 at EL1" };
+static ARCH_EL1: Aarch64 = Aarch64 {
+    name: if cfg!(target_feature = "lse") {
+        "aarch64 at EL1 with LSE atomics"
+    } else {
+        "aarch64 at EL1"
+    },
+};
 static ARCH_EL1_FROM_EL2: Aarch64 = Aarch64 { name: "aarch64 at EL1 (entered at EL2)" };
 static ARCH_EL2: Aarch64 = Aarch64 { name: "aarch64 at EL2" };
 
@@ -274,8 +279,10 @@ extern "C" fn aarch64_boot_main(dtb: usize, el: u64, entry_el: u64) -> ! {
         Ok(machine) => machine,
         Err(e) => fail!("device tree: {e}"),
     };
-    let conduit = match machine.psci {
-        Some(c) => c,
+    let conduit = match machine.psci_method {
+        Some("hvc") => Conduit::Hvc,
+        Some("smc") => Conduit::Smc,
+        Some(other) => fail!("the device tree names PSCI method {other:?}; expected hvc or smc"),
         None => fail!("the device tree names no PSCI method"),
     };
     CONDUIT.store(if conduit == Conduit::Hvc { 1 } else { 2 }, Ordering::Relaxed);
@@ -322,12 +329,16 @@ extern "C" fn aarch64_boot_main(dtb: usize, el: u64, entry_el: u64) -> ! {
         }
     }
     let image = &raw const boot::__kernel_start as usize..&raw const boot::__kernel_end as usize;
-    let reserved = [image, tree.range()];
+    let mut reserved: [Range<usize>; 2 + fdt::MAX_RESERVED_RANGES] = Default::default();
+    reserved[0] = image;
+    reserved[1] = tree.range();
+    reserved[2..2 + machine.nr_reserved].clone_from_slice(&machine.reserved[..machine.nr_reserved]);
+    let reserved = &reserved[..2 + machine.nr_reserved];
     kernel_common::boot::boot_cpu_main(
         arch,
         BootInfo {
             ram: &ram[..machine.nr_ram],
-            reserved: &reserved,
+            reserved,
             cmdline: machine.bootargs,
             hw_ids: &hw_ids[..nr_cpus],
             nr_possible: nr_cpus,

@@ -1,4 +1,4 @@
-//! Boot support shared by the example kernels (x86_64 and aarch64).
+//! Boot support shared by the example kernels (x86_64, aarch64 and riscv64).
 //!
 //! Each kernel's assembly entry brings its CPU to a Rust function with a stack, paging on and
 //! per-CPU base register 0, gathers what the firmware says about the machine into a
@@ -28,6 +28,7 @@ pub mod chunks;
 pub mod cmdline;
 pub mod console;
 pub mod exit;
+pub mod fdt;
 pub mod frames;
 pub mod heap;
 pub mod misuse;

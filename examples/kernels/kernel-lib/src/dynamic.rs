@@ -63,6 +63,10 @@ fn snapshot() -> Result<Snapshot, String> {
 pub struct DynamicRun {
     /// Every CPU increments its copy once per round.
     rounds: PerCpuBox<u64, ByValue>,
+    /// Every CPU advances its copy once per round with `add_return` (16-bit).
+    tickets: PerCpuBox<u16, ByValue>,
+    /// Every CPU advances its copy once per round with `cmpxchg` (8-bit).
+    tokens: PerCpuBox<u8, ByValue>,
     /// Uses up the first chunk's dynamic area.
     filler: Vec<PerCpuBox<Filler, Shared>>,
     /// Before anything was allocated.
@@ -110,6 +114,10 @@ impl DynamicRun {
         let before = snapshot()?;
         let rounds = PerCpuBox::<u64, ByValue>::new(0)
             .map_err(|e| format!("allocating the round counter: {e}"))?;
+        let tickets = PerCpuBox::<u16, ByValue>::new(0)
+            .map_err(|e| format!("allocating the ticket counter: {e}"))?;
+        let tokens = PerCpuBox::<u8, ByValue>::new(0)
+            .map_err(|e| format!("allocating the token counter: {e}"))?;
         let dyn_size =
             percpu_rt::first_chunk::installed().ok_or("no first chunk is installed")?.dyn_size();
         let mut filler = Vec::new();
@@ -127,7 +135,7 @@ impl DynamicRun {
                 before.chunks
             ));
         }
-        Ok(DynamicRun { rounds, filler, before, prepared })
+        Ok(DynamicRun { rounds, tickets, tokens, filler, before, prepared })
     }
 
     /// Every CPU at once: `rounds` objects allocated, checked, updated and freed, a window
@@ -183,6 +191,18 @@ impl DynamicRun {
             drop(scratch);
 
             self.rounds.inc();
+            let ticket = self.tickets.add_return(1);
+            if ticket != round as u16 {
+                return Err(format!(
+                    "CPU {cpu}: a dynamic u16 add_return gave {ticket} in round {round}"
+                ));
+            }
+            let token = (round - 1) as u8;
+            if let Err(found) = self.tokens.cmpxchg(token, token.wrapping_add(1)) {
+                return Err(format!(
+                    "CPU {cpu}: a dynamic u8 cmpxchg found {found}, expected {token} in round {round}"
+                ));
+            }
             live.push_back((object, round));
             if live.len() > WINDOW {
                 let (object, round) = live.pop_front().expect("the window is not empty");
@@ -210,13 +230,19 @@ impl DynamicRun {
             if got != want {
                 return Err(format!("CPU {cpu}: the round counter is {got}, expected {want}"));
             }
+            let got = (self.tickets.read_on(cpu), self.tokens.read_on(cpu));
+            if got != (want as u16, want as u8) {
+                return Err(format!(
+                    "CPU {cpu}: the ticket and token counters are {got:?}, expected {want} (as u16, u8)"
+                ));
+            }
         }
         let total: u64 = self.rounds.iter_possible().sum();
         if total != rounds * online.len() as u64 {
             return Err(format!("the round counters sum to {total}"));
         }
-        let DynamicRun { rounds: counter, filler, before, prepared } = self;
-        drop(counter);
+        let DynamicRun { rounds: counter, tickets, tokens, filler, before, prepared } = self;
+        drop((counter, tickets, tokens));
         drop(filler);
         let freed = snapshot()?;
         if freed.live != before.live {

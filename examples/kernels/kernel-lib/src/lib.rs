@@ -4,21 +4,42 @@
 //!
 //! * [`run_on_cpu`] runs on every CPU at once: it checks that the CPU sees its own copy (its
 //!   base register, the address of its copy, the template's initial values and the per-CPU
-//!   initialiser), then updates its copies many times with the by-value operations (one
-//!   instruction each on x86_64; a pinned atomic on aarch64), and uses the shared and local
-//!   access modes under their guards.
+//!   initialiser), then updates its copies many times with the by-value operations, 8 to 64
+//!   bits wide (one instruction each on x86_64; the address formed, then one atomic, on aarch64
+//!   and riscv64), and uses the shared and local access modes under their guards.
 //! * [`check_remote`] runs on the boot CPU afterwards: every online CPU's copies, read
 //!   remotely, must hold exactly what that CPU's work produced; the units of possible CPUs that
 //!   never came online must still hold the initial values (the template's, and the per-CPU
 //!   initialiser's, which setup runs for every possible CPU); the template must be untouched.
 //! * [`dynamic`] does the same with dynamically allocated per-CPU objects, allocated and freed
 //!   by all CPUs at once.
+//! * [`probes`] holds one exported function per by-value operation, kept in every kernel for
+//!   the codegen check (examples/kernel-tests), which disassembles them.
+//! * `wide` does the same with a 16-byte scalar, on every target with 16-byte atomics (all but
+//!   riscv64 without Zacas, where such an operation is a compile error).
 
 #![no_std]
 
 extern crate alloc;
 
 pub mod dynamic;
+pub mod probes;
+#[cfg(any(not(target_arch = "riscv64"), target_feature = "zacas", feature = "wide-without-zacas"))]
+pub mod wide;
+
+/// `body` on targets with 16-byte atomics (where [`wide`] is built), nothing elsewhere.
+macro_rules! if_wide {
+    ($($body:tt)*) => {
+        #[cfg(any(
+            not(target_arch = "riscv64"),
+            target_feature = "zacas",
+            feature = "wide-without-zacas"
+        ))]
+        {
+            $($body)*
+        }
+    };
+}
 
 use alloc::format;
 use alloc::string::String;
@@ -60,6 +81,19 @@ pub static SEQUENCE: u64 = 0;
 /// Sixteen flags toggled with `xor` and set with `or`.
 #[percpu]
 pub static FLAGS: u16 = 0;
+
+/// A byte changed with `xchg`, `cmpxchg` and `sub` (8-bit read-modify-writes: one AMO or a
+/// loop on the aligned word that holds it, depending on the architecture).
+#[percpu]
+pub static TOKEN: u8 = 0;
+
+/// A halfword advanced with `add_return`.
+#[percpu]
+pub static TICKET: u16 = 0;
+
+/// Sixteen bits set with `or` and cleared with `and`.
+#[percpu]
+pub static MASK: u16 = 0;
 
 /// Never written: every copy must keep the template's value.
 #[percpu]
@@ -103,6 +137,12 @@ fn expected_flags(iterations: u64) -> u16 {
         }
     }
     flags | 1 << 15
+}
+
+/// What [`MASK`] holds after `iterations` rounds: round `i` sets bit `i % 16` and clears bit
+/// `(i + 5) % 16`.
+fn expected_mask(iterations: u64) -> u16 {
+    (1..=iterations).fold(0u16, |m, i| (m | 1 << (i % 16)) & !(1 << ((i + 5) % 16)))
 }
 
 /// What [`SCRATCH`]'s checksum is on `cpu` after its work.
@@ -185,6 +225,20 @@ pub fn run_on_cpu(cpu: CpuId, iterations: u64) -> Result<(), String> {
             // Only this CPU writes its copy: the running count is exact.
             expect(cpu, "EVENTS.add_return(0) during work", EVENTS.add_return(0), i)?;
         }
+        MASK.or(1 << (i % 16));
+        MASK.and(!(1 << ((i + 5) % 16)));
+        if i % 4 == 0 {
+            // Sub-word read-modify-writes that return what they replaced.
+            let round = (i / 4) as u8;
+            expect(cpu, "TOKEN.xchg", TOKEN.xchg(round), round.wrapping_sub(1))?;
+            let next = round.wrapping_add(1);
+            expect(cpu, "cmpxchg on TOKEN", TOKEN.cmpxchg(round, next), Ok(round))?;
+            expect(cpu, "a stale cmpxchg on TOKEN", TOKEN.cmpxchg(round, 0), Err(next))?;
+            TOKEN.sub(1);
+            let ticket = (i / 4) as u16;
+            expect(cpu, "TICKET.add_return(3)", TICKET.add_return(3), ticket.wrapping_mul(3))?;
+        }
+        if_wide! { wide::step(cpu, i)?; }
     }
     FLAGS.or(1 << 15);
 
@@ -194,6 +248,10 @@ pub fn run_on_cpu(cpu: CpuId, iterations: u64) -> Result<(), String> {
     expect(cpu, "WRAPS", WRAPS.read(), iterations as u8)?;
     expect(cpu, "SEQUENCE", SEQUENCE.read(), iterations / 8)?;
     expect(cpu, "FLAGS", FLAGS.read(), expected_flags(iterations))?;
+    expect(cpu, "TOKEN", TOKEN.read(), (iterations / 4) as u8)?;
+    expect(cpu, "TICKET", TICKET.read(), ((iterations / 4) as u16).wrapping_mul(3))?;
+    expect(cpu, "MASK", MASK.read(), expected_mask(iterations))?;
+    probes::exercise().map_err(|e| format!("CPU {cpu}: {e}"))?;
 
     // Shared mode under a preemption guard, local mode under the interrupt guard.
     {
@@ -266,6 +324,9 @@ pub fn check_remote(
         expect(cpu, "WRAPS", WRAPS.read_on(cpu), iterations as u8)?;
         expect(cpu, "SEQUENCE", SEQUENCE.read_on(cpu), iterations / 8)?;
         expect(cpu, "FLAGS", FLAGS.read_on(cpu), expected_flags(iterations))?;
+        expect(cpu, "TOKEN", TOKEN.read_on(cpu), (iterations / 4) as u8)?;
+        expect(cpu, "TICKET", TICKET.read_on(cpu), ((iterations / 4) as u16).wrapping_mul(3))?;
+        expect(cpu, "MASK", MASK.read_on(cpu), expected_mask(iterations))?;
         expect(cpu, "MAGIC", MAGIC.read_on(cpu), MAGIC_INIT)?;
         expect(cpu, "TAG", TAG.read_on(cpu), tag_of(cpu))?;
         expect(
@@ -279,6 +340,7 @@ pub fn check_remote(
         let scratch = unsafe { SCRATCH.ptr_on(cpu).read() };
         let want = Scratch { rounds: 1, checksum: expected_checksum(cpu, iterations) };
         expect(cpu, "SCRATCH", scratch, want)?;
+        if_wide! { wide::check(cpu, iterations)?; }
     }
     let offline: alloc::vec::Vec<CpuId> =
         possible.iter().copied().filter(|cpu| !online.contains(cpu)).collect();
@@ -290,6 +352,9 @@ pub fn check_remote(
         expect(cpu, "WRAPS (offline)", WRAPS.read_on(cpu), 0)?;
         expect(cpu, "SEQUENCE (offline)", SEQUENCE.read_on(cpu), 0)?;
         expect(cpu, "FLAGS (offline)", FLAGS.read_on(cpu), 0)?;
+        expect(cpu, "TOKEN (offline)", TOKEN.read_on(cpu), 0)?;
+        expect(cpu, "TICKET (offline)", TICKET.read_on(cpu), 0)?;
+        expect(cpu, "MASK (offline)", MASK.read_on(cpu), 0)?;
         expect(cpu, "MAGIC (offline)", MAGIC.read_on(cpu), MAGIC_INIT)?;
         expect(cpu, "TAG (offline)", TAG.read_on(cpu), tag_of(cpu))?;
         expect(cpu, "LAST_ROUND (offline)", LAST_ROUND.remote(cpu).load(Ordering::Acquire), 0)?;
@@ -297,6 +362,7 @@ pub fn check_remote(
         // copy; setup filled it with the template's valid `Scratch`.
         let scratch = unsafe { SCRATCH.ptr_on(cpu).read() };
         expect(cpu, "SCRATCH (offline)", scratch, Scratch { rounds: 0, checksum: 0 })?;
+        if_wide! { wide::check_offline(cpu)?; }
     }
 
     let n = online.len() as u64;

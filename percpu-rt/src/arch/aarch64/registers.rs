@@ -13,6 +13,27 @@ pub const BASE_REGISTER: &str = "TPIDR_EL1";
 #[cfg(feature = "aarch64-el2")]
 pub const BASE_REGISTER: &str = "TPIDR_EL2";
 
+/// The instruction that reads the base register into `{a}`, for the current-CPU sequences
+/// (`seq.rs`). Chosen when percpu-rt is compiled, so that code expanded in other crates uses
+/// the same register. Not public API.
+#[cfg(not(feature = "aarch64-el2"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __percpu_a64_base {
+    () => {
+        "mrs {a}, tpidr_el1"
+    };
+}
+/// See the other definition.
+#[cfg(feature = "aarch64-el2")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __percpu_a64_base {
+    () => {
+        "mrs {a}, tpidr_el2"
+    };
+}
+
 /// Reads the per-CPU base register.
 #[inline(always)]
 pub fn read_base() -> usize {

@@ -9,6 +9,9 @@ mod wide;
 #[derive(Debug)]
 pub(crate) struct Arch;
 
+/// Whether 16-byte per-CPU scalars are supported (`cmpxchg16b`).
+pub(crate) const HAS_WIDE_ATOMICS: bool = true;
+
 /// Asks for the cache line at `addr` (a hint; any address).
 #[inline(always)]
 #[cfg(feature = "alloc")]

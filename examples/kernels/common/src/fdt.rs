@@ -1,10 +1,9 @@
-//! A minimal reader of the flattened device tree (the DTB QEMU's virt board passes): the RAM
-//! ranges, the CPUs' `MPIDR` values, the PSCI conduit and the command line. Nothing else of
-//! the tree is needed by this kernel.
+//! A minimal reader of the flattened device tree (the DTB QEMU's virt boards pass, directly on
+//! aarch64, through OpenSBI on riscv64): the RAM ranges, the reserved-memory ranges, the CPUs'
+//! hardware ids (`MPIDR` affinity, RISC-V hart id), the PSCI method and the command line.
+//! Nothing else of the tree is needed by the kernels.
 
 use core::ops::Range;
-
-use crate::psci::Conduit;
 
 const MAGIC: u32 = 0xD00D_FEED;
 const BEGIN_NODE: u32 = 1;
@@ -17,6 +16,8 @@ const MAX_DEPTH: usize = 16;
 
 /// Most RAM ranges kept.
 pub const MAX_RAM_RANGES: usize = 8;
+/// Most reserved-memory ranges kept.
+pub const MAX_RESERVED_RANGES: usize = 8;
 /// Most CPUs kept.
 pub const MAX_CPUS: usize = 256;
 
@@ -33,12 +34,18 @@ pub struct Machine {
     pub ram: [Range<usize>; MAX_RAM_RANGES],
     /// How many entries of `ram` are used.
     pub nr_ram: usize,
-    /// `MPIDR` affinity of each CPU (`/cpus/cpu@*` `reg`), the first `nr_cpus` entries.
+    /// Ranges firmware keeps for itself (`/reserved-memory/*` `reg`, e.g. OpenSBI's), the
+    /// first `nr_reserved` entries.
+    pub reserved: [Range<usize>; MAX_RESERVED_RANGES],
+    /// How many entries of `reserved` are used.
+    pub nr_reserved: usize,
+    /// The hardware id of each CPU (`/cpus/cpu@*` `reg`: the `MPIDR` affinity on aarch64, the
+    /// hart id on riscv64), the first `nr_cpus` entries.
     pub cpus: [u64; MAX_CPUS],
     /// How many entries of `cpus` are used.
     pub nr_cpus: usize,
-    /// The PSCI conduit (`/psci` `method`).
-    pub psci: Option<Conduit>,
+    /// The PSCI conduit (`/psci` `method`: `"hvc"` or `"smc"`), if any.
+    pub psci_method: Option<&'static str>,
     /// The command line (`/chosen` `bootargs`).
     pub bootargs: &'static str,
 }
@@ -55,6 +62,29 @@ fn cells(bytes: &[u8], cells: u32) -> Option<(u64, &[u8])> {
         Some((acc << 32) | u64::from(u32::from_be_bytes(c.try_into().ok()?)))
     })?;
     Some((value, rest))
+}
+
+/// Appends the `(address, size)` pairs of a `reg` value to `ranges` (its slots and the count of
+/// used ones), dropping empty ranges and those beyond the slots; `false` if it is malformed.
+fn read_ranges(
+    mut value: &[u8],
+    addr_cells: u32,
+    size_cells: u32,
+    (slots, used): (&mut [Range<usize>], &mut usize),
+) -> bool {
+    while !value.is_empty() {
+        let parsed = cells(value, addr_cells)
+            .and_then(|(a, r)| cells(r, size_cells).map(|(s, r)| (a, s, r)));
+        let Some((addr, size, rest)) = parsed else {
+            return false;
+        };
+        value = rest;
+        if *used < slots.len() && size > 0 {
+            slots[*used] = addr as usize..(addr + size) as usize;
+            *used += 1;
+        }
+    }
+    true
 }
 
 /// A NUL-terminated string at the start of `bytes`.
@@ -132,9 +162,11 @@ impl Fdt {
         let mut m = Machine {
             ram: [EMPTY; MAX_RAM_RANGES],
             nr_ram: 0,
+            reserved: [EMPTY; MAX_RESERVED_RANGES],
+            nr_reserved: 0,
             cpus: [0; MAX_CPUS],
             nr_cpus: 0,
-            psci: None,
+            psci_method: None,
             bootargs: "",
         };
         // Defaults of the device-tree specification.
@@ -145,19 +177,16 @@ impl Fdt {
             ([], "#size-cells") => root_size_cells = be32(value, 0).unwrap_or(1),
             (["cpus"], "#address-cells") => cpu_addr_cells = be32(value, 0).unwrap_or(2),
             ([node], "reg") if node.starts_with("memory") => {
-                let mut rest = value;
-                while !rest.is_empty() {
-                    let parsed = cells(rest, root_addr_cells)
-                        .and_then(|(a, r)| cells(r, root_size_cells).map(|(s, r)| (a, s, r)));
-                    let Some((addr, size, r)) = parsed else {
-                        bad = Some("a malformed memory node");
-                        return;
-                    };
-                    rest = r;
-                    if m.nr_ram < MAX_RAM_RANGES && size > 0 {
-                        m.ram[m.nr_ram] = addr as usize..(addr + size) as usize;
-                        m.nr_ram += 1;
-                    }
+                let ranges = (&mut m.ram[..], &mut m.nr_ram);
+                if !read_ranges(value, root_addr_cells, root_size_cells, ranges) {
+                    bad = Some("a malformed memory node");
+                }
+            }
+            (["reserved-memory", _], "reg") => {
+                // QEMU's and OpenSBI's trees give /reserved-memory the root's cell sizes.
+                let ranges = (&mut m.reserved[..], &mut m.nr_reserved);
+                if !read_ranges(value, root_addr_cells, root_size_cells, ranges) {
+                    bad = Some("a malformed reserved-memory node");
                 }
             }
             (["cpus", node], "reg") if node.starts_with("cpu@") => {
@@ -170,13 +199,7 @@ impl Fdt {
                     None => bad = Some("a malformed cpu node"),
                 }
             }
-            (["psci"], "method") => {
-                m.psci = match c_str(value) {
-                    Some("hvc") => Some(Conduit::Hvc),
-                    Some("smc") => Some(Conduit::Smc),
-                    _ => None,
-                }
-            }
+            (["psci"], "method") => m.psci_method = c_str(value),
             (["chosen"], "bootargs") => m.bootargs = c_str(value).unwrap_or(""),
             _ => {}
         })
