@@ -146,9 +146,11 @@ pub use percpu_macros::percpu;
 
 pub mod allocator;
 pub mod arch;
+pub mod counter;
 mod cpu;
 pub mod debug;
 pub mod first_chunk;
+pub mod grace;
 mod guard;
 pub mod layout;
 #[doc(hidden)]
@@ -160,6 +162,7 @@ mod platform;
 #[doc(hidden)]
 pub mod private;
 mod probe;
+pub mod refcount;
 pub mod registry;
 mod scalar;
 pub mod settings;
@@ -179,9 +182,11 @@ include!(concat!(env!("OUT_DIR"), "/private_path.rs"));
 struct ReadmeDoctests;
 
 pub use allocator::PerCpuBox;
+pub use counter::{PerCpuCounter, PerCpuCounters};
 pub use cpu::{CpuId, CpuNotPossible, cpu_offset, is_set_up, nr_possible_cpus, possible_cpus};
 pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard};
 pub use platform::{NoPreemption, Platform, PlatformAlreadySet, platform_is_set, set_platform};
+pub use refcount::{PerCpuRef, Ref};
 pub use scalar::{Bitwise, Integer, Scalar};
 pub use settings::{FirstChunkMode, Settings, TooManyCpus};
 pub use var::PerCpu;

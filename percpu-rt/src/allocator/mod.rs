@@ -104,6 +104,7 @@ pub use engine::{Allocator, BalanceReport};
 pub use error::{
     AllocError, BackendAlreadySet, BackendError, ConfigError, FreeError, InitError, VerifyError,
 };
+pub(crate) use lock::IrqSpinLock;
 pub use stats::{ChunkStats, GlobalStats, Stats};
 
 use crate::cpu::{CpuId, CpuNotPossible};

@@ -59,6 +59,7 @@
 pub(crate) mod gs_base;
 mod memory;
 mod not_a_cpu;
+mod sections;
 
 use crate::cpu::CpuId;
 use crate::first_chunk::{self, FirstChunk, SetupError};
@@ -249,8 +250,15 @@ impl Machine {
             });
         }
         config.settings.check_cpus(&config.cpus).map_err(BootError::TooManyCpus)?;
-        // Threads never migrate between hosted CPUs: the no-op platform is exact here.
-        let _ = crate::set_platform(&crate::NoPreemption);
+        // Threads never migrate between hosted CPUs: the hosted platform pins nothing and only
+        // counts pinned sections, for the grace period (registered with it, where the kernel
+        // offers `membarrier`; a program that registered another platform first keeps it, and
+        // has no grace period unless it registers one).
+        if crate::set_platform(&sections::HOSTED_PLATFORM).is_ok()
+            && sections::HostedGrace::available()
+        {
+            let _ = crate::grace::set_grace_period(&sections::HOSTED_GRACE);
+        }
         // Chunks beyond the first come from mmap (a caller may have registered another).
         let _ = crate::allocator::set_backend(&crate::allocator::hosted::HOSTED_BACKEND);
         if !crate::allocator::is_initialized() {
