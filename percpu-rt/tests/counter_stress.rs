@@ -99,3 +99,24 @@ fn counters_of_one_allocation_stay_apart_under_load() {
     // And their deltas were really per CPU: each CPU's own view is exact after a run on it.
     assert_eq!(m.run_on(CpuId::new(0), || counters[0].sum()), n * i64::from(CPUS));
 }
+
+#[test]
+fn concurrent_limited_adds_never_pass_the_limit() {
+    let m = machine();
+    for batch in [4, 32, 1000] {
+        let counter = PerCpuCounter::with_batch(0, batch).unwrap();
+        let limit = 50_000;
+        let successes = std::sync::atomic::AtomicI64::new(0);
+        m.run(|_| {
+            let mut mine = 0;
+            while counter.limited_add(limit, 1) {
+                mine += 1;
+            }
+            successes.fetch_add(mine, Ordering::Relaxed);
+        });
+        let sum = counter.sum();
+        assert_eq!(sum, successes.load(Ordering::Relaxed), "batch {batch}: every success counted");
+        assert!(sum <= limit, "batch {batch}: {sum} passed the limit {limit}");
+        assert!(sum > limit - i64::from(CPUS) * 2, "batch {batch}: stopped early at {sum}");
+    }
+}

@@ -6,7 +6,9 @@
 //!    (per-CPU statics addressed `gs:[SYM]`, as a non-PIE kernel builds them).
 //! 2. Runs them, one process per hosted machine: current-CPU operations and scaling (2 CPUs),
 //!    the ArceOS crate's operations, remote sums over 4, 64 and 1024 possible CPUs, first-chunk
-//!    setup for 4, 64, 1024 and 4096 possible CPUs. Their progress goes to standard error.
+//!    setup for 4, 64, 1024 and 4096 possible CPUs, `PerCpuCounter` and `PerCpuRef` against
+//!    shared atomics (1 and 2 CPUs) and the counter's sums over 4, 64 and 1024 possible CPUs
+//!    (issue 16). Their progress goes to standard error.
 //! 3. Counts the instructions of every probe in both executables with `objdump`.
 //! 4. Prints one Markdown report (and writes it to `--out FILE`): the machine, the tables, and
 //!    which targets of the issue are met.
@@ -19,6 +21,7 @@
 //! the allocation benchmark's `PERCPU_BENCH_N` to 100000 unless it is set).
 
 mod disasm;
+mod facilities;
 mod machine;
 mod render;
 
@@ -244,6 +247,10 @@ fn report(opts: &Options) -> Result<(), String> {
     }
     for n in render::SETUP_CPUS {
         run(percpu, &with(&["setup", "--cpus", &n.to_string()]), &mut results)?;
+    }
+    run(percpu, &with(&["facilities"]), &mut results)?;
+    for n in facilities::SUM_CPUS {
+        run(percpu, &with(&["facilities-sum", "--cpus", &n.to_string()]), &mut results)?;
     }
     probes(percpu, &mut results, None)?;
     probes(arceos, &mut results, None)?;

@@ -66,7 +66,8 @@ use crate::mode::ByValue;
 use crate::var::PerCpu;
 use core::cmp::Ordering;
 use core::fmt;
-use core::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use core::sync::atomic::Ordering::{Relaxed, SeqCst};
+use core::sync::atomic::{AtomicI64, fence};
 
 /// The largest batch: twice it still fits a delta (`i32`).
 pub const MAX_BATCH: i32 = 1 << 30;
@@ -74,13 +75,21 @@ pub const MAX_BATCH: i32 = 1 << 30;
 /// One batched counter: the operations of [`PerCpuCounter`] and of each counter of a
 /// [`PerCpuCounters`] (it exists only inside them, borrowed).
 pub struct Counter {
+    /// Every possible CPU's delta, `|delta| ≤ batch`.
+    deltas: PerCpu<i32, DynSlot, ByValue>,
+    batch: i32,
+    /// What folds write, on a cache line of its own: a fold on one CPU does not take the line
+    /// that every other CPU's `add` reads (`deltas`, `batch`) away from it.
+    shared: Shared,
+}
+
+/// The written part of a [`Counter`].
+#[repr(align(64))]
+struct Shared {
     /// The shared count; written only under `lock`, read without it.
     count: AtomicI64,
     /// Serialises folds, sums and sets (Linux's `raw_spinlock_t`), interrupts masked.
     lock: IrqSpinLock<()>,
-    /// Every possible CPU's delta, `|delta| ≤ batch`.
-    deltas: PerCpu<i32, DynSlot, ByValue>,
-    batch: i32,
 }
 
 impl Counter {
@@ -94,7 +103,11 @@ impl Counter {
         debug_assert!((1..=MAX_BATCH).contains(&batch));
         // SAFETY: forwarded from the caller; `i32` is a `Scalar`, so `ByValue` fits.
         let deltas = unsafe { PerCpu::from_slot(DynSlot::at(p)) };
-        Counter { count: AtomicI64::new(value), lock: IrqSpinLock::new(()), deltas, batch }
+        Counter {
+            deltas,
+            batch,
+            shared: Shared { count: AtomicI64::new(value), lock: IrqSpinLock::new(()) },
+        }
     }
 
     /// The batch: a CPU's delta is folded into the count when it would reach it.
@@ -163,11 +176,11 @@ impl Counter {
     #[inline(never)]
     #[track_caller]
     fn fold(&self, amount: i64) {
-        let _locked = self.lock.lock();
+        let _locked = self.shared.lock.lock();
         // One instruction on the CPU that runs it: an interrupt's `add` lands before or after.
         let delta = self.deltas.xchg(0);
-        let count = self.count.load(Relaxed);
-        self.count.store(count.wrapping_add(i64::from(delta)).wrapping_add(amount), Relaxed);
+        let count = self.shared.count.load(Relaxed);
+        self.shared.count.store(count.wrapping_add(i64::from(delta)).wrapping_add(amount), Relaxed);
     }
 
     /// The count without the CPUs' deltas (Linux's `percpu_counter_read`): one load, off from
@@ -176,7 +189,7 @@ impl Counter {
     /// CONTEXT: any.
     #[inline]
     pub fn read(&self) -> i64 {
-        self.count.load(Relaxed)
+        self.shared.count.load(Relaxed)
     }
 
     /// [`read`](Counter::read), or 0 if it is negative (Linux's `percpu_counter_read_positive`:
@@ -192,7 +205,7 @@ impl Counter {
     ///
     /// CONTEXT: any; costs one remote load per possible CPU.
     pub fn sum(&self) -> i64 {
-        let _locked = self.lock.lock();
+        let _locked = self.shared.lock.lock();
         self.sum_locked()
     }
 
@@ -203,7 +216,7 @@ impl Counter {
 
     fn sum_locked(&self) -> i64 {
         let deltas = self.deltas.iter_possible().fold(0i64, |s, d| s.wrapping_add(i64::from(d)));
-        self.count.load(Relaxed).wrapping_add(deltas)
+        self.shared.count.load(Relaxed).wrapping_add(deltas)
     }
 
     /// How the exact value compares with `rhs` (Linux's `percpu_counter_compare`): from
@@ -222,9 +235,9 @@ impl Counter {
     /// CPU's delta (so no concurrent `add` is lost): the count becomes `value − Σ delta`, under
     /// the lock. An `add` that races with it lands before (overwritten) or after (counted).
     pub fn set(&self, value: i64) {
-        let _locked = self.lock.lock();
+        let _locked = self.shared.lock.lock();
         let deltas = self.deltas.iter_possible().fold(0i64, |s, d| s.wrapping_add(i64::from(d)));
-        self.count.store(value.wrapping_sub(deltas), Relaxed);
+        self.shared.count.store(value.wrapping_sub(deltas), Relaxed);
     }
 
     /// Adds `amount` only if the result stays within `limit` (Linux's
@@ -234,8 +247,12 @@ impl Counter {
     ///
     /// Exact near the limit: it adds to this CPU's delta without the lock only when even the
     /// worst case of every delta cannot cross the limit, and otherwise decides on the exact
-    /// sum, under the lock. Concurrent plain `add`s on other CPUs land before or after the
-    /// decision, as with [`sum`](Counter::sum).
+    /// sum, under the lock. When every update is a `limited_add` of one sign, the limit holds
+    /// under concurrency too: a lock-free add that raced with another CPU's fold (which may
+    /// have decided without it) is taken back and decided under the lock (Linux's version
+    /// lets that race through), so a concurrent `sum` may see it for that moment, and a
+    /// racing `limited_add` may be refused because of it. Plain `add`s on other CPUs land
+    /// before or after the decision, as with [`sum`](Counter::sum).
     ///
     /// CONTEXT: any (as [`add`](Counter::add)).
     #[track_caller]
@@ -263,17 +280,30 @@ impl Counter {
                 break;
             }
             match self.deltas.cmpxchg(delta, new as i32) {
-                Ok(_) => return true,
+                Ok(_) => {
+                    // The check above holds only if no fold (or sum, or set) ran between the
+                    // count's read and the delta's change: one that read this delta before the
+                    // change decided without it. After a full fence, an unchanged count and a
+                    // free lock mean none did; otherwise take the add back and decide exactly.
+                    fence(SeqCst);
+                    if !self.shared.lock.is_locked() && self.read() == count as i64 {
+                        return true;
+                    }
+                    self.add(amount.wrapping_neg());
+                    break;
+                }
                 Err(seen) => delta = seen,
             }
         }
-        let _locked = self.lock.lock();
+        let _locked = self.shared.lock.lock();
         let after = i128::from(self.sum_locked()) + i128::from(amount);
         let fits = if amount > 0 { after <= i128::from(limit) } else { after >= i128::from(limit) };
         if fits {
             let delta = self.deltas.xchg(0);
-            let count = self.count.load(Relaxed);
-            self.count.store(count.wrapping_add(i64::from(delta)).wrapping_add(amount), Relaxed);
+            let count = self.shared.count.load(Relaxed);
+            self.shared
+                .count
+                .store(count.wrapping_add(i64::from(delta)).wrapping_add(amount), Relaxed);
         }
         fits
     }

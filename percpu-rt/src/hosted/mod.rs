@@ -59,7 +59,7 @@
 pub(crate) mod gs_base;
 mod memory;
 mod not_a_cpu;
-mod sections;
+pub(crate) mod sections;
 
 use crate::cpu::CpuId;
 use crate::first_chunk::{self, FirstChunk, SetupError};
@@ -254,11 +254,7 @@ impl Machine {
         // counts pinned sections, for the grace period (registered with it, where the kernel
         // offers `membarrier`; a program that registered another platform first keeps it, and
         // has no grace period unless it registers one).
-        if crate::set_platform(&sections::HOSTED_PLATFORM).is_ok()
-            && sections::HostedGrace::available()
-        {
-            let _ = crate::grace::set_grace_period(&sections::HOSTED_GRACE);
-        }
+        sections::register();
         // Chunks beyond the first come from mmap (a caller may have registered another).
         let _ = crate::allocator::set_backend(&crate::allocator::hosted::HOSTED_BACKEND);
         if !crate::allocator::is_initialized() {

@@ -33,7 +33,9 @@ const NEST_MASK: u64 = 0xffff;
 /// One ended outermost section, in a word.
 const GENERATION: u64 = NEST_MASK + 1;
 
-/// One thread's sections.
+/// One thread's sections, on cache lines of its own (threads on other cores write theirs at
+/// every section).
+#[repr(align(128))]
 struct Word {
     /// Nesting count (low 16 bits) and generation (the rest).
     value: AtomicU64,
@@ -44,12 +46,21 @@ struct Word {
 /// Every word ever handed out (free ones are reused); leaked, so `'static`.
 static WORDS: Mutex<Vec<&'static Word>> = Mutex::new(Vec::new());
 
-/// The calling thread's word, given back when the thread ends.
-struct Owned(Cell<Option<&'static Word>>);
+std::thread_local! {
+    /// The calling thread's word, once it has one: a `const` thread-local without a
+    /// destructor, so reading it is one `fs:`-relative load.
+    static WORD: Cell<Option<&'static Word>> = const { Cell::new(None) };
+    /// Gives the word back when the thread ends (touched once, when the word is claimed, so
+    /// that its destructor is registered).
+    static OWNER: Owner = const { Owner };
+}
 
-impl Drop for Owned {
+/// Its destructor gives the thread's word back.
+struct Owner;
+
+impl Drop for Owner {
     fn drop(&mut self) {
-        if let Some(word) = self.0.take() {
+        if let Some(word) = WORD.with(Cell::take) {
             // A thread that ends inside a section (a guard forgotten) has left it.
             let value = word.value.load(Ordering::Relaxed);
             word.value.store((value & !NEST_MASK) + GENERATION, Ordering::Release);
@@ -58,23 +69,62 @@ impl Drop for Owned {
     }
 }
 
-std::thread_local! {
-    static OWNED: Owned = const { Owned(Cell::new(None)) };
+/// Whether the hosted platform is the registered one, so that the runtime's own readers
+/// (`PerCpuRef`) may count their sections here directly instead of through the platform.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Registers the hosted platform (and, where `membarrier` is available, the grace period);
+/// whether the platform is the hosted one.
+pub(crate) fn register() -> bool {
+    if crate::set_platform(&HOSTED_PLATFORM).is_err() {
+        return false;
+    }
+    ACTIVE.store(true, Ordering::Release);
+    if HostedGrace::available() {
+        let _ = crate::grace::set_grace_period(&HOSTED_GRACE);
+    }
+    true
 }
 
-/// The calling thread's word, handed out on its first section.
+/// The hosted platform's `preempt_disable`, inlined, if it is the registered platform.
+#[inline(always)]
+pub(crate) fn try_enter() -> bool {
+    let active = ACTIVE.load(Ordering::Relaxed);
+    if active {
+        enter();
+    }
+    active
+}
+
+/// Whether the hosted platform is the registered one (it never stops being).
+#[inline(always)]
+pub(crate) fn is_active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+/// The hosted platform's `preempt_enable`, inlined (after [`try_enter`] returned `true`).
+#[inline(always)]
+pub(crate) fn exit_entered() {
+    exit();
+}
+
+/// The calling thread's word, handed out on its first section; `None` once its thread-locals
+/// are being destroyed (its last destructors run no per-CPU readers).
 #[inline(always)]
 fn word() -> Option<&'static Word> {
-    OWNED
-        .try_with(|owned| match owned.0.get() {
-            Some(word) => word,
-            None => {
-                let word = claim();
-                owned.0.set(Some(word));
-                word
-            }
-        })
-        .ok()
+    match WORD.with(Cell::get) {
+        Some(word) => Some(word),
+        None => claim_for_thread(),
+    }
+}
+
+/// Claims a word for the calling thread.
+#[cold]
+fn claim_for_thread() -> Option<&'static Word> {
+    OWNER.try_with(|_| ()).ok()?;
+    let word = claim();
+    WORD.with(|w| w.set(Some(word)));
+    Some(word)
 }
 
 /// A free word, or a new one.
@@ -147,7 +197,7 @@ unsafe impl Platform for HostedPlatform {
     }
 }
 
-pub(crate) static HOSTED_PLATFORM: HostedPlatform = HostedPlatform;
+static HOSTED_PLATFORM: HostedPlatform = HostedPlatform;
 
 /// `membarrier(2)` commands (`linux/membarrier.h`).
 const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
@@ -204,12 +254,8 @@ impl GracePeriod for HostedGrace {
     }
 
     fn in_pinned_section(&self) -> bool {
-        OWNED
-            .try_with(|owned| {
-                owned.0.get().is_some_and(|w| w.value.load(Ordering::Relaxed) & NEST_MASK != 0)
-            })
-            .unwrap_or(false)
+        WORD.with(Cell::get).is_some_and(|w| w.value.load(Ordering::Relaxed) & NEST_MASK != 0)
     }
 }
 
-pub(crate) static HOSTED_GRACE: HostedGrace = HostedGrace;
+static HOSTED_GRACE: HostedGrace = HostedGrace;

@@ -68,7 +68,6 @@ mod switch;
 pub use error::RefError;
 
 use crate::allocator::{DynSlot, PerCpuArea};
-use crate::guard::PreemptGuard;
 use crate::mode::ByValue;
 use crate::var::PerCpu;
 use core::fmt;
@@ -81,6 +80,26 @@ const ATOMIC: usize = 1;
 const DEAD: usize = 2;
 /// Added to the atomic count while in per-CPU mode, so that it cannot reach zero there.
 const BIAS: i64 = 1 << 62;
+
+/// A pinned section around one `get` or `put` (the platform's `preempt_disable` ..
+/// `preempt_enable`, inlined on a hosted machine): the grace period of a switch to atomic mode
+/// waits for it.
+struct Section;
+
+impl Section {
+    #[inline(always)]
+    fn enter() -> Section {
+        crate::platform::enter_section();
+        Section
+    }
+}
+
+impl Drop for Section {
+    #[inline(always)]
+    fn drop(&mut self) {
+        crate::platform::exit_section();
+    }
+}
 
 /// How a [`PerCpuRef`] starts (Linux's `PERCPU_REF_INIT_*` flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -186,7 +205,7 @@ impl<T> PerCpuRef<T> {
     #[inline(always)]
     #[track_caller]
     fn acquire(&self) {
-        let _section = PreemptGuard::new();
+        let _section = Section::enter();
         let state = self.state.load(Ordering::Acquire);
         match &self.counts {
             Some(counts) if state & ATOMIC == 0 => counts.inc(),
@@ -229,7 +248,7 @@ impl<T> PerCpuRef<T> {
     #[inline(always)]
     #[track_caller]
     fn try_acquire(&self, live: bool) -> bool {
-        let _section = PreemptGuard::new();
+        let _section = Section::enter();
         let state = self.state.load(Ordering::Acquire);
         match &self.counts {
             Some(counts) if state & ATOMIC == 0 => {
@@ -249,7 +268,7 @@ impl<T> PerCpuRef<T> {
     #[track_caller]
     fn put_one(&self) -> Result<(), RefError> {
         let previous = {
-            let _section = PreemptGuard::new();
+            let _section = Section::enter();
             let state = self.state.load(Ordering::Acquire);
             match &self.counts {
                 Some(counts) if state & ATOMIC == 0 => {

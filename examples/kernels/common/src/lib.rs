@@ -29,6 +29,7 @@ pub mod cmdline;
 pub mod console;
 pub mod exit;
 pub mod frames;
+pub mod grace;
 pub mod heap;
 pub mod misuse;
 pub mod percpu_setup;

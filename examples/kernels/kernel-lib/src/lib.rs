@@ -13,12 +13,15 @@
 //!   initialiser's, which setup runs for every possible CPU); the template must be untouched.
 //! * [`dynamic`] does the same with dynamically allocated per-CPU objects, allocated and freed
 //!   by all CPUs at once.
+//! * [`facilities`] uses what kernels build on per-CPU memory, batched counters and a per-CPU
+//!   reference count, on every CPU at once, killing the reference count while they use it.
 
 #![no_std]
 
 extern crate alloc;
 
 pub mod dynamic;
+pub mod facilities;
 
 use alloc::format;
 use alloc::string::String;
