@@ -1,5 +1,7 @@
 //! **Per-CPU memory for Rust kernels**: `#[percpu]` statics whose current-CPU operations are one
-//! instruction, a Linux-style first-chunk setup, and a dynamic per-CPU allocator.
+//! instruction, a Linux-style first-chunk setup, a dynamic per-CPU allocator, and what kernels
+//! build on them: batched counters ([`PerCpuCounter`], module [`counter`]) and per-CPU reference
+//! counts ([`PerCpuRef`], module [`refcount`], with the grace-period hook of module [`grace`]).
 //!
 //! # The model
 //!

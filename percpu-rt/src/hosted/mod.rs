@@ -40,6 +40,16 @@
 //! The machine follows the program's `percpu.toml` ([`Settings::linked`]): its layout,
 //! first-chunk mode, `max_cpus` and the dynamic allocator's settings.
 //!
+//! # Platform and grace period
+//!
+//! [`Machine::boot`] registers the hosted platform (threads never migrate between hosted
+//! CPUs, so it pins nothing; its preemption hooks count each thread's pinned sections) and,
+//! where the kernel offers `membarrier(2)`, a [grace period](crate::grace) over those
+//! sections, so that a [`PerCpuRef`](crate::PerCpuRef) can switch to atomic mode. A program
+//! that registered another platform before the boot keeps it and gets no grace period (its
+//! `PerCpuRef`s then report `RefError::NoGracePeriod` instead of switching) unless it
+//! registers one itself.
+//!
 //! ```
 //! use percpu_rt::hosted::{Machine, MachineConfig};
 //! use percpu_rt::percpu;
