@@ -96,7 +96,7 @@ impl Drop for Held<'_> {
 
 fn start() -> impl Strategy<Value = Option<StartMode>> {
     prop_oneof![
-        Just(Some(StartMode::PerCpu)),
+        Just(Some(StartMode::Percpu)),
         Just(Some(StartMode::Atomic)),
         Just(Some(StartMode::Dead)),
         Just(None), // atomic_only
@@ -117,7 +117,7 @@ proptest! {
         let mut model = Model {
             count: if mode == Some(StartMode::Dead) { 0 } else { 1 },
             dead: mode == Some(StartMode::Dead),
-            forced: mode != Some(StartMode::PerCpu) && mode != Some(StartMode::Dead),
+            forced: mode != Some(StartMode::Percpu) && mode != Some(StartMode::Dead),
             has_counts: mode.is_some(),
             releases: 0,
             released: mode == Some(StartMode::Dead),

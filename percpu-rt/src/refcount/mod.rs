@@ -104,9 +104,10 @@ impl Drop for Section {
 /// How a [`PerCpuRef`] starts (Linux's `PERCPU_REF_INIT_*` flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StartMode {
-    /// Alive, counting per CPU.
+    /// Alive, counting per CPU. (Spelled `Percpu`, as Linux's mode and [`PerCpuRef::is_percpu`],
+    /// so that `PerCpu` keeps naming the per-CPU variable type alone.)
     #[default]
-    PerCpu,
+    Percpu,
     /// Alive, counting atomically (`PERCPU_REF_INIT_ATOMIC`), and staying so until
     /// [`switch_to_percpu`](PerCpuRef::switch_to_percpu).
     Atomic,
@@ -144,7 +145,7 @@ impl<T> PerCpuRef<T> {
     ///
     /// CONTEXT: may sleep (it allocates one per-CPU `i64`); after the first-chunk setup.
     pub fn new(data: T, release: fn(&T)) -> Result<Self, crate::allocator::AllocError> {
-        Self::with_mode(data, release, StartMode::PerCpu)
+        Self::with_mode(data, release, StartMode::Percpu)
     }
 
     /// [`new`](Self::new), starting in `mode`.
@@ -163,7 +164,7 @@ impl<T> PerCpuRef<T> {
         // (`_area`) and dropped after the handle; `i64` is a `Scalar`.
         let counts = unsafe { PerCpu::from_slot(DynSlot::at(area.ptr().addr())) };
         let (state, count, force) = match mode {
-            StartMode::PerCpu => (0, BIAS + 1, false),
+            StartMode::Percpu => (0, BIAS + 1, false),
             StartMode::Atomic => (ATOMIC, 1, true),
             StartMode::Dead => (ATOMIC | DEAD, 0, false),
         };
