@@ -57,9 +57,9 @@
 //! let held = machine.run_on(percpu_rt::CpuId::new(0), || queue.get());
 //! queue.kill().unwrap(); // waits for a grace period, then counts atomically
 //! assert!(queue.tryget_live().is_none());
-//! assert!(!queue.drained.load(Ordering::Acquire)); // `held` is still out
+//! assert!(!queue.data().drained.load(Ordering::Acquire)); // `held` is still out
 //! drop(held);
-//! assert!(queue.drained.load(Ordering::Acquire)); // the last put ran the release
+//! assert!(queue.data().drained.load(Ordering::Acquire)); // the last put ran the release
 //! ```
 
 mod error;
