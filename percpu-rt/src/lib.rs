@@ -18,9 +18,12 @@ pub use percpu_rt_macros::percpu;
 pub mod allocator;
 pub mod arch;
 pub mod boot_memory;
+#[cfg(feature = "alloc")]
+pub mod counter;
 mod cpu;
 pub mod debug;
 pub mod first_chunk;
+pub mod grace;
 mod guard;
 pub mod layout;
 #[doc(hidden)]
@@ -32,6 +35,8 @@ mod platform;
 #[doc(hidden)]
 pub mod private;
 mod probe;
+#[cfg(feature = "alloc")]
+pub mod refcount;
 pub mod registry;
 mod scalar;
 pub mod settings;
@@ -47,9 +52,13 @@ include!(concat!(env!("OUT_DIR"), "/private_path.rs"));
 
 #[cfg(feature = "alloc")]
 pub use allocator::PerCpuBox;
+#[cfg(feature = "alloc")]
+pub use counter::{PerCpuCounter, PerCpuCounters};
 pub use cpu::{CpuId, CpuNotPossible, cpu_offset, is_set_up, nr_possible_cpus, possible_cpus};
 pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard};
 pub use platform::{NoPreemption, Platform, PlatformAlreadySet, platform_is_set, set_platform};
+#[cfg(feature = "alloc")]
+pub use refcount::{PerCpuRef, Ref};
 pub use scalar::{Bitwise, Integer, Scalar};
 pub use settings::{BaseRegister, FirstChunkMode, Settings, TooManyCpus};
 pub use var::PerCpu;

@@ -7,7 +7,9 @@
 //!    (per-CPU statics addressed `gs:[SYM]`, as a non-PIE kernel builds them).
 //! 2. Runs them, one process per hosted machine: current-CPU operations and scaling (2 CPUs),
 //!    the ArceOS crate's operations, remote sums over 4, 64 and 1024 possible CPUs, first-chunk
-//!    setup for 4, 64, 1024 and 4096 possible CPUs. Their progress goes to standard error.
+//!    setup for 4, 64, 1024 and 4096 possible CPUs, `PerCpuCounter` and `PerCpuRef` against
+//!    shared atomics (1 and 2 CPUs) and the counter's sums over 4, 64 and 1024 possible CPUs.
+//!    Their progress goes to standard error.
 //! 3. Counts the instructions of every probe in both executables with `objdump`, and those of
 //!    percpu-rt, the ArceOS `percpu` crate 0.4.0 and `ax-percpu` 0.4.24 on x86_64, aarch64 (with
 //!    and without LSE) and riscv64 (`benches/arch-probes`, built per target with Debian's rustc
@@ -24,6 +26,7 @@
 
 mod arch;
 mod disasm;
+mod facilities;
 mod machine;
 mod render;
 
@@ -252,6 +255,10 @@ fn report(opts: &Options) -> Result<(), String> {
     }
     for n in render::SETUP_CPUS {
         run(percpu, &with(&["setup", "--cpus", &n.to_string()]), &mut results)?;
+    }
+    run(percpu, &with(&["facilities"]), &mut results)?;
+    for n in facilities::SUM_CPUS {
+        run(percpu, &with(&["facilities-sum", "--cpus", &n.to_string()]), &mut results)?;
     }
     probes(percpu, &mut results, None)?;
     probes(arceos, &mut results, None)?;

@@ -23,7 +23,7 @@ const SUBJECTS: [(&str, &str, &str, &str); 7] = [
 ];
 
 /// A number with about three significant digits.
-fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     let a = x.abs();
     if a >= 100.0 {
         format!("{x:.0}")
@@ -37,7 +37,7 @@ fn num(x: f64) -> String {
 }
 
 /// `median [p10–p90]`, scaled by `scale`.
-fn cell(s: &Stats, scale: f64) -> String {
+pub(crate) fn cell(s: &Stats, scale: f64) -> String {
     format!("{} [{}–{}]", num(s.median * scale), num(s.p10 * scale), num(s.p90 * scale))
 }
 
@@ -92,6 +92,7 @@ pub fn report(
     setup_table(w, r);
     targets(w, r);
     alloc_section(w, alloc_benches);
+    crate::facilities::section(w, r);
     o
 }
 

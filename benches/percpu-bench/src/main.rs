@@ -7,6 +7,8 @@
 //! percpu-bench ops    [--quick]            current-CPU ops against the baselines; scaling
 //! percpu-bench remote --cpus N [--quick]   summing a per-CPU counter over N possible CPUs
 //! percpu-bench setup  --cpus N [--quick]   first-chunk setup for N possible CPUs
+//! percpu-bench facilities [--quick]        PerCpuCounter and PerCpuRef against atomics, 1-2 CPUs
+//! percpu-bench facilities-sum --cpus N [--quick]   PerCpuCounter read/sum/compare, N CPUs
 //! ```
 //!
 //! A hosted machine boots once per process, so each CPU count is its own process.
@@ -14,6 +16,7 @@
 mod addressing;
 #[path = "../../common/baselines.rs"]
 mod baselines;
+mod facilities;
 mod ops;
 mod remote;
 mod setup;
@@ -22,7 +25,19 @@ use bench_harness::Effort;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: percpu-bench ops [--quick]\n       percpu-bench remote --cpus N \
-                     [--quick]\n       percpu-bench setup --cpus N [--quick]";
+                     [--quick]\n       percpu-bench setup --cpus N [--quick]\n       percpu-bench \
+                     facilities [--quick]\n       percpu-bench facilities-sum --cpus N [--quick]";
+
+/// A machine of `cpus` possible CPUs: the linked settings (Linux's defaults, no
+/// `percpu.toml`), with `max_cpus` raised to fit (Linux's default, 64, is below the 1024
+/// possible CPUs of the remote and sum benchmarks).
+pub(crate) fn machine_of(cpus: u32) -> percpu_rt::hosted::MachineConfig {
+    let settings = percpu_rt::Settings {
+        max_cpus: percpu_rt::Settings::linked().max_cpus.max(cpus as usize),
+        ..percpu_rt::Settings::linked()
+    };
+    percpu_rt::hosted::MachineConfig::with_settings(cpus, settings)
+}
 
 /// The parsed command line.
 struct Args {
@@ -65,7 +80,11 @@ fn main() -> ExitCode {
         ("ops", None) => ops::run(&args.effort),
         ("remote", Some(n)) => remote::run(n, &args.effort),
         ("setup", Some(n)) => setup::run(n, &args.effort),
-        ("remote" | "setup", None) => Err(format!("{} needs --cpus N", args.command)),
+        ("facilities", None) => facilities::run(&args.effort),
+        ("facilities-sum", Some(n)) => facilities::run_sum(n, &args.effort),
+        ("remote" | "setup" | "facilities-sum", None) => {
+            Err(format!("{} needs --cpus N", args.command))
+        }
         _ => Err(USAGE.into()),
     };
     match result {

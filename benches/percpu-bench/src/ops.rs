@@ -96,11 +96,11 @@ fn current_cpu_ops(machine: &Machine, effort: &Effort) -> Result<(), String> {
 }
 
 /// A loop each thread runs in the scaling benchmark.
-struct Scaled {
-    subject: &'static str,
-    run: extern "C" fn(u64),
+pub(crate) struct Scaled {
+    pub(crate) subject: &'static str,
+    pub(crate) run: extern "C" fn(u64),
     /// Operations per thread per sample.
-    n: u64,
+    pub(crate) n: u64,
 }
 
 /// Item 2: operations per second of 1 and 2 CPUs together.
@@ -151,7 +151,7 @@ fn scaling(machine: &Machine, effort: &Effort) -> Result<(), String> {
 
 /// Runs `loop_` on each of `cpus` at once (each thread pinned to the core of its CPU number,
 /// released together by a barrier); returns the time from the first start to the last end.
-fn run_together(machine: &Machine, cpus: &[CpuId], loop_: &Scaled) -> Duration {
+pub(crate) fn run_together(machine: &Machine, cpus: &[CpuId], loop_: &Scaled) -> Duration {
     let barrier = Barrier::new(cpus.len());
     let spans: Mutex<Vec<(Instant, Instant)>> = Mutex::new(Vec::new());
     let body = |cpu: CpuId| {

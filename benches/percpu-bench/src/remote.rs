@@ -22,7 +22,7 @@ use bench_harness::timing::{self, Effort, pin_or_warn};
 use bench_harness::{clobber, sink};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use percpu_rt::CpuId;
-use percpu_rt::hosted::{Machine, MachineConfig};
+use percpu_rt::hosted::Machine;
 use percpu_rt::percpu;
 
 /// The counter summed over all possible CPUs.
@@ -100,7 +100,7 @@ impl Drop for Strided {
 
 /// Boots a machine of `cpus` possible CPUs and times both sums.
 pub fn run(cpus: u32, effort: &Effort) -> Result<(), String> {
-    let machine = Machine::boot(MachineConfig::new(cpus)).map_err(|e| e.to_string())?;
+    let machine = Machine::boot(crate::machine_of(cpus)).map_err(|e| e.to_string())?;
     info("remote_cpus", cpus);
     for &cpu in machine.cpus() {
         machine.run_on(cpu, || REMOTE_COUNTER.write(u64::from(cpu.as_u32()) + 1));

@@ -85,6 +85,12 @@ pub fn check_pass(run: &Run, want: &Expected<'_>) -> Result<(), String> {
     if !has_line(run, |l| l.starts_with("kernel-lib: ") && l.contains(&dynamic)) {
         return fail(format!("no kernel-lib line with {dynamic:?}"));
     }
+    let facilities = format!("counters and reference counts on {online} CPUs: counter sum ");
+    if !has_line(run, |l| {
+        l.starts_with("kernel-lib: ") && l.contains(&facilities) && l.ends_with("once per life")
+    }) {
+        return fail(format!("no kernel-lib line with {facilities:?}"));
+    }
     Ok(())
 }
 

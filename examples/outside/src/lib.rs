@@ -18,6 +18,23 @@
 //! let g = percpu_rt::allocator::ChunkGeometry { unit_size: 4096, page_size: 4096, units: vec![], groups: vec![] };
 //! HOSTED_BACKEND.depopulate(&g, v.as_ptr() as usize & !4095, 0..1);
 //! ```
+//!
+//! ```compile_fail
+//! // A reference cannot outlive its reference count (the value it points to dies with it).
+//! use percpu_rt::PerCpuRef;
+//! let r = {
+//!     let count = PerCpuRef::new(String::from("device"), |_| {}).unwrap();
+//!     count.get()
+//! };
+//! ```
+//!
+//! ```compile_fail
+//! // A reference to a value that is not `Sync` cannot go to another thread.
+//! use percpu_rt::PerCpuRef;
+//! let count = PerCpuRef::atomic_only(std::cell::Cell::new(0u32), |_| {});
+//! let r = count.get();
+//! std::thread::scope(|s| { s.spawn(move || r.set(1)); });
+//! ```
 
 use std::process::{Command, Output};
 

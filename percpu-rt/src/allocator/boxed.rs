@@ -24,13 +24,28 @@ use core::marker::PhantomData;
 use core::mem::{align_of, needs_drop, size_of};
 use core::ops::Deref;
 
-/// The slot of a dynamic per-CPU object: its per-CPU pointer. Made only by [`PerCpuBox`].
+/// The slot of a dynamic per-CPU object: its per-CPU pointer. Made only by [`PerCpuBox`] and
+/// the facilities built on dynamic areas ([`PerCpuCounter`](crate::PerCpuCounter),
+/// [`PerCpuRef`](crate::PerCpuRef)).
 #[derive(Debug)]
 pub struct DynSlot {
     p: usize,
 }
 
-// SAFETY: a `DynSlot` is only created by `PerCpuBox` for a live area holding an initialised `T`
+impl DynSlot {
+    /// The slot of the per-CPU object at per-CPU pointer `p`.
+    ///
+    /// # Safety
+    ///
+    /// For as long as any [`PerCpu`] made from the slot is used, `p` names a live area that
+    /// holds an initialised `T` (the `T` the slot is used for) in every possible CPU's unit, at
+    /// `p + cpu_offset(cpu)`.
+    pub(crate) const unsafe fn at(p: usize) -> DynSlot {
+        DynSlot { p }
+    }
+}
+
+// SAFETY: a `DynSlot` is only created (by `PerCpuBox`, or through the unsafe `DynSlot::at`) for a live area holding an initialised `T`
 // in every possible CPU's unit, at `p + cpu_offset(cpu)`; its `gs:` operations address
 // `GS.base + p`, the current CPU's copy (`GS.base` holds the current CPU's offset).
 unsafe impl<T> Slot<T> for DynSlot {

@@ -30,6 +30,12 @@ impl<T> IrqSpinLock<T> {
         self.inner.get_mut()
     }
 
+    /// Whether some CPU holds the lock (a snapshot).
+    #[inline]
+    pub(crate) fn is_locked(&self) -> bool {
+        self.inner.is_locked()
+    }
+
     /// Masks interrupts, then takes the lock.
     #[inline]
     pub(crate) fn lock(&self) -> IrqSpinGuard<'_, T> {

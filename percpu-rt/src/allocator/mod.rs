@@ -139,6 +139,7 @@ pub use engine::{Allocator, BalanceReport};
 pub use error::{
     AllocError, BackendAlreadySet, BackendError, ConfigError, FreeError, InitError, VerifyError,
 };
+pub(crate) use lock::IrqSpinLock;
 pub use oncpu::OnCpu;
 pub use stats::{ChunkStats, GlobalStats, Stats};
 

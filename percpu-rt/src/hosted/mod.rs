@@ -40,6 +40,16 @@
 //! The machine follows the program's `percpu.toml` ([`Settings::linked`]): its layout,
 //! first-chunk mode, `max_cpus` and the dynamic allocator's settings.
 //!
+//! # Platform and grace period
+//!
+//! [`Machine::boot`] registers the hosted platform (threads never migrate between hosted
+//! CPUs, so it pins nothing; its preemption hooks count each thread's pinned sections) and,
+//! where the kernel offers `membarrier(2)`, a [grace period](crate::grace) over those
+//! sections, so that a [`PerCpuRef`](crate::PerCpuRef) can switch to atomic mode. A program
+//! that registered another platform before the boot keeps it and gets no grace period (its
+//! `PerCpuRef`s then report `RefError::NoGracePeriod` instead of switching) unless it
+//! registers one itself.
+//!
 //! ```
 //! use percpu_rt::hosted::{Machine, MachineConfig};
 //! use percpu_rt::percpu;
@@ -59,6 +69,7 @@
 pub(crate) mod gs_base;
 mod memory;
 mod not_a_cpu;
+pub(crate) mod sections;
 
 use crate::cpu::CpuId;
 use crate::first_chunk::{self, FirstChunk, SetupError};
@@ -249,8 +260,11 @@ impl Machine {
             });
         }
         config.settings.check_cpus(&config.cpus).map_err(BootError::TooManyCpus)?;
-        // Threads never migrate between hosted CPUs: the no-op platform is exact here.
-        let _ = crate::set_platform(&crate::NoPreemption);
+        // Threads never migrate between hosted CPUs: the hosted platform pins nothing and only
+        // counts pinned sections, for the grace period (registered with it, where the kernel
+        // offers `membarrier`; a program that registered another platform first keeps it, and
+        // has no grace period unless it registers one).
+        sections::register();
         // Chunks beyond the first come from mmap (a caller may have registered another).
         let _ = crate::allocator::set_backend(&crate::allocator::hosted::HOSTED_BACKEND);
         if !crate::allocator::is_initialized() {

@@ -7,6 +7,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use kernel_lib::dynamic::DynamicRun;
+use kernel_lib::facilities::FacilitiesRun;
 use percpu_rt::CpuId;
 
 use crate::arch::{Arch, BootInfo, arch, install};
@@ -30,6 +31,8 @@ const ITERATIONS_PER_DYNAMIC_ROUND: u64 = 500;
 /// The dynamic objects all CPUs share during the concurrent work: read-locked by every CPU
 /// for its work, taken by the boot CPU for the remote checks.
 static DYNAMIC: spin::RwLock<Option<DynamicRun>> = spin::RwLock::new(None);
+/// The counters and the reference count every CPU uses at once.
+static FACILITIES: spin::RwLock<Option<FacilitiesRun>> = spin::RwLock::new(None);
 
 /// The CPU that raises an exception on purpose (`fault=<cpu>`), or `u64::MAX` for none.
 static FAULT_CPU: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -134,6 +137,10 @@ pub fn boot_cpu_main(arch: &'static dyn Arch, info: BootInfo<'_>) -> ! {
     }
     smp::init(nr_possible);
     cpu_online(CpuId::new(0));
+    // The grace period counts pinned sections in per-CPU words: registered once they exist.
+    if percpu_rt::grace::set_grace_period(&crate::grace::GRACE).is_err() {
+        fail!("a grace period was registered before the kernel registered its own");
+    }
 
     // The other CPUs to bring online: all started, then each awaited.
     for &(cpu, hw_id) in &online_hw[1..] {
@@ -161,6 +168,10 @@ pub fn boot_cpu_main(arch: &'static dyn Arch, info: BootInfo<'_>) -> ! {
         Ok(run) => *DYNAMIC.write() = Some(run),
         Err(e) => fail!("dynamic per-CPU objects: {e}"),
     }
+    match FacilitiesRun::prepare(nr_online) {
+        Ok(run) => *FACILITIES.write() = Some(run),
+        Err(e) => fail!("counters and reference counts: {e}"),
+    }
     if let Err(stuck) = smp::release(&online_hw) {
         fail!("CPUs {stuck:?} did not react to the release");
     }
@@ -180,6 +191,14 @@ pub fn boot_cpu_main(arch: &'static dyn Arch, info: BootInfo<'_>) -> ! {
     }
     if let Err(e) = arch.kernel_percpu_check(&info.hw_ids[..nr_online], &possible, iterations) {
         fail!("remote check (kernel): {e}");
+    }
+    // Checked (and freed) before the dynamic objects' check counts what is still live.
+    let Some(facilities) = FACILITIES.write().take() else {
+        fail!("the counters disappeared before the check");
+    };
+    match facilities.check(online, dynamic_rounds()) {
+        Ok(summary) => println!("{summary}"),
+        Err(e) => fail!("counters and reference counts: {e}"),
     }
     let Some(run) = DYNAMIC.write().take() else {
         fail!("the dynamic objects disappeared before the remote check");
@@ -239,6 +258,15 @@ fn run_checks_on(cpu: CpuId) {
         };
         if let Err(e) = run.run_on_cpu(cpu, dynamic_rounds()) {
             fail!("CPU {cpu} (dynamic): {e}");
+        }
+    }
+    {
+        let facilities = FACILITIES.read();
+        let Some(run) = facilities.as_ref() else {
+            fail!("CPU {cpu}: no counters were prepared");
+        };
+        if let Err(e) = run.run_on_cpu(cpu, dynamic_rounds()) {
+            fail!("CPU {cpu} (counters and reference counts): {e}");
         }
     }
     smp::set(cpu, CpuState::Done);

@@ -30,6 +30,7 @@ pub mod console;
 pub mod exit;
 pub mod fdt;
 pub mod frames;
+pub mod grace;
 pub mod heap;
 pub mod misuse;
 pub mod percpu_setup;

@@ -17,6 +17,8 @@
 //!   the codegen check (examples/kernel-tests), which disassembles them.
 //! * `wide` does the same with a 16-byte scalar, on every target with 16-byte atomics (all but
 //!   riscv64 without Zacas, where such an operation is a compile error).
+//! * [`facilities`] uses what kernels build on per-CPU memory, batched counters and a per-CPU
+//!   reference count, on every CPU at once, killing the reference count while they use it.
 
 #![no_std]
 
@@ -40,6 +42,7 @@ macro_rules! if_wide {
         }
     };
 }
+pub mod facilities;
 
 use alloc::format;
 use alloc::string::String;
