@@ -11,6 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 crates=(-p percpu-rt-macros -p percpu-rt -p percpu-build)
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+# Cargo unpacks the packages of its temporary registry under CARGO_HOME and reuses what a
+# previous run unpacked there (same registry path, same version): remove those copies so the
+# verification builds today's packages. (None of these names is published on crates.io.)
+for name in percpu-rt-macros percpu-rt percpu-build; do
+  rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$name-$version" \
+    "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"$name-$version.crate"
+done
 # --allow-dirty: the test suite run before this may leave files behind (target/ aside).
 cargo publish --dry-run --allow-dirty "${crates[@]}"
 
@@ -18,7 +26,6 @@ msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 cargo "+$msrv" check --target-dir target/msrv "${crates[@]}" --all-features
 cargo "+$msrv" check --target-dir target/msrv -p percpu-rt --no-default-features
 
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 packages=target/package
 mkdir -p "$packages/.cargo"
 cat > "$packages/.cargo/config.toml" <<TOML
