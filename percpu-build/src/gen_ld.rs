@@ -81,6 +81,7 @@ pub fn settings_values(c: &Config) -> [u64; record::FIELDS] {
         Some(BaseRegister::El2) => 2,
         Some(BaseRegister::Gp) => 3,
         Some(BaseRegister::Tp) => 4,
+        Some(BaseRegister::R21) => 5,
     };
     v
 }
