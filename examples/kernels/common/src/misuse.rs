@@ -44,7 +44,9 @@ impl Misuse {
     /// migration needs a second CPU).
     pub fn parse(word: &str, nr_possible: usize) -> Result<Misuse, &'static str> {
         if !cfg!(feature = "debug-checks") {
-            return Err("the debug mode is not built in: build the kernel with feature debug-checks");
+            return Err(
+                "the debug mode is not built in: build the kernel with feature debug-checks",
+            );
         }
         let misuse = Misuse::NAMES
             .iter()

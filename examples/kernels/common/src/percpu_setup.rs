@@ -22,9 +22,7 @@ use core::ptr::NonNull;
 use percpu_rt::CpuId;
 use percpu_rt::Settings;
 use percpu_rt::allocator;
-use percpu_rt::first_chunk::{
-    self, EarlyMemory, PageAlloc, PhysPage, VmError, VmSpace,
-};
+use percpu_rt::first_chunk::{self, EarlyMemory, PageAlloc, PhysPage, VmError, VmSpace};
 
 use crate::arch::Arch;
 use crate::chunks::KernelChunks;
