@@ -2,7 +2,9 @@
 //! EL1 and, built with `el2`, at EL2 under `virtualization=on`, both with exclusive-pair atomics
 //! on `cortex-a72` (1, 2, 3, 4, 5, 7, 8, 16 and 64 CPUs; 64 is the kernels' `max_cpus`), aarch64
 //! with LSE atomics on `-cpu max`, and riscv64 (virt, OpenSBI, SBI HSM) with its per-CPU base
-//! in `tp` and in `gp`, and with Zacas and Zabha (1, 2, 4, 8 and 16 harts); every one in both
+//! in `tp` and in `gp`, and with Zacas and Zabha (1, 2, 4, 8 and 16 harts), and loongarch64
+//! (virt direct boot, mailbox + IPI) with its base in `$r21` and in `$tp` (1, 2, 4, 8 and 16
+//! CPUs); every one in both
 //! first-chunk modes; with more possible CPUs than online ones (x86_64: `-smp N,maxcpus=M`,
 //! whose extra CPUs the ACPI MADT lists as hot-pluggable; all: the kernel's `maxcpus=`
 //! parameter); checks the exit status and the markers of every boot (a unit for every possible
@@ -60,6 +62,8 @@ fn arch_banner(kernel: Kernel, virtualization: bool) -> &'static str {
         (Kernel::Riscv64Tp, _) => "riscv64 (base in tp)",
         (Kernel::Riscv64Gp, _) => "riscv64 (base in gp)",
         (Kernel::Riscv64Zacas, _) => "riscv64 (base in tp) with Zacas and Zabha",
+        (Kernel::Loongarch64R21, _) => "loongarch64 (base in $r21)",
+        (Kernel::Loongarch64Tp, _) => "loongarch64 (base in $tp)",
     }
 }
 
@@ -210,6 +214,26 @@ fn riscv64_zacas_boots_with_its_page_mode_first_chunk() {
 #[test]
 fn riscv64_zacas_boots_with_an_embedded_first_chunk() {
     boots_everywhere(Kernel::Riscv64Zacas, Some(FirstChunkMode::Embed));
+}
+
+#[test]
+fn loongarch64_r21_boots_with_its_page_mode_first_chunk() {
+    boots_everywhere(Kernel::Loongarch64R21, None);
+}
+
+#[test]
+fn loongarch64_r21_boots_with_an_embedded_first_chunk() {
+    boots_everywhere(Kernel::Loongarch64R21, Some(FirstChunkMode::Embed));
+}
+
+#[test]
+fn loongarch64_tp_boots_with_its_page_mode_first_chunk() {
+    boots_everywhere(Kernel::Loongarch64Tp, None);
+}
+
+#[test]
+fn loongarch64_tp_boots_with_an_embedded_first_chunk() {
+    boots_everywhere(Kernel::Loongarch64Tp, Some(FirstChunkMode::Embed));
 }
 
 /// riscv64 (base in `tp` and in `gp`, both first-chunk modes): every hart of the device tree is
@@ -378,6 +402,7 @@ fn failures_are_reported_with_the_fail_status() {
         (Kernel::X86_64, "65 CPUs are present, but this kernel is configured for at most 64"),
         (Kernel::Aarch64El1, "65 CPUs, but this kernel is configured for at most 64"),
         (Kernel::Riscv64Tp, "65 CPUs, but this kernel is configured for at most 64"),
+        (Kernel::Loongarch64R21, "65 CPUs, but this kernel is configured for at most 64"),
     ];
     for (kernel, reason) in too_many {
         let run = Boot::new(kernel, elf(kernel), 65).run().unwrap_or_else(|e| panic!("{e}"));
@@ -405,6 +430,8 @@ fn cpu_exceptions_are_reported_with_the_fail_status() {
         (Kernel::Aarch64Lse, "at EL1: synchronous from current EL, ESR 0x2000000 (class 0x0)"),
         (Kernel::Riscv64Tp, ": illegal instruction (scause 0x2), sepc 0x"),
         (Kernel::Riscv64Gp, ": illegal instruction (scause 0x2), sepc 0x"),
+        (Kernel::Loongarch64R21, "on CPU 3: instruction not exist (ESTAT 0xd0000), ERA 0x"),
+        (Kernel::Loongarch64Tp, "on CPU 3: instruction not exist (ESTAT 0xd0000), ERA 0x"),
     ];
     for (kernel, reason) in cases {
         let mut boot = Boot::new(kernel, elf(kernel), 4);
@@ -501,7 +528,12 @@ fn core_only_kernel_boots_without_a_heap() {
 #[test]
 fn percpu_rt_builds_on_core_alone_for_every_target() {
     kernel_tests::toolchain_ready();
-    for target in ["x86_64-unknown-none", "aarch64-unknown-none", "riscv64gc-unknown-none-elf"] {
+    for target in [
+        "x86_64-unknown-none",
+        "aarch64-unknown-none",
+        "riscv64gc-unknown-none-elf",
+        "loongarch64-unknown-none",
+    ] {
         if let Err(e) = build::build_core_only_library(target, &work_dir().join("target")) {
             panic!("{e}");
         }
@@ -573,6 +605,11 @@ fn percpu_build_inspects_the_kernel_elf_files() {
                 "aarch64" => {
                     &["percpu_kernel_aarch64::MPIDR", "kernel_lib::EVENTS", "kernel_lib::TAG"]
                 }
+                "loongarch64" => &[
+                    "percpu_kernel_loongarch64::CPU_HW_ID",
+                    "kernel_lib::EVENTS",
+                    "kernel_lib::TAG",
+                ],
                 _ => &["percpu_kernel_riscv64::HARTID", "kernel_lib::EVENTS", "kernel_lib::TAG"],
             },
         };
