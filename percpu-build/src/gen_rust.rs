@@ -176,8 +176,8 @@ fn constants(c: &Config) -> [Constant; 15] {
             value: format!("::percpu_rt::FirstChunkMode::{first_chunk}"),
         },
         Constant {
-            doc: "aarch64 and riscv64: the register holding the per-CPU base; `None` where there \
-                  is no choice (x86_64: GS.base)",
+            doc: "aarch64, riscv64 and loongarch64: the register holding the per-CPU base; `None` \
+                  where there is no choice (x86_64: GS.base)",
             key: Key::BaseRegister,
             name: "BASE_REGISTER",
             ty: "Option<BaseRegister>",
