@@ -426,3 +426,18 @@ fn a_u64_static_expands_within_its_budget_on_every_architecture() {
     }
     println!("{report}");
 }
+
+/// The same budget on loongarch64 (both register builds): its per-variable operations are as
+/// many `asm!` statements as the others'.
+#[test]
+fn a_u64_static_expands_within_its_budget_on_loongarch64() {
+    for kernel in [Kernel::Loongarch64R21, Kernel::Loongarch64Tp] {
+        let (n, text) = expansion_of_probe(kernel);
+        println!("{}: {n} lines", kernel.name());
+        assert!(
+            n <= 150,
+            "`cargo expand` of PROBE on {} is {n} lines, over 150:\n{text}",
+            kernel.name()
+        );
+    }
+}
