@@ -236,6 +236,32 @@ fn loongarch64_tp_boots_with_an_embedded_first_chunk() {
     boots_everywhere(Kernel::Loongarch64Tp, Some(FirstChunkMode::Embed));
 }
 
+/// loongarch64 (base in `$r21` and in `$tp`, both first-chunk modes): every CPU of the device
+/// tree is possible and present; `maxcpus=8` brings 8 of 16 online (the other 8 are never sent a
+/// mailbox), and their units keep their initial values.
+#[test]
+fn loongarch64_sets_up_a_unit_for_every_possible_cpu() {
+    let mut cases = Vec::new();
+    for kernel in [Kernel::Loongarch64R21, Kernel::Loongarch64Tp] {
+        let elf = elf(kernel);
+        for mode in [FirstChunkMode::Page, FirstChunkMode::Embed] {
+            let mut boot = Boot::new(kernel, elf.clone(), 16);
+            boot.append = command_line(Some(mode), 8, &["maxcpus=8"]);
+            let arch = arch_banner(kernel, false);
+            let want = Expected {
+                online: 8,
+                present: 16,
+                possible: 16,
+                cpus_from: "device tree",
+                mode,
+                arch,
+            };
+            cases.push((boot, want));
+        }
+    }
+    check_boots(cases);
+}
+
 /// riscv64 (base in `tp` and in `gp`, both first-chunk modes): every hart of the device tree is
 /// possible and present; `maxcpus=8` brings 8 of 16 online, and the other 8 units keep their
 /// initial values.
