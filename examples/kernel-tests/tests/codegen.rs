@@ -12,7 +12,7 @@
 //!   `lr.d`/`sc.d` loop, or `amocas.d` on the Zacas build;
 //! * loongarch64: `pcalau12i` + `%pc_lo12` of the template, `add.d` of `$r21` or `$tp`, then one
 //!   `ld.d` / `st.d` or one AM* atomic (`amadd.d`, `amand.d`, `amor.d`, `amxor.d`, `amswap.d`),
-//!   `cmpxchg` an `ll.d`/`sc.d` loop.
+//!   `cmpxchg` an `ll.d`/`sc.d` loop (its failure exit through `dbar 0x700`).
 //!
 //! Between the required instructions only register arithmetic may appear (moves, constants,
 //! the negation of `sub`, the comparison that makes `cmpxchg`'s `bool`); branches stay inside
@@ -100,7 +100,8 @@ fn required(kernel: Kernel, op: &str) -> Vec<&'static str> {
                 "or" => vec!["amor.d"],
                 "xor" => vec!["amxor.d"],
                 "xchg" => vec!["amswap.d"],
-                _ => vec!["ll.d", "bne", "sc.d", "beqz"],
+                // The failure exit's `dbar 0x700` lies after the success path's `b`.
+                _ => vec!["ll.d", "bne", "sc.d", "beqz", "b", "dbar"],
             });
             v
         }

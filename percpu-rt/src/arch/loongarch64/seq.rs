@@ -15,7 +15,8 @@
 //! differ from `rk` and `rj` (else the instruction is invalid): the sequences without a result
 //! write `$zero`, those with one take it in a register the compiler keeps apart from every
 //! input (`out`, never `lateout`). `cmpxchg` is an `ll`/`sc` loop (`ll.w` sign-extends, so the
-//! expected value is compared sign-extended from its width). 8- and 16-bit copies use the
+//! expected value is compared sign-extended from its width; its failure exit passes
+//! `dbar 0x700`). 8- and 16-bit copies use the
 //! aligned word that holds them: `or` and `xor` one `amor.w`/`amxor.w` of the shifted value,
 //! `and` one `amand.w` of the shifted value with ones elsewhere, `add`, `xchg` and `cmpxchg` an
 //! `ll.w`/`sc.w` loop on the word that changes the copy's bits only. All accesses are relaxed,
@@ -108,14 +109,16 @@ macro_rules! __percpu_la_amo {
 
 /// Compare-and-exchange of a `w` or `d` copy (`SZ`), `SX` the signed type of its width: `old`
 /// (in: expected, out: previous) and `new`. An `ll`/`sc` loop: `sc` writes 1 to its register on
-/// success, 0 when the LL bit was lost (then the loop retries).
+/// success, 0 when the LL bit was lost (then the loop retries). The exit without `sc` (the value
+/// differs) passes `dbar 0x700`, as Linux's `__WEAK_LLSC_MB` and LLVM's own `cmpxchg` do: an `ll`
+/// left without its `sc` is fenced from what follows on LoongArch cores with weak LL/SC.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __percpu_la_cas {
     ($sz:literal $sx:ty; $k:ident $x:ident; $o:ident, $new:expr) => {
         $crate::__percpu_la!(@asm $k $x; [
             concat!("2: ll.", $sz, " {o}, {a}, 0"), "bne {o}, {e}, 3f", "move {s}, {n}",
-            concat!("sc.", $sz, " {s}, {a}, 0"), "beqz {s}, 2b", "3:"];
+            concat!("sc.", $sz, " {s}, {a}, 0"), "beqz {s}, 2b", "b 4f", "3: dbar 0x700", "4:"];
             a = out(reg) _, o = out(reg) $o, s = out(reg) _, e = in(reg) ($o as $sx as i64 as u64),
             n = in(reg) $new, options(nostack, preserves_flags))
     };
@@ -178,8 +181,8 @@ macro_rules! __percpu_la_sub {
             "andi {s}, {a}, 3", "slli.d {s}, {s}, 3", "bstrins.d {a}, $zero, 1, 0",
             "sll.d {e}, {e}, {s}", "sll.d {v}, {v}, {s}", "sll.d {k}, {k}, {s}",
             "2: ll.w {o}, {a}, 0", "and {n}, {o}, {k}", "bne {n}, {e}, 3f", "xor {n}, {o}, {n}",
-            "or {n}, {n}, {v}", "sc.w {n}, {a}, 0", "beqz {n}, 2b", "3: and {o}, {o}, {k}",
-            "srl.d {o}, {o}, {s}"];
+            "or {n}, {n}, {v}", "sc.w {n}, {a}, 0", "beqz {n}, 2b", "b 4f", "3: dbar 0x700",
+            "4: and {o}, {o}, {k}", "srl.d {o}, {o}, {s}"];
             a = out(reg) _, s = out(reg) _, e = inout(reg) $o & $mask => _,
             v = inout(reg) $new & $mask => _, k = inout(reg) $mask as u64 => _, o = out(reg) $o,
             n = out(reg) _, options(nostack, preserves_flags))
