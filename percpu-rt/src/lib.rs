@@ -6,10 +6,11 @@
 //! Every `#[percpu] static` lives in one linker section, `.percpu`, bounded by
 //! `__percpu_start`/`__percpu_end`: the *template*. At setup the template is copied into one
 //! *unit* per possible CPU. A CPU's base register (`GS.base` on x86_64, `TPIDR_EL1`/`EL2` on
-//! aarch64, `tp` or `gp` on riscv64) holds `unit_base(cpu) - __percpu_start`, so a variable's
-//! copy on the current CPU is at `&TEMPLATE + base`: on x86_64, `VAR.add(1)` is the single
-//! instruction `add qword ptr gs:[rip + VAR_template], reg`, which no preemption or interrupt
-//! can split; on aarch64 and riscv64 the address is formed first and the copy changed with one
+//! aarch64, `tp` or `gp` on riscv64, `$r21` or `$tp` on loongarch64) holds
+//! `unit_base(cpu) - __percpu_start`, so a variable's copy on the current CPU is at
+//! `&TEMPLATE + base`: on x86_64, `VAR.add(1)` is the single instruction
+//! `add qword ptr gs:[rip + VAR_template], reg`, which no preemption or interrupt can split; on
+//! aarch64, riscv64 and loongarch64 the address is formed first and the copy changed with one
 //! atomic instruction, which needs no pin either ([`arch`]). Before setup the base is 0 and
 //! accesses reach the template itself.
 //!
@@ -166,6 +167,7 @@
 //! | `x86_64` Linux, feature `hosted` | `GS.base` (`arch_prctl`) | one `op gs:[rip + SYM]` instruction |
 //! | `aarch64` kernel | `TPIDR_EL1`, or `TPIDR_EL2` (feature `aarch64-el2`) | `mrs`, `adrp`/`add`, one atomic (LSE, or an exclusive pair): no pin, no call |
 //! | `riscv64` kernel | `tp`, or `gp` (feature `riscv64-gp`) | `auipc`/`%pcrel_lo`, `add` of the base, one AMO (or LR/SC): no pin, no call |
+//! | `loongarch64` kernel | `$r21`, or `$tp` (feature `loongarch64-tp`) | `pcalau12i`/`%pc_lo12`, `add.d` of the base, one AM* atomic (or LL/SC): no pin, no call |
 
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
