@@ -10,8 +10,9 @@
 //! with one single-copy-atomic instruction: an aligned `ld`/`st` of the value's size, one AM*
 //! atomic (`amadd`, `amand`, `amor`, `amxor`, `amswap`, `.w`/`.d`), or an `ll`/`sc` loop whose
 //! `sc` succeeds only if the LL bit held since the `ll` (another CPU's store to the line clears
-//! it, and so does `ertn`, the return from any exception: an interrupt between them makes the
-//! `sc` fail and the loop retry). 8- and 16-bit copies are changed through their aligned word,
+//! it, and so does `ertn`, the return from any exception, as long as `LLBCTL.KLO` is clear, its
+//! reset value, which the kernel must keep: an interrupt between them makes the `sc` fail and the
+//! loop retry). 8- and 16-bit copies are changed through their aligned word,
 //! the other bytes rewritten unchanged by the same atomic step. No mode hands out a reference
 //! to a by-value copy, and remote reads are atomic loads. So a thread that moves to another CPU
 //! after forming the address changes, atomically, the copy of the CPU it left: what the same
