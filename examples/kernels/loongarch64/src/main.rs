@@ -67,6 +67,12 @@ const PVPANIC_BAR: usize = 0x4000_0000;
 /// IOCSR registers of the IPI block.
 const IOCSR_IPI_SEND: usize = 0x1040;
 const IOCSR_MBUF_SEND: usize = 0x1048;
+const IOCSR_IPI_EN: usize = 0x1004;
+const IOCSR_IPI_CLEAR: usize = 0x100c;
+/// The IPI vector `wake` sends (vector 0 is the start-up send's).
+const WAKE_VECTOR: u32 = 1;
+/// ECFG.LIE bit of the IPI interrupt line (ESTAT.IS bit 12).
+const ECFG_IPI: usize = 1 << 12;
 /// How often the mailbox and IPI are sent to a CPU that has not checked in.
 const START_ROUNDS: u32 = 1000;
 /// Spins between two sends.
@@ -230,10 +236,21 @@ impl Arch for Loongarch64 {
     }
 
     fn idle(&self) {
-        core::hint::spin_loop();
+        // The IPI line enabled in ECFG with CRMD.IE clear: `idle` returns once an IPI is
+        // pending (none is taken as an exception); then the IPI is acknowledged and the line
+        // masked again. An IPI sent before the `idle` stays pending, so none is missed.
+        // SAFETY: ECFG and this CPU's IPI registers only; no memory is touched.
+        unsafe {
+            asm!("csrxchg {v}, {m}, 0x4", "idle 0", "csrxchg $zero, {m}, 0x4",
+                v = inout(reg) ECFG_IPI => _, m = in(reg) ECFG_IPI,
+                options(nomem, nostack, preserves_flags))
+        };
+        iocsr_write32(IOCSR_IPI_CLEAR, u32::MAX);
     }
 
-    fn wake(&self, _hw_id: u64) {}
+    fn wake(&self, hw_id: u64) {
+        iocsr_write32(IOCSR_IPI_SEND, ((hw_id as u32) << 16) | WAKE_VECTOR);
+    }
 
     fn park(&self) -> ! {
         // No interrupt enabled in ECFG: `idle` stops this CPU for good.
@@ -399,6 +416,9 @@ fn command_line(at: usize) -> &'static str {
 /// A woken CPU's first Rust code: paging on, own stack, base register 0.
 #[unsafe(no_mangle)]
 extern "C" fn loongarch64_secondary_main(cpu: u64) -> ! {
+    // Every IPI vector enabled (`wake` sends vector 1), the start-up IPI acknowledged.
+    iocsr_write32(IOCSR_IPI_EN, u32::MAX);
+    iocsr_write32(IOCSR_IPI_CLEAR, u32::MAX);
     CHECKED_IN[cpuid() as usize].store(true, Ordering::Release);
     kernel_common::boot::secondary_main(CpuId::new(cpu as u32))
 }
