@@ -118,6 +118,7 @@ mod batch;
 mod bitmap;
 mod boxed;
 mod cache;
+mod cached;
 mod chunk;
 mod current;
 mod engine;

@@ -24,6 +24,10 @@ use crate::layout::{MIN_ALLOC_SHIFT, MIN_ALLOC_SIZE};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+/// The most areas one class of a per-CPU cache holds, and so the most that one drain gives
+/// back at once ([`State::release_areas`]).
+pub(crate) const DEPTH: usize = 64;
+
 /// The fixed geometry of the first chunk, in bytes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Geo {
@@ -584,12 +588,12 @@ impl State {
     }
 
     /// Gives back areas of `bits` bits each that the caller took with [`State::take`] (a
-    /// per-CPU cache's drain, at most [`DEPTH`](super::cache::DEPTH) of them), in any order.
+    /// per-CPU cache's drain, at most [`DEPTH`] of them), in any order.
     /// They are sorted, and neighbours are released as one run (one update of the hints).
     ///
     /// RETURNS: whether the balance step should run.
     pub(crate) fn release_areas(&mut self, bits: u32, addrs: &mut [usize]) -> bool {
-        debug_assert!(addrs.len() <= super::cache::DEPTH);
+        debug_assert!(addrs.len() <= DEPTH);
         addrs.sort_unstable();
         let bytes = (bits as usize) << MIN_ALLOC_SHIFT;
         let mut notify = false;
