@@ -1,4 +1,4 @@
-//! CPU identities, the possible-CPU table, and each possible CPU's per-CPU offset.
+//! The possible-CPU table and each possible CPU's per-CPU offset.
 //!
 //! The table is installed once, by the first-chunk setup, and never changes afterwards: every
 //! *possible* CPU (present, hot-pluggable or not yet started) has a unit, so bringing a CPU
@@ -6,58 +6,8 @@
 //! early accesses reach the template itself.
 
 use crate::boot_memory::{self, OutOfBootMemory, Table};
+use crate::cpu_id::CpuId;
 use core::fmt;
-
-/// A CPU's identity: the kernel's logical CPU number. Possible CPU ids may be sparse.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[repr(transparent)]
-pub struct CpuId(u32);
-
-impl CpuId {
-    /// The CPU with logical number `id` (not checked: an id that is not possible is reported by
-    /// the accessors that take it).
-    pub const fn new(id: u32) -> Self {
-        CpuId(id)
-    }
-
-    /// The logical number.
-    pub const fn as_u32(self) -> u32 {
-        self.0
-    }
-
-    /// The logical number, as an index.
-    pub const fn as_usize(self) -> usize {
-        self.0 as usize
-    }
-
-    /// The CPU this code runs on (one `gs:`-relative load on x86_64).
-    ///
-    /// Without a pin guard the answer may be stale as soon as it is returned; hold a
-    /// [`PreemptGuard`](crate::PreemptGuard) and use its [`cpu`](crate::PinCpu::cpu) when the
-    /// answer must stay true.
-    #[inline]
-    pub fn current() -> CpuId {
-        CpuId(crate::local::CPU_ID.read())
-    }
-}
-
-impl fmt::Debug for CpuId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cpu{}", self.0)
-    }
-}
-
-impl fmt::Display for CpuId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl From<u32> for CpuId {
-    fn from(id: u32) -> Self {
-        CpuId(id)
-    }
-}
 
 /// An access named a CPU that has no unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,13 +48,13 @@ impl fmt::Display for IdRanges<'_> {
         let mut i = 0;
         let ids = self.0;
         while i < ids.len() {
-            let start = ids[i].0;
+            let start = ids[i].as_u32();
             let mut end = start;
-            while i + 1 < ids.len() && ids[i + 1].0 == end + 1 {
+            while i + 1 < ids.len() && ids[i + 1].as_u32() == end + 1 {
                 i += 1;
                 end += 1;
             }
-            if start != ids[0].0 {
+            if start != ids[0].as_u32() {
                 f.write_str(",")?;
             }
             if start == end {
@@ -189,14 +139,14 @@ pub fn cpu_offset(cpu: CpuId) -> Result<usize, CpuNotPossible> {
             Some(&off) if off != NOT_POSSIBLE => Ok(off),
             _ => Err(CpuNotPossible { cpu }),
         },
-        None if cpu.0 == 0 => Ok(0),
+        None if cpu.as_u32() == 0 => Ok(0),
         None => Err(CpuNotPossible { cpu }),
     }
 }
 
 /// The possible CPUs, ascending (before setup: CPU 0 only).
 pub fn possible_cpus() -> impl ExactSizeIterator<Item = CpuId> + Clone {
-    const BOOT_ONLY: &[CpuId] = &[CpuId(0)];
+    const BOOT_ONLY: &[CpuId] = &[CpuId::new(0)];
     match TABLE.get() {
         Some(t) => t.possible.iter().copied(),
         None => BOOT_ONLY.iter().copied(),
@@ -205,7 +155,7 @@ pub fn possible_cpus() -> impl ExactSizeIterator<Item = CpuId> + Clone {
 
 /// Every possible CPU with its offset, ascending (before setup: CPU 0 at offset 0).
 pub(crate) fn possible_offsets() -> impl ExactSizeIterator<Item = (CpuId, usize)> + Clone {
-    const BOOT_ONLY: (&[CpuId], &[usize]) = (&[CpuId(0)], &[0]);
+    const BOOT_ONLY: (&[CpuId], &[usize]) = (&[CpuId::new(0)], &[0]);
     let (cpus, offsets) = match TABLE.get() {
         Some(t) => (&t.possible[..], &t.possible_offsets[..]),
         None => BOOT_ONLY,

@@ -8,7 +8,7 @@
 //!   through it, by `&guard` (shared) or `&mut guard` (exclusive), so the borrow checker rules
 //!   out two live `&mut T` to one copy, nesting and interrupt handlers included.
 
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use crate::local::IRQ_GUARD_HELD;
 use crate::platform::platform;
 use core::fmt;
@@ -30,7 +30,7 @@ pub unsafe trait PinCpu: sealed::Sealed {
     /// What the debug mode recorded when the guard was taken.
     #[cfg(feature = "debug-checks")]
     #[doc(hidden)]
-    fn record(&self) -> crate::debug::GuardRecord;
+    fn record(&self) -> crate::debug::checks::GuardRecord;
 }
 
 /// Guards that allow a `&T` to the current CPU's copy of a [`Shared`](crate::mode::Shared)
@@ -53,7 +53,7 @@ type NotSendSync = PhantomData<*mut ()>;
 #[must_use = "the CPU is pinned only while the guard lives"]
 pub struct PreemptGuard {
     #[cfg(feature = "debug-checks")]
-    record: crate::debug::GuardRecord,
+    record: crate::debug::checks::GuardRecord,
     _not_send_sync: NotSendSync,
 }
 
@@ -65,7 +65,7 @@ impl PreemptGuard {
         platform().preempt_disable();
         PreemptGuard {
             #[cfg(feature = "debug-checks")]
-            record: crate::debug::GuardRecord::take(),
+            record: crate::debug::checks::GuardRecord::take(),
             _not_send_sync: PhantomData,
         }
     }
@@ -100,7 +100,7 @@ unsafe impl PinCpu for PreemptGuard {
         self.record.cpu
     }
     #[cfg(feature = "debug-checks")]
-    fn record(&self) -> crate::debug::GuardRecord {
+    fn record(&self) -> crate::debug::checks::GuardRecord {
         self.record
     }
 }
@@ -112,7 +112,7 @@ unsafe impl<T: Sync + ?Sized> GuardFor<T> for PreemptGuard {}
 pub struct IrqGuard {
     saved: usize,
     #[cfg(feature = "debug-checks")]
-    record: crate::debug::GuardRecord,
+    record: crate::debug::checks::GuardRecord,
     _not_send_sync: NotSendSync,
 }
 
@@ -177,7 +177,7 @@ impl IrqGuard {
         Ok(IrqGuard {
             saved,
             #[cfg(feature = "debug-checks")]
-            record: crate::debug::GuardRecord::take(),
+            record: crate::debug::checks::GuardRecord::take(),
             _not_send_sync: PhantomData,
         })
     }
@@ -209,7 +209,7 @@ unsafe impl PinCpu for IrqGuard {
         self.record.cpu
     }
     #[cfg(feature = "debug-checks")]
-    fn record(&self) -> crate::debug::GuardRecord {
+    fn record(&self) -> crate::debug::checks::GuardRecord {
         self.record
     }
 }

@@ -29,7 +29,7 @@
 //! memory without it ([`boot_memory`]).
 
 use crate::boot_memory::{self, OutOfBootMemory, Table};
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use core::fmt;
 
 /// `PCPU_MIN_ALLOC_SHIFT`: the allocation granule is `1 << 2` bytes.

@@ -21,6 +21,7 @@ pub mod boot_memory;
 #[cfg(feature = "alloc")]
 pub mod counter;
 mod cpu;
+mod cpu_id;
 pub mod debug;
 pub mod first_chunk;
 pub mod grace;
@@ -54,7 +55,8 @@ include!(concat!(env!("OUT_DIR"), "/private_path.rs"));
 pub use allocator::PerCpuBox;
 #[cfg(feature = "alloc")]
 pub use counter::{PerCpuCounter, PerCpuCounters};
-pub use cpu::{CpuId, CpuNotPossible, cpu_offset, is_set_up, nr_possible_cpus, possible_cpus};
+pub use cpu::{CpuNotPossible, cpu_offset, is_set_up, nr_possible_cpus, possible_cpus};
+pub use cpu_id::CpuId;
 pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard};
 pub use platform::{NoPreemption, Platform, PlatformAlreadySet, platform_is_set, set_platform};
 #[cfg(feature = "alloc")]

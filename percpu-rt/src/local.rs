@@ -1,5 +1,6 @@
 //! The runtime's own per-CPU variables, set for every CPU at first-chunk setup.
 
+use crate::cpu_id::CpuId;
 use crate::percpu;
 
 /// This CPU's logical number (`CpuId::current` reads it with one instruction).
@@ -21,13 +22,25 @@ pub(crate) static IRQ_GUARD_HELD: bool = false;
 #[percpu(crate = crate, hot)]
 pub(crate) static GUARD_DEPTH: u32 = 0;
 
+impl CpuId {
+    /// The CPU this code runs on (one `gs:`-relative load on x86_64).
+    ///
+    /// Without a pin guard the answer may be stale as soon as it is returned; hold a
+    /// [`PreemptGuard`](crate::PreemptGuard) and use its [`cpu`](crate::PinCpu::cpu) when the
+    /// answer must stay true.
+    #[inline]
+    pub fn current() -> CpuId {
+        CpuId::new(CPU_ID.read())
+    }
+}
+
 /// The current CPU's per-CPU offset. Unchecked: it is what the checks (the unit check of
 /// dynamic objects, the debug mode's) look at.
 #[inline(always)]
 pub(crate) fn this_cpu_offset() -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        crate::ops::read_unchecked(THIS_CPU_OFFSET.slot())
+        crate::ops::unchecked::read_unchecked(THIS_CPU_OFFSET.slot())
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

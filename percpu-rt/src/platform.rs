@@ -100,30 +100,3 @@ pub(crate) fn platform() -> &'static dyn Platform {
         None => &NoPreemption,
     }
 }
-
-/// Enters a pinned section the way the runtime's own readers do ([`PerCpuRef`]'s get and
-/// put): the platform's `preempt_disable`, inlined when it is the hosted machine's (no call
-/// through the platform). Pair with [`exit_section`].
-///
-/// [`PerCpuRef`]: crate::PerCpuRef
-#[cfg(feature = "alloc")]
-#[inline(always)]
-pub(crate) fn enter_section() {
-    #[cfg(feature = "hosted")]
-    if crate::hosted::sections::try_enter() {
-        return;
-    }
-    platform().preempt_disable();
-}
-
-/// Leaves the section [`enter_section`] entered.
-#[cfg(feature = "alloc")]
-#[inline(always)]
-pub(crate) fn exit_section() {
-    #[cfg(feature = "hosted")]
-    if crate::hosted::sections::is_active() {
-        crate::hosted::sections::exit_entered();
-        return;
-    }
-    platform().preempt_enable();
-}

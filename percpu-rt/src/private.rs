@@ -3,7 +3,7 @@
 //! macro/runtime version mismatch fails to compile.
 
 pub use crate::arch::Rmw;
-pub use crate::cpu::CpuId;
+pub use crate::cpu_id::CpuId;
 pub use crate::mode::Local;
 pub use crate::probe::{DebugProbe, ModeOf, NotDebug, NotScalar, ScalarProbe};
 pub use crate::registry::{Class, DebugFn, Descriptor, InitFn};

@@ -3,7 +3,8 @@
 //! section, which the linker fragment keeps and bounds with its own symbols, so the registry
 //! is the array between them.
 
-use crate::cpu::{CpuId, CpuNotPossible};
+use crate::cpu::CpuNotPossible;
+use crate::cpu_id::CpuId;
 use crate::storage::{InitialValue, Template};
 use core::fmt;
 

@@ -11,7 +11,7 @@
 
 #[cfg(feature = "alloc")]
 use crate::allocator::AllocConfig;
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use crate::first_chunk::SetupConfig;
 use crate::layout::LayoutParams;
 use crate::linker::record;

@@ -3,7 +3,8 @@
 //! type whose methods name the template symbol; for a dynamic object, the per-CPU pointer.
 
 use crate::arch::Rmw;
-use crate::cpu::{CpuId, CpuNotPossible, cpu_offset, possible_offsets};
+use crate::cpu::{CpuNotPossible, cpu_offset, possible_offsets};
+use crate::cpu_id::CpuId;
 use crate::guard::{GuardFor, IrqGuard, PinCpu, PreemptGuard};
 use crate::mode::{ByValue, Local, Mode, Shared};
 use crate::ops;
@@ -74,7 +75,7 @@ impl<T, S: Slot<T>, M: Mode> PerCpu<T, S, M> {
     #[track_caller]
     pub fn this_cpu_ptr(&self) -> *mut T {
         #[cfg(feature = "debug-checks")]
-        crate::debug::on_raw_pointer(self.per_cpu_ptr() as usize);
+        crate::debug::checks::on_raw_pointer(self.per_cpu_ptr() as usize);
         self.current_ptr()
     }
 
@@ -406,7 +407,7 @@ impl<T, S: Slot<T>> PerCpu<T, S, Shared> {
     pub fn get<'g, G: GuardFor<T>>(&'g self, guard: &'g G) -> &'g T {
         self.slot.check_current();
         #[cfg(feature = "debug-checks")]
-        crate::debug::on_guarded_access(
+        crate::debug::checks::on_guarded_access(
             self.per_cpu_ptr() as usize,
             &crate::guard::PinCpu::record(guard),
         );
@@ -492,7 +493,7 @@ impl<T: Send, S: Slot<T>> PerCpu<T, S, Local> {
     pub fn get<'g>(&'g self, guard: &'g IrqGuard) -> &'g T {
         self.slot.check_current();
         #[cfg(feature = "debug-checks")]
-        crate::debug::on_guarded_access(
+        crate::debug::checks::on_guarded_access(
             self.per_cpu_ptr() as usize,
             &crate::guard::PinCpu::record(guard),
         );
@@ -508,7 +509,7 @@ impl<T: Send, S: Slot<T>> PerCpu<T, S, Local> {
     pub fn get_mut<'g>(&'g self, guard: &'g mut IrqGuard) -> &'g mut T {
         self.slot.check_current();
         #[cfg(feature = "debug-checks")]
-        crate::debug::on_guarded_access(
+        crate::debug::checks::on_guarded_access(
             self.per_cpu_ptr() as usize,
             &crate::guard::PinCpu::record(guard),
         );

@@ -8,7 +8,8 @@
 
 use super::cache::ClassKey;
 use super::{Allocator, FreeError, PerCpuPtr};
-use crate::cpu::{CpuId, CpuNotPossible};
+use crate::cpu::CpuNotPossible;
+use crate::cpu_id::CpuId;
 use core::fmt;
 
 /// A dynamic per-CPU area of raw bytes (one copy per possible CPU, zeroed when allocated), owned:

@@ -22,7 +22,7 @@
 //! mapped). Page indexes are pages of one unit, from the unit's start.
 
 use super::error::BackendError;
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use alloc::vec::Vec;
 use core::ops::Range;
 

@@ -14,7 +14,7 @@
 //! ([`Slot::check_current`]): with base register 0 the per-CPU pointer is no copy at all.
 
 use super::{AllocError, PerCpuPtr};
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use crate::mode::{ByValue, Local, Mode, Shared};
 use crate::scalar::Scalar;
 use crate::slot::Slot;

@@ -46,7 +46,7 @@
 //! can be released (a few hundred bytes per CPU and class: the caches refill in one batch).
 
 use super::state::DEPTH;
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use crate::layout::MIN_ALLOC_SHIFT;
 use alloc::boxed::Box;
 use alloc::vec;

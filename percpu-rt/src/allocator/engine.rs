@@ -31,7 +31,7 @@ use super::oncpu::OnCpu;
 use super::state::{Geo, PageRun, Placed, Request, State};
 use super::stats::Stats;
 use super::{AllocConfig, FirstChunkRegions, PerCpuArea, PerCpuPtr};
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use crate::layout::{MIN_ALLOC_SHIFT, MIN_ALLOC_SIZE};
 use alloc::boxed::Box;
 use alloc::vec::Vec;

@@ -2,7 +2,7 @@
 //! changed (ARCHITECTURE.md, invariant 6).
 
 use super::PerCpuPtr;
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use alloc::string::String;
 use core::fmt;
 

@@ -144,7 +144,8 @@ pub(crate) use lock::IrqSpinLock;
 pub use oncpu::OnCpu;
 pub use stats::{ChunkStats, GlobalStats, Stats};
 
-use crate::cpu::{CpuId, CpuNotPossible};
+use crate::cpu::CpuNotPossible;
+use crate::cpu_id::CpuId;
 use alloc::vec::Vec;
 use core::fmt;
 

@@ -7,7 +7,7 @@
 use super::units;
 use super::{ChunkKind, FirstChunk, SetupConfig, SetupError, checks};
 use crate::boot_memory::{self, Table};
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use crate::layout::{GroupInfo, LayoutParams, build_alloc_info};
 use core::ptr::NonNull;
 

@@ -5,7 +5,7 @@
 //! setup took is given back, mappings it made are removed, and a corrected call succeeds.
 
 use crate::boot_memory::OutOfBootMemory;
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use crate::layout::LayoutError;
 use core::fmt;
 

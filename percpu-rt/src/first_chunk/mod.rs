@@ -56,7 +56,8 @@ pub use page::page;
 pub use seed::{SeedArgs, prepare as prepare_first_chunk, setup_first_chunk};
 
 use crate::boot_memory::{self, OutOfBootMemory, Table};
-use crate::cpu::{CpuId, CpuTable};
+use crate::cpu::CpuTable;
+use crate::cpu_id::CpuId;
 use crate::layout::{AllocInfo, DYNAMIC_EARLY_SIZE, MIN_UNIT_SIZE};
 use core::fmt;
 use core::ops::Range;

@@ -22,7 +22,7 @@ use super::checks;
 use super::units;
 use super::{ChunkKind, FirstChunk, PhysPage, SetupConfig, SetupError, VmSpace};
 use crate::boot_memory::{self, Table};
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use crate::layout::{AllocInfo, GroupInfo, MIN_UNIT_SIZE};
 use core::ptr::NonNull;
 

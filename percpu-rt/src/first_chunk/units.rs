@@ -11,7 +11,7 @@
 //! template, which is the copy of code that has no unit (never dropped, as no static is).
 
 use super::SetupError;
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 
 /// Whether `delta` can be loaded into the base register here.
 fn delta_is_loadable(delta: usize) -> bool {

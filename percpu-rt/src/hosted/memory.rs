@@ -8,7 +8,7 @@
 //! address space is checked against what the value itself handed out or reserved, and refused
 //! (and counted) otherwise, so that no call can unmap or replace memory it does not own.
 
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use crate::first_chunk::{EarlyMemory, PageAlloc, PhysPage, VmError, VmSpace};
 use core::ptr::NonNull;
 use std::collections::{BTreeMap, BTreeSet};

@@ -71,7 +71,7 @@ mod memory;
 mod not_a_cpu;
 pub(crate) mod sections;
 
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use crate::first_chunk::{self, FirstChunk, SetupError};
 use crate::layout::LayoutParams;
 use crate::settings::{Settings, TooManyCpus};

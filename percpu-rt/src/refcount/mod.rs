@@ -89,7 +89,7 @@ struct Section;
 impl Section {
     #[inline(always)]
     fn enter() -> Section {
-        crate::platform::enter_section();
+        enter_section();
         Section
     }
 }
@@ -97,8 +97,31 @@ impl Section {
 impl Drop for Section {
     #[inline(always)]
     fn drop(&mut self) {
-        crate::platform::exit_section();
+        exit_section();
     }
+}
+
+/// Enters a pinned section the way the runtime's own readers do ([`PerCpuRef`]'s get and
+/// put): the platform's `preempt_disable`, inlined when it is the hosted machine's (no call
+/// through the platform). Pair with [`exit_section`].
+#[inline(always)]
+fn enter_section() {
+    #[cfg(feature = "hosted")]
+    if crate::hosted::sections::try_enter() {
+        return;
+    }
+    crate::platform::platform().preempt_disable();
+}
+
+/// Leaves the section [`enter_section`] entered.
+#[inline(always)]
+fn exit_section() {
+    #[cfg(feature = "hosted")]
+    if crate::hosted::sections::is_active() {
+        crate::hosted::sections::exit_entered();
+        return;
+    }
+    crate::platform::platform().preempt_enable();
 }
 
 /// How a [`PerCpuRef`] starts (Linux's `PERCPU_REF_INIT_*` flags).

@@ -21,28 +21,9 @@
 use crate::arch::{Arch, LocalOps, Rmw};
 use crate::scalar::{Raw, Scalar};
 use crate::slot::Slot;
+use unchecked::{bits, by_symbol, read_unchecked, size, value, write_unchecked};
 
-/// The width of `T`'s raw word.
-#[inline(always)]
-fn size<T: Scalar>() -> usize {
-    <T::Raw as Raw>::SIZE
-}
-
-/// Whether the slot's static operations serve `T`.
-#[inline(always)]
-fn by_symbol<T: Scalar, S: Slot<T>>() -> bool {
-    S::STATIC_OPS == size::<T>()
-}
-
-#[inline(always)]
-fn bits<T: Scalar>(v: T) -> u64 {
-    v.into_raw().to_bits() as u64
-}
-
-#[inline(always)]
-fn value<T: Scalar>(bits: u128) -> T {
-    T::from_raw(<T::Raw as Raw>::from_bits(bits))
-}
+pub(crate) mod unchecked;
 
 /// 16-byte compare-and-exchange on the current CPU's copy; returns the previous value.
 #[inline(always)]
@@ -74,36 +55,6 @@ fn update16<T: Scalar, S: Slot<T>>(s: &S, f: impl Fn(u128) -> u128) -> u128 {
     }
 }
 
-/// Reads the current CPU's copy of up to 8 bytes, without any check (`read`, and the
-/// debug mode's checks, which cannot check themselves).
-#[inline(always)]
-pub(crate) fn read_unchecked<T: Scalar, S: Slot<T>>(s: &S) -> T {
-    debug_assert!(size::<T>() <= 8);
-    // SAFETY: as in `cas16`, for a copy of `size::<T>()` bytes.
-    let bits = unsafe {
-        if by_symbol::<T, S>() {
-            S::load()
-        } else {
-            Arch::load(s.per_cpu_ptr() as usize, size::<T>())
-        }
-    };
-    value(bits.into())
-}
-
-/// Writes the current CPU's copy of up to 8 bytes, without any check (as `read_unchecked`).
-#[inline(always)]
-pub(crate) fn write_unchecked<T: Scalar, S: Slot<T>>(s: &S, v: T) {
-    debug_assert!(size::<T>() <= 8);
-    // SAFETY: as in `cas16`, for a copy of `size::<T>()` bytes.
-    unsafe {
-        if by_symbol::<T, S>() {
-            S::store(bits(v))
-        } else {
-            Arch::store(s.per_cpu_ptr() as usize, size::<T>(), bits(v))
-        }
-    }
-}
-
 /// Before every current-CPU access: the slot's check (a dynamic object needs a unit), and the
 /// debug mode's (`debug.rs`).
 #[inline(always)]
@@ -111,7 +62,7 @@ pub(crate) fn write_unchecked<T: Scalar, S: Slot<T>>(s: &S, v: T) {
 fn check<T, S: Slot<T>>(s: &S) {
     s.check_current();
     #[cfg(feature = "debug-checks")]
-    crate::debug::on_access(s.per_cpu_ptr() as usize);
+    crate::debug::checks::on_access(s.per_cpu_ptr() as usize);
 }
 
 /// Reads the current CPU's copy.

@@ -19,7 +19,7 @@
 //! A report names the variable (from the registry, or the per-CPU pointer of a dynamic object),
 //! the CPUs involved, and the call site (`#[track_caller]`).
 
-use crate::cpu::CpuId;
+use crate::cpu_id::CpuId;
 use core::fmt;
 use core::panic::Location;
 
@@ -40,17 +40,6 @@ pub enum Variable {
     },
     /// No variable: a guard.
     None,
-}
-
-impl Variable {
-    /// The variable whose per-CPU pointer is `p`.
-    #[cfg(feature = "debug-checks")]
-    pub(crate) fn of(p: usize) -> Variable {
-        crate::registry::variables().iter().find(|v| v.template() as usize == p).map_or(
-            Variable::Dynamic { per_cpu_ptr: p },
-            |v| Variable::Static { module_path: v.module_path(), name: v.name() },
-        )
-    }
 }
 
 impl fmt::Display for Variable {
@@ -168,149 +157,4 @@ impl fmt::Display for DebugReport {
 }
 
 #[cfg(feature = "debug-checks")]
-pub(crate) use checks::*;
-
-#[cfg(feature = "debug-checks")]
-mod checks {
-    use super::{DebugReport, Variable};
-    use crate::cpu::CpuId;
-    use crate::local::{CPU_ID, GUARD_DEPTH};
-    use core::panic::Location;
-
-    fn report(r: DebugReport) {
-        crate::platform::platform().report(&r);
-    }
-
-    /// The current CPU as its own copy says, without the checks (they use it).
-    fn current() -> CpuId {
-        CpuId::new(crate::ops::read_unchecked(CPU_ID.slot()))
-    }
-
-    /// Whether, after the setup, the base register is a possible CPU's offset: the calling code
-    /// has a unit, and the checks may read their bookkeeping through the base. Before the setup
-    /// every thread shares the template, and nothing is checked or counted.
-    fn in_a_unit() -> bool {
-        if !crate::is_set_up() {
-            return false;
-        }
-        // The register itself (not this CPU's offset variable, read through it), and a scan
-        // of the offsets (not this CPU's id read through it): a wrong base reaches memory no
-        // unit owns.
-        let offset = crate::arch::read_base();
-        offset != 0 && crate::cpu::possible_offsets().any(|(_, o)| o == offset)
-    }
-
-    /// Any current-CPU access, after the setup: the base register was loaded, with a possible
-    /// CPU's offset. Returns whether it was (and the later checks can run).
-    #[track_caller]
-    pub(crate) fn on_access(p: usize) -> bool {
-        if !crate::is_set_up() || in_a_unit() {
-            return true;
-        }
-        let at = Location::caller();
-        let variable = Variable::of(p);
-        match crate::arch::read_base() {
-            0 => report(DebugReport::BaseNotLoaded { variable, at }),
-            offset => report(DebugReport::NoUnit { variable, offset, at }),
-        }
-        false
-    }
-
-    /// A guarded access: also on the guard's CPU.
-    #[track_caller]
-    pub(crate) fn on_guarded_access(p: usize, guard: &GuardRecord) {
-        if !on_access(p) || !guard.counted {
-            return;
-        }
-        let now_on = current();
-        if now_on != guard.cpu {
-            report(DebugReport::Migrated {
-                variable: Variable::of(p),
-                taken_on: guard.cpu,
-                now_on,
-                taken_at: guard.taken_at,
-                at: Location::caller(),
-            });
-        }
-    }
-
-    /// `this_cpu_ptr`: also pinned, by one of this crate's guards or by the platform's means.
-    #[track_caller]
-    pub(crate) fn on_raw_pointer(p: usize) {
-        if !on_access(p) || !crate::is_set_up() {
-            return;
-        }
-        let pinned = crate::platform::platform()
-            .pinned()
-            .unwrap_or_else(|| crate::ops::read_unchecked(GUARD_DEPTH.slot()) > 0);
-        if !pinned {
-            report(DebugReport::NotPinned {
-                variable: Variable::of(p),
-                cpu: current(),
-                at: Location::caller(),
-            });
-        }
-    }
-
-    /// What a guard records in the debug mode (`pub` only so that the sealed guard trait can
-    /// name it; not reachable from outside the crate).
-    #[derive(Clone, Copy, Debug)]
-    pub struct GuardRecord {
-        pub(crate) cpu: CpuId,
-        /// Taken in a unit after the setup: on this CPU's count of live guards.
-        counted: bool,
-        /// How many guards were live on the CPU before this one.
-        depth: u32,
-        taken_at: &'static Location<'static>,
-    }
-
-    impl GuardRecord {
-        /// A guard taken here, now.
-        #[track_caller]
-        pub(crate) fn take() -> GuardRecord {
-            let taken_at = Location::caller();
-            if !in_a_unit() {
-                return GuardRecord { cpu: current(), counted: false, depth: 0, taken_at };
-            }
-            let depth = crate::ops::read_unchecked(GUARD_DEPTH.slot());
-            crate::ops::write_unchecked(GUARD_DEPTH.slot(), depth + 1);
-            GuardRecord { cpu: current(), counted: true, depth, taken_at }
-        }
-
-        /// The guard is dropped: on its CPU, the last one taken. The count is updated before
-        /// anything is reported (a report may panic, and a kernel may go on after one).
-        pub(crate) fn release(&self) {
-            if !self.counted || !in_a_unit() {
-                return;
-            }
-            let now_on = current();
-            if now_on != self.cpu {
-                // This CPU's count is not the guard's; leave both alone.
-                return report(DebugReport::Migrated {
-                    variable: Variable::None,
-                    taken_on: self.cpu,
-                    now_on,
-                    taken_at: self.taken_at,
-                    at: self.taken_at,
-                });
-            }
-            let live = crate::ops::read_unchecked(GUARD_DEPTH.slot());
-            if live <= self.depth {
-                // Already counted out: a guard taken before this one was dropped first, and
-                // reported then.
-                return;
-            }
-            // Dropping a guard also counts out every guard taken after it, so one misuse is
-            // reported once, and the guards still live after it drop quietly.
-            crate::ops::write_unchecked(GUARD_DEPTH.slot(), self.depth);
-            if live != self.depth + 1 {
-                report(DebugReport::OutOfOrder {
-                    cpu: now_on,
-                    depth: self.depth,
-                    live,
-                    taken_at: self.taken_at,
-                });
-            }
-        }
-    }
-}
+pub(crate) mod checks;
