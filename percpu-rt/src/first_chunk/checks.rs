@@ -19,9 +19,12 @@
 //! | 14 `cpu >= nr_cpu_ids`, `!cpu_possible`, mapped twice | [`SetupError::CpuIdTooLarge`], [`SetupError::CpuNotPossible`], [`SetupError::CpuMappedTwice`] |
 //! | 15 possible CPU without unit | [`SetupError::CpuWithoutUnit`] |
 //! | (here only) a static aligned above the page, or outside the template | [`SetupError::StaticOverAligned`], [`SetupError::StaticOutsideTemplate`] |
+//! | (here only) a static size below the linked template's | [`SetupError::StaticSizeBelowTemplate`] |
+//! | (here only) a unit whose delta the base register cannot hold | [`SetupError::BadDelta`] |
 
 use super::{SetupConfig, SetupError};
 use crate::boot_memory::{self, Table};
+use crate::cpu_id::CpuId;
 use crate::layout::{AllocInfo, MIN_ALLOC_SIZE};
 
 /// Checks `ai` for a chunk at `base_addr`, with the template at `template_start`.
@@ -41,9 +44,7 @@ pub(crate) fn check_alloc_info(
         return Err(SetupError::NoGroups);
     }
     // 2
-    if ai.static_size == 0 {
-        return Err(SetupError::StaticSizeZero);
-    }
+    check_static_size_nonzero(ai.static_size)?;
     // 3
     if template_start % page != 0 {
         return Err(SetupError::TemplateNotPageAligned { start: template_start, page_size: page });
@@ -88,6 +89,23 @@ pub(crate) fn check_alloc_info(
     check_groups(ai, page)?;
     check_cpus(ai, cfg)?;
     check_statics(page)
+}
+
+/// Check 2: the units have a static area at all.
+pub(crate) fn check_static_size_nonzero(static_size: usize) -> Result<(), SetupError> {
+    if static_size == 0 {
+        return Err(SetupError::StaticSizeZero);
+    }
+    Ok(())
+}
+
+/// The static size must cover the template the program was linked with.
+pub(crate) fn check_static_covers_template(static_size: usize) -> Result<(), SetupError> {
+    let template_size = crate::template::static_size();
+    if static_size < template_size {
+        return Err(SetupError::StaticSizeBelowTemplate { static_size, template_size });
+    }
+    Ok(())
 }
 
 /// Every registered static lies inside the linked template and is aligned at most to the page,
@@ -168,6 +186,41 @@ fn check_cpus(ai: &AllocInfo, cfg: &SetupConfig<'_>) -> Result<(), SetupError> {
     }
     if possible.len() > 1 && !crate::platform_is_set() {
         return Err(SetupError::NoPlatform { nr_cpus: possible.len() });
+    }
+    Ok(())
+}
+
+/// Whether `delta` can be loaded into the base register here.
+fn delta_is_loadable(delta: usize) -> bool {
+    #[cfg(all(target_arch = "x86_64", feature = "hosted"))]
+    {
+        // arch_prctl(ARCH_SET_GS) takes user addresses only.
+        delta < (1usize << 47)
+    }
+    #[cfg(all(target_arch = "x86_64", not(feature = "hosted")))]
+    {
+        // GS.base must be canonical (48-bit, sign-extended).
+        let top = (delta as i64) >> 47;
+        top == 0 || top == -1
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = delta;
+        true
+    }
+}
+
+/// Checks every unit's delta before anything is written.
+pub(crate) fn check_deltas(
+    units: &[(CpuId, usize)],
+    base_addr: usize,
+    template_start: usize,
+) -> Result<(), SetupError> {
+    for &(cpu, offset) in units {
+        let delta = base_addr.wrapping_add(offset).wrapping_sub(template_start);
+        if !delta_is_loadable(delta) {
+            return Err(SetupError::BadDelta { cpu, delta });
+        }
     }
     Ok(())
 }

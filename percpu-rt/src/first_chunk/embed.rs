@@ -36,16 +36,8 @@ pub unsafe fn embed(
     mem: &mut dyn EarlyMemory,
 ) -> Result<FirstChunk, SetupError> {
     let mut ai = build_alloc_info(params, cfg.possible, distance)?;
-    if ai.static_size == 0 {
-        return Err(SetupError::StaticSizeZero);
-    }
-    let template_size = crate::template::static_size();
-    if ai.static_size < template_size {
-        return Err(SetupError::StaticSizeBelowTemplate {
-            static_size: ai.static_size,
-            template_size,
-        });
-    }
+    checks::check_static_size_nonzero(ai.static_size)?;
+    checks::check_static_covers_template(ai.static_size)?;
 
     // One atom-aligned allocation per group. Until every group has one, a group's
     // `base_offset` holds its allocation's address (so no list of allocations is needed).
@@ -82,7 +74,7 @@ pub unsafe fn embed(
     let template_start = crate::template::start() as usize;
     let prepared = checks::check_alloc_info(&ai, base, template_start, cfg).and_then(|()| {
         let units = boot_memory::collect(ai.unit_offsets())?;
-        units::check_deltas(&units, base, template_start)?;
+        checks::check_deltas(&units, base, template_start)?;
         let cpu_table = super::cpu_table(&units, base)?;
         Ok((units, cpu_table))
     });

@@ -26,12 +26,9 @@ pub unsafe fn page<M: PageAlloc + VmSpace + ?Sized>(
 ) -> Result<FirstChunk, SetupError> {
     let params = LayoutParams { atom_size: cfg.page_size, page_size: cfg.page_size, ..*params };
     let ai = build_alloc_info(&params, cfg.possible, None)?;
-    let template_size = crate::template::static_size();
-    if ai.static_size != 0 && ai.static_size < template_size {
-        return Err(SetupError::StaticSizeBelowTemplate {
-            static_size: ai.static_size,
-            template_size,
-        });
+    // A zero static size is reported by check 2, below.
+    if ai.static_size != 0 {
+        checks::check_static_covers_template(ai.static_size)?;
     }
     let page = cfg.page_size;
     let template_start = crate::template::start() as usize;
@@ -78,7 +75,7 @@ pub unsafe fn page<M: PageAlloc + VmSpace + ?Sized>(
         frames.iter().for_each(|&p| mem.free_page(p));
     };
     if let Err(e) = checks::check_alloc_info(&ai, base, template_start, cfg)
-        .and_then(|()| units::check_deltas(&units, base, template_start))
+        .and_then(|()| checks::check_deltas(&units, base, template_start))
     {
         undo(mem, 0, &frames);
         return Err(e);

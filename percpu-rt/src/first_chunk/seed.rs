@@ -103,9 +103,7 @@ pub unsafe fn prepare(
         args;
 
     // The seed's sanity checks.
-    if static_size == 0 {
-        return Err(SetupError::StaticSizeZero);
-    }
+    checks::check_static_size_nonzero(static_size)?;
     if let (None, Some(free_size)) = (unit_size, free_size) {
         return Err(SetupError::FreeSizeWithoutUnitSize { free_size });
     }
@@ -224,7 +222,7 @@ pub unsafe fn prepare(
             vm.release(NonNull::new(base as *mut u8).expect("reserved"), chunk_size);
         }
     };
-    if let Err(e) = units::check_deltas(&units, base, template_start) {
+    if let Err(e) = checks::check_deltas(&units, base, template_start) {
         release(vm);
         return Err(e);
     }

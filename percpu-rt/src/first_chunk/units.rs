@@ -10,43 +10,7 @@
 //! the registry points at). What the program wrote into the template before setup stays in the
 //! template, which is the copy of code that has no unit (never dropped, as no static is).
 
-use super::SetupError;
 use crate::cpu_id::CpuId;
-
-/// Whether `delta` can be loaded into the base register here.
-fn delta_is_loadable(delta: usize) -> bool {
-    #[cfg(all(target_arch = "x86_64", feature = "hosted"))]
-    {
-        // arch_prctl(ARCH_SET_GS) takes user addresses only.
-        delta < (1usize << 47)
-    }
-    #[cfg(all(target_arch = "x86_64", not(feature = "hosted")))]
-    {
-        // GS.base must be canonical (48-bit, sign-extended).
-        let top = (delta as i64) >> 47;
-        top == 0 || top == -1
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = delta;
-        true
-    }
-}
-
-/// Checks every unit's delta before anything is written.
-pub(crate) fn check_deltas(
-    units: &[(CpuId, usize)],
-    base_addr: usize,
-    template_start: usize,
-) -> Result<(), SetupError> {
-    for &(cpu, offset) in units {
-        let delta = base_addr.wrapping_add(offset).wrapping_sub(template_start);
-        if !delta_is_loadable(delta) {
-            return Err(SetupError::BadDelta { cpu, delta });
-        }
-    }
-    Ok(())
-}
 
 /// Builds every CPU's copies in its unit: the static area zeroed (padding included), each
 /// variable's initial value copied in, then [`init_unit`].
