@@ -3,14 +3,9 @@
 //! 1. Writes the version-stamped private module path that `#[percpu]` expansions name
 //!    (`__private_<version>`), so a macro/runtime version mismatch fails to compile.
 //! 2. For this package's own test, example and doc-test executables on Linux, passes the
-//!    linker fragment that places `.percpu` between `__percpu_start`/`__percpu_end`. The fragment
-//!    comes from the same generator percpu-build uses (`src/linker.rs`, included by path).
-
-extern crate alloc;
-
-#[allow(dead_code, missing_docs)]
-#[path = "src/linker.rs"]
-mod linker;
+//!    linker fragment that places `.percpu` between `__percpu_start`/`__percpu_end`:
+//!    `link/hosted-tests.ld`, the output of the generator percpu-build uses (`src/linker.rs`)
+//!    for a hosted executable, checked in (a unit test of `src/linker.rs` keeps it current).
 
 use std::{env, fs, path::PathBuf};
 
@@ -25,16 +20,13 @@ fn main() {
     .expect("write OUT_DIR/private_path.rs");
 
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        let script = out.join("percpu-rt-tests.ld");
-        let params = linker::LinkerParams::hosted_defaults();
-        let mut fragment = String::new();
-        linker::write_standalone(&mut fragment, &params).expect("format the linker fragment");
-        fs::write(&script, fragment).expect("write linker fragment");
+        let manifest_dir = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+        let script = PathBuf::from(manifest_dir).join("link").join("hosted-tests.ld");
         println!("cargo:rustc-link-arg=-Wl,-T,{}", script.display());
     }
     // `--cfg percpu_x86_absolute` (in a non-PIE kernel's rustflags) selects `op gs:[SYM]`
     // instead of `op gs:[rip + SYM]` for static variables.
     println!("cargo::rustc-check-cfg=cfg(percpu_x86_absolute)");
-    println!("cargo:rerun-if-changed=src/linker.rs");
+    println!("cargo:rerun-if-changed=link/hosted-tests.ld");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -3,7 +3,7 @@
 #
 # Host side: cargo (rustup), the toolchain of the crates' `rust-version` (rustup, minimal
 # profile: the publish check builds the crates with it), objdump (binutils). Bare-metal side
-# (TOOLCHAIN.md): Debian's rustc-web + rust-web-src (a rustc whose library source `-Zbuild-std`
+# (docs/testing.md): Debian's rustc-web + rust-web-src (a rustc whose library source `-Zbuild-std`
 # can compile), the LLVM tools of the same LLVM (llvm-22: llvm-objdump-22 and llvm-nm-22 read
 # and disassemble every architecture's kernel, LSE, Zacas and Zabha included), lld, and QEMU for
 # x86_64, aarch64 and riscv64 from bookworm-backports (the machine's qemu-utils comes from

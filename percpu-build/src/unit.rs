@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn linux_arm64_example_through_the_config() {
-        // research/linux-percpu.md §2.3: s82280 r8192 d32408 u122880 alloc=30*4096.
+        // Linux's arm64 boot line for these inputs: s82280 r8192 d32408 u122880 alloc=30*4096.
         let t = TargetCfg::builtin("aarch64-unknown-linux-gnu").unwrap();
         let c = Config::defaults(&t).unwrap();
         let u = unit_layout(&c, 82280, 4).unwrap();

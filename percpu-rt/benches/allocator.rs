@@ -1,6 +1,7 @@
 //! Benchmark of the dynamic per-CPU allocator: the per-CPU caches (new path) beside the global
 //! lock (old path), against Linux 6.1's figures measured on the same CPU model
-//! (shared/research/linux-allocator-measured.md), with the same workload and definitions.
+//! (listed in `benches/allocator/common.rs`), with the same workload and definitions
+//! (docs/benchmarks.md).
 //!
 //! Run: `cargo bench -p percpu-rt --bench allocator --features hosted`, or
 //! `./scripts/bench-alloc.sh`, which also writes the report into docs/benchmarks.md's generated block

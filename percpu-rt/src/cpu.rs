@@ -131,7 +131,7 @@ pub fn is_set_up() -> bool {
 }
 
 /// The per-CPU offset of `cpu`: the distance from the template to that CPU's copy, the same for
-/// every static and dynamic per-CPU variable (ARCHITECTURE.md, invariant 3).
+/// every static and dynamic per-CPU variable (docs/architecture.md, invariant 3).
 #[inline]
 pub fn cpu_offset(cpu: CpuId) -> Result<usize, CpuNotPossible> {
     match TABLE.get() {

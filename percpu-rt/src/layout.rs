@@ -522,7 +522,7 @@ mod tests {
         (0..n).map(CpuId::new).collect()
     }
 
-    /// research/linux-percpu.md §2.3: x86_64, 4 CPUs on 2 nodes, 2 MiB atom.
+    /// The layout Linux computes for x86_64 with 4 CPUs on 2 nodes and a 2 MiB atom.
     #[test]
     fn x86_64_worked_example() {
         let p = LayoutParams {
@@ -654,7 +654,7 @@ mod tests {
         assert!(dump.starts_with(&alloc::format!("pcpu-alloc: s{} ", usize::MAX)), "{dump}");
     }
 
-    /// research/linux-percpu.md §2.3: arm64, page atom.
+    /// The layout Linux computes for arm64 with a page atom.
     #[test]
     fn arm64_worked_example() {
         let p = LayoutParams { static_size: 82280, ..LayoutParams::linux_defaults(0) };

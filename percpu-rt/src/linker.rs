@@ -1,8 +1,9 @@
 //! The linker-script fragment that makes the per-CPU template: one generator, used by
-//! percpu-build for every kernel and executable, and by this crate's own build script for its
-//! tests (which is why this file depends on nothing but `core`).
+//! percpu-build for every kernel and executable. This crate's own tests, examples and doc tests
+//! link with its output for a hosted executable, checked in as `link/hosted-tests.ld` (a test
+//! below keeps the file equal to the generator's output).
 //!
-//! What the fragment guarantees (ARCHITECTURE.md, invariant 1):
+//! What the fragment guarantees (docs/architecture.md, invariant 1):
 //!
 //! * every `#[percpu]` template lands in one output section, `.percpu`, page-aligned and kept
 //!   (`KEEP`), between the symbols `__percpu_start` and `__percpu_end`, and padded to a page
@@ -359,6 +360,27 @@ pub fn checks_fragment(p: &LinkerParams<'_>) -> ::alloc::string::String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `link/hosted-tests.ld`, which the build script passes to this package's own test,
+    /// example and doc-test executables, is the standalone fragment for
+    /// [`LinkerParams::hosted_defaults`]. Run with `UPDATE_EXPECT=1` to rewrite it after an
+    /// intended change of the generator.
+    #[test]
+    fn the_checked_in_hosted_fragment_is_the_generated_one() {
+        extern crate std;
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/link/hosted-tests.ld");
+        let generated = standalone_fragment(&LinkerParams::hosted_defaults());
+        if std::env::var_os("UPDATE_EXPECT").is_some() {
+            std::fs::write(path, &generated).expect("write link/hosted-tests.ld");
+            return;
+        }
+        let checked_in = std::fs::read_to_string(path).expect("read link/hosted-tests.ld");
+        assert!(
+            checked_in == generated,
+            "{path} differs from the generator's output; run with UPDATE_EXPECT=1 to rewrite \
+             it. Generated:\n{generated}"
+        );
+    }
 
     #[test]
     fn hosted_defaults_have_no_size_limit() {

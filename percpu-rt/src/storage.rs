@@ -37,7 +37,7 @@ impl<T> Template<T> {
 ///
 /// Before setup the boot CPU's accesses reach the template itself, so by the time the units
 /// are filled the template may hold anything: a `Vec` that owns a heap buffer, a counter that
-/// counted. Each CPU's copy starts from this value instead (ARCHITECTURE.md, invariant 6): the
+/// counted. Each CPU's copy starts from this value instead (docs/architecture.md, invariant 6): the
 /// same const-evaluated bytes the template started with, copied as each use of a `const` copies
 /// its value, so ownership is never duplicated. Nothing but the setup ever reads it, and
 /// nothing writes it (interior mutability only keeps it out of read-only memory, so that an

@@ -1,6 +1,6 @@
 //! One boot of a kernel under QEMU: the command line, and a run under a deadline.
 //!
-//! QEMU runs with TCG (QEMU's default; TOOLCHAIN.md: the machine's `/dev/kvm` cannot run a real
+//! QEMU runs with TCG (QEMU's default: the test machines' `/dev/kvm` cannot run a real
 //! kernel), standard input from `/dev/null` (so `-nographic` does not take a terminal), the
 //! serial console on standard output. When the deadline passes QEMU is killed and the run
 //! reports a timeout with what was printed so far.

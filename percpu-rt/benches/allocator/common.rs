@@ -31,7 +31,7 @@ pub struct LinuxFigures {
     rows: Option<([[f64; 6]; 5], [f64; 2])>,
 }
 
-/// shared/research/linux-allocator-measured.md, the Intel Xeon table.
+/// Linux 6.1 measured on an Intel Xeon (User-Mode Linux, one CPU, 32 KiB units).
 const LINUX_INTEL: ([[f64; 6]; 5], [f64; 2]) = (
     [
         [85.3, 76.7, 79.0, 18.8, 18.9, 20.3],
@@ -43,7 +43,7 @@ const LINUX_INTEL: ([[f64; 6]; 5], [f64; 2]) = (
     [2353.1, 21.3],
 );
 
-/// shared/research/linux-allocator-measured.md, the AMD EPYC (Zen 5) table.
+/// Linux 6.1 measured on an AMD EPYC (Zen 5) (User-Mode Linux, one CPU, 32 KiB units).
 const LINUX_AMD: ([[f64; 6]; 5], [f64; 2]) = (
     [
         [78.2, 76.3, 88.0, 20.9, 22.6, 21.6],
@@ -82,7 +82,7 @@ impl LinuxFigures {
     }
 
     pub fn describe(&self) -> String {
-        format!("{} of shared/research/linux-allocator-measured.md", self.name)
+        format!("{} of Linux 6.1's measurements (docs/benchmarks.md)", self.name)
     }
 
     pub fn row(&self, size: usize, align: usize) -> Option<[f64; 6]> {

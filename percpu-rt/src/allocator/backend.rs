@@ -26,7 +26,7 @@ use crate::cpu_id::CpuId;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-/// The layout every chunk reproduces (ARCHITECTURE.md, invariant 3).
+/// The layout every chunk reproduces (docs/architecture.md, invariant 3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkGeometry {
     /// Bytes per unit.

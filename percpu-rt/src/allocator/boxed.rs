@@ -2,10 +2,10 @@
 //!
 //! The box is a [`PerCpu<T, DynSlot, M>`](crate::PerCpu) whose slot holds the per-CPU pointer
 //! instead of naming a template symbol. Because dynamic and static per-CPU pointers are encoded
-//! alike (ARCHITECTURE.md, invariant 3), every accessor works unchanged: on x86_64 `b.add(1)`
+//! alike (docs/architecture.md, invariant 3), every accessor works unchanged: on x86_64 `b.add(1)`
 //! is the one instruction `add qword ptr gs:[reg], ..` with the pointer in `reg`.
 //!
-//! Every copy is dropped exactly once, and only if it was built (ARCHITECTURE.md, invariant
+//! Every copy is dropped exactly once, and only if it was built (docs/architecture.md, invariant
 //! 6): while the copies are being built, the area belongs to a `Filling` record that, if an
 //! initialiser panics, drops exactly the copies built so far and frees the area, and the box
 //! exists only once every copy is built; the box's drop goes through a `Dropping` record that

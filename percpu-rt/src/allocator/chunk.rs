@@ -47,7 +47,7 @@ pub(crate) struct Chunk {
     pub nr_empty_pop: u32,
     /// What it is.
     pub kind: ChunkKind,
-    /// Given fully mapped and never to be populated or depopulated (ARCHITECTURE.md,
+    /// Given fully mapped and never to be populated or depopulated (docs/architecture.md,
     /// invariant 4).
     pub immutable: bool,
 }

@@ -1,6 +1,6 @@
 //! Whether the calling code has a per-CPU unit, told without touching per-CPU data: the per-CPU
 //! caches ([`cache`](super::cache)) are found through the current CPU's id, a per-CPU
-//! variable, which code without a unit must not read (ARCHITECTURE.md, invariant 7).
+//! variable, which code without a unit must not read (docs/architecture.md, invariant 7).
 //!
 //! * In a kernel (x86_64 or aarch64), the runtime's own per-CPU offset is the base register's
 //!   value: 0 before [`load_base`](crate::first_chunk::load_base) (the template, which is

@@ -1,5 +1,5 @@
 //! The allocator's errors. Each says what was wrong and what to change; none leaves any state
-//! changed (ARCHITECTURE.md, invariant 6).
+//! changed (docs/architecture.md, invariant 6).
 
 use super::PerCpuPtr;
 use crate::cpu_id::CpuId;
@@ -355,7 +355,7 @@ pub enum BackendError {
         errno: i32,
     },
     /// The allocator asked to populate or depopulate an immutable chunk: a bug in the
-    /// allocator, refused by it (ARCHITECTURE.md, invariant 4).
+    /// allocator, refused by it (docs/architecture.md, invariant 4).
     ImmutableChunk,
     /// A request named a chunk this backend did not create (or destroyed since), or pages
     /// outside a unit: refused, nothing changed.

@@ -5,7 +5,7 @@
 //! # The model
 //!
 //! A *chunk* is one unit per possible CPU, laid out exactly like the first chunk (the same
-//! unit offsets from the chunk base, in the same groups): ARCHITECTURE.md, invariant 3.
+//! unit offsets from the chunk base, in the same groups): docs/architecture.md, invariant 3.
 //! An *area* of a chunk is the same byte range `[off, off + size)` in every unit, and is named by
 //! one per-CPU pointer, encoded as for a static variable:
 //!
@@ -99,7 +99,7 @@
 //! ([`PerCpuArea`], [`PerCpuBox`]), so safe code frees only what it owns, once; freeing by
 //! pointer ([`free_raw`]) is `unsafe`, and still checked: a double free, a pointer never
 //! returned, or one into the middle of an area returns a [`FreeError`]. In every case every
-//! live allocation and all accounting are unchanged (ARCHITECTURE.md, invariant 9). A batch
+//! live allocation and all accounting are unchanged (docs/architecture.md, invariant 9). A batch
 //! with one illegal request is refused whole. (The checks see the chunks: an area freed into a
 //! CPU's cache is held there, live in its chunk, as an area allocated again to someone else
 //! would be, so a second free of its pointer is not caught, as that one is not; both break

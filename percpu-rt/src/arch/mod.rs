@@ -5,7 +5,7 @@
 //! `loongarch64/`), split by job:
 //!
 //! * **the base register** (`registers.rs`): [`BASE_REGISTER`], [`read_base`], [`write_base`].
-//!   It holds `unit_base(cpu) - __percpu_start` (ARCHITECTURE.md, invariant 2).
+//!   It holds `unit_base(cpu) - __percpu_start` (docs/architecture.md, invariant 2).
 //! * **operations on the current CPU's copy by pointer** (`LocalOps`, `local.rs`): for a
 //!   dynamic object (and a static whose type the macro cannot see through), given the per-CPU
 //!   pointer and the width. Each has an arch-neutral default: pin the CPU through the

@@ -1,5 +1,5 @@
 //! The sanity checks of a first-chunk layout, before anything is touched: Linux's
-//! `PCPU_SETUP_BUG_ON` list (research/linux-percpu.md §2.2) in Linux's order, each giving its
+//! `PCPU_SETUP_BUG_ON` list (`pcpu_setup_first_chunk` in `mm/percpu.c`) in Linux's order, each giving its
 //! own [`SetupError`] variant, plus the group geometry and the platform.
 //!
 //! | Linux check | here |
@@ -110,7 +110,7 @@ pub(crate) fn check_static_covers_template(static_size: usize) -> Result<(), Set
 
 /// Every registered static lies inside the linked template and is aligned at most to the page,
 /// so that each CPU's copy (unit base + the static's offset) exists and is aligned: units are
-/// page-aligned, nothing more (ARCHITECTURE.md, invariant 8). Refused here, before any unit is
+/// page-aligned, nothing more (docs/architecture.md, invariant 8). Refused here, before any unit is
 /// written or any CPU can reach a copy, with the static's name.
 pub(crate) fn check_statics(page: usize) -> Result<(), SetupError> {
     let linked_start = crate::template::start() as usize;

@@ -1,6 +1,6 @@
 //! Every way a first-chunk setup can be refused. One variant per check of the seed's
-//! `pcpu_setup_first_chunk` (`BUG_ON`) and of today's Linux (`PCPU_SETUP_BUG_ON`, numbered as in
-//! research/linux-percpu.md §2.2), plus the failures of the caller's callbacks. Each message
+//! `pcpu_setup_first_chunk` (`BUG_ON`) and of today's Linux (`PCPU_SETUP_BUG_ON`, numbered in the
+//! order Linux checks them: the table in `checks.rs`), plus the failures of the caller's callbacks. Each message
 //! says what was wrong and what to change. After any of them, nothing is set up: memory the
 //! setup took is given back, mappings it made are removed, and a corrected call succeeds.
 

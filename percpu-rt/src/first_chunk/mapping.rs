@@ -174,7 +174,7 @@ impl fmt::Display for ChunkOp {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChunkOpError {
     /// The chunk is immutable: the caller mapped it, percpu never touches its mappings
-    /// (ARCHITECTURE.md, invariant 4). Nothing was done.
+    /// (docs/architecture.md, invariant 4). Nothing was done.
     Immutable {
         /// The operation that was refused.
         op: ChunkOp,

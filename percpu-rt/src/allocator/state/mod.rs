@@ -43,7 +43,7 @@ pub(crate) struct Geo {
 }
 
 impl Geo {
-    /// The per-CPU pointer of address `addr` (ARCHITECTURE.md, invariant 3).
+    /// The per-CPU pointer of address `addr` (docs/architecture.md, invariant 3).
     #[inline(always)]
     pub(crate) fn encode(&self, addr: usize) -> PerCpuPtr {
         PerCpuPtr::from_addr(addr.wrapping_sub(self.first_base).wrapping_add(self.template_start))
