@@ -1,6 +1,6 @@
 //! [`CpuId`], the kernel's logical CPU number: a plain value type, with no dependency on the
-//! rest of the runtime (the runtime's table of possible CPUs is `cpu.rs`; the current CPU's id,
-//! [`CpuId::current`], is one of the runtime's own per-CPU statics, `local.rs`).
+//! rest of the runtime (the runtime's table of possible CPUs is `cpu.rs`; the current CPU's
+//! id, [`CpuId::current`], is one of the runtime's own per-CPU statics, `runtime_vars.rs`).
 
 use core::fmt;
 

@@ -9,8 +9,8 @@
 //!   out two live `&mut T` to one copy, nesting and interrupt handlers included.
 
 use crate::cpu_id::CpuId;
-use crate::local::IRQ_GUARD_HELD;
 use crate::platform::platform;
+use crate::runtime_vars::IRQ_GUARD_HELD;
 use core::fmt;
 use core::marker::PhantomData;
 use core::sync::atomic::{Ordering, fence};

@@ -29,7 +29,6 @@ mod guard;
 pub mod layout;
 #[doc(hidden)]
 pub mod linker;
-mod local;
 pub mod mode;
 mod ops;
 mod platform;
@@ -39,6 +38,7 @@ mod probe;
 #[cfg(feature = "alloc")]
 pub mod refcount;
 pub mod registry;
+mod runtime_vars;
 mod scalar;
 pub mod settings;
 mod slot;

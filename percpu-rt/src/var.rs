@@ -82,7 +82,7 @@ impl<T, S: Slot<T>, M: Mode> PerCpu<T, S, M> {
     /// The current CPU's copy, as a raw pointer, for the guarded accessors (checked apart).
     #[inline(always)]
     fn current_ptr(&self) -> *mut T {
-        (self.per_cpu_ptr() as usize).wrapping_add(crate::local::this_cpu_offset()) as *mut T
+        (self.per_cpu_ptr() as usize).wrapping_add(crate::runtime_vars::this_cpu_offset()) as *mut T
     }
 
     /// The slot (the runtime's own variables are read through it without checks: x86_64's

@@ -51,7 +51,7 @@ pub(super) fn qualified(table: &str, key: &str) -> String {
 
 /// A checked value of a key, before defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Raw {
+pub(super) enum KeyValue {
     /// A size or count.
     Number(u64),
     /// The index of a choice.
@@ -64,7 +64,7 @@ pub(super) struct Entry {
     /// The key.
     pub(super) key: Key,
     /// Its value.
-    pub(super) value: Raw,
+    pub(super) value: KeyValue,
     /// Position of the value.
     pub(super) position: Position,
 }
@@ -239,54 +239,55 @@ fn read_entry(
     };
     let position = src.pos(node.span.start);
     let err = |kind| src.err(position, Some(shown.clone()), kind);
-    let value =
-        match (k.kind(), &node.value) {
-            (Kind::Size, Value::Integer(Some(i))) if *i < 0 => {
-                return Err(err(ErrorKind::Negative { found: *i, allowed: SIZE_ALLOWED }));
-            }
-            (Kind::Size, Value::Integer(Some(i))) => Raw::Number(*i as u64),
-            (Kind::Size, Value::String(s)) => Raw::Number(parse_size(s).map_err(|reason| {
+    let value = match (k.kind(), &node.value) {
+        (Kind::Size, Value::Integer(Some(i))) if *i < 0 => {
+            return Err(err(ErrorKind::Negative { found: *i, allowed: SIZE_ALLOWED }));
+        }
+        (Kind::Size, Value::Integer(Some(i))) => KeyValue::Number(*i as u64),
+        (Kind::Size, Value::String(s)) => {
+            KeyValue::Number(parse_size(s).map_err(|reason| {
                 err(ErrorKind::BadSize { found: node.value.describe(), reason })
-            })?),
-            (Kind::Size, other) => {
-                return Err(err(ErrorKind::WrongType {
-                    found: other.describe(),
-                    allowed: SIZE_ALLOWED,
+            })?)
+        }
+        (Kind::Size, other) => {
+            return Err(err(ErrorKind::WrongType {
+                found: other.describe(),
+                allowed: SIZE_ALLOWED,
+            }));
+        }
+        (Kind::Count, Value::Integer(Some(i))) if *i < 0 => {
+            return Err(err(ErrorKind::Negative { found: *i, allowed: "a whole number" }));
+        }
+        (Kind::Count, Value::Integer(Some(i))) => KeyValue::Number(*i as u64),
+        (Kind::Count, other) => {
+            return Err(err(ErrorKind::WrongType {
+                found: other.describe(),
+                allowed: "a whole number (a TOML integer, without quotes)",
+            }));
+        }
+        (Kind::Choice(names), Value::String(s)) => match names.iter().position(|n| n == s) {
+            Some(i) => KeyValue::Choice(i),
+            None => {
+                return Err(err(ErrorKind::BadChoice {
+                    found: node.value.describe(),
+                    allowed: names,
+                    suggestion: closest(s, names.iter().copied()),
                 }));
             }
-            (Kind::Count, Value::Integer(Some(i))) if *i < 0 => {
-                return Err(err(ErrorKind::Negative { found: *i, allowed: "a whole number" }));
-            }
-            (Kind::Count, Value::Integer(Some(i))) => Raw::Number(*i as u64),
-            (Kind::Count, other) => {
-                return Err(err(ErrorKind::WrongType {
-                    found: other.describe(),
-                    allowed: "a whole number (a TOML integer, without quotes)",
-                }));
-            }
-            (Kind::Choice(names), Value::String(s)) => match names.iter().position(|n| n == s) {
-                Some(i) => Raw::Choice(i),
-                None => {
-                    return Err(err(ErrorKind::BadChoice {
-                        found: node.value.describe(),
-                        allowed: names,
-                        suggestion: closest(s, names.iter().copied()),
-                    }));
-                }
-            },
-            (Kind::Choice(names), other) => {
-                return Err(err(ErrorKind::WrongType {
-                    found: other.describe(),
-                    allowed: if names == FirstChunk::NAMES {
-                        "one of the strings \"embed\", \"page\", \"auto\""
-                    } else {
-                        "one of the strings \"el1\", \"el2\" (aarch64), \"tp\", \"gp\" (riscv64), \
+        },
+        (Kind::Choice(names), other) => {
+            return Err(err(ErrorKind::WrongType {
+                found: other.describe(),
+                allowed: if names == FirstChunk::NAMES {
+                    "one of the strings \"embed\", \"page\", \"auto\""
+                } else {
+                    "one of the strings \"el1\", \"el2\" (aarch64), \"tp\", \"gp\" (riscv64), \
                          \"r21\", \"tp\" (loongarch64)"
-                    },
-                }));
-            }
-        };
-    if let Raw::Number(n) = value {
+                },
+            }));
+        }
+    };
+    if let KeyValue::Number(n) = value {
         check_alone(k, n).map_err(err)?;
     }
     Ok(Entry { key: k, value, position })

@@ -6,7 +6,7 @@
 //! The entry points, [`Config::load`], [`Config::parse`] and [`Config::defaults`], are here:
 //! each reads (`read.rs`), then resolves.
 
-use super::read::{self, Entry, Raw, Selector, Source, Table, qualified};
+use super::read::{self, Entry, KeyValue, Selector, Source, Table, qualified};
 use super::schema::{
     BaseRegister, DEFAULT_EMPTY_PAGES_HIGH, DEFAULT_EMPTY_PAGES_LOW, DEFAULT_HOT_LINES,
     DEFAULT_MAX_ALLOC_SIZE, DEFAULT_MAX_CPUS, FirstChunk, KEYS, Key, Kind, MAX_UNIT_SIZE,
@@ -91,11 +91,11 @@ fn resolve(src: &Source<'_>, tables: &[Table], target: &TargetCfg) -> Result<Con
     let arch = target.arch().to_string();
 
     let number = |key: Key| match chosen[key as usize] {
-        Some((Entry { value: Raw::Number(n), .. }, _)) => Some(*n),
+        Some((Entry { value: KeyValue::Number(n), .. }, _)) => Some(*n),
         _ => None,
     };
     let choice = |key: Key| match chosen[key as usize] {
-        Some((Entry { value: Raw::Choice(i), .. }, _)) => Some(*i),
+        Some((Entry { value: KeyValue::Choice(i), .. }, _)) => Some(*i),
         _ => None,
     };
     let origins: [Origin; KEYS] = core::array::from_fn(|i| match chosen[i] {

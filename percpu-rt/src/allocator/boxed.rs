@@ -57,7 +57,7 @@ unsafe impl<T> Slot<T> for DynSlot {
     #[inline(always)]
     #[track_caller]
     fn check_current(&self) {
-        crate::local::require_unit();
+        crate::runtime_vars::require_unit();
     }
 }
 

@@ -47,6 +47,6 @@ pub(crate) fn has_unit() -> bool {
     }
     #[cfg(not(all(feature = "hosted", target_arch = "x86_64")))]
     {
-        crate::local::this_cpu_offset() != 0
+        crate::runtime_vars::this_cpu_offset() != 0
     }
 }

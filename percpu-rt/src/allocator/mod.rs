@@ -179,7 +179,7 @@ impl PerCpuPtr {
 
     /// The current CPU's copy; meaningful only while the CPU is pinned.
     pub fn this_cpu_ptr(self) -> *mut u8 {
-        self.0.wrapping_add(crate::local::this_cpu_offset()) as *mut u8
+        self.0.wrapping_add(crate::runtime_vars::this_cpu_offset()) as *mut u8
     }
 }
 

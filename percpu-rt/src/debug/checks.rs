@@ -3,7 +3,7 @@
 
 use super::{DebugReport, Variable};
 use crate::cpu_id::CpuId;
-use crate::local::{CPU_ID, GUARD_DEPTH};
+use crate::runtime_vars::{CPU_ID, GUARD_DEPTH};
 use core::panic::Location;
 
 impl Variable {

@@ -55,10 +55,10 @@ unsafe fn init_unit(cpu: CpuId, unit: usize) {
     // SAFETY: each pointer is this unit's copy of a runtime variable (template address + delta),
     // valid, aligned and unused (caller).
     unsafe {
-        at(crate::local::CPU_ID.per_cpu_ptr().cast()).cast::<u32>().write(cpu.as_u32());
+        at(crate::runtime_vars::CPU_ID.per_cpu_ptr().cast()).cast::<u32>().write(cpu.as_u32());
         #[cfg(target_arch = "x86_64")]
-        at(crate::local::THIS_CPU_OFFSET.per_cpu_ptr().cast()).cast::<usize>().write(delta);
-        at(crate::local::IRQ_GUARD_HELD.per_cpu_ptr().cast()).cast::<bool>().write(false);
+        at(crate::runtime_vars::THIS_CPU_OFFSET.per_cpu_ptr().cast()).cast::<usize>().write(delta);
+        at(crate::runtime_vars::IRQ_GUARD_HELD.per_cpu_ptr().cast()).cast::<bool>().write(false);
     }
     for var in crate::registry::variables() {
         if let Some(init) = var.init_fn() {

@@ -1,7 +1,7 @@
 //! The current-CPU reads and writes of up to 8 bytes without any check, under the checked
-//! operations of [`ops`](super): the debug mode's checks and the runtime's own per-CPU statics
-//! (`local.rs`) keep their bookkeeping with them, as they cannot check themselves. Also the
-//! small conversions every operation shares.
+//! operations of [`ops`](super): the debug mode's checks and the runtime's own per-CPU
+//! statics (`runtime_vars.rs`) keep their bookkeeping with them, as they cannot check
+//! themselves. Also the small conversions every operation shares.
 
 use crate::arch::{Arch, LocalOps};
 use crate::scalar::{Raw, Scalar};
