@@ -54,7 +54,7 @@ impl Allocator {
         drop(g);
         if zero && !clean {
             // SAFETY: the area was just popped: it is this caller's, populated in every unit.
-            unsafe { super::memory::zero_area(addr, key.bytes(), &self.unit_offsets) };
+            unsafe { super::copies::zero_area(addr, key.bytes(), &self.unit_offsets) };
         }
         Some(addr)
     }
@@ -159,7 +159,7 @@ impl Allocator {
         }
         // SAFETY: the areas were just taken from populated pages: this cache's, and nobody
         // else's, in every unit.
-        unsafe { super::memory::zero_areas(&buf[..n], key.bytes(), &self.unit_offsets) };
+        unsafe { super::copies::zero_areas(&buf[..n], key.bytes(), &self.unit_offsets) };
         for (i, &addr) in buf[..n].iter().rev().enumerate() {
             g.areas[c][i] = addr;
         }

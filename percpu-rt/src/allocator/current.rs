@@ -11,7 +11,7 @@
 //!   reports in `AT_HWCAP2`). Without it the caches are reached only through
 //!   [`Allocator::on_cpu`](super::Allocator::on_cpu), and allocations take the locked path.
 //!
-//! The `rdgsbase` below is architecture code outside `arch/`, like the prefetch in `memory.rs`:
+//! The `rdgsbase` below is architecture code outside `arch/`, like the prefetch in `copies.rs`:
 //! both belong there once `arch/` offers them.
 
 /// Whether [`has_unit`] can answer (hosted: FSGSBASE is usable).

@@ -1,6 +1,6 @@
 //! [`Allocator`]: the bookkeeping ([`State`]) behind an interrupt-safe lock, every CPU's cache
 //! of free areas in front of it (`cache.rs`), the backend calls around it, and the memory work
-//! (zeroing, `memory.rs`) outside it. The lines of a fresh area are requested under the lock,
+//! (zeroing, `copies.rs`) outside it. The lines of a fresh area are requested under the lock,
 //! before the bookkeeping, so that the zeroing after it finds them on the way.
 //!
 //! Locks (Linux's `pcpu_lock` and `pcpu_alloc_mutex`, and a per-CPU cache's own):
@@ -22,11 +22,11 @@
 
 use super::backend::{Backend, ChunkGeometry};
 use super::cache::{Caches, ClassKey, CpuCache};
+use super::copies;
 use super::error::{
     AllocError, BackendAlreadySet, BackendError, FreeError, InitError, VerifyError,
 };
 use super::lock::IrqSpinLock;
-use super::memory;
 use super::oncpu::OnCpu;
 use super::state::{Geo, PageRun, Placed, Request, State};
 use super::stats::Stats;
@@ -323,7 +323,7 @@ impl Allocator {
     pub(super) fn zero(&self, ptr: PerCpuPtr, size: usize) {
         // SAFETY: the area was just allocated to the caller: `size` bytes of populated,
         // writable memory in every unit, which nobody else uses.
-        unsafe { memory::zero_area(self.geo.decode(ptr), size, &self.unit_offsets) };
+        unsafe { copies::zero_area(self.geo.decode(ptr), size, &self.unit_offsets) };
     }
 
     /// The shape of the areas of requests of `size` bytes aligned to `align` if they are

@@ -71,7 +71,7 @@
 //! lock: a cache zeroes the areas of a refill run by run, and an area freed into it when it
 //! hands it out again; on the locked path, for an area longer than a cache line the lines are
 //! requested under the lock, between choosing the area and recording it, so that the fetches
-//! overlap the bookkeeping (`memory.rs`, with the measurements behind it).
+//! overlap the bookkeeping (`copies.rs`, with the measurements behind it).
 //!
 //! # Population
 //!
@@ -120,11 +120,11 @@ mod boxed;
 mod cache;
 mod cached;
 mod chunk;
+mod copies;
 mod current;
 mod engine;
 mod error;
 mod lock;
-mod memory;
 mod oncpu;
 mod slots;
 mod state;

@@ -27,7 +27,7 @@
 //! arithmetic alone, no bitmap scan. Otherwise blocks whose hints rule the request out are
 //! skipped, and only the remaining ones are scanned, a 64-bit word at a time. Allocation is
 //! [`ChunkMap::find`] then [`ChunkMap::take`], so the caller can start fetching the area's
-//! memory in between (`memory.rs`).
+//! memory in between (`copies.rs`).
 //!
 //! # Layout
 //!

@@ -2,7 +2,7 @@
 //! the population counts and the statistics counters. Pure logic: no area memory is read or
 //! written and no backend is called here (the [`engine`](super::engine) does both, around calls
 //! into this); the one exception is a prefetch hint for a fresh area's lines, issued between
-//! finding the area and recording it (`memory.rs`).
+//! finding the area and recording it (`copies.rs`).
 //!
 //! `free` first checks the chunk it found last (frees come in runs from one chunk: objects
 //! allocated together are freed together), then the first chunk's two regions, then the
@@ -17,8 +17,8 @@ mod pages;
 use super::PerCpuPtr;
 use super::bitmap::AreaError;
 use super::chunk::{Chunk, ChunkId, ChunkIndex, ChunkKind, NIL};
+use super::copies;
 use super::error::FreeError;
-use super::memory;
 use super::slots::{Slots, UNLISTED};
 use crate::layout::{MIN_ALLOC_SHIFT, MIN_ALLOC_SIZE};
 use alloc::boxed::Box;
@@ -455,7 +455,7 @@ impl State {
             // The zeroing after the lock writes every line of the area: ask for them now, so
             // the fetches overlap the bookkeeping below (`memory`).
             let size = (bits as usize) << MIN_ALLOC_SHIFT;
-            memory::prefetch_area(c.base + offset, size, &self.unit_offsets);
+            copies::prefetch_area(c.base + offset, size, &self.unit_offsets);
         }
         let delta = c.map.take_run(bit, bits, n, &c.populated);
         if delta != 0 {

@@ -1,5 +1,5 @@
-//! The memory work on areas: zeroing every unit's copy of a fresh area, and starting the fetch
-//! of its cache lines early.
+//! The work on an area's copies in every unit: zeroing each CPU's copy of a fresh area, and
+//! starting the fetch of its cache lines early.
 //!
 //! Every allocation returns memory that reads zero in every CPU's copy (Linux's `pcpu_alloc`
 //! clears it too). The zeroing runs after the state lock is released, but its cost shows up
