@@ -58,7 +58,7 @@ pub use counter::{PerCpuCounter, PerCpuCounters};
 pub use cpu::{CpuNotPossible, cpu_offset, is_set_up, nr_possible_cpus, possible_cpus};
 pub use cpu_id::CpuId;
 pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard};
-pub use platform::{NoPreemption, Platform, PlatformAlreadySet, platform_is_set, set_platform};
+pub use platform::{NoopPlatform, Platform, PlatformAlreadySet, platform_is_set, set_platform};
 #[cfg(feature = "alloc")]
 pub use refcount::{PerCpuRef, Ref};
 pub use scalar::{Bitwise, Integer, Scalar};

@@ -42,11 +42,11 @@ pub unsafe trait Platform: Sync {
 /// it touches per-CPU data (hosted mode, where each thread is bound to one CPU for its life; a
 /// single-CPU kernel without preemption that never touches per-CPU data from interrupts).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NoPreemption;
+pub struct NoopPlatform;
 
 // SAFETY: see the type's documentation: in the environments it is documented for, code never
 // moves between CPUs and no interrupt handler touches per-CPU data.
-unsafe impl Platform for NoPreemption {
+unsafe impl Platform for NoopPlatform {
     fn preempt_disable(&self) {}
     fn preempt_enable(&self) {}
     fn irq_save(&self) -> usize {
@@ -97,6 +97,6 @@ pub fn platform_is_set() -> bool {
 pub(crate) fn platform() -> &'static dyn Platform {
     match PLATFORM.get() {
         Some(p) => *p,
-        None => &NoPreemption,
+        None => &NoopPlatform,
     }
 }

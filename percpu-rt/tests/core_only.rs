@@ -124,7 +124,7 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
     let possible: Vec<CpuId> = [0, 2, 5, 7].map(CpuId::new).to_vec();
     let cfg = SetupConfig::new(&possible);
     let params = LayoutParams::linux_defaults(template::static_size());
-    let _ = percpu_rt::set_platform(&percpu_rt::NoPreemption);
+    let _ = percpu_rt::set_platform(&percpu_rt::NoopPlatform);
 
     // Before the setup: statics reach the template, guards work.
     EVENTS.add(2);

@@ -123,7 +123,7 @@ impl FreshMmap {
 pub fn run(cpus: u32, effort: &Effort) -> Result<(), String> {
     pin_or_warn(0);
     // The checks refuse more than one CPU without a platform (preemption and interrupt hooks).
-    let _ = percpu_rt::set_platform(&percpu_rt::NoPreemption);
+    let _ = percpu_rt::set_platform(&percpu_rt::NoopPlatform);
     let possible: Vec<CpuId> = (0..cpus).map(CpuId::new).collect();
     let cfg = SetupConfig::new(&possible);
     let params = LayoutParams::linux_defaults(percpu_rt::template::static_size());

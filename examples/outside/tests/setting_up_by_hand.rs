@@ -6,7 +6,7 @@
 
 use percpu_rt::first_chunk::{self, FirstChunk};
 use percpu_rt::hosted::MmapMemory;
-use percpu_rt::{CpuId, NoPreemption, PerCpuBox, Settings, allocator, percpu, template};
+use percpu_rt::{CpuId, NoopPlatform, PerCpuBox, Settings, allocator, percpu, template};
 
 #[percpu]
 static HITS: u64 = 0;
@@ -15,7 +15,7 @@ static HITS: u64 = 0;
 fn a_first_chunk_set_up_and_used_without_a_machine() {
     let cpus: Vec<CpuId> = (0..3).map(CpuId::new).collect();
     let settings = Settings::linked();
-    percpu_rt::set_platform(&NoPreemption).expect("the first platform");
+    percpu_rt::set_platform(&NoopPlatform).expect("the first platform");
     allocator::configure(settings.alloc_config()).expect("the allocator's settings");
     let params = settings.layout_params(template::static_size());
     let mut memory = MmapMemory::new();

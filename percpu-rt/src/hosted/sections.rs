@@ -177,7 +177,7 @@ fn exit() {
 pub(crate) struct HostedPlatform;
 
 // SAFETY: hosted CPU threads never move to another CPU (a thread's base register is its CPU's
-// until it ends) and no interrupt handler touches per-CPU data, as for `NoPreemption`; the
+// until it ends) and no interrupt handler touches per-CPU data, as for `NoopPlatform`; the
 // hooks only count sections.
 unsafe impl Platform for HostedPlatform {
     #[inline]

@@ -11,7 +11,7 @@ pub const PAGE: usize = 4096;
 
 /// Registers the no-op platform (tests with several CPUs need one registered).
 pub fn ensure_platform() {
-    let _ = percpu_rt::set_platform(&percpu_rt::NoPreemption);
+    let _ = percpu_rt::set_platform(&percpu_rt::NoopPlatform);
 }
 
 /// A zeroed, leaked buffer.
