@@ -23,9 +23,11 @@ pub enum FirstChunkMode {
     /// Embed, and fall back to page if that fails (Linux's default).
     #[default]
     Auto,
-    /// Each group's units in one allocation of whole atoms ([`embed`](crate::first_chunk::embed)).
+    /// Each group's units in one allocation of whole atoms
+    /// ([`embed_first_chunk`](crate::first_chunk::embed_first_chunk)).
     Embed,
-    /// Every page of every unit mapped separately ([`page`](crate::first_chunk::page)).
+    /// Every page of every unit mapped separately
+    /// ([`page_first_chunk`](crate::first_chunk::page_first_chunk)).
     Page,
 }
 

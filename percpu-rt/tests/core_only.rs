@@ -147,7 +147,8 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
         assert!(e.to_string().contains("percpu_rt::boot_memory::provide"), "{e}");
         let mut early = Early::default();
         // SAFETY: fresh leaked allocations.
-        let e = unsafe { first_chunk::embed(&params, &cfg, None, &mut early) }.unwrap_err();
+        let e =
+            unsafe { first_chunk::embed_first_chunk(&params, &cfg, None, &mut early) }.unwrap_err();
         assert!(matches!(e, SetupError::OutOfBootMemory(_)), "{e:?}");
         assert_eq!(early.allocated, 0, "refused before taking any memory");
     }
@@ -163,7 +164,8 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
     // range and boot memory all come back.
     let mut pages = Pages::default();
     // SAFETY: `Pages` reserves real memory, where "mapping" changes nothing.
-    let paged = unsafe { first_chunk::page(&params, &cfg, &mut pages) }.expect("page mode");
+    let paged =
+        unsafe { first_chunk::page_first_chunk(&params, &cfg, &mut pages) }.expect("page mode");
     assert_eq!(paged.units().len(), 4);
     let unit_pages = paged.unit_size() / PAGE;
     assert_eq!(pages.live, 4 * unit_pages);
@@ -234,7 +236,8 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
         let mut early = Early::default();
         // SAFETY: fresh leaked allocations.
         let chunk =
-            unsafe { first_chunk::embed(&params, &cfg, Some(&distance), &mut early) }.unwrap();
+            unsafe { first_chunk::embed_first_chunk(&params, &cfg, Some(&distance), &mut early) }
+                .unwrap();
         let g = chunk.alloc_info().groups.len();
         assert_eq!(g, ids.len().div_ceil(node_size));
         let in_use = boot_memory::usage().in_use;
@@ -264,7 +267,8 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
         hog.pop();
         let mut early = Early::default();
         // SAFETY: fresh leaked allocations.
-        let e = unsafe { first_chunk::embed(&params, &cfg, None, &mut early) }.unwrap_err();
+        let e =
+            unsafe { first_chunk::embed_first_chunk(&params, &cfg, None, &mut early) }.unwrap_err();
         let SetupError::OutOfBootMemory(oom) = e else { panic!("{e:?}") };
         assert_eq!(oom.capacity, 64 << 10);
         assert!(e.to_string().contains("give percpu_rt::boot_memory::provide a buffer"), "{e}");
@@ -279,7 +283,8 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
     static UNITS: StaticBuffer<{ 1 << 20 }> = StaticBuffer::new();
     let mut units = BumpMemory::new(UNITS.take().expect("taken once"));
     // SAFETY: the region is static, used by nothing else, and not the template.
-    let chunk: FirstChunk = unsafe { first_chunk::embed(&params, &cfg, None, &mut units) }.unwrap();
+    let chunk: FirstChunk =
+        unsafe { first_chunk::embed_first_chunk(&params, &cfg, None, &mut units) }.unwrap();
     assert!(units.used() >= possible.len() * chunk.unit_size(), "{units:?}");
     let chunk = chunk.install().map_err(|e| e.error).expect("installed");
     assert!(percpu_rt::is_set_up());
@@ -314,7 +319,8 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
     // The second install is refused; the chunk comes back whole.
     let mut early = Early::default();
     // SAFETY: fresh leaked allocations.
-    let second = unsafe { first_chunk::embed(&params, &cfg, None, &mut early) }.unwrap();
+    let second =
+        unsafe { first_chunk::embed_first_chunk(&params, &cfg, None, &mut early) }.unwrap();
     let refused = second.install().expect_err("installed already");
     assert_eq!(refused.error, SetupError::AlreadyInstalled);
     // SAFETY: never installed; built from `early`.

@@ -366,7 +366,7 @@ fn embed_refusals_give_all_memory_back() {
     };
     let embed = |mem: &mut TestMemory, p: &LayoutParams| {
         // SAFETY: TestMemory hands out fresh leaked allocations.
-        unsafe { first_chunk::embed(p, &cfg, Some(&distance), mem) }
+        unsafe { first_chunk::embed_first_chunk(p, &cfg, Some(&distance), mem) }
     };
     // The second group's allocation fails: the first is given back.
     let mut mem = TestMemory { fail_at: Some(2), ..TestMemory::default() };
@@ -408,7 +408,7 @@ fn page_refusals_give_all_pages_and_mappings_back() {
     let params = LayoutParams::linux_defaults(template::static_size());
     let page = |m: &mut PageMachine| {
         // SAFETY: PageMachine maps real memory at reserved addresses.
-        unsafe { first_chunk::page(&params, &cfg, m) }
+        unsafe { first_chunk::page_first_chunk(&params, &cfg, m) }
     };
     let unit_pages = build_alloc_info(&params, &possible, None).unwrap().unit_size / PAGE;
     let mut m = PageMachine { page_limit: Some(unit_pages + 3), ..PageMachine::default() };

@@ -23,7 +23,8 @@ fn embed_dump(
     let cfg = SetupConfig { early_dyn_size: params.early_dyn_size, ..SetupConfig::new(&possible) };
     let mut mem = TestMemory::default();
     // SAFETY: fresh leaked allocations.
-    let chunk = unsafe { first_chunk::embed(params, &cfg, distance, &mut mem) }.unwrap();
+    let chunk =
+        unsafe { first_chunk::embed_first_chunk(params, &cfg, distance, &mut mem) }.unwrap();
     let mut out = String::new();
     chunk.dump(&mut out).unwrap();
     out
@@ -105,8 +106,10 @@ fn page_mode_banner() {
     let cfg = SetupConfig::new(&possible);
     let mut m = PageMachine::default();
     // SAFETY: PageMachine maps real memory at the addresses it reserves.
-    let chunk =
-        unsafe { first_chunk::page(&LayoutParams::linux_defaults(82280), &cfg, &mut m) }.unwrap();
+    let chunk = unsafe {
+        first_chunk::page_first_chunk(&LayoutParams::linux_defaults(82280), &cfg, &mut m)
+    }
+    .unwrap();
     let mut out = String::new();
     chunk.dump(&mut out).unwrap();
     assert_eq!(

@@ -21,7 +21,7 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
     let embed = || {
         let mut mem = common::TestMemory::default();
         // SAFETY: fresh leaked allocations.
-        unsafe { first_chunk::embed(&params, &cfg, None, &mut mem) }
+        unsafe { first_chunk::embed_first_chunk(&params, &cfg, None, &mut mem) }
     };
 
     // Two CPUs but no platform: the guards would not pin anything.
@@ -37,7 +37,8 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
     let tiny = LayoutParams { page_size: 128, atom_size: 128, ..params };
     let mut mem = common::TestMemory::default();
     // SAFETY: fresh leaked allocations.
-    let chunk = unsafe { first_chunk::embed(&tiny, &tiny_cfg, None, &mut mem) }.unwrap();
+    let chunk =
+        unsafe { first_chunk::embed_first_chunk(&tiny, &tiny_cfg, None, &mut mem) }.unwrap();
     assert_eq!(
         chunk.install().err().map(|e| e.error),
         Some(SetupError::Allocator(InitError::PageSize { page_size: 128 }))
@@ -60,7 +61,8 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
     // Once per boot. A refused chunk comes back, and its memory can be given back in full.
     let mut mem = common::TestMemory::default();
     // SAFETY: fresh leaked allocations.
-    let second = unsafe { first_chunk::embed(&params, &cfg, None, &mut mem) }.expect("prepared");
+    let second =
+        unsafe { first_chunk::embed_first_chunk(&params, &cfg, None, &mut mem) }.expect("prepared");
     let refused = second.install().expect_err("installed already");
     assert_eq!(refused.error, SetupError::AlreadyInstalled);
     // SAFETY: never installed; built from `mem`.
@@ -68,7 +70,8 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
     assert_eq!(mem.live(), 0, "every byte the refused setup took is given back");
     let mut pages = PageMachine::default();
     // SAFETY: PageMachine maps real memory (TestVm).
-    let paged = unsafe { first_chunk::page(&params, &cfg, &mut pages) }.expect("prepared");
+    let paged =
+        unsafe { first_chunk::page_first_chunk(&params, &cfg, &mut pages) }.expect("prepared");
     let refused = paged.install().expect_err("installed already");
     // SAFETY: never installed; built from `pages`.
     unsafe { refused.into_chunk().release_paged(&mut pages) }.expect("a page-mode chunk");

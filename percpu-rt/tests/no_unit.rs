@@ -34,7 +34,7 @@ fn dynamic_access_without_a_unit_panics_and_static_access_reaches_the_template()
     let params = LayoutParams::linux_defaults(template::static_size());
     let mut mem = common::TestMemory::default();
     // SAFETY: fresh leaked allocations, owned by the per-CPU code from now on.
-    let chunk = unsafe { first_chunk::embed(&params, &cfg, None, &mut mem) }.unwrap();
+    let chunk = unsafe { first_chunk::embed_first_chunk(&params, &cfg, None, &mut mem) }.unwrap();
     chunk.install().unwrap();
 
     // This thread never loaded a base register: a static still reaches the template, and no

@@ -5,8 +5,8 @@
 //!   `layout::build_alloc_info` (unit size, units per allocation, groups),
 //!   `first_chunk::validate` (every check of Linux's `pcpu_setup_first_chunk`) and the unit
 //!   table (`AllocInfo::unit_offsets` collected). No template copy.
-//! * `embed (prefaulted arena)`: the whole `first_chunk::embed` (the same computation, the
-//!   allocation of every unit from an `EarlyMemory`, the template copied into every unit, the
+//! * `embed (prefaulted arena)`: the whole `first_chunk::embed_first_chunk` (the same
+//!   computation, the allocation of every unit from an `EarlyMemory`, the template copied into every unit, the
 //!   runtime's per-CPU variables and `#[percpu(init)]` initialisers run per CPU, the unit tails
 //!   given back), with an `EarlyMemory` that bumps through one `mmap`ed arena populated
 //!   beforehand (`MAP_POPULATE`): no page fault, no system call; `free` does nothing.
@@ -154,7 +154,7 @@ pub fn run(cpus: u32, effort: &Effort) -> Result<(), String> {
         let start = Instant::now();
         // SAFETY: the arena is a private writable mapping used by nothing else, not the
         // template; the chunk is dropped uninstalled before the arena is reused.
-        let chunk = unsafe { first_chunk::embed(&params, &cfg, None, &mut arena) };
+        let chunk = unsafe { first_chunk::embed_first_chunk(&params, &cfg, None, &mut arena) };
         *timed += start.elapsed();
         black_box(chunk.map_err(|e| e.to_string())?);
         Ok(())
@@ -164,7 +164,7 @@ pub fn run(cpus: u32, effort: &Effort) -> Result<(), String> {
         let start = Instant::now();
         // SAFETY: every mapping is fresh, private and writable; the chunk is dropped
         // uninstalled before the mappings are released.
-        let chunk = unsafe { first_chunk::embed(&params, &cfg, None, &mut fresh) };
+        let chunk = unsafe { first_chunk::embed_first_chunk(&params, &cfg, None, &mut fresh) };
         *timed += start.elapsed();
         black_box(chunk.map_err(|e| e.to_string())?);
         fresh.release_all();

@@ -21,9 +21,10 @@ fn a_first_chunk_set_up_and_used_without_a_machine() {
     let mut memory = MmapMemory::new();
     // SAFETY: MmapMemory hands out fresh private mappings, which the per-CPU code owns from
     // now on; nothing else gives them back.
-    let chunk =
-        unsafe { first_chunk::embed(&params, &settings.setup_config(&cpus), None, &mut memory) }
-            .expect("an embedded first chunk");
+    let chunk = unsafe {
+        first_chunk::embed_first_chunk(&params, &settings.setup_config(&cpus), None, &mut memory)
+    }
+    .expect("an embedded first chunk");
     let chunk: &'static FirstChunk = chunk.install().expect("installed once");
     assert_eq!(chunk.alloc_info().nr_units(), 3);
 

@@ -29,7 +29,7 @@ pub trait EarlyMemory {
 ///
 /// Memory returned by `mem.alloc` is writable, unused, and not the template; what the setup
 /// does not give back belongs to per-CPU code from then on.
-pub unsafe fn embed(
+pub unsafe fn embed_first_chunk(
     params: &LayoutParams,
     cfg: &SetupConfig<'_>,
     distance: Option<&dyn Fn(CpuId, CpuId) -> u32>,

@@ -16,10 +16,10 @@
 //! * [`FirstChunk::from_alloc_info`]: the modern form: an [`AllocInfo`] (from
 //!   [`layout::build_alloc_info`](crate::layout::build_alloc_info)) and a base address the caller
 //!   allocated and mapped.
-//! * [`embed`]: units allocated per group from the caller's early allocator, atom-aligned (e.g.
-//!   2 MiB, to embed the chunk in large pages), unused tails given back.
-//! * [`page`]: pages from the caller's page allocator, mapped into a reserved virtual range
-//!   through the caller's populate and map callbacks.
+//! * [`embed_first_chunk`]: units allocated per group from the caller's early allocator,
+//!   atom-aligned (e.g. 2 MiB, to embed the chunk in large pages), unused tails given back.
+//! * [`page_first_chunk`]: pages from the caller's page allocator, mapped into a reserved
+//!   virtual range through the caller's populate and map callbacks.
 //!
 //! The builders return a [`FirstChunk`]: memory filled (every CPU's copy of every static built
 //! from its declared initial value, the boot CPU's included; `#[percpu(init = ..)]`
@@ -51,10 +51,10 @@ mod seed;
 mod units;
 
 pub use bump::BumpMemory;
-pub use embed::{EarlyMemory, embed};
+pub use embed::{EarlyMemory, embed_first_chunk};
 pub use error::{SetupError, VmError};
 pub use mapping::{ChunkOp, ChunkOpError, refused_ops};
-pub use page::page;
+pub use page::page_first_chunk;
 pub use seed::{SeedArgs, prepare as prepare_first_chunk, setup_first_chunk};
 
 use crate::boot_memory::{self, OutOfBootMemory, Table};
@@ -148,9 +148,9 @@ impl fmt::Debug for SetupConfig<'_> {
 /// How the first chunk was obtained (and so which banner line the dump prints).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChunkKind {
-    /// Embedded in memory from the caller's early allocator ([`embed`]).
+    /// Embedded in memory from the caller's early allocator ([`embed_first_chunk`]).
     Embed,
-    /// Page by page, mapped into a reserved range ([`page`]).
+    /// Page by page, mapped into a reserved range ([`page_first_chunk`]).
     Page,
     /// Allocated and mapped by the caller ([`FirstChunk::from_alloc_info`], or the seed form
     /// with `base_addr`).
@@ -320,7 +320,7 @@ impl FirstChunk {
     ///
     /// # Safety
     ///
-    /// `mem` is the allocator [`embed`] built the chunk from, and no CPU uses its units (it was
+    /// `mem` is the allocator [`embed_first_chunk`] built the chunk from, and no CPU uses its units (it was
     /// never installed, and no unit address was used).
     #[cfg_attr(not(feature = "alloc"), allow(clippy::result_large_err))]
     pub unsafe fn release_embedded(self, mem: &mut dyn EarlyMemory) -> Result<(), ReturnedChunk> {
@@ -340,7 +340,7 @@ impl FirstChunk {
     ///
     /// # Safety
     ///
-    /// `mem` is what [`page`] built the chunk with, and no CPU uses its units (it was never
+    /// `mem` is what [`page_first_chunk`] built the chunk with, and no CPU uses its units (it was never
     /// installed).
     #[cfg_attr(not(feature = "alloc"), allow(clippy::result_large_err))]
     pub unsafe fn release_paged<M: PageAlloc + VmSpace + ?Sized>(

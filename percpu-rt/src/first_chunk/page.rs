@@ -19,7 +19,7 @@ use crate::layout::{LayoutParams, build_alloc_info};
 /// (per-CPU code owns it from then on), and the reserved range is not used by anything else:
 /// after the setup, nothing maps, unmaps or releases inside it, or gives its pages back,
 /// except the chunk's own calls (with `mem` as their virtual-memory space).
-pub unsafe fn page<M: PageAlloc + VmSpace + ?Sized>(
+pub unsafe fn page_first_chunk<M: PageAlloc + VmSpace + ?Sized>(
     params: &LayoutParams,
     cfg: &SetupConfig<'_>,
     mem: &mut M,

@@ -1,5 +1,5 @@
 //! Memory for a first chunk in a Linux process, for the hosted machine and for programs that
-//! set up per-CPU memory themselves (`first_chunk::embed` / `first_chunk::page` without a
+//! set up per-CPU memory themselves (`first_chunk::embed_first_chunk` / `first_chunk::page_first_chunk` without a
 //! [`Machine`](super::Machine)): [`MmapMemory`], an early allocator over `mmap` (embed mode),
 //! and [`MemfdPages`], pages of a memfd mapped page by page with `MAP_FIXED` into ranges it
 //! reserved (page mode), so that the page, populate and map callbacks run for real.
@@ -150,7 +150,7 @@ impl EarlyMemory for MmapMemory {
 /// addresses inside ranges it reserved can be mapped or unmapped, and only such ranges
 /// released; anything else is refused (an error for `map_page`, counted in
 /// [`MemfdPages::refused`] for the others). A range given to
-/// [`first_chunk::page`](crate::first_chunk::page) belongs to the chunk from then on: that
+/// [`first_chunk::page_first_chunk`](crate::first_chunk::page_first_chunk) belongs to the chunk from then on: that
 /// call's safety contract keeps the caller from mapping into it again.
 ///
 /// ```

@@ -1,8 +1,8 @@
 //! Hosted mode: Linux x86_64 user space as a machine. Threads act as CPUs: a CPU thread's
 //! `GS.base` is set with `arch_prctl(ARCH_SET_GS)` to its unit's delta, so the same accessor
 //! code as in a kernel runs, instruction for instruction, and the first chunk is set up by the
-//! same code a kernel uses ([`first_chunk::embed`] over `mmap`, or
-//! [`first_chunk::page`] over memfd pages mapped with `MAP_FIXED`).
+//! same code a kernel uses ([`first_chunk::embed_first_chunk`] over `mmap`, or
+//! [`first_chunk::page_first_chunk`] over memfd pages mapped with `MAP_FIXED`).
 //!
 //! # Threads that are not CPUs
 //!
@@ -284,14 +284,14 @@ impl Machine {
         let mut memfd = None;
         let mut embed = || {
             // SAFETY: MmapMemory hands out fresh private mappings.
-            unsafe { first_chunk::embed(&layout, &cfg, Some(&distance), &mut mmap) }
+            unsafe { first_chunk::embed_first_chunk(&layout, &cfg, Some(&distance), &mut mmap) }
         };
         let mut page = || -> Result<FirstChunk, BootError> {
             let mem = memfd.insert(MemfdPages::new().map_err(BootError::Memfd)?);
             // SAFETY: the memfd pages are mapped writable at the addresses the setup asks for,
             // inside a range reserved for it alone; the mappings outlive the process's use of
             // them (the memfd object is leaked with the machine).
-            Ok(unsafe { first_chunk::page(&layout, &cfg, mem)? })
+            Ok(unsafe { first_chunk::page_first_chunk(&layout, &cfg, mem)? })
         };
         let chunk = match config.mode {
             FirstChunkMode::Embed => embed()?,

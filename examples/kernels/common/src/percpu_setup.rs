@@ -171,12 +171,12 @@ pub fn setup(
         // SAFETY: the frame allocator hands out writable, identity-mapped RAM that nothing
         // else uses, never the template (the kernel image is reserved); what the setup keeps
         // is never freed.
-        unsafe { first_chunk::embed(&params, &setup, None, early) }
+        unsafe { first_chunk::embed_first_chunk(&params, &setup, None, early) }
     };
     let page = |pages: &mut PageMemory| {
         // SAFETY: `map_page` installs a writable Normal-memory mapping that is never removed
         // afterwards, and the virtual range above `vm_base` is used by nothing else.
-        unsafe { first_chunk::page(&params, &setup, pages) }
+        unsafe { first_chunk::page_first_chunk(&params, &setup, pages) }
     };
     let (chunk, used) = match mode {
         FirstChunkMode::Embed => (embed(&mut early), FirstChunkMode::Embed),

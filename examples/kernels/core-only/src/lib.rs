@@ -103,9 +103,9 @@ pub fn before_setup() -> Result<(), Failure> {
 ///
 /// # Safety
 ///
-/// As for [`first_chunk::embed`] with `early` and [`first_chunk::page`] with `pages`: memory
-/// from `early` is writable, unused and not the template; `pages` maps writable pages that
-/// stay, in a range nothing else uses.
+/// As for [`first_chunk::embed_first_chunk`] with `early` and
+/// [`first_chunk::page_first_chunk`] with `pages`: memory from `early` is writable, unused and
+/// not the template; `pages` maps writable pages that stay, in a range nothing else uses.
 pub unsafe fn build_first_chunk<P: PageAlloc + VmSpace>(
     mode: FirstChunkMode,
     cpus: &[CpuId],
@@ -117,10 +117,10 @@ pub unsafe fn build_first_chunk<P: PageAlloc + VmSpace>(
     let cfg = settings.setup_config(cpus);
     match mode {
         // SAFETY: forwarded from the caller.
-        FirstChunkMode::Page => unsafe { first_chunk::page(&params, &cfg, pages) },
+        FirstChunkMode::Page => unsafe { first_chunk::page_first_chunk(&params, &cfg, pages) },
         // SAFETY: forwarded from the caller.
         FirstChunkMode::Embed | FirstChunkMode::Auto => unsafe {
-            first_chunk::embed(&params, &cfg, None, early)
+            first_chunk::embed_first_chunk(&params, &cfg, None, early)
         },
     }
 }
