@@ -350,7 +350,7 @@ fn seed_mapping_failures_undo_everything() {
     let mut vm = TestVm::default();
     let chunk = attempt(&mut vm, None).expect("corrected call");
     assert_eq!((vm.mapped.len(), vm.unmapped.len(), vm.released), (16, 0, 0));
-    assert_eq!(chunk.kind(), first_chunk::ChunkKind::Mapped);
+    assert_eq!(chunk.origin(), first_chunk::Origin::Mapped);
 }
 
 #[test]
@@ -437,7 +437,7 @@ fn page_refusals_give_all_pages_and_mappings_back() {
     // Corrected: every page of every unit mapped once, populate called for each.
     let mut m = PageMachine::default();
     let chunk = page(&mut m).expect("corrected call");
-    assert_eq!(chunk.kind(), first_chunk::ChunkKind::Page);
+    assert_eq!(chunk.origin(), first_chunk::Origin::Page);
     assert_eq!(
         (m.vm.mapped.len(), m.populated, m.pages_live()),
         (2 * unit_pages, 2 * unit_pages, 2 * unit_pages)

@@ -11,7 +11,7 @@ fn page_machine_behaves_like_embed_and_its_units_are_memfd_pages() {
     assert_eq!(summary, common::scenario::EXPECTED);
 
     let chunk = machine.first_chunk();
-    assert_eq!(chunk.kind(), percpu_rt::first_chunk::ChunkKind::Page);
+    assert_eq!(chunk.origin(), percpu_rt::first_chunk::Origin::Page);
     assert!(chunk.is_immutable());
     // Every unit lies in a mapping of the memfd (the page and map callbacks ran for real).
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();

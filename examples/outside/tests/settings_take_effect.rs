@@ -32,7 +32,7 @@ fn the_linked_settings_reach_the_machine() {
     assert!(dump.starts_with("percpu: ") && dump.contains(" 4K pages/cpu "), "{dump}");
     assert!(dump.contains(" r12288 "), "{dump}");
     let chunk = machine.first_chunk();
-    assert_eq!(chunk.kind(), percpu_rt::first_chunk::ChunkKind::Page);
+    assert_eq!(chunk.origin(), percpu_rt::first_chunk::Origin::Page);
     assert!(chunk.dyn_size() >= 24 << 10, "{dump}");
 
     // max_alloc_size: 8 KiB is the largest dynamic allocation.

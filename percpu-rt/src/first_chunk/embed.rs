@@ -5,7 +5,7 @@
 //! given back, and the chunk is immutable.
 
 use super::units;
-use super::{ChunkKind, FirstChunk, SetupConfig, SetupError, checks};
+use super::{FirstChunk, Origin, SetupConfig, SetupError, checks};
 use crate::boot_memory::{self, Table};
 use crate::cpu_id::CpuId;
 use crate::layout::{GroupInfo, LayoutParams, build_alloc_info};
@@ -106,7 +106,7 @@ pub unsafe fn embed_first_chunk(
     }
 
     Ok(FirstChunk {
-        kind: ChunkKind::Embed,
+        origin: Origin::Embed,
         ai,
         base_addr: base,
         page_size: cfg.page_size,

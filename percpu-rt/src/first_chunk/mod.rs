@@ -147,7 +147,7 @@ impl fmt::Debug for SetupConfig<'_> {
 
 /// How the first chunk was obtained (and so which banner line the dump prints).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChunkKind {
+pub enum Origin {
     /// Embedded in memory from the caller's early allocator ([`embed_first_chunk`]).
     Embed,
     /// Page by page, mapped into a reserved range ([`page_first_chunk`]).
@@ -187,7 +187,7 @@ fn returned(chunk: FirstChunk) -> ReturnedChunk {
 /// with the `alloc` feature, in the boot memory without it ([`boot_memory`]).
 #[derive(Debug)]
 pub struct FirstChunk {
-    kind: ChunkKind,
+    origin: Origin,
     ai: AllocInfo,
     base_addr: usize,
     page_size: usize,
@@ -236,7 +236,7 @@ impl FirstChunk {
         // SAFETY: forwarded from the caller.
         unsafe { units::fill_units(&units, base) };
         Ok(FirstChunk {
-            kind: ChunkKind::Given,
+            origin: Origin::Given,
             ai,
             base_addr: base,
             page_size: cfg.page_size,
@@ -316,7 +316,7 @@ impl FirstChunk {
 
     /// Gives an embedded chunk that was not installed back to the early allocator it came
     /// from: every unit's part that the setup kept (its unused tails and units went back
-    /// already). `Err(self)` for a chunk of another kind.
+    /// already). `Err(self)` for a chunk of another origin.
     ///
     /// # Safety
     ///
@@ -324,7 +324,7 @@ impl FirstChunk {
     /// never installed, and no unit address was used).
     #[cfg_attr(not(feature = "alloc"), allow(clippy::result_large_err))]
     pub unsafe fn release_embedded(self, mem: &mut dyn EarlyMemory) -> Result<(), ReturnedChunk> {
-        if self.kind != ChunkKind::Embed {
+        if self.origin != Origin::Embed {
             return Err(returned(self));
         }
         let kept = self.ai.size_sum();
@@ -336,7 +336,7 @@ impl FirstChunk {
     }
 
     /// Gives a page-mode chunk that was not installed back: unmaps every page, frees it to the
-    /// page allocator and releases the virtual range. `Err(self)` for a chunk of another kind.
+    /// page allocator and releases the virtual range. `Err(self)` for a chunk of another origin.
     ///
     /// # Safety
     ///
@@ -347,7 +347,7 @@ impl FirstChunk {
         self,
         mem: &mut M,
     ) -> Result<(), ReturnedChunk> {
-        if self.kind != ChunkKind::Page || self.frames.is_empty() {
+        if self.origin != Origin::Page || self.frames.is_empty() {
             return Err(returned(self));
         }
         let unit_pages = self.ai.unit_size / self.page_size;
@@ -364,10 +364,10 @@ impl FirstChunk {
 
     /// Gives a chunk the seed-style setup mapped (no `base_addr`) and did not install back:
     /// unmaps its pages and releases its range (the pages stay the page callback's).
-    /// `Err(self)` for a chunk of another kind.
+    /// `Err(self)` for a chunk of another origin.
     #[cfg_attr(not(feature = "alloc"), allow(clippy::result_large_err))]
     pub(super) fn release_mapped(self, vm: &mut dyn VmSpace) -> Result<(), ReturnedChunk> {
-        if self.kind != ChunkKind::Mapped {
+        if self.origin != Origin::Mapped {
             return Err(returned(self));
         }
         let unit_pages = self.ai.unit_size / self.page_size;
@@ -384,8 +384,8 @@ impl FirstChunk {
     }
 
     /// How the chunk was obtained.
-    pub fn kind(&self) -> ChunkKind {
-        self.kind
+    pub fn origin(&self) -> Origin {
+        self.origin
     }
 
     /// The layout.
@@ -445,19 +445,19 @@ impl FirstChunk {
     pub fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         let ai = &self.ai;
         let (s, r, d, u) = (ai.static_size, ai.reserved_size, ai.dyn_size, ai.unit_size);
-        match self.kind {
-            ChunkKind::Embed => writeln!(
+        match self.origin {
+            Origin::Embed => writeln!(
                 out,
                 "percpu: Embedded {} pages/cpu s{s} r{r} d{d} u{u}",
                 ai.size_sum() / self.page_size
             )?,
-            ChunkKind::Page => writeln!(
+            Origin::Page => writeln!(
                 out,
                 "percpu: {} {}K pages/cpu s{s} r{r} d{d}",
                 u / self.page_size,
                 self.page_size >> 10
             )?,
-            ChunkKind::Given | ChunkKind::Mapped => writeln!(
+            Origin::Given | Origin::Mapped => writeln!(
                 out,
                 "percpu: {} pages/cpu s{s} r{r} d{d} u{u}{}",
                 u / self.page_size,

@@ -5,7 +5,7 @@
 //! never changes it.
 
 use super::units;
-use super::{ChunkKind, FirstChunk, PageAlloc, PhysPage, SetupConfig, SetupError, VmSpace, checks};
+use super::{FirstChunk, Origin, PageAlloc, PhysPage, SetupConfig, SetupError, VmSpace, checks};
 use crate::boot_memory::{self, Table};
 use crate::layout::{LayoutParams, build_alloc_info};
 
@@ -102,7 +102,7 @@ pub unsafe fn page_first_chunk<M: PageAlloc + VmSpace + ?Sized>(
     // `mem`), private to per-CPU code, and separate from the template.
     unsafe { units::fill_units(&units, base) };
     Ok(FirstChunk {
-        kind: ChunkKind::Page,
+        origin: Origin::Page,
         ai,
         base_addr: base,
         page_size: page,

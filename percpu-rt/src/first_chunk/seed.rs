@@ -20,7 +20,7 @@
 
 use super::checks;
 use super::units;
-use super::{ChunkKind, FirstChunk, PhysPage, SetupConfig, SetupError, VmSpace};
+use super::{FirstChunk, Origin, PhysPage, SetupConfig, SetupError, VmSpace};
 use crate::boot_memory::{self, Table};
 use crate::cpu_id::CpuId;
 use crate::layout::{AllocInfo, GroupInfo, MIN_UNIT_SIZE};
@@ -208,13 +208,13 @@ pub unsafe fn prepare(
     let cpus = || units.iter().map(|&(cpu, _)| cpu);
     let chunk_size = unit_size * nr_cpus;
 
-    let (base, kind) = match base_addr {
-        Some(b) => (b.as_ptr() as usize, ChunkKind::Given),
+    let (base, origin) = match base_addr {
+        Some(b) => (b.as_ptr() as usize, Origin::Given),
         None => {
             let b = vm
                 .reserve(chunk_size, page)
                 .ok_or(SetupError::NoVirtualSpace { size: chunk_size })?;
-            (b.as_ptr() as usize, ChunkKind::Mapped)
+            (b.as_ptr() as usize, Origin::Mapped)
         }
     };
     let release = |vm: &mut dyn VmSpace| {
@@ -272,7 +272,7 @@ pub unsafe fn prepare(
     // writable, private to per-CPU code and separate from the template.
     unsafe { units::fill_units(&units, base) };
     Ok(FirstChunk {
-        kind,
+        origin,
         ai,
         base_addr: base,
         page_size: page,

@@ -227,7 +227,7 @@ impl fmt::Debug for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Machine")
             .field("cpus", &self.cpus)
-            .field("chunk", &self.chunk.kind())
+            .field("chunk", &self.chunk.origin())
             .finish()
     }
 }
