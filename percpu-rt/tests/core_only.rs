@@ -198,7 +198,7 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
     let mut vm = Pages::default();
     let mut get_page =
         |cpu: CpuId, i: usize| Some(PhysPage(u64::from(cpu.as_u32()) << 32 | i as u64));
-    let args = first_chunk::SeedArgs {
+    let args = first_chunk::SetupArgs {
         get_page: &mut get_page,
         static_size: template::static_size(),
         unit_size: None,

@@ -7,7 +7,7 @@ mod common;
 
 use common::{PageMachine, TestMemory, TestVm, aligned_buffer, ensure_platform};
 use percpu_rt::first_chunk::{
-    self, PhysPage, SeedArgs, SetupConfig, SetupError, VmError, prepare_first_chunk,
+    self, PhysPage, SetupArgs, SetupConfig, SetupError, VmError, prepare_first_chunk,
 };
 use percpu_rt::layout::{AllocInfo, GroupInfo, LayoutError, LayoutParams, build_alloc_info};
 use percpu_rt::{CpuId, template};
@@ -199,7 +199,7 @@ fn seed_call(
         Some(PhysPage(next))
     };
     let mut populate = |_addr: usize| Ok(());
-    let args = SeedArgs {
+    let args = SetupArgs {
         get_page: &mut get_page,
         static_size,
         unit_size,
@@ -269,7 +269,7 @@ fn seed_page_callback_must_cover_static_and_agree_across_cpus() {
     let run = |pages_of: &dyn Fn(CpuId) -> usize| {
         let mut vm = TestVm::default();
         let mut get_page = |cpu: CpuId, i: usize| (i < pages_of(cpu)).then_some(PhysPage(i as u64));
-        let args = SeedArgs {
+        let args = SetupArgs {
             get_page: &mut get_page,
             static_size: s,
             unit_size: Some(unit),
@@ -314,7 +314,7 @@ fn seed_mapping_failures_undo_everything() {
                 Ok(())
             }
         };
-        let args = SeedArgs {
+        let args = SetupArgs {
             get_page: &mut get_page,
             static_size: s,
             unit_size: Some(unit),
@@ -452,7 +452,7 @@ fn a_mutable_seed_chunk_can_be_unmapped_and_repopulated() {
     let cfg = SetupConfig::new(&possible);
     let mut vm = TestVm::default();
     let mut get_page = |_cpu: CpuId, i: usize| Some(PhysPage(100 + i as u64));
-    let args = SeedArgs {
+    let args = SetupArgs {
         get_page: &mut get_page,
         static_size: s,
         unit_size: Some(32 << 10),

@@ -80,7 +80,7 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
     // The seed-style setup refuses before it reserves or maps anything.
     let mut vm = TestVm::default();
     let mut get_page = |_cpu: CpuId, i: usize| Some(PhysPage(100 + i as u64));
-    let args = first_chunk::SeedArgs {
+    let args = first_chunk::SetupArgs {
         get_page: &mut get_page,
         static_size: template::static_size(),
         unit_size: Some(32 << 10),

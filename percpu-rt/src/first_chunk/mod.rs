@@ -47,7 +47,7 @@ mod embed;
 mod error;
 mod mapping;
 mod page;
-mod seed;
+mod setup;
 mod units;
 
 pub use bump::BumpMemory;
@@ -55,7 +55,7 @@ pub use embed::{EarlyMemory, embed_first_chunk};
 pub use error::{SetupError, VmError};
 pub use mapping::{ChunkOp, ChunkOpError, refused_ops};
 pub use page::page_first_chunk;
-pub use seed::{SeedArgs, prepare as prepare_first_chunk, setup_first_chunk};
+pub use setup::{SetupArgs, prepare as prepare_first_chunk, setup_first_chunk};
 
 use crate::boot_memory::{self, OutOfBootMemory, Table};
 use crate::cpu::CpuTable;

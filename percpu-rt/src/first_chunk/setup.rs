@@ -1,5 +1,6 @@
-//! The seed's interface: `pcpu_setup_first_chunk(get_page_fn, static_size, unit_size, free_size,
-//! base_addr, populate_pte_fn)` (Tejun Heo, 2009), with its meaning kept:
+//! [`setup_first_chunk`]: a first chunk from the caller's page callback, with the interface of
+//! Linux's original `pcpu_setup_first_chunk(get_page_fn, static_size, unit_size, free_size,
+//! base_addr, populate_pte_fn)` (Tejun Heo, 2009) and its meaning kept:
 //!
 //! * `get_page(cpu, i)` returns page `i` of `cpu`'s unit, or `None` for the end; it must return
 //!   the same number of pages for every CPU, at least enough to cover the static area;
@@ -26,8 +27,9 @@ use crate::cpu_id::CpuId;
 use crate::layout::{AllocInfo, GroupInfo, MIN_UNIT_SIZE};
 use core::ptr::NonNull;
 
-/// The seed's six parameters.
-pub struct SeedArgs<'a> {
+/// The six parameters of [`setup_first_chunk`], as Linux's original
+/// `pcpu_setup_first_chunk` took them.
+pub struct SetupArgs<'a> {
     /// `get_page_fn`: page `i` of `cpu`'s unit, or `None` past the last one.
     pub get_page: &'a mut dyn FnMut(CpuId, usize) -> Option<PhysPage>,
     /// Bytes of static per-CPU data (non-zero).
@@ -43,9 +45,9 @@ pub struct SeedArgs<'a> {
     pub populate_pte: Option<&'a mut dyn FnMut(usize) -> Result<(), super::VmError>>,
 }
 
-impl core::fmt::Debug for SeedArgs<'_> {
+impl core::fmt::Debug for SetupArgs<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SeedArgs")
+        f.debug_struct("SetupArgs")
             .field("static_size", &self.static_size)
             .field("unit_size", &self.unit_size)
             .field("free_size", &self.free_size)
@@ -68,7 +70,7 @@ impl core::fmt::Debug for SeedArgs<'_> {
 /// memory of `unit_size` bytes that per-CPU code owns from now on. Without it, `vm` maps pages
 /// so that writes through the mapped addresses reach them.
 pub unsafe fn setup_first_chunk(
-    args: SeedArgs<'_>,
+    args: SetupArgs<'_>,
     cfg: &SetupConfig<'_>,
     vm: &mut dyn VmSpace,
 ) -> Result<usize, SetupError> {
@@ -94,12 +96,12 @@ pub unsafe fn setup_first_chunk(
 ///
 /// As for [`setup_first_chunk`].
 pub unsafe fn prepare(
-    args: SeedArgs<'_>,
+    args: SetupArgs<'_>,
     cfg: &SetupConfig<'_>,
     vm: &mut dyn VmSpace,
 ) -> Result<FirstChunk, SetupError> {
     let page = cfg.page_size;
-    let SeedArgs { get_page, static_size, unit_size, free_size, base_addr, mut populate_pte } =
+    let SetupArgs { get_page, static_size, unit_size, free_size, base_addr, mut populate_pte } =
         args;
 
     // The seed's sanity checks.
