@@ -25,6 +25,50 @@
 //! `u128`), so that this module knows nothing of the runtime's scalar types: `scalar` builds on
 //! it, never the other way round.
 
+/// The read-modify-write methods of [`LocalOps`] (`rmw`, `fetch_add`, `xchg`) on an
+/// architecture whose `by_width!` makes each of them one single-copy-atomic instruction or
+/// sequence on the copy (aarch64, riscv64, loongarch64): the same dispatch everywhere. Expands
+/// inside that architecture's `unsafe impl LocalOps for Arch`, whose SAFETY comment covers every
+/// `by_width!` sequence. `$finish(old, size)`, when given, turns the register the previous value
+/// was loaded into back into the copy's `size`-byte word (riscv64 and loongarch64 sign-extend
+/// narrow results).
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64", target_arch = "loongarch64"))]
+macro_rules! by_width_rmw_ops {
+    ($by_width:ident $(, $finish:ident)?) => {
+        #[inline(always)]
+        unsafe fn rmw(p: usize, size: usize, op: Rmw, v: u64) {
+            // SAFETY: see the impl.
+            unsafe {
+                match op {
+                    Rmw::Add => $by_width!(size, add, p, v),
+                    Rmw::Sub => $by_width!(size, sub, p, v),
+                    Rmw::And => $by_width!(size, and, p, v),
+                    Rmw::Or => $by_width!(size, or, p, v),
+                    Rmw::Xor => $by_width!(size, xor, p, v),
+                }
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn fetch_add(p: usize, size: usize, v: u64) -> u64 {
+            let old: u64;
+            // SAFETY: see the impl.
+            unsafe { $by_width!(size, fetch_add, p, v => old) };
+            $(let old = $finish(old, size);)?
+            old
+        }
+
+        #[inline(always)]
+        unsafe fn xchg(p: usize, size: usize, v: u64) -> u64 {
+            let old: u64;
+            // SAFETY: see the impl.
+            unsafe { $by_width!(size, xchg, p, v => old) };
+            $(let old = $finish(old, size);)?
+            old
+        }
+    };
+}
+
 mod neutral;
 
 #[cfg(target_arch = "x86_64")]

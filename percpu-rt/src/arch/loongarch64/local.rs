@@ -61,35 +61,7 @@ unsafe impl LocalOps for Arch {
         }
     }
 
-    #[inline(always)]
-    unsafe fn rmw(p: usize, size: usize, op: Rmw, v: u64) {
-        // SAFETY: see the impl.
-        unsafe {
-            match op {
-                Rmw::Add => by_width!(size, add, p, v),
-                Rmw::Sub => by_width!(size, sub, p, v),
-                Rmw::And => by_width!(size, and, p, v),
-                Rmw::Or => by_width!(size, or, p, v),
-                Rmw::Xor => by_width!(size, xor, p, v),
-            }
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn fetch_add(p: usize, size: usize, v: u64) -> u64 {
-        let old: u64;
-        // SAFETY: see the impl.
-        unsafe { by_width!(size, fetch_add, p, v => old) };
-        truncate(old, size)
-    }
-
-    #[inline(always)]
-    unsafe fn xchg(p: usize, size: usize, v: u64) -> u64 {
-        let old: u64;
-        // SAFETY: see the impl.
-        unsafe { by_width!(size, xchg, p, v => old) };
-        truncate(old, size)
-    }
+    by_width_rmw_ops!(by_width, truncate);
 
     #[inline(always)]
     unsafe fn cmpxchg(p: usize, size: usize, old: u64, new: u64) -> u64 {
