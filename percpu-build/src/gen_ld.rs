@@ -3,7 +3,8 @@
 //! the configuration onto its parameters.
 
 use crate::config::Config;
-use crate::config::{BaseRegister, FirstChunk, Key, Origin};
+use crate::config::{BaseRegister, Key, Origin};
+use percpu_rt::FirstChunkMode;
 use percpu_rt::linker::{self, LinkerParams, SettingsRecord, record};
 
 /// The output section the standalone fragment is inserted after, unless told otherwise.
@@ -68,9 +69,9 @@ pub fn settings_values(c: &Config) -> [u64; record::FIELDS] {
     };
     v[record::MAX_CPUS] = c.max_cpus() as u64;
     v[record::FIRST_CHUNK] = match c.first_chunk() {
-        FirstChunk::Auto => 0,
-        FirstChunk::Embed => 1,
-        FirstChunk::Page => 2,
+        FirstChunkMode::Auto => 0,
+        FirstChunkMode::Embed => 1,
+        FirstChunkMode::Page => 2,
     };
     v[record::EMPTY_PAGES_LOW] = c.empty_pages_low() as u64;
     v[record::EMPTY_PAGES_HIGH] = c.empty_pages_high() as u64;

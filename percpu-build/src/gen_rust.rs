@@ -2,10 +2,11 @@
 //! to `include!`, plus `layout_params(static_size)` building percpu-rt's `LayoutParams` from
 //! them. Reading the file (or `cargo expand`) shows the layout the build chose.
 
-use crate::config::{BaseRegister, Config, FirstChunk, Key, Origin};
+use crate::config::{BaseRegister, Config, Key, Origin};
 use crate::gen_ld;
 use crate::size::BytesExact;
 use core::fmt::{self, Write};
+use percpu_rt::FirstChunkMode;
 
 /// The text of `percpu_layout.rs` for `config`.
 pub fn generate(config: &Config) -> String {
@@ -100,9 +101,9 @@ fn constants(c: &Config) -> [Constant; 15] {
         value: value.to_string(),
     };
     let first_chunk = match c.first_chunk() {
-        FirstChunk::Embed => "Embed",
-        FirstChunk::Page => "Page",
-        FirstChunk::Auto => "Auto",
+        FirstChunkMode::Embed => "Embed",
+        FirstChunkMode::Page => "Page",
+        FirstChunkMode::Auto => "Auto",
     };
     let base_register = match c.base_register() {
         Some(BaseRegister::El1) => "Some(BaseRegister::El1)",

@@ -77,8 +77,9 @@ mod tree;
 pub mod unit;
 
 pub use builder::{BuildEnv, BuildError, Builder, Emitted, Link};
-pub use config::{BaseRegister, Config, FirstChunk, Key, Origin};
+pub use config::{BaseRegister, Config, Key, Origin};
 pub use error::{ConfigError, ErrorKind};
+pub use percpu_rt::FirstChunkMode;
 pub use target::TargetCfg;
 pub use tree::Position;
 

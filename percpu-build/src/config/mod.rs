@@ -74,14 +74,14 @@ mod schema;
 
 pub use schema::{
     BaseRegister, DEFAULT_EMPTY_PAGES_HIGH, DEFAULT_EMPTY_PAGES_LOW, DEFAULT_HOT_LINES,
-    DEFAULT_MAX_ALLOC_SIZE, DEFAULT_MAX_CPUS, FirstChunk, Key, MAX_ATOM_SIZE, MAX_CONFIG_SIZE,
-    MAX_CPUS_LIMIT, MAX_DEPTH, MAX_EMPTY_PAGES, MAX_HOT_LINES, MAX_PAGE_SIZE, MAX_UNIT_SIZE,
-    MIN_PAGE_SIZE,
+    DEFAULT_MAX_ALLOC_SIZE, DEFAULT_MAX_CPUS, Key, MAX_ATOM_SIZE, MAX_CONFIG_SIZE, MAX_CPUS_LIMIT,
+    MAX_DEPTH, MAX_EMPTY_PAGES, MAX_HOT_LINES, MAX_PAGE_SIZE, MAX_UNIT_SIZE, MIN_PAGE_SIZE,
 };
 
 use crate::size::BytesExact;
 use crate::tree::Position;
 use core::fmt;
+use percpu_rt::FirstChunkMode;
 use percpu_rt::layout::LayoutParams;
 use schema::{KEYS, Kind};
 
@@ -125,7 +125,7 @@ pub struct Config {
     /// `BaseRegister` have their own fields).
     values: [usize; KEYS],
     unit_size: Option<usize>,
-    first_chunk: FirstChunk,
+    first_chunk: FirstChunkMode,
     base_register: Option<BaseRegister>,
     /// Every key's origin, by `Key as usize`.
     origins: [Origin; KEYS],
@@ -208,7 +208,7 @@ impl Config {
     }
 
     /// `first_chunk`.
-    pub fn first_chunk(&self) -> FirstChunk {
+    pub fn first_chunk(&self) -> FirstChunkMode {
         self.first_chunk
     }
 

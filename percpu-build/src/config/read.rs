@@ -9,7 +9,7 @@
 //! to the target. Which table wins, the defaults and the checks between keys are
 //! `resolve.rs`'s.
 
-use super::schema::{FirstChunk, Key, Kind, MAX_CONFIG_SIZE, MAX_DEPTH, check_alone};
+use super::schema::{FIRST_CHUNK_NAMES, Key, Kind, MAX_CONFIG_SIZE, MAX_DEPTH, check_alone};
 use crate::error::{ConfigError, ErrorKind};
 use crate::size::{SIZE_ALLOWED, parse_size};
 use crate::suggest::closest;
@@ -278,7 +278,7 @@ fn read_entry(
         (Kind::Choice(names), other) => {
             return Err(err(ErrorKind::WrongType {
                 found: other.describe(),
-                allowed: if names == FirstChunk::NAMES {
+                allowed: if names == FIRST_CHUNK_NAMES {
                     "one of the strings \"embed\", \"page\", \"auto\""
                 } else {
                     "one of the strings \"el1\", \"el2\" (aarch64), \"tp\", \"gp\" (riscv64), \

@@ -9,12 +9,13 @@
 use super::read::{self, Entry, KeyValue, Selector, Source, Table, qualified};
 use super::schema::{
     BaseRegister, DEFAULT_EMPTY_PAGES_HIGH, DEFAULT_EMPTY_PAGES_LOW, DEFAULT_HOT_LINES,
-    DEFAULT_MAX_ALLOC_SIZE, DEFAULT_MAX_CPUS, FirstChunk, KEYS, Key, Kind, MAX_UNIT_SIZE,
+    DEFAULT_MAX_ALLOC_SIZE, DEFAULT_MAX_CPUS, FIRST_CHUNK_MODES, KEYS, Key, Kind, MAX_UNIT_SIZE,
 };
 use super::{Config, DEFAULTS_PATH, Origin};
 use crate::error::{ConfigError, ErrorKind};
 use crate::size::BytesExact;
 use crate::target::TargetCfg;
+use percpu_rt::FirstChunkMode;
 use percpu_rt::layout::{self, LayoutParams};
 use std::path::Path;
 
@@ -134,7 +135,8 @@ fn resolve(src: &Source<'_>, tables: &[Table], target: &TargetCfg) -> Result<Con
     let unit_bound = unit.unwrap_or(min_unit);
     let max_alloc = size(Key::MaxAllocSize, DEFAULT_MAX_ALLOC_SIZE.min(unit_bound));
     let max_cpus = size(Key::MaxCpus, DEFAULT_MAX_CPUS);
-    let first_chunk = choice(Key::FirstChunk).map_or(FirstChunk::Auto, |i| FirstChunk::VALUES[i]);
+    let first_chunk =
+        choice(Key::FirstChunk).map_or(FirstChunkMode::Auto, |i| FIRST_CHUNK_MODES[i]);
     let base_register = choice(Key::BaseRegister).map(|i| BaseRegister::VALUES[i]);
     let low = size(Key::EmptyPagesLow, DEFAULT_EMPTY_PAGES_LOW);
     let high = size(Key::EmptyPagesHigh, DEFAULT_EMPTY_PAGES_HIGH);
@@ -151,7 +153,7 @@ fn resolve(src: &Source<'_>, tables: &[Table], target: &TargetCfg) -> Result<Con
             ErrorKind::AtomBelowPage { atom: atom as u64, page: other(Key::PageSize, page) },
         ));
     }
-    if first_chunk == FirstChunk::Page && atom > page {
+    if first_chunk == FirstChunkMode::Page && atom > page {
         return Err(key_err(
             Key::AtomSize,
             ErrorKind::AtomWithPageFirstChunk {

@@ -1,5 +1,5 @@
 //! The schema of `percpu.toml`: its keys ([`Key`]), the kind of value each takes (a size, a
-//! count, or one of a few names: [`FirstChunk`], [`BaseRegister`]), the defaults that are not
+//! count, or one of a few names: [`FirstChunkMode`], [`BaseRegister`]), the defaults that are not
 //! percpu-rt's own, and the limits every value is held to, with the reason for each. This is
 //! the ground floor of the configuration: it knows no TOML and no target.
 //!
@@ -8,6 +8,7 @@
 
 use crate::error::ErrorKind;
 use core::fmt;
+use percpu_rt::FirstChunkMode;
 use percpu_rt::layout;
 use percpu_rt::linker::{LINUX_SETTINGS, record};
 
@@ -149,7 +150,7 @@ impl Key {
     pub(super) fn kind(self) -> Kind {
         match self {
             Key::MaxCpus | Key::EmptyPagesLow | Key::EmptyPagesHigh | Key::HotLines => Kind::Count,
-            Key::FirstChunk => Kind::Choice(FirstChunk::NAMES),
+            Key::FirstChunk => Kind::Choice(FIRST_CHUNK_NAMES),
             Key::BaseRegister => Kind::Choice(BaseRegister::NAMES),
             _ => Kind::Size,
         }
@@ -162,33 +163,12 @@ impl fmt::Display for Key {
     }
 }
 
-/// How the first chunk is set up at boot (`first_chunk`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FirstChunk {
-    /// Allocate the units as whole atoms of contiguous memory (large pages possible).
-    Embed,
-    /// Map every page of every unit separately.
-    Page,
-    /// Embed, and fall back to page if that fails (Linux's behaviour).
-    Auto,
-}
-
-impl FirstChunk {
-    /// The names allowed in `percpu.toml`, in the order of [`FirstChunk::VALUES`].
-    pub(super) const NAMES: &'static [&'static str] = &["embed", "page", "auto"];
-    /// The values the names stand for.
-    pub(super) const VALUES: [FirstChunk; 3] =
-        [FirstChunk::Embed, FirstChunk::Page, FirstChunk::Auto];
-
-    /// The value as written in `percpu.toml`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            FirstChunk::Embed => "embed",
-            FirstChunk::Page => "page",
-            FirstChunk::Auto => "auto",
-        }
-    }
-}
+/// The names allowed for `first_chunk` in `percpu.toml`, in the order of
+/// [`FIRST_CHUNK_MODES`].
+pub(super) const FIRST_CHUNK_NAMES: &[&str] = &["embed", "page", "auto"];
+/// The modes those names stand for.
+pub(super) const FIRST_CHUNK_MODES: [FirstChunkMode; 3] =
+    [FirstChunkMode::Embed, FirstChunkMode::Page, FirstChunkMode::Auto];
 
 /// Which register holds the per-CPU base (`base_register`): aarch64 chooses between
 /// `TPIDR_EL1` and `TPIDR_EL2`, riscv64 between `tp` and `gp`, loongarch64 between `$r21` and
