@@ -3,7 +3,7 @@
 //! `compare` over 4, 64 and 1024 possible CPUs, and the goals checked against them.
 
 use crate::Results;
-use crate::render::{cell, num};
+use crate::figures::{cell, num};
 use std::fmt::Write;
 
 /// Possible-CPU counts of the counter's sum benchmark.

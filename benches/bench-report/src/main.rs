@@ -28,6 +28,7 @@
 mod arch;
 mod disasm;
 mod facilities;
+mod figures;
 mod machine;
 mod render;
 

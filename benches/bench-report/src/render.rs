@@ -2,6 +2,7 @@
 //! and the targets checked against the figures.
 
 use crate::Results;
+use crate::figures::{cell, num};
 use bench_harness::Stats;
 use bench_harness::ops::OPS;
 use std::fmt::Write;
@@ -21,25 +22,6 @@ const SUBJECTS: [(&str, &str, &str, &str); 7] = [
     ("`thread_local!` lazy", "ops", "thread_local! lazy", "tls_lazy"),
     ("shared `AtomicU64`", "ops", "shared AtomicU64", "atomic"),
 ];
-
-/// A number with about three significant digits.
-pub(crate) fn num(x: f64) -> String {
-    let a = x.abs();
-    if a >= 100.0 {
-        format!("{x:.0}")
-    } else if a >= 10.0 {
-        format!("{x:.1}")
-    } else if a >= 1.0 {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.3}")
-    }
-}
-
-/// `median [p10–p90]`, scaled by `scale`.
-pub(crate) fn cell(s: &Stats, scale: f64) -> String {
-    format!("{} [{}–{}]", num(s.median * scale), num(s.p10 * scale), num(s.p90 * scale))
-}
 
 /// Whether `a` is at most `limit` × `b`: `met`, `within noise` (ranges overlap) or `not met`.
 fn verdict(a: &Stats, b: &Stats, limit: f64) -> &'static str {
