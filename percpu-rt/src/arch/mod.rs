@@ -6,13 +6,12 @@
 //!
 //! * **the base register** (`registers.rs`): [`BASE_REGISTER`], [`read_base`], [`write_base`].
 //!   It holds `unit_base(cpu) - __percpu_start` (docs/architecture.md, invariant 2).
-//! * **operations on the current CPU's copy by pointer** (`LocalOps`, `local.rs`): for a
-//!   dynamic object (and a static whose type the macro cannot see through), given the per-CPU
-//!   pointer and the width. Each has an arch-neutral default: pin the CPU through the
-//!   [`Platform`](crate::Platform) and use an atomic on `pointer + base`; an architecture
+//! * **operations on the current CPU's copy by pointer** (`PointerOps`: `by_pointer.rs`, on x86_64
+//!   `gs_ops.rs`): for a dynamic object (and a static whose type the macro cannot see through),
+//!   given the per-CPU pointer and the width. Each has an arch-neutral default: pin the CPU through
+//!   the [`Platform`](crate::Platform) and use an atomic on `pointer + base`; an architecture
 //!   overrides them with guard-free forms (x86_64: one `op gs:[reg]` instruction; aarch64 and
-//!   riscv64 and loongarch64: the base register added to the pointer, then one atomic
-//!   access).
+//!   riscv64 and loongarch64: the base register added to the pointer, then one atomic access).
 //! * **per-variable operations of a static** (the `static_ops!` macro): a static declared with
 //!   a primitive type gets operations that name its template symbol (x86_64: one
 //!   `op gs:[rip + SYM]`; aarch64: `mrs` + `adrp`/`#:lo12:` + one atomic access; riscv64:
@@ -25,10 +24,10 @@
 //! `u128`), so that this module knows nothing of the runtime's scalar types: `scalar` builds on
 //! it, never the other way round.
 
-/// The read-modify-write methods of [`LocalOps`] (`rmw`, `fetch_add`, `xchg`) on an
+/// The read-modify-write methods of [`PointerOps`] (`rmw`, `fetch_add`, `xchg`) on an
 /// architecture whose `by_width!` makes each of them one single-copy-atomic instruction or
 /// sequence on the copy (aarch64, riscv64, loongarch64): the same dispatch everywhere. Expands
-/// inside that architecture's `unsafe impl LocalOps for Arch`, whose SAFETY comment covers every
+/// inside that architecture's `unsafe impl PointerOps for Arch`, whose SAFETY comment covers every
 /// `by_width!` sequence. `$finish(old, size)`, when given, turns the register the previous value
 /// was loaded into back into the copy's `size`-byte word (riscv64 and loongarch64 sign-extend
 /// narrow results).
@@ -164,7 +163,7 @@ pub enum Rmw {
 ///
 /// Implementations access exactly `size` bytes of the current CPU's copy of `p`, atomically
 /// with respect to the current CPU (interrupts included), and nothing else.
-pub(crate) unsafe trait LocalOps {
+pub(crate) unsafe trait PointerOps {
     /// Reads the copy.
     ///
     /// # Safety
@@ -180,7 +179,7 @@ pub(crate) unsafe trait LocalOps {
     ///
     /// # Safety
     ///
-    /// As for [`LocalOps::load`].
+    /// As for [`PointerOps::load`].
     #[inline(always)]
     unsafe fn store(p: usize, size: usize, v: u64) {
         // SAFETY: forwarded from the caller.
@@ -190,7 +189,7 @@ pub(crate) unsafe trait LocalOps {
     ///
     /// # Safety
     ///
-    /// As for [`LocalOps::load`].
+    /// As for [`PointerOps::load`].
     #[inline(always)]
     unsafe fn rmw(p: usize, size: usize, op: Rmw, v: u64) {
         // SAFETY: forwarded from the caller.
@@ -200,7 +199,7 @@ pub(crate) unsafe trait LocalOps {
     ///
     /// # Safety
     ///
-    /// As for [`LocalOps::load`].
+    /// As for [`PointerOps::load`].
     #[inline(always)]
     unsafe fn step(p: usize, size: usize, up: bool) {
         let op = if up { Rmw::Add } else { Rmw::Sub };
@@ -211,7 +210,7 @@ pub(crate) unsafe trait LocalOps {
     ///
     /// # Safety
     ///
-    /// As for [`LocalOps::load`].
+    /// As for [`PointerOps::load`].
     #[inline(always)]
     unsafe fn fetch_add(p: usize, size: usize, v: u64) -> u64 {
         // SAFETY: forwarded from the caller.
@@ -221,7 +220,7 @@ pub(crate) unsafe trait LocalOps {
     ///
     /// # Safety
     ///
-    /// As for [`LocalOps::load`].
+    /// As for [`PointerOps::load`].
     #[inline(always)]
     unsafe fn xchg(p: usize, size: usize, v: u64) -> u64 {
         // SAFETY: forwarded from the caller.
@@ -231,7 +230,7 @@ pub(crate) unsafe trait LocalOps {
     ///
     /// # Safety
     ///
-    /// As for [`LocalOps::load`].
+    /// As for [`PointerOps::load`].
     #[inline(always)]
     unsafe fn cmpxchg(p: usize, size: usize, old: u64, new: u64) -> u64 {
         // SAFETY: forwarded from the caller.
@@ -241,7 +240,7 @@ pub(crate) unsafe trait LocalOps {
     ///
     /// # Safety
     ///
-    /// As for [`LocalOps::load`], for a 16-byte aligned word.
+    /// As for [`PointerOps::load`], for a 16-byte aligned word.
     #[inline(always)]
     unsafe fn cmpxchg16(p: usize, old: u128, new: u128) -> u128 {
         // SAFETY: forwarded from the caller.

@@ -1,5 +1,5 @@
 //! The arch-neutral operations on the current CPU's copy (the defaults of
-//! [`LocalOps`](super::LocalOps)): the CPU is pinned through the platform's preemption hook
+//! [`PointerOps`](super::PointerOps)): the CPU is pinned through the platform's preemption hook
 //! while the copy's address is formed from the base register, and an atomic instruction acts on
 //! it, so that neither a migration nor an interrupt handler on the same CPU can split the
 //! operation. Any architecture with atomics gets correct operations from these; each overrides
@@ -59,7 +59,7 @@ word!(AtomicU8 => u8, AtomicU16 => u16, AtomicU32 => u32, AtomicU64 => u64);
 ///
 /// # Safety
 ///
-/// As for [`LocalOps::load`](super::LocalOps::load).
+/// As for [`PointerOps::load`](super::PointerOps::load).
 #[inline(always)]
 unsafe fn pinned(p: usize, size: usize, f: impl Fn(&dyn Word) -> u64) -> u64 {
     platform().preempt_disable();
@@ -82,7 +82,7 @@ unsafe fn pinned(p: usize, size: usize, f: impl Fn(&dyn Word) -> u64) -> u64 {
 ///
 /// # Safety
 ///
-/// As for [`LocalOps::load`](super::LocalOps::load).
+/// As for [`PointerOps::load`](super::PointerOps::load).
 #[inline(always)]
 pub(super) unsafe fn load(p: usize, size: usize) -> u64 {
     // SAFETY: forwarded from the caller.
@@ -93,7 +93,7 @@ pub(super) unsafe fn load(p: usize, size: usize) -> u64 {
 ///
 /// # Safety
 ///
-/// As for [`LocalOps::load`](super::LocalOps::load).
+/// As for [`PointerOps::load`](super::PointerOps::load).
 #[inline(always)]
 pub(super) unsafe fn store(p: usize, size: usize, v: u64) {
     // SAFETY: forwarded from the caller.
@@ -104,7 +104,7 @@ pub(super) unsafe fn store(p: usize, size: usize, v: u64) {
 ///
 /// # Safety
 ///
-/// As for [`LocalOps::load`](super::LocalOps::load).
+/// As for [`PointerOps::load`](super::PointerOps::load).
 #[inline(always)]
 pub(super) unsafe fn fetch_rmw(p: usize, size: usize, op: Rmw, v: u64) -> u64 {
     // SAFETY: forwarded from the caller.
@@ -115,7 +115,7 @@ pub(super) unsafe fn fetch_rmw(p: usize, size: usize, op: Rmw, v: u64) -> u64 {
 ///
 /// # Safety
 ///
-/// As for [`LocalOps::load`](super::LocalOps::load).
+/// As for [`PointerOps::load`](super::PointerOps::load).
 #[inline(always)]
 pub(super) unsafe fn xchg(p: usize, size: usize, v: u64) -> u64 {
     // SAFETY: forwarded from the caller.
@@ -126,7 +126,7 @@ pub(super) unsafe fn xchg(p: usize, size: usize, v: u64) -> u64 {
 ///
 /// # Safety
 ///
-/// As for [`LocalOps::load`](super::LocalOps::load).
+/// As for [`PointerOps::load`](super::PointerOps::load).
 #[inline(always)]
 pub(super) unsafe fn cmpxchg(p: usize, size: usize, old: u64, new: u64) -> u64 {
     // SAFETY: forwarded from the caller.
@@ -137,7 +137,7 @@ pub(super) unsafe fn cmpxchg(p: usize, size: usize, old: u64, new: u64) -> u64 {
 ///
 /// # Safety
 ///
-/// As for [`LocalOps::cmpxchg16`](super::LocalOps::cmpxchg16).
+/// As for [`PointerOps::cmpxchg16`](super::PointerOps::cmpxchg16).
 #[inline(always)]
 pub(super) unsafe fn cmpxchg16(p: usize, old: u128, new: u128) -> u128 {
     use super::WideOps;

@@ -6,7 +6,7 @@
 //!   ([`Slot::STATIC_OPS`] is its width): on x86_64 each is the single instruction
 //!   `op gs:[rip + SYM]`; on aarch64, riscv64 and loongarch64 the address is formed from the
 //!   symbol and the base register, then accessed with one atomic instruction.
-//! * Any other slot goes through [`LocalOps`] with its per-CPU pointer: `op gs:[reg]` on
+//! * Any other slot goes through [`PointerOps`] with its per-CPU pointer: `op gs:[reg]` on
 //!   x86_64; the base register added to the pointer, then one atomic access, on aarch64,
 //!   riscv64 and loongarch64 (no pin: `arch`'s documentation says why); the CPU pinned around one atomic
 //!   instruction on an architecture that only has the arch-neutral defaults.
@@ -18,7 +18,7 @@
 //! ([`Slot::check_current`]): free for statics, one compare for dynamic objects, whose per-CPU
 //! pointer names nothing the caller owns where no unit is loaded.
 
-use crate::arch::{Arch, LocalOps, Rmw};
+use crate::arch::{Arch, PointerOps, Rmw};
 use crate::scalar::{Raw, Scalar};
 use crate::slot::Slot;
 use unchecked::{bits, by_symbol, read_unchecked, size, value, write_unchecked};

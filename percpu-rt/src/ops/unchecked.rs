@@ -3,7 +3,7 @@
 //! statics (`runtime_vars.rs`) keep their bookkeeping with them, as they cannot check
 //! themselves. Also the small conversions every operation shares.
 
-use crate::arch::{Arch, LocalOps};
+use crate::arch::{Arch, PointerOps};
 use crate::scalar::{Raw, Scalar};
 use crate::slot::Slot;
 

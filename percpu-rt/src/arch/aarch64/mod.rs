@@ -1,5 +1,5 @@
 //! aarch64: the base register in `TPIDR_EL1` (or `TPIDR_EL2`, `registers.rs`), the guard-free
-//! current-CPU operations (`seq.rs`: the sequences; `local.rs`: by per-CPU pointer;
+//! current-CPU operations (`seq.rs`: the sequences; `by_pointer.rs`: by per-CPU pointer;
 //! `static_ops.rs`: by template symbol), and 16-byte atomics on any copy (`wide.rs`).
 //!
 //! # Why the by-value operations need no pin
@@ -28,7 +28,7 @@
 //! without it, and inline: no call, no preemption counter, no interrupt masking. Shared and
 //! local modes hand out references and keep their guards.
 
-mod local;
+mod by_pointer;
 pub(crate) mod registers;
 mod seq;
 mod static_ops;

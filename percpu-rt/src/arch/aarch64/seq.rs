@@ -1,7 +1,7 @@
 //! aarch64's current-CPU instruction sequences, as macros shared by the two operand forms:
 //! `sym T` names a static's template symbol (the per-variable operations, `static_ops.rs`,
 //! expanded in the crate that declares the static), `ptr p` takes a per-CPU pointer in a
-//! register (`LocalOps`, `local.rs`). Not public API.
+//! register (`PointerOps`, `by_pointer.rs`). Not public API.
 //!
 //! Every sequence forms this CPU's copy's address first, then accesses it with exactly one
 //! single-copy-atomic access (see the module documentation for why that needs no pin):

@@ -1,5 +1,5 @@
 //! loongarch64: the base register in `$r21` (or `$tp`, `registers.rs`), the guard-free
-//! current-CPU operations (`seq.rs`: the sequences; `local.rs`: by per-CPU pointer;
+//! current-CPU operations (`seq.rs`: the sequences; `by_pointer.rs`: by per-CPU pointer;
 //! `static_ops.rs`: by template symbol), and no 16-byte atomics (`wide.rs`).
 //!
 //! # Why the by-value operations need no pin
@@ -25,7 +25,7 @@
 //! LA64 (as QEMU's `la464` implements it) has no 16-byte atomic: declaring a `u128`/`i128`
 //! per-CPU scalar compiles, any operation on it fails to compile with percpu-rt's message.
 
-mod local;
+mod by_pointer;
 pub(crate) mod registers;
 mod seq;
 mod static_ops;

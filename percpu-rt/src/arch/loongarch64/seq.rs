@@ -1,7 +1,7 @@
 //! loongarch64's current-CPU instruction sequences, as macros shared by the two operand forms:
 //! `sym T` names a static's template symbol (the per-variable operations, `static_ops.rs`,
 //! expanded in the crate that declares the static), `ptr p` takes a per-CPU pointer in a
-//! register (`LocalOps`, `local.rs`). `BASE` below is `$r21` or `$tp` (`registers.rs`). Not
+//! register (`PointerOps`, `by_pointer.rs`). `BASE` below is `$r21` or `$tp` (`registers.rs`). Not
 //! public API.
 //!
 //! | operation | `sym T` | `ptr p` |

@@ -1,5 +1,5 @@
 //! riscv64: the base register in `tp` (or `gp`, `registers.rs`), the guard-free current-CPU
-//! operations (`seq.rs`: the sequences; `local.rs`: by per-CPU pointer; `static_ops.rs`: by
+//! operations (`seq.rs`: the sequences; `by_pointer.rs`: by per-CPU pointer; `static_ops.rs`: by
 //! template symbol), and 16-byte atomics with Zacas (`wide.rs`).
 //!
 //! # Why the by-value operations need no pin
@@ -37,7 +37,7 @@
 //! atomic, so declaring one compiles but any operation on it (current-CPU or remote) fails to
 //! compile with a message that says to build with `-C target-feature=+zacas`.
 
-mod local;
+mod by_pointer;
 pub(crate) mod registers;
 mod seq;
 mod static_ops;

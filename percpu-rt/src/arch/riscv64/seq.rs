@@ -1,8 +1,8 @@
 //! riscv64's current-CPU instruction sequences, as macros shared by the two operand forms:
 //! `sym T` names a static's template symbol (the per-variable operations, `static_ops.rs`,
 //! expanded in the crate that declares the static), `ptr p` takes a per-CPU pointer in a
-//! register (`LocalOps`, `local.rs`). `BASE` below is `tp` or `gp` (`registers.rs`). Not public
-//! API.
+//! register (`PointerOps`, `by_pointer.rs`). `BASE` below is `tp` or `gp` (`registers.rs`). Not
+//! public API.
 //!
 //! | operation | `sym T` | `ptr p` |
 //! |---|---|---|

@@ -1,7 +1,7 @@
 //! x86_64: `GS.base` (`registers.rs`), the one-instruction `gs:`-relative current-CPU
-//! operations (`local.rs`), 16-byte atomics (`wide.rs`), and the prefetch hint.
+//! operations (`gs_ops.rs`), 16-byte atomics (`wide.rs`), and the prefetch hint.
 
-mod local;
+mod gs_ops;
 pub(crate) mod registers;
 mod wide;
 

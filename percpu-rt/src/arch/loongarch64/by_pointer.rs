@@ -1,9 +1,9 @@
-//! loongarch64's current-CPU operations by per-CPU pointer ([`LocalOps`]), for dynamic objects and
-//! for statics whose type the macro cannot see: the base register added to the pointer, then
+//! loongarch64's current-CPU operations by per-CPU pointer ([`PointerOps`]), for dynamic objects
+//! and for statics whose type the macro cannot see: the base register added to the pointer, then
 //! one single-copy-atomic access (the sequences of `seq.rs`, `ptr` form). No pin, no call.
 
 use super::Arch;
-use crate::arch::{LocalOps, Rmw};
+use crate::arch::{PointerOps, Rmw};
 
 /// One read-modify-write per width of the copy: the word AMOs for 4 and 8 bytes, the
 /// sub-word sequences for 1 and 2.
@@ -32,7 +32,7 @@ fn truncate(v: u64, size: usize) -> u64 {
 // another CPU between the `add.d` and the access, the access lands, atomically, on the copy of
 // the CPU it left: the same as the whole operation running just before the move. So every
 // operation is atomic with respect to the CPU whose copy it changes, without a pin.
-unsafe impl LocalOps for Arch {
+unsafe impl PointerOps for Arch {
     #[inline(always)]
     unsafe fn load(p: usize, size: usize) -> u64 {
         let v: u64;

@@ -1,9 +1,9 @@
-//! aarch64's current-CPU operations by per-CPU pointer ([`LocalOps`]), for dynamic objects and
+//! aarch64's current-CPU operations by per-CPU pointer ([`PointerOps`]), for dynamic objects and
 //! for statics whose type the macro cannot see: `mrs` of the base register, the pointer added,
 //! one single-copy-atomic access (the sequences of `seq.rs`, `ptr` form). No pin, no call.
 
 use super::Arch;
-use crate::arch::{LocalOps, Rmw};
+use crate::arch::{PointerOps, Rmw};
 
 /// One `__percpu_a64_amo!` read-modify-write per width of the copy.
 macro_rules! by_width {
@@ -25,7 +25,7 @@ macro_rules! by_width {
 // the CPU it left, which is the same as the whole operation running just before the move; an
 // interrupt handler on either CPU sees the copy before or after, never half of it. So every
 // operation is atomic with respect to the CPU whose copy it changes, without a pin.
-unsafe impl LocalOps for Arch {
+unsafe impl PointerOps for Arch {
     #[inline(always)]
     unsafe fn load(p: usize, size: usize) -> u64 {
         let v: u64;

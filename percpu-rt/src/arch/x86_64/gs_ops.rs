@@ -5,13 +5,13 @@
 //! data is CPU-local (the IrqGuard's claim is the exception that wants one, and `xchg` with
 //! memory has it implicitly).
 //!
-//! Two operand forms: `op gs:[reg]` with the per-CPU pointer in a register ([`LocalOps`], for
+//! Two operand forms: `op gs:[reg]` with the per-CPU pointer in a register ([`PointerOps`], for
 //! dynamic objects and for statics whose type the macro cannot see), and `op gs:[rip + SYM]`
 //! naming a static's template symbol (`static_ops!`, emitted where the static is declared, one
 //! width only; `op gs:[SYM]` with `--cfg percpu_x86_absolute` in a non-PIE kernel).
 
 use super::Arch;
-use crate::arch::{LocalOps, Rmw};
+use crate::arch::{PointerOps, Rmw};
 use core::arch::asm;
 
 /// One asm statement per width for the `gs:[{p}]` form: `$op` is the mnemonic and operand text
@@ -30,7 +30,7 @@ macro_rules! by_width {
 // SAFETY: every instruction addresses `gs:` + the per-CPU pointer, i.e. the current CPU's copy
 // (GS.base holds the current CPU's offset), with the width given, and is one instruction, so it
 // is atomic with respect to the current CPU, interrupts included.
-unsafe impl LocalOps for Arch {
+unsafe impl PointerOps for Arch {
     #[inline(always)]
     unsafe fn load(p: usize, size: usize) -> u64 {
         let v: u64;
