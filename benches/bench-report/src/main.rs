@@ -18,7 +18,7 @@
 //! 4. Prints one Markdown report (and writes it to `--out FILE`): the machine, the tables, and
 //!    which targets of the issue are met.
 //! 5. With `--alloc`, then runs percpu-rt's dynamic-allocation benchmark
-//!    (`percpu-rt/benches/allocator.rs`, its own report; many minutes at its default size, so
+//!    (`percpu-rt/benches/allocator/main.rs`, its own report; many minutes at its default size, so
 //!    not by default); otherwise prints how to run it.
 //!
 //! Figures are printed, never asserted: the machine may be busy, and the report says so (load

@@ -77,7 +77,7 @@ pub fn write(path: &Path, info: &RunInfo) -> Result<(), String> {
     let report = report.trim_start();
     let block = format!(
         "{BEGIN}\n\nRegenerate with `{COMMAND}` (= `PERCPU_BENCH_DOC=docs/benchmarks.md cargo bench -p percpu-rt \
-         --bench allocator --features hosted`; the knobs of `percpu-rt/benches/allocator.rs` apply).\n\n\
+         --bench allocator --features hosted`; the knobs of `percpu-rt/benches/allocator/main.rs` apply).\n\n\
          * run: {}; processor: {} ({cores} cores online); {}\n\
          * load average at start: {}; at end: {} (figures are worth quoting only from an otherwise idle machine)\n\
          * compiler: {}, release (bench) profile\n\n{report}\n{END}",

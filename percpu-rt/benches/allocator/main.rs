@@ -1,6 +1,6 @@
 //! Benchmark of the dynamic per-CPU allocator: the per-CPU caches (new path) beside the global
 //! lock (old path), against Linux 6.1's figures measured on the same CPU model
-//! (listed in `benches/allocator/common.rs`), with the same workload and definitions
+//! (listed in `common.rs`), with the same workload and definitions
 //! (docs/benchmarks.md).
 //!
 //! Run: `cargo bench -p percpu-rt --bench allocator --features hosted`, or
@@ -47,11 +47,8 @@ macro_rules! say {
     };
 }
 
-#[path = "allocator/common.rs"]
 mod common;
-#[path = "allocator/concurrent.rs"]
 mod concurrent;
-#[path = "allocator/doc.rs"]
 mod doc;
 
 use common::*;
