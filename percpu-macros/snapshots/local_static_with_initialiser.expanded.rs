@@ -13,7 +13,7 @@ const _: () = {
     const _: () = __percpu_rt::assert_per_cpu_type::<RunQueue>();
     #[unsafe(link_section = ".percpu")]
     #[allow(non_upper_case_globals)]
-    static RUNQUEUE: __percpu_rt::Template<RunQueue> = __percpu_rt::Template::new(
+    static RUNQUEUE: __percpu_rt::TemplateCell<RunQueue> = __percpu_rt::TemplateCell::new(
         RunQueue::EMPTY,
     );
     static INITIAL: __percpu_rt::InitialValue<RunQueue> = __percpu_rt::InitialValue::new(

@@ -15,7 +15,7 @@ const _: () = {
     const _: () = __percpu_rt::assert_per_cpu_type::<[u8; 64]>();
     #[unsafe(link_section = ".percpu")]
     #[allow(non_upper_case_globals)]
-    static SCRATCH: __percpu_rt::Template<[u8; 64]> = __percpu_rt::Template::new(
+    static SCRATCH: __percpu_rt::TemplateCell<[u8; 64]> = __percpu_rt::TemplateCell::new(
         [0; 64],
     );
     static INITIAL: __percpu_rt::InitialValue<[u8; 64]> = __percpu_rt::InitialValue::new(

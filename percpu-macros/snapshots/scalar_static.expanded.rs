@@ -16,7 +16,9 @@ const _: () = {
     const _: () = __percpu_rt::assert_per_cpu_type::<u64>();
     #[unsafe(link_section = ".percpu")]
     #[allow(non_upper_case_globals)]
-    static RX_PACKETS: __percpu_rt::Template<u64> = __percpu_rt::Template::new(0);
+    static RX_PACKETS: __percpu_rt::TemplateCell<u64> = __percpu_rt::TemplateCell::new(
+        0,
+    );
     static INITIAL: __percpu_rt::InitialValue<u64> = __percpu_rt::InitialValue::new(0);
     unsafe impl __percpu_rt::Slot<u64> for __percpu_RX_PACKETS {
         fn per_cpu_ptr(&self) -> *mut u64 {

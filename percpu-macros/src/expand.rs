@@ -7,7 +7,7 @@
 //! pub struct __percpu_HITS;                   // zero-sized: names the variable's slot
 //! const _: () = {
 //!     #[link_section = ".percpu"]             // or its class's subsection: ".percpu.hot", ...
-//!     static HITS: Template<u64> = Template::new(0);          // the template
+//!     static HITS: TemplateCell<u64> = TemplateCell::new(0);  // the template
 //!     static INITIAL: InitialValue<u64> = InitialValue::new(0); // what every copy starts as
 //!     unsafe impl Slot<u64> for __percpu_HITS {               // where the copies are, and
 //!         fn per_cpu_ptr(&self) -> *mut u64 { HITS.get() }
@@ -95,10 +95,12 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
     };
     let class = class.map(|c| quote!(.in_class(#rt::Class::#c)));
     let (template_ty, template_new, template) = match &wrapper {
-        None => (quote!(#rt::Template<#ty>), quote!(#rt::Template::new(#init)), quote!(#name)),
+        None => {
+            (quote!(#rt::TemplateCell<#ty>), quote!(#rt::TemplateCell::new(#init)), quote!(#name))
+        }
         Some(w) => (
-            quote!(#rt::#w<#rt::Template<#ty>>),
-            quote!(#rt::#w(#rt::Template::new(#init))),
+            quote!(#rt::#w<#rt::TemplateCell<#ty>>),
+            quote!(#rt::#w(#rt::TemplateCell::new(#init))),
             quote!(#name.0),
         ),
     };
