@@ -125,8 +125,11 @@ pub(crate) fn install(table: CpuTable) -> Result<(), CpuTable> {
     }
 }
 
-/// Whether the first-chunk setup has installed the CPU table.
-pub fn is_set_up() -> bool {
+/// Whether the first chunk is installed: [`FirstChunk::install`] has published its CPU offset
+/// table.
+///
+/// [`FirstChunk::install`]: crate::first_chunk::FirstChunk::install
+pub fn first_chunk_installed() -> bool {
     TABLE.get().is_some()
 }
 

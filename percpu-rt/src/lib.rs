@@ -55,7 +55,7 @@ include!(concat!(env!("OUT_DIR"), "/private_path.rs"));
 pub use allocator::PerCpuBox;
 #[cfg(feature = "alloc")]
 pub use counter::{PerCpuCounter, PerCpuCounters};
-pub use cpu::{CpuNotPossible, cpu_offset, is_set_up, nr_possible_cpus, possible_cpus};
+pub use cpu::{CpuNotPossible, cpu_offset, first_chunk_installed, nr_possible_cpus, possible_cpus};
 pub use cpu_id::CpuId;
 pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard};
 pub use platform::{NoopPlatform, Platform, PlatformAlreadySet, platform_is_set, set_platform};

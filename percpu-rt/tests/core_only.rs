@@ -273,7 +273,7 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
         assert_eq!(oom.capacity, 64 << 10);
         assert!(e.to_string().contains("give percpu_rt::boot_memory::provide a buffer"), "{e}");
         assert!(early.allocated > 0 && early.allocated == early.freed, "units given back");
-        assert!(!percpu_rt::is_set_up() && first_chunk::installed().is_none());
+        assert!(!percpu_rt::first_chunk_installed() && first_chunk::installed().is_none());
         drop(hog);
         assert_eq!(boot_memory::usage().in_use, 0, "every table given back");
     }
@@ -287,7 +287,7 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
         unsafe { first_chunk::embed_first_chunk(&params, &cfg, None, &mut units) }.unwrap();
     assert!(units.used() >= possible.len() * chunk.unit_size(), "{units:?}");
     let chunk = chunk.install().map_err(|e| e.error).expect("installed");
-    assert!(percpu_rt::is_set_up());
+    assert!(percpu_rt::first_chunk_installed());
     assert_eq!(percpu_rt::possible_cpus().collect::<Vec<_>>(), possible);
     assert!(percpu_rt::cpu_offset(CpuId::new(1)).is_err(), "CPU 1 is not possible");
 

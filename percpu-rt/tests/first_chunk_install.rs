@@ -27,7 +27,7 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
     // Two CPUs but no platform: the guards would not pin anything.
     assert!(!percpu_rt::platform_is_set());
     assert_eq!(embed().err(), Some(SetupError::NoPlatform { nr_cpus: 2 }));
-    assert!(!percpu_rt::is_set_up(), "a refused setup installs nothing");
+    assert!(!percpu_rt::first_chunk_installed(), "a refused setup installs nothing");
     assert!(first_chunk::installed().is_none());
 
     // The dynamic allocator refuses pages too small for its bitmaps, though the first-chunk
@@ -43,13 +43,13 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
         chunk.install().err().map(|e| e.error),
         Some(SetupError::Allocator(InitError::PageSize { page_size: 128 }))
     );
-    assert!(!percpu_rt::is_set_up() && first_chunk::installed().is_none());
+    assert!(!percpu_rt::first_chunk_installed() && first_chunk::installed().is_none());
     assert!(!percpu_rt::allocator::is_initialized());
 
     // Corrected: the platform registered, set up, install.
     SEEN.write(9); // the boot CPU writes the template before setup
     let chunk = embed().expect("corrected call").install().expect("first install");
-    assert!(percpu_rt::is_set_up());
+    assert!(percpu_rt::first_chunk_installed());
     assert!(core::ptr::eq(first_chunk::installed().unwrap(), chunk));
     for &cpu in &possible {
         assert_eq!(

@@ -159,7 +159,7 @@ impl<T, M: Mode> PerCpuBox<T, M> {
     /// writes a valid `T` through the pointer it is given.
     unsafe fn alloc_with(mut init: impl FnMut(CpuId, *mut T)) -> Result<Self, AllocError> {
         let global = super::global().ok_or(AllocError::NotInitialized)?;
-        if !crate::is_set_up() {
+        if !crate::first_chunk_installed() {
             return Err(AllocError::NotInitialized);
         }
         let request = super::state::Request::Normal;
@@ -191,7 +191,7 @@ impl<T, M: Mode> PerCpuBox<T, M> {
         mut init: impl FnMut(usize, CpuId, *mut T),
     ) -> Result<alloc::vec::Vec<Self>, AllocError> {
         let global = super::global().ok_or(AllocError::NotInitialized)?;
-        if !crate::is_set_up() {
+        if !crate::first_chunk_installed() {
             return Err(AllocError::NotInitialized);
         }
         let areas = global.alloc_many_uninit(n, size_of::<T>(), align_of::<T>())?;

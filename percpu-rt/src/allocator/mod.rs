@@ -289,7 +289,7 @@ pub unsafe fn init_first_chunk(regions: FirstChunkRegions) -> Result<(), InitErr
     if GLOBAL.is_completed() {
         return Err(InitError::AlreadyInitialized);
     }
-    if crate::is_set_up() {
+    if crate::first_chunk_installed() {
         let template = crate::template::start() as usize;
         for &(cpu, off) in &regions.units {
             let want = regions.base_addr.wrapping_add(off).wrapping_sub(template);

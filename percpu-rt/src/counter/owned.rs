@@ -54,7 +54,7 @@ fn alloc_deltas(n: usize, batch: i32) -> Result<PerCpuArea<'static>, CounterErro
     if !(1..=MAX_BATCH).contains(&batch) {
         return Err(CounterError::Batch { batch });
     }
-    if !crate::is_set_up() {
+    if !crate::first_chunk_installed() {
         return Err(AllocError::NotInitialized.into());
     }
     Ok(allocator::alloc(n * size_of::<i32>(), align_of::<i32>())?)

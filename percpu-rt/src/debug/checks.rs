@@ -29,7 +29,7 @@ fn current() -> CpuId {
 /// has a unit, and the checks may read their bookkeeping through the base. Before the setup
 /// every thread shares the template, and nothing is checked or counted.
 fn in_a_unit() -> bool {
-    if !crate::cpu::is_set_up() {
+    if !crate::cpu::first_chunk_installed() {
         return false;
     }
     // The register itself (not this CPU's offset variable, read through it), and a scan
@@ -43,7 +43,7 @@ fn in_a_unit() -> bool {
 /// CPU's offset. Returns whether it was (and the later checks can run).
 #[track_caller]
 pub(crate) fn on_access(p: usize) -> bool {
-    if !crate::cpu::is_set_up() || in_a_unit() {
+    if !crate::cpu::first_chunk_installed() || in_a_unit() {
         return true;
     }
     let at = Location::caller();
@@ -76,7 +76,7 @@ pub(crate) fn on_guarded_access(p: usize, guard: &GuardRecord) {
 /// `this_cpu_ptr`: also pinned, by one of this crate's guards or by the platform's means.
 #[track_caller]
 pub(crate) fn on_raw_pointer(p: usize) {
-    if !on_access(p) || !crate::cpu::is_set_up() {
+    if !on_access(p) || !crate::cpu::first_chunk_installed() {
         return;
     }
     let pinned = crate::platform::platform()

@@ -263,7 +263,7 @@ impl FirstChunk {
         let allocator_taken = crate::allocator::is_initialized();
         #[cfg(not(feature = "alloc"))]
         let allocator_taken = false;
-        if INSTALLED.get().is_some() || crate::is_set_up() || allocator_taken {
+        if INSTALLED.get().is_some() || crate::first_chunk_installed() || allocator_taken {
             return Err(InstallError {
                 error: SetupError::AlreadyInstalled,
                 chunk: returned(self),

@@ -76,7 +76,7 @@ pub unsafe fn setup_first_chunk(
 ) -> Result<usize, SetupError> {
     // Refused before anything is reserved or mapped; a chunk that still fails to install (a
     // setup racing this one) gives its range and mappings back.
-    if super::installed().is_some() || crate::is_set_up() {
+    if super::installed().is_some() || crate::first_chunk_installed() {
         return Err(SetupError::AlreadyInstalled);
     }
     // SAFETY: forwarded from the caller.

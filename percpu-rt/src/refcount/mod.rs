@@ -179,7 +179,7 @@ impl<T> PerCpuRef<T> {
         release: fn(&T),
         mode: StartMode,
     ) -> Result<Self, crate::allocator::AllocError> {
-        if !crate::is_set_up() {
+        if !crate::first_chunk_installed() {
             return Err(crate::allocator::AllocError::NotInitialized);
         }
         let area = crate::allocator::alloc(size_of::<i64>(), align_of::<i64>())?;
