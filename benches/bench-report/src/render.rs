@@ -331,7 +331,7 @@ fn setup_table(w: &mut String, r: &Results) {
     let _ = writeln!(
         w,
         "\n*layout + checks*: `layout::build_alloc_info` + `first_chunk::validate` (every check \
-         of the seed and of today's Linux) + the unit table (`AllocInfo::unit_offsets`), no \
+         of Linux's 2009 and of today's setup) + the unit table (`AllocInfo::unit_offsets`), no \
          memory touched. *embed*: the whole `first_chunk::embed_first_chunk` (the same computation, unit \
          allocation, the {}-byte template copied into every unit, per-CPU initialisation, unit \
          tails given back), not installed; with an `EarlyMemory` bumping through one \

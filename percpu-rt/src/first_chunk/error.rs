@@ -1,8 +1,9 @@
-//! Every way a first-chunk setup can be refused. One variant per check of the seed's
+//! Every way a first-chunk setup can be refused. One variant per check of Linux's original (2009)
 //! `pcpu_setup_first_chunk` (`BUG_ON`) and of today's Linux (`PCPU_SETUP_BUG_ON`, numbered in the
-//! order Linux checks them: the table in `checks.rs`), plus the failures of the caller's callbacks. Each message
-//! says what was wrong and what to change. After any of them, nothing is set up: memory the
-//! setup took is given back, mappings it made are removed, and a corrected call succeeds.
+//! order Linux checks them: the table in `checks.rs`), plus the failures of the caller's callbacks.
+//! Each message says what was wrong and what to change. After any of them, nothing is set up:
+//! memory the setup took is given back, mappings it made are removed, and a corrected call
+//! succeeds.
 
 use crate::boot_memory::OutOfBootMemory;
 use crate::cpu_id::CpuId;
