@@ -140,4 +140,5 @@ unsafe fn zero_run(addr: usize, size: usize, unit_offsets: &[usize]) {
 }
 
 /// Runs at least this long are zeroed with non-temporal stores.
+#[cfg(target_arch = "x86_64")]
 const NT_MIN: usize = 2048;
