@@ -437,7 +437,8 @@ fn alloc_section(w: &mut String, allocation: Option<&str>) {
          both paths.\n"
     );
     // The report's own title is this section's; its headings go one level down.
-    for line in text.lines().filter(|l| !l.starts_with("# ")) {
+    let lines = text.lines().filter(|l| !l.starts_with("# ")).skip_while(|l| l.is_empty());
+    for line in lines {
         if line.starts_with('#') {
             let _ = writeln!(w, "#{line}");
         } else {
