@@ -8,7 +8,9 @@
 # and disassemble every architecture's kernel, LSE, Zacas and Zabha included), lld, and QEMU for
 # x86_64, aarch64 and riscv64 from bookworm-backports (the machine's qemu-utils comes from
 # backports and conflicts with the main suite's QEMU 7.2; qemu-system-riscv pulls OpenSBI 1.5
-# from backports, whose generic fw_dynamic firmware `-bios default` loads).
+# from backports, whose generic fw_dynamic firmware `-bios default` loads). loongarch64:
+# qemu-system-misc from backports (it ships qemu-system-loongarch64), and lld-19 (`ld.lld-19`:
+# Debian's default LLD 14 cannot link LoongArch; llvm-objdump-22 already disassembles it).
 #
 # With CI=true a tool that is still missing after the install attempt is a failure; without it,
 # the same message is printed and the script still fails: nothing is ever skipped silently.
@@ -35,6 +37,8 @@ need_pkg qemu-system-aarch64 qemu-system-arm
 need_pkg qemu-system-riscv64 qemu-system-riscv
 need_pkg /usr/share/qemu/qboot.rom qemu-system-data
 need_pkg /usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin qemu-system-riscv
+need_pkg qemu-system-loongarch64 qemu-system-misc
+need_pkg ld.lld-19 lld-19
 
 if [ ${#missing_pkgs[@]} -gt 0 ]; then
   say "installing: ${missing_pkgs[*]}"
@@ -82,6 +86,8 @@ check qemu-system-aarch64 --version
 check qemu-system-riscv64 --version
 check test -f /usr/share/qemu/qboot.rom
 check test -f /usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin
+check qemu-system-loongarch64 --version
+check ld.lld-19 --version
 if [ "$fail" != 0 ]; then
   if [ "${CI:-}" = true ]; then say "CI=true: a required tool is missing; failing."; else say "a required tool is missing."; fi
   exit 1

@@ -1,6 +1,6 @@
-//! Reading a linked 64-bit little-endian ELF file (x86_64, aarch64 or riscv64; PIE or static) with the
-//! `object` crate: sections, the symbol table, and the 64-bit words stored at virtual addresses,
-//! with the `RELA` dynamic relocations of a position-independent executable applied
+//! Reading a linked 64-bit little-endian ELF file (x86_64, aarch64, riscv64 or loongarch64; PIE or
+//! static) with the `object` crate: sections, the symbol table, and the 64-bit words stored at
+//! virtual addresses, with the `RELA` dynamic relocations of a position-independent executable applied
 //! (`R_*_RELATIVE` and absolute ones; `REL` and packed `RELR` relocations keep their addend in
 //! the word itself, which is what is read). Nothing here knows about per-CPU data;
 //! `inspect.rs` gives the bytes their meaning.
@@ -37,7 +37,7 @@ pub enum ElfError {
         /// `"32-bit"` or `"big-endian"`.
         what: &'static str,
     },
-    /// An architecture other than x86_64, aarch64 and riscv64.
+    /// An architecture other than x86_64, aarch64, riscv64 and loongarch64.
     UnsupportedMachine {
         /// `e_machine`.
         machine: u16,
@@ -61,12 +61,12 @@ impl fmt::Display for ElfError {
             ElfError::UnsupportedClass { what } => write!(
                 f,
                 "a {what} ELF file; percpu-build inspects 64-bit little-endian files (x86_64, aarch64, \
-                 riscv64)"
+                 riscv64, loongarch64)"
             ),
             ElfError::UnsupportedMachine { machine } => write!(
                 f,
-                "an ELF file for machine {machine}; percpu-build inspects x86_64, aarch64 and riscv64 \
-                 files"
+                "an ELF file for machine {machine}; percpu-build inspects x86_64, aarch64, riscv64 and \
+                 loongarch64 files"
             ),
             ElfError::NotLinked { elf_type: elf::ET_REL } => f.write_str(
                 "a relocatable object (.o): inspect the linked executable or kernel instead",
@@ -99,6 +99,8 @@ pub enum Machine {
     Aarch64,
     /// `EM_RISCV` (64-bit).
     Riscv64,
+    /// `EM_LOONGARCH` (64-bit).
+    Loongarch64,
 }
 
 impl Machine {
@@ -108,6 +110,7 @@ impl Machine {
             Machine::X86_64 => "x86_64",
             Machine::Aarch64 => "aarch64",
             Machine::Riscv64 => "riscv64",
+            Machine::Loongarch64 => "loongarch64",
         }
     }
 }
@@ -242,6 +245,7 @@ impl<'d> Elf<'d> {
             elf::EM_X86_64 => Machine::X86_64,
             elf::EM_AARCH64 => Machine::Aarch64,
             elf::EM_RISCV => Machine::Riscv64,
+            elf::EM_LOONGARCH => Machine::Loongarch64,
             machine => return Err(ElfError::UnsupportedMachine { machine }),
         };
         let elf_type = header.e_type(endian);
@@ -396,6 +400,7 @@ impl<'d> Elf<'d> {
                 (elf::R_AARCH64_RELATIVE, &[elf::R_AARCH64_ABS64, elf::R_AARCH64_GLOB_DAT])
             }
             Machine::Riscv64 => (elf::R_RISCV_RELATIVE, &[elf::R_RISCV_64]),
+            Machine::Loongarch64 => (elf::R_LARCH_RELATIVE, &[elf::R_LARCH_64]),
         };
         let mut values = HashMap::new();
         for section in self.sections.iter() {
@@ -482,5 +487,8 @@ mod tests {
         assert_eq!(f.pointer_at(0x1000), None);
         let rv = header(elf::ELFCLASS64, elf::ELFDATA2LSB, elf::ET_EXEC, elf::EM_RISCV);
         assert_eq!(Elf::parse(&rv).unwrap().machine(), Machine::Riscv64);
+        let la = header(elf::ELFCLASS64, elf::ELFDATA2LSB, elf::ET_EXEC, elf::EM_LOONGARCH);
+        assert_eq!(Elf::parse(&la).unwrap().machine(), Machine::Loongarch64);
+        assert_eq!(Machine::Loongarch64.name(), "loongarch64");
     }
 }

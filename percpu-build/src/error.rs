@@ -297,7 +297,7 @@ pub enum ErrorKind {
     },
     /// `base_register` set to a register the target's architecture does not have.
     BaseRegisterWrongArch {
-        /// The value set (`el1`, `el2`, `gp` or `tp`).
+        /// The value set (`el1`, `el2`, `gp`, `tp` or `r21`).
         value: &'static str,
         /// The target's architecture.
         arch: String,
@@ -519,7 +519,12 @@ impl fmt::Display for ErrorKind {
                  empty_pages_high, or set empty_pages_low below it"
             ),
             K::BaseRegisterWrongArch { value, arch, target, allowed } => {
-                let home = if value.starts_with("el") { "aarch64" } else { "riscv64" };
+                let home = match *value {
+                    v if v.starts_with("el") => "aarch64",
+                    "r21" => "loongarch64",
+                    _ if arch == "riscv64" => "loongarch64",
+                    _ => "riscv64",
+                };
                 write!(
                     f,
                     "found base_register = \"{value}\" for {target} (target_arch = \"{arch}\"), "
@@ -527,7 +532,8 @@ impl fmt::Display for ErrorKind {
                 if allowed.is_empty() {
                     write!(
                         f,
-                        "allowed only on aarch64 (\"el1\", \"el2\") and riscv64 (\"tp\", \"gp\") targets"
+                        "allowed only on aarch64 (\"el1\", \"el2\"), riscv64 (\"tp\", \"gp\") and \
+                         loongarch64 (\"r21\", \"tp\") targets"
                     )?;
                 } else {
                     let list: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();

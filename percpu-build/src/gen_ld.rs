@@ -81,6 +81,7 @@ pub fn settings_values(c: &Config) -> [u64; record::FIELDS] {
         Some(BaseRegister::El2) => 2,
         Some(BaseRegister::Gp) => 3,
         Some(BaseRegister::Tp) => 4,
+        Some(BaseRegister::R21) => 5,
     };
     v
 }
@@ -151,6 +152,17 @@ mod tests {
             let c = Config::parse(&format!("base_register = \"{name}\""), "k.toml", &rv).unwrap();
             let s = Settings::from_values(&settings_values(&c), "k.toml");
             assert_eq!(s.base_register, register);
+        }
+        // loongarch64: `$r21` by default (recorded as such, not as "the default"), or `$tp`.
+        let la = TargetCfg::builtin("loongarch64-unknown-none").unwrap();
+        for (text, register, name) in [
+            ("", percpu_rt::BaseRegister::R21, "r21"),
+            ("base_register = \"r21\"", percpu_rt::BaseRegister::R21, "r21"),
+            ("base_register = \"tp\"", percpu_rt::BaseRegister::Tp, "tp"),
+        ] {
+            let c = Config::parse(text, "k.toml", &la).unwrap();
+            let s = Settings::from_values(&settings_values(&c), "k.toml");
+            assert_eq!((s.base_register, s.base_register.register()), (register, name));
         }
     }
 

@@ -109,6 +109,7 @@ fn constants(c: &Config) -> [Constant; 15] {
         Some(BaseRegister::El2) => "Some(BaseRegister::El2)",
         Some(BaseRegister::Gp) => "Some(BaseRegister::Gp)",
         Some(BaseRegister::Tp) => "Some(BaseRegister::Tp)",
+        Some(BaseRegister::R21) => "Some(BaseRegister::R21)",
         None => "None",
     };
     [
@@ -175,8 +176,8 @@ fn constants(c: &Config) -> [Constant; 15] {
             value: format!("::percpu_rt::FirstChunkMode::{first_chunk}"),
         },
         Constant {
-            doc: "aarch64 and riscv64: the register holding the per-CPU base; `None` where there \
-                  is no choice (x86_64: GS.base)",
+            doc: "aarch64, riscv64 and loongarch64: the register holding the per-CPU base; `None` \
+                  where there is no choice (x86_64: GS.base)",
             key: Key::BaseRegister,
             name: "BASE_REGISTER",
             ty: "Option<BaseRegister>",
@@ -260,8 +261,10 @@ pub enum BaseRegister {
     El2,
     /// riscv64 `gp` (percpu-rt's `riscv64-gp` feature; no `__global_pointer$`).
     Gp,
-    /// riscv64 `tp`.
+    /// riscv64 `tp`, or loongarch64 `$tp` (percpu-rt's `loongarch64-tp` feature).
     Tp,
+    /// loongarch64 `$r21`.
+    R21,
 }
 
 ",
@@ -291,13 +294,13 @@ pub const fn layout_params(static_size: usize) -> ::percpu_rt::layout::LayoutPar
     writeln!(out, "}}")
 }
 
-/// On aarch64 and riscv64: a compile-time check that percpu-rt was built for the same base
-/// register (its `aarch64-el2` or `riscv64-gp` feature), failing with what to change. Nothing
+/// On aarch64, riscv64 and loongarch64: a compile-time check that percpu-rt was built for the
+/// same base register (its `aarch64-el2`, `riscv64-gp` or `loongarch64-tp` feature), failing with what to change. Nothing
 /// on other targets.
 fn write_base_register_check(out: &mut String, c: &Config) -> fmt::Result {
     let Some(register) = c.base_register() else { return Ok(()) };
     let reg = register.register();
-    let (feature, on) = register.runtime_feature();
+    let (feature, on) = register.runtime_feature(c.arch());
     let other =
         BaseRegister::choices(c.arch()).iter().find(|r| **r != register).map_or("", |r| r.name());
     let other_way = format!(

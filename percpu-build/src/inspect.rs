@@ -108,7 +108,7 @@ pub struct Classes {
 pub struct Inspection {
     /// The file, as given.
     pub file: String,
-    /// `x86_64`, `aarch64` or `riscv64`.
+    /// `x86_64`, `aarch64`, `riscv64` or `loongarch64`.
     pub arch: &'static str,
     /// Whether the file is position-independent (`ET_DYN`).
     pub pie: bool,
@@ -150,6 +150,8 @@ impl Inspection {
             ("aarch64", false) => "aarch64-unknown-none",
             ("riscv64", true) => "riscv64gc-unknown-linux-gnu",
             ("riscv64", false) => "riscv64gc-unknown-none-elf",
+            ("loongarch64", true) => "loongarch64-unknown-linux-gnu",
+            ("loongarch64", false) => "loongarch64-unknown-none",
             (_, true) => "x86_64-unknown-linux-gnu",
             _ => "x86_64-unknown-none",
         }

@@ -10,9 +10,9 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: percpu-build inspect <ELF> [--json] [--config <percpu.toml>] [--target <triple>] [--cpus N]
 
-Prints the per-CPU layout of a linked x86_64, aarch64 or riscv64 ELF file: the static size, every
-#[percpu] variable (crate, offset, size, alignment), the padding between them, and the unit
-layout the target's configuration gives it.
+Prints the per-CPU layout of a linked x86_64, aarch64, riscv64 or loongarch64 ELF file: the static
+size, every #[percpu] variable (crate, offset, size, alignment), the padding between them, and the
+unit layout the target's configuration gives it.
 
 options:
   --json                 print the same data as JSON

@@ -2,7 +2,7 @@
 //! `gen_rust::generate` writes must equal `tests/generated/NAME.TRIPLE.expected`. Between them
 //! the cases take every branch of the generator: a unit that follows the static size and a
 //! fixed one, origins from the top level, `cfg` tables, a triple's table and the defaults, no
-//! base register, `el1` and `el2`.
+//! base register, `el1` and `el2`, loongarch64's `tp`.
 //!
 //! Run with `UPDATE_EXPECT=1` to rewrite the `.expected` files after an intended change, then
 //! review the diff.
@@ -13,10 +13,11 @@ use std::path::Path;
 
 /// `(config, target)`: a file of `tests/configs/good` (without `.toml`), or `None` for the
 /// defaults alone.
-const CASES: [(Option<&str>, &str); 3] = [
+const CASES: [(Option<&str>, &str); 4] = [
     (Some("kernel"), "aarch64-unknown-none"),
     (Some("fixed_unit"), "x86_64-unknown-none"),
     (None, "aarch64-unknown-none"),
+    (Some("loongarch64_tp"), "loongarch64-unknown-none"),
 ];
 
 /// The generated text for one case; the path messages and comments show is relative to the

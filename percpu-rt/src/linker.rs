@@ -78,8 +78,8 @@ pub mod record {
     /// `hot_lines`: the budget of `#[percpu(hot)]` data, in cache lines.
     pub const HOT_LINES: usize = 12;
     /// `base_register`: 0 the target's only or default register (`GS.base` on x86_64,
-    /// `TPIDR_EL1` on aarch64, `tp` on riscv64), 1 `TPIDR_EL1`, 2 `TPIDR_EL2`, 3 `gp`, 4 `tp`
-    /// (see `percpu_rt::settings::BaseRegister`).
+    /// `TPIDR_EL1` on aarch64, `tp` on riscv64, `$r21` on loongarch64), 1 `TPIDR_EL1`,
+    /// 2 `TPIDR_EL2`, 3 `gp`, 4 `tp`, 5 `$r21` (see `percpu_rt::settings::BaseRegister`).
     pub const BASE_REGISTER: usize = 13;
     /// How many fields.
     pub const FIELDS: usize = 14;

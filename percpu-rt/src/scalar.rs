@@ -123,13 +123,14 @@ unsafe impl Raw for u128 {
 }
 
 /// Fails to compile, when evaluated for a 16-byte scalar on an architecture without 16-byte
-/// atomics (riscv64 without Zacas). Every generic path that reaches a 16-byte copy evaluates it
+/// atomics (riscv64 without Zacas, loongarch64). Every generic path that reaches a 16-byte copy evaluates it
 /// (`const { wide_check::<T>() }`), so the error comes at the first use of such a variable.
 pub(crate) const fn wide_check<T: Scalar>() {
     assert!(
         <T::Raw as Raw>::SIZE != 16 || crate::arch::HAS_WIDE_ATOMICS,
         "a 16-byte per-CPU scalar (u128, i128) needs 16-byte atomics, which this target lacks \
-         (riscv64 has them with Zacas: build with -C target-feature=+zacas); or keep the value \
+         (riscv64 has them with Zacas: build with -C target-feature=+zacas; loongarch64 has \
+         none); or keep the value \
          in two 8-byte per-CPU variables"
     );
 }

@@ -55,12 +55,12 @@ impl fmt::Display for FirstChunkMode {
 
 /// The register holding the per-CPU base (`base_register` in percpu.toml). The runtime's is
 /// chosen when percpu-rt is compiled ([`arch::BASE_REGISTER`](crate::arch::BASE_REGISTER):
-/// features `aarch64-el2`, `riscv64-gp`); the two must agree, which the constants percpu-build
+/// features `aarch64-el2`, `riscv64-gp`, `loongarch64-tp`); the two must agree, which the constants percpu-build
 /// generates assert at compile time and [`Settings::linked`] at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BaseRegister {
     /// The target's only or default register: `GS.base` on x86_64, `TPIDR_EL1` on aarch64,
-    /// `tp` on riscv64.
+    /// `tp` on riscv64, `$r21` on loongarch64.
     #[default]
     Default,
     /// aarch64 `TPIDR_EL1` (`"el1"`).
@@ -69,8 +69,10 @@ pub enum BaseRegister {
     TpidrEl2,
     /// riscv64 `gp` (`"gp"`).
     Gp,
-    /// riscv64 `tp` (`"tp"`).
+    /// riscv64 or loongarch64 `tp` (`"tp"`).
     Tp,
+    /// loongarch64 `$r21` (`"r21"`), the psABI's reserved register.
+    R21,
 }
 
 impl BaseRegister {
@@ -81,6 +83,7 @@ impl BaseRegister {
             2 => BaseRegister::TpidrEl2,
             3 => BaseRegister::Gp,
             4 => BaseRegister::Tp,
+            5 => BaseRegister::R21,
             _ => BaseRegister::Default,
         }
     }
@@ -94,6 +97,7 @@ impl BaseRegister {
             BaseRegister::TpidrEl2 => "TPIDR_EL2",
             BaseRegister::Gp => "gp",
             BaseRegister::Tp => "tp",
+            BaseRegister::R21 => "r21",
         }
     }
 }
@@ -104,6 +108,8 @@ const fn default_register() -> &'static str {
         "TPIDR_EL1"
     } else if cfg!(target_arch = "riscv64") {
         "tp"
+    } else if cfg!(target_arch = "loongarch64") {
+        "r21"
     } else {
         "GS.base"
     }
@@ -223,7 +229,7 @@ impl Settings {
         assert!(
             configured == used,
             "{origin} sets base_register to {configured}, but percpu-rt uses {used}: enable or \
-             disable percpu-rt's aarch64-el2 / riscv64-gp feature to match"
+             disable percpu-rt's aarch64-el2 / riscv64-gp / loongarch64-tp feature to match"
         );
         settings
     }

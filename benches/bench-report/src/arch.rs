@@ -1,5 +1,6 @@
 //! Instructions per operation on every architecture: `benches/arch-probes` (percpu-rt, the ArceOS
-//! `percpu` crate 0.4.0 and `ax-percpu` 0.4.24, one exported probe per operation) built as a
+//! `percpu` crate 0.4.0 and `ax-percpu` 0.4.24, one exported probe per operation; x86_64, aarch64
+//! with and without LSE, riscv64, loongarch64) built as a
 //! static library for each target with Debian's rustc and `-Zbuild-std`, as the example kernels
 //! are, and read with `llvm-objdump` (the LLVM of Debian's rustc-web, which knows every
 //! architecture's instructions). Nothing is linked or run.
@@ -30,11 +31,12 @@ pub struct Flavor {
 }
 
 /// Every flavor the report counts.
-pub const FLAVORS: [Flavor; 4] = [
+pub const FLAVORS: [Flavor; 5] = [
     Flavor { name: "x86_64", target: "x86_64-unknown-none", features: None },
     Flavor { name: "aarch64 (LSE)", target: "aarch64-unknown-none", features: Some("+lse") },
     Flavor { name: "aarch64 (v8.0)", target: "aarch64-unknown-none", features: None },
     Flavor { name: "riscv64", target: "riscv64gc-unknown-none-elf", features: None },
+    Flavor { name: "loongarch64", target: "loongarch64-unknown-none", features: None },
 ];
 
 /// The subjects, by probe prefix, with their names in the report.
@@ -58,10 +60,11 @@ pub struct Count {
 /// Counts of every probe, by (flavor name, probe name).
 pub type Counts = BTreeMap<(String, String), Count>;
 
-/// Builds the probes for every flavor under `target_dir` and counts them.
-pub fn count_all(root: &Path, target_dir: &Path) -> Result<Counts, String> {
+/// Builds the probes for every flavor (or only the one named `only`) under `target_dir` and
+/// counts them.
+pub fn count_all(root: &Path, target_dir: &Path, only: Option<&str>) -> Result<Counts, String> {
     let mut counts = Counts::new();
-    for flavor in FLAVORS {
+    for flavor in FLAVORS.into_iter().filter(|f| only.is_none_or(|name| f.name == name)) {
         let lib = build(root, target_dir, flavor)?;
         let functions = read(&lib)?;
         for (subject, _) in SUBJECTS {
@@ -136,7 +139,9 @@ fn parse(text: &str, defined: &[&str]) -> Functions {
         let insns = functions.get_mut(f).expect("inserted at its label");
         let trimmed = line.trim();
         if trimmed.contains(":  R_") || trimmed.contains(": R_") {
-            let call = ["CALL", "PLT32", "JUMP26"].iter().any(|k| trimmed.contains(k));
+            // loongarch64: `R_LARCH_B26` on `bl`, `R_LARCH_CALL36` on the `pcaddu18i` before a
+            // `jirl $ra`.
+            let call = ["CALL", "PLT32", "JUMP26", "B26"].iter().any(|k| trimmed.contains(k));
             if call {
                 let target = trimmed.split_whitespace().last().unwrap_or("");
                 let target = target.split(['-', '+']).next().unwrap_or(target).to_string();
@@ -171,8 +176,9 @@ fn mnemonic(insn: &str) -> &str {
 }
 
 fn is_call(insn: &str) -> bool {
-    matches!(mnemonic(insn), "call" | "callq" | "bl" | "jalr" | "jal" | "blr")
-        && !insn.starts_with("jal zero")
+    (matches!(mnemonic(insn), "call" | "callq" | "bl" | "jalr" | "jal" | "blr")
+        && !insn.starts_with("jal zero"))
+        || insn.starts_with("jirl $ra")
 }
 
 fn is_return(insn: &str) -> bool {
@@ -315,5 +321,33 @@ Disassembly of section .text.probe_ax_add:
         assert_eq!(add.listing, ["addq %rdi, %gs:(%rip)"]);
         let ax = count(&functions, "probe_ax_add", 0).unwrap();
         assert_eq!((ax.insns, ax.calls), (4, 1), "{:?}", ax.listing);
+    }
+
+    /// loongarch64: a `pcaddu18i` + `jirl $ra` call whose `R_LARCH_CALL36` sits on the
+    /// `pcaddu18i`, and a `bl` with `R_LARCH_B26`; `ret` ends the fast path.
+    const LOONGARCH: &str = "
+Disassembly of section .text.probe_ax_read:
+
+0000000000000000 <probe_ax_read>:
+       0:      \taddi.d\t$sp, $sp, -16
+       4:      \tpcaddu18i\t$ra, 0
+\t\t0000000000000004:  R_LARCH_CALL36\thelper
+       8:      \tjirl\t$ra, $ra, 0
+       c:      \tbl\t0
+\t\t000000000000000c:  R_LARCH_B26\thelper
+      10:      \tld.d\t$a0, $sp, 8
+      14:      \tret
+
+0000000000000000 <helper>:
+       0:      \tmove\t$a0, $r21
+       4:      \tret
+";
+
+    #[test]
+    fn follows_loongarch64_calls() {
+        let functions = parse(LOONGARCH, &["probe_ax_read", "helper"]);
+        let read = count(&functions, "probe_ax_read", 0).unwrap();
+        assert_eq!((read.insns, read.calls), (7, 2), "{:?}", read.listing);
+        assert!(!is_call("jirl $zero, $ra, 0"));
     }
 }

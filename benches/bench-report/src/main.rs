@@ -12,8 +12,9 @@
 //!    Their progress goes to standard error.
 //! 3. Counts the instructions of every probe in both executables with `objdump`, and those of
 //!    percpu-rt, the ArceOS `percpu` crate 0.4.0 and `ax-percpu` 0.4.24 on x86_64, aarch64 (with
-//!    and without LSE) and riscv64 (`benches/arch-probes`, built per target with Debian's rustc
-//!    and `-Zbuild-std`; see `arch.rs`).
+//!    and without LSE), riscv64 and loongarch64 (`benches/arch-probes`, built per target with
+//!    Debian's rustc and `-Zbuild-std`; see `arch.rs`). `--arch-only [--flavor NAME]` prints
+//!    these counts alone.
 //! 4. Prints one Markdown report (and writes it to `--out FILE`): the machine, the tables, and
 //!    which targets of the issue are met.
 //! 5. With `--alloc`, then runs percpu-rt's dynamic-allocation benchmark
@@ -41,9 +42,13 @@ struct Options {
     quick: bool,
     alloc: bool,
     out: Option<PathBuf>,
+    /// Only the instruction counts (`--arch-only`), of one flavor (`--flavor NAME`) or all.
+    arch_only: bool,
+    flavor: Option<String>,
 }
 
-const USAGE: &str = "usage: bench-report [--quick] [--alloc] [--out FILE]";
+const USAGE: &str =
+    "usage: bench-report [--quick] [--alloc] [--out FILE] | --arch-only [--flavor NAME]";
 
 fn parse_args() -> Result<Options, String> {
     let mut opts = Options::default();
@@ -53,6 +58,8 @@ fn parse_args() -> Result<Options, String> {
             "--quick" => opts.quick = true,
             "--alloc" => opts.alloc = true,
             "--out" => opts.out = Some(args.next().ok_or("--out needs a file")?.into()),
+            "--arch-only" => opts.arch_only = true,
+            "--flavor" => opts.flavor = Some(args.next().ok_or("--flavor needs a name")?),
             "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
@@ -228,6 +235,13 @@ fn main() -> ExitCode {
 
 fn report(opts: &Options) -> Result<(), String> {
     let root = workspace_root();
+    if opts.arch_only {
+        // The instruction counts alone: no benchmark runs, nothing else built.
+        let counts =
+            arch::count_all(&root, &root.join("target/arch-probes"), opts.flavor.as_deref())?;
+        println!("{}", arch::render(&counts));
+        return Ok(());
+    }
     let machine = machine::describe();
     let exes = build(&root)?;
     let nopie = build_nopie(&root)?;
@@ -264,7 +278,7 @@ fn report(opts: &Options) -> Result<(), String> {
     probes(arceos, &mut results, None)?;
     probes(ax, &mut results, None)?;
     probes(&nopie, &mut results, Some(("pcpu", "pcpu_nopie")))?;
-    let every_arch = arch::render(&arch::count_all(&root, &root.join("target/arch-probes"))?);
+    let every_arch = arch::render(&arch::count_all(&root, &root.join("target/arch-probes"), None)?);
 
     let benches = alloc_benches(&root);
     let load = machine::load_average();

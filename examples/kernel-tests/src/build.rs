@@ -140,9 +140,14 @@ pub fn expand_kernel_lib(kernel: Kernel, target_dir: &Path) -> Result<String, St
             format!("target.{}.rustflags=[\"-C\", \"target-feature={features}\"]", kernel.target());
         cmd.args(["--config", &flags]);
     }
-    if kernel == Kernel::Aarch64El2 || kernel == Kernel::Riscv64Gp {
-        // The runtime's register feature (the kernels' `el2`/`gp` turn it on).
-        let feature = if kernel == Kernel::Aarch64El2 { "aarch64-el2" } else { "riscv64-gp" };
+    // The runtime's register feature (the kernels' `el2`/`gp`/`tp` turn it on).
+    let register_feature = match kernel {
+        Kernel::Aarch64El2 => Some("aarch64-el2"),
+        Kernel::Riscv64Gp => Some("riscv64-gp"),
+        Kernel::Loongarch64Tp => Some("loongarch64-tp"),
+        _ => None,
+    };
+    if let Some(feature) = register_feature {
         cmd.args(["--features", &format!("percpu-rt/{feature}")]);
     }
     cmd.args(["--", "-Zunpretty=expanded"]);

@@ -106,15 +106,19 @@ pub fn fast_path(insns: &[Insn]) -> &[Insn] {
     &insns[..end]
 }
 
-/// A return instruction (`ret`; `jr ra` on riscv64).
+/// A return instruction (`ret`; `jr ra` on riscv64; `jirl $zero, $ra, 0` on loongarch64).
 pub fn is_return(i: &Insn) -> bool {
-    i.mnemonic == "ret" || (i.mnemonic == "jr" && i.operands == "ra")
+    i.mnemonic == "ret"
+        || (i.mnemonic == "jr" && i.operands == "ra")
+        || (i.mnemonic == "jirl" && i.operands == "$zero, $ra, 0")
 }
 
 /// A call (or a jump through a register, which may be a tail call): `call`, `bl`, `blr`, `br`,
-/// `jal`/`jalr` with a link register, `jr` to anything but `ra`, `tail`.
+/// `jal`/`jalr` with a link register, `jr` to anything but `ra`, `tail`; loongarch64's `bl` and
+/// `jirl` (but a return).
 pub fn is_call(i: &Insn) -> bool {
     match i.mnemonic.as_str() {
+        "jirl" => !is_return(i),
         "call" | "bl" | "blr" | "br" | "tail" | "jalr" | "blraa" | "blrab" => true,
         "jal" => !i.operands.starts_with("zero"),
         "jr" => i.operands != "ra",
@@ -124,17 +128,23 @@ pub fn is_call(i: &Insn) -> bool {
 }
 
 /// The target address of a direct branch, if `i` is one (`b.ne 0x4020..`, `bnez a4, 0x8021..`,
-/// `jne 0x..`).
+/// `jne 0x..`; loongarch64's `bne $a3, $a0, 16`, whose offset is relative to the branch).
 pub fn branch_target(i: &Insn) -> Option<u64> {
     let branch = i.mnemonic.starts_with('b')
         || i.mnemonic.starts_with('j')
         || i.mnemonic.starts_with("cb")
         || i.mnemonic.starts_with("tb");
-    if !branch || i.mnemonic == "bic" || i.mnemonic == "bics" || i.mnemonic == "bfi" {
+    let not_branch = ["bic", "bics", "bfi", "break"].contains(&i.mnemonic.as_str())
+        || ["bstr", "bitrev", "bytepick"].iter().any(|p| i.mnemonic.starts_with(p));
+    if !branch || not_branch {
         return None;
     }
     let last = i.operands.rsplit(", ").next()?.split_whitespace().next()?;
-    u64::from_str_radix(last.strip_prefix("0x")?, 16).ok()
+    match last.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        // loongarch64 prints a signed decimal offset from the branch itself.
+        None => Some(i.addr.wrapping_add(last.parse::<i64>().ok()? as u64)),
+    }
 }
 
 /// An immediate operand (`0x43`, `-0xc4`, `#0x8`, `#-8`, `42`).
@@ -151,11 +161,26 @@ pub fn immediate(text: &str) -> Option<i64> {
     Some(if negative { -value } else { value })
 }
 
-/// The address the first address-forming pair of a riscv64 or aarch64 fast path computes:
-/// `auipc r, hi` + `addi r, r, lo` (or a load/store `lo(r)`), `adrp r, page` + `add r, r, #lo`
-/// (or a load/store `[.., #lo]`); on x86_64 the absolute `gs:[addr]` operand.
+/// The address the first address-forming pair of a riscv64, loongarch64 or aarch64 fast path
+/// computes: `auipc r, hi` + `addi r, r, lo` (or a load/store `lo(r)`), `pcalau12i r, hi` +
+/// `addi.d r, r, lo` (or a load/store `r, lo`), `adrp r, page` + `add r, r, #lo` (or a
+/// load/store `[.., #lo]`); on x86_64 the absolute `gs:[addr]` operand.
 pub fn template_address(arch: &str, path: &[Insn]) -> Option<u64> {
     match arch {
+        "loongarch64" => {
+            let (k, hi) = path.iter().enumerate().find(|(_, i)| i.mnemonic == "pcalau12i")?;
+            let (reg, imm) = hi.operands.split_once(", ")?;
+            let page = (hi.addr & !0xfff).wrapping_add(((immediate(imm)? << 44) >> 32) as u64);
+            // `add.d r, r, $r21` may sit between: the same register, base added.
+            let lo = path[k + 1..].iter().find_map(|i| {
+                let ops: Vec<&str> = i.operands.split(", ").collect();
+                let memory = ["ld.", "st."].iter().any(|p| i.mnemonic.starts_with(p));
+                (ops.len() == 3 && ops[1] == reg && (i.mnemonic == "addi.d" || memory))
+                    .then(|| immediate(ops[2]))
+                    .flatten()
+            })?;
+            Some(page.wrapping_add(lo as u64))
+        }
         "riscv64" => {
             let (k, auipc) = path.iter().enumerate().find(|(_, i)| i.mnemonic == "auipc")?;
             let (reg, hi) = auipc.operands.split_once(", ")?;

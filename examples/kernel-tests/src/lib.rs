@@ -9,7 +9,7 @@
 //!   contain the `alloc` crate);
 //! * [`qemu::Boot`] is one boot: the QEMU command line (the same one the kernels' README gives
 //!   for booting by hand; `-smp N[,maxcpus=M]`, `gic-version=3` on aarch64 beyond 8 CPUs,
-//!   OpenSBI's `-bios default` on riscv64),
+//!   OpenSBI's `-bios default` on riscv64, pvpanic-pci on loongarch64),
 //!   run under a deadline that grows with the CPU count, with QEMU killed when it passes;
 //! * [`markers`] judges a transcript by its exit status and by markers, never by whole
 //!   transcripts (the CPUs' lines interleave in any order): among them the possible, present
@@ -49,6 +49,11 @@ pub enum Kernel {
     /// `percpu-kernel-riscv64` (base in `tp`) built with `+zacas,+zabha`: `amocas` for
     /// `cmpxchg` (`amocas.q` for 16 bytes) and byte/halfword AMOs; boots on a CPU with both.
     Riscv64Zacas,
+    /// `percpu-kernel-loongarch64` for `loongarch64-unknown-none`, per-CPU base in `$r21` (AM*
+    /// atomics, `ll`/`sc` for `cmpxchg`, masked word sequences for 8 and 16 bits).
+    Loongarch64R21,
+    /// `percpu-kernel-loongarch64` with feature `tp`: per-CPU base in `$tp`.
+    Loongarch64Tp,
     /// `percpu-kernel-x86_64` with feature `debug-checks`: percpu-rt's debug mode, and
     /// `debug_misuse=` to trigger its reports. Not in [`Kernel::ALL`]: its own tests boot it.
     X86_64Debug,
@@ -59,7 +64,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every variant.
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 10] = [
         Kernel::X86_64,
         Kernel::Aarch64El1,
         Kernel::Aarch64El2,
@@ -67,6 +72,8 @@ impl Kernel {
         Kernel::Riscv64Tp,
         Kernel::Riscv64Gp,
         Kernel::Riscv64Zacas,
+        Kernel::Loongarch64R21,
+        Kernel::Loongarch64Tp,
         Kernel::CoreOnly,
     ];
 
@@ -81,6 +88,8 @@ impl Kernel {
             Kernel::Riscv64Tp => "riscv64-tp",
             Kernel::Riscv64Gp => "riscv64-gp",
             Kernel::Riscv64Zacas => "riscv64-zacas",
+            Kernel::Loongarch64R21 => "loongarch64-r21",
+            Kernel::Loongarch64Tp => "loongarch64-tp",
             Kernel::X86_64Debug => "x86_64-debug",
             Kernel::CoreOnly => "core-only",
         }
@@ -92,6 +101,7 @@ impl Kernel {
             Kernel::X86_64 | Kernel::X86_64Debug | Kernel::CoreOnly => "x86_64",
             Kernel::Aarch64El1 | Kernel::Aarch64El2 | Kernel::Aarch64Lse => "aarch64",
             Kernel::Riscv64Tp | Kernel::Riscv64Gp | Kernel::Riscv64Zacas => "riscv64",
+            Kernel::Loongarch64R21 | Kernel::Loongarch64Tp => "loongarch64",
         }
     }
 
@@ -102,6 +112,7 @@ impl Kernel {
             _ => match self.arch() {
                 "x86_64" => "percpu-kernel-x86_64",
                 "aarch64" => "percpu-kernel-aarch64",
+                "loongarch64" => "percpu-kernel-loongarch64",
                 _ => "percpu-kernel-riscv64",
             },
         }
@@ -112,6 +123,7 @@ impl Kernel {
         match self.arch() {
             "x86_64" => "x86_64-unknown-none",
             "aarch64" => "aarch64-unknown-none",
+            "loongarch64" => "loongarch64-unknown-none",
             _ => "riscv64gc-unknown-none-elf",
         }
     }
@@ -126,6 +138,7 @@ impl Kernel {
         match self {
             Kernel::Aarch64El2 => &["el2"],
             Kernel::Riscv64Gp => &["gp"],
+            Kernel::Loongarch64Tp => &["tp"],
             Kernel::X86_64Debug => &["debug-checks"],
             _ => &[],
         }
@@ -160,7 +173,22 @@ impl Kernel {
             Kernel::Aarch64El2 => "TPIDR_EL2",
             Kernel::Riscv64Tp | Kernel::Riscv64Zacas => "tp",
             Kernel::Riscv64Gp => "gp",
+            Kernel::Loongarch64R21 => "r21",
+            Kernel::Loongarch64Tp => "tp",
         }
+    }
+
+    /// QEMU's exit status for `PASS`: 33 and 35 where the kernel chooses the status
+    /// (`isa-debug-exit`, semihosting, the riscv64 test device); loongarch64's virt board has
+    /// no such device: its GED powers off with 0 (which therefore counts only with the `PASS`
+    /// line), pvpanic-pci with `-action panic=exit-failure` exits with 1.
+    pub fn pass_status(self) -> i32 {
+        if self.arch() == "loongarch64" { 0 } else { 33 }
+    }
+
+    /// QEMU's exit status for `FAIL` (see [`Kernel::pass_status`]).
+    pub fn fail_status(self) -> i32 {
+        if self.arch() == "loongarch64" { 1 } else { 35 }
     }
 
     /// The standard-library crates the build compiles (`-Zbuild-std`), when not the kernels'
@@ -175,7 +203,7 @@ impl Kernel {
 
     /// Where the kernel takes its CPUs from, as its banner says: the ACPI MADT on x86_64 (QEMU
     /// with qboot always has ACPI tables unless `-machine acpi=off`), the device tree on
-    /// aarch64 and riscv64, fw_cfg for the core-only kernel.
+    /// aarch64, riscv64 and loongarch64, fw_cfg for the core-only kernel.
     pub fn cpus_from(self) -> &'static str {
         match self {
             Kernel::CoreOnly => "fw_cfg",

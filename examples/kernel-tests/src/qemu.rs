@@ -112,6 +112,18 @@ impl Boot {
             "aarch64" => {
                 vec!["qemu-system-aarch64".into(), "-M".into(), self.aarch64_machine()]
             }
+            // Direct kernel boot; the kernel powers off through the GED (PASS, status 0) or
+            // reports a panic to pvpanic-pci, which QEMU turns into status 1 (FAIL).
+            "loongarch64" => vec![
+                "qemu-system-loongarch64".into(),
+                "-M".into(),
+                "virt".into(),
+                "-no-reboot".into(),
+                "-device".into(),
+                "pvpanic-pci".into(),
+                "-action".into(),
+                "panic=exit-failure".into(),
+            ],
             // OpenSBI (`-bios default`) enters the kernel in S-mode; it exits through the
             // board's test device.
             _ => vec![
@@ -206,7 +218,15 @@ impl Boot {
         };
         let output = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
         let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
-        Ok(Run { status, output, stderr, elapsed: start.elapsed(), command: self.shell_command() })
+        Ok(Run {
+            status,
+            output,
+            stderr,
+            elapsed: start.elapsed(),
+            command: self.shell_command(),
+            pass_status: self.kernel.pass_status(),
+            fail_status: self.kernel.fail_status(),
+        })
     }
 }
 
@@ -223,6 +243,10 @@ pub struct Run {
     pub elapsed: Duration,
     /// The command line, to rerun by hand.
     pub command: String,
+    /// The exit status that stands for `PASS` on this kernel ([`Kernel::pass_status`]).
+    pub pass_status: i32,
+    /// The exit status that stands for `FAIL` ([`Kernel::fail_status`]).
+    pub fail_status: i32,
 }
 
 impl Run {

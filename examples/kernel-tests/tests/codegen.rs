@@ -9,7 +9,10 @@
 //!   LSE build, one `ldxr`/`stxr` loop on the others;
 //! * riscv64: `auipc` + `%pcrel_lo` of the template, `add` of `tp` or `gp`, then one `ld` / `sd`
 //!   or one AMO (`amoadd.d`, `amoand.d`, `amoor.d`, `amoxor.d`, `amoswap.d`), `cmpxchg` an
-//!   `lr.d`/`sc.d` loop, or `amocas.d` on the Zacas build.
+//!   `lr.d`/`sc.d` loop, or `amocas.d` on the Zacas build;
+//! * loongarch64: `pcalau12i` + `%pc_lo12` of the template, `add.d` of `$r21` or `$tp`, then one
+//!   `ld.d` / `st.d` or one AM* atomic (`amadd.d`, `amand.d`, `amor.d`, `amxor.d`, `amswap.d`),
+//!   `cmpxchg` an `ll.d`/`sc.d` loop (its failure exit through `dbar 0x700`).
 //!
 //! Between the required instructions only register arithmetic may appear (moves, constants,
 //! the negation of `sub`, the comparison that makes `cmpxchg`'s `bool`); branches stay inside
@@ -87,6 +90,21 @@ fn required(kernel: Kernel, op: &str) -> Vec<&'static str> {
             });
             v
         }
+        ("loongarch64", "read") => vec!["pcalau12i", "add.d", "ld.d"],
+        ("loongarch64", "write") => vec!["pcalau12i", "add.d", "st.d"],
+        ("loongarch64", op) => {
+            let mut v = vec!["pcalau12i", "addi.d", "add.d"];
+            v.extend(match op {
+                "add" | "sub" | "inc" | "dec" | "add_return" => vec!["amadd.d"],
+                "and" => vec!["amand.d"],
+                "or" => vec!["amor.d"],
+                "xor" => vec!["amxor.d"],
+                "xchg" => vec!["amswap.d"],
+                // The failure exit's `dbar 0x700` lies after the success path's `b`.
+                _ => vec!["ll.d", "bne", "sc.d", "beqz", "b", "dbar"],
+            });
+            v
+        }
         _ => Vec::new(),
     }
 }
@@ -125,18 +143,27 @@ fn atomic_of(kernel: Kernel, probe: &str) -> &'static [&'static str] {
         ("aarch64", "u128_cmpxchg") if lse => &["casp"],
         ("aarch64", "u128_cmpxchg") => &["ldxp", "stxp"],
         ("riscv64", "u128_cmpxchg") => &["amocas.q"],
+        ("loongarch64", "u8_add" | "u8_cmpxchg" | "u16_xchg") => &["ll.w", "sc.w"],
+        ("loongarch64", "u32_add_return") => &["amadd.w"],
+        ("loongarch64", "dyn_add") => &["amadd.d"],
+        ("loongarch64", "dyn_cmpxchg") => &["ll.d", "sc.d"],
+        ("loongarch64", "dyn_read") => &["ld.d"],
         _ => &["ld"],
     }
 }
 
 /// Register arithmetic that may sit between the required instructions (never a memory access,
-/// never a branch out).
-const REGISTER_ONLY: [&str; 39] = [
+/// never a branch out); from `move` on, loongarch64's.
+const REGISTER_ONLY: &[&str] = &[
     "mov", "movz", "movn", "neg", "mvn", "cmp", "cset", "csinc", "add", "sub", "and", "orr", "eor",
     "xor", "sete", "setne", "lea", "li", "mv", "not", "seqz", "snez", "addi", "addiw", "slli",
     "srli", "sext.w", "zext.w", "andi", "lui", "or", "sll", "srl", "subw", "addw", "movzx",
-    "movsx", "sext.b", "sext.h",
+    "movsx", "sext.b", "sext.h", "move", "ori", "addi.w", "addi.d", "add.w", "add.d", "sub.d",
+    "sltui", "slli.d", "srli.d", "sll.d", "srl.d", "nor", "lu12i.w", "ext.w.b", "ext.w.h",
 ];
+
+/// loongarch64's bit-field moves, register arithmetic too.
+const BIT_FIELD: [&str; 2] = ["bstrpick.d", "bstrins.d"];
 
 /// The probes of `kernel`: each fast path, by probe name (without `percpu_probe_`).
 fn probes(kernel: Kernel) -> (Vec<(String, Symbol, Vec<Insn>)>, u64) {
@@ -176,8 +203,11 @@ fn check_kernel(kernel: Kernel) -> String {
             failures.push(format!("no percpu_probe_{op} in the kernel"));
         }
     }
-    // 16-byte atomics everywhere but on riscv64 without Zacas.
-    let wide = !matches!(kernel, Kernel::Riscv64Tp | Kernel::Riscv64Gp);
+    // 16-byte atomics everywhere but on riscv64 without Zacas and on loongarch64.
+    let wide = !matches!(
+        kernel,
+        Kernel::Riscv64Tp | Kernel::Riscv64Gp | Kernel::Loongarch64R21 | Kernel::Loongarch64Tp
+    );
     if names.contains(&"u128_cmpxchg") != wide {
         failures.push(format!(
             "percpu_probe_u128_cmpxchg is {} the kernel",
@@ -247,7 +277,9 @@ fn check_static(kernel: Kernel, op: &str, path: &[Insn], template: u64) -> Optio
         };
         if k < want.len() && (relaxed == Some(want[k]) || i.mnemonic == want[k]) {
             k += 1;
-        } else if !REGISTER_ONLY.contains(&i.mnemonic.as_str()) {
+        } else if !REGISTER_ONLY.contains(&i.mnemonic.as_str())
+            && !BIT_FIELD.contains(&i.mnemonic.as_str())
+        {
             return Some(format!("`{i}` is neither in {want:?} nor register arithmetic"));
         }
     }
@@ -258,6 +290,9 @@ fn check_static(kernel: Kernel, op: &str, path: &[Insn], template: u64) -> Optio
         "aarch64" => {
             path.iter().any(|i| i.mnemonic == "mrs" && i.operands.ends_with(kernel.base_register()))
         }
+        "loongarch64" => path.iter().any(|i| {
+            i.mnemonic == "add.d" && i.operands.ends_with(&format!(", ${}", kernel.base_register()))
+        }),
         _ => path.iter().any(|i| {
             i.mnemonic == "add" && i.operands.ends_with(&format!(", {}", kernel.base_register()))
         }),
@@ -296,6 +331,33 @@ fn riscv64_operations_are_single_amos_on_tp_or_gp() {
 #[test]
 fn riscv64_with_zacas_and_zabha_uses_amocas_and_byte_amos() {
     println!("{}", check_kernel(Kernel::Riscv64Zacas));
+}
+
+#[test]
+fn loongarch64_operations_are_single_am_atomics_on_r21_or_tp() {
+    println!("{}", check_kernel(Kernel::Loongarch64R21));
+    println!("{}", check_kernel(Kernel::Loongarch64Tp));
+}
+
+/// loongarch64 has no 16-byte atomic: kernel-lib built with `wide-without-zacas` (which uses its
+/// `u128` per-CPU statics on every target) must fail to compile with percpu-rt's message.
+#[test]
+fn loongarch64_refuses_16_byte_operations_at_compile_time() {
+    kernel_tests::toolchain_ready();
+    let result = kernel_tests::build::build_kernel_lib(
+        Kernel::Loongarch64R21,
+        &["wide-without-zacas"],
+        &work_dir().join("target"),
+    );
+    let Err(errors) = result else {
+        panic!("kernel-lib with 16-byte operations compiled for loongarch64");
+    };
+    for part in [
+        "a 16-byte per-CPU scalar (u128, i128) needs 16-byte atomics, which this target lacks",
+        "loongarch64 has none",
+    ] {
+        assert!(errors.contains(part), "no {part:?} in the errors:\n{errors}");
+    }
 }
 
 /// riscv64 without Zacas has no 16-byte atomic: kernel-lib built with `wide-without-zacas`,
@@ -364,4 +426,19 @@ fn a_u64_static_expands_within_its_budget_on_every_architecture() {
         );
     }
     println!("{report}");
+}
+
+/// The same budget on loongarch64 (both register builds): its per-variable operations are as
+/// many `asm!` statements as the others'.
+#[test]
+fn a_u64_static_expands_within_its_budget_on_loongarch64() {
+    for kernel in [Kernel::Loongarch64R21, Kernel::Loongarch64Tp] {
+        let (n, text) = expansion_of_probe(kernel);
+        println!("{}: {n} lines", kernel.name());
+        assert!(
+            n <= 150,
+            "`cargo expand` of PROBE on {} is {n} lines, over 150:\n{text}",
+            kernel.name()
+        );
+    }
 }

@@ -2,7 +2,9 @@
 //! EL1 and, built with `el2`, at EL2 under `virtualization=on`, both with exclusive-pair atomics
 //! on `cortex-a72` (1, 2, 3, 4, 5, 7, 8, 16 and 64 CPUs; 64 is the kernels' `max_cpus`), aarch64
 //! with LSE atomics on `-cpu max`, and riscv64 (virt, OpenSBI, SBI HSM) with its per-CPU base
-//! in `tp` and in `gp`, and with Zacas and Zabha (1, 2, 4, 8 and 16 harts); every one in both
+//! in `tp` and in `gp`, and with Zacas and Zabha (1, 2, 4, 8 and 16 harts), and loongarch64
+//! (virt direct boot, mailbox + IPI) with its base in `$r21` and in `$tp` (1, 2, 4, 8 and 16
+//! CPUs); every one in both
 //! first-chunk modes; with more possible CPUs than online ones (x86_64: `-smp N,maxcpus=M`,
 //! whose extra CPUs the ACPI MADT lists as hot-pluggable; all: the kernel's `maxcpus=`
 //! parameter); checks the exit status and the markers of every boot (a unit for every possible
@@ -60,6 +62,8 @@ fn arch_banner(kernel: Kernel, virtualization: bool) -> &'static str {
         (Kernel::Riscv64Tp, _) => "riscv64 (base in tp)",
         (Kernel::Riscv64Gp, _) => "riscv64 (base in gp)",
         (Kernel::Riscv64Zacas, _) => "riscv64 (base in tp) with Zacas and Zabha",
+        (Kernel::Loongarch64R21, _) => "loongarch64 (base in $r21)",
+        (Kernel::Loongarch64Tp, _) => "loongarch64 (base in $tp)",
     }
 }
 
@@ -224,6 +228,52 @@ fn riscv64_zacas_boots_with_its_page_mode_first_chunk() {
 #[test]
 fn riscv64_zacas_boots_with_an_embedded_first_chunk() {
     boots_everywhere(Kernel::Riscv64Zacas, Some(FirstChunkMode::Embed));
+}
+
+#[test]
+fn loongarch64_r21_boots_with_its_page_mode_first_chunk() {
+    boots_everywhere(Kernel::Loongarch64R21, None);
+}
+
+#[test]
+fn loongarch64_r21_boots_with_an_embedded_first_chunk() {
+    boots_everywhere(Kernel::Loongarch64R21, Some(FirstChunkMode::Embed));
+}
+
+#[test]
+fn loongarch64_tp_boots_with_its_page_mode_first_chunk() {
+    boots_everywhere(Kernel::Loongarch64Tp, None);
+}
+
+#[test]
+fn loongarch64_tp_boots_with_an_embedded_first_chunk() {
+    boots_everywhere(Kernel::Loongarch64Tp, Some(FirstChunkMode::Embed));
+}
+
+/// loongarch64 (base in `$r21` and in `$tp`, both first-chunk modes): every CPU of the device
+/// tree is possible and present; `maxcpus=8` brings 8 of 16 online (the other 8 are never sent a
+/// mailbox), and their units keep their initial values.
+#[test]
+fn loongarch64_sets_up_a_unit_for_every_possible_cpu() {
+    let mut cases = Vec::new();
+    for kernel in [Kernel::Loongarch64R21, Kernel::Loongarch64Tp] {
+        let elf = elf(kernel);
+        for mode in [FirstChunkMode::Page, FirstChunkMode::Embed] {
+            let mut boot = Boot::new(kernel, elf.clone(), 16);
+            boot.append = command_line(Some(mode), 8, &["maxcpus=8"]);
+            let arch = arch_banner(kernel, false);
+            let want = Expected {
+                online: 8,
+                present: 16,
+                possible: 16,
+                cpus_from: "device tree",
+                mode,
+                arch,
+            };
+            cases.push((boot, want));
+        }
+    }
+    check_boots(cases);
 }
 
 /// riscv64 (base in `tp` and in `gp`, both first-chunk modes): every hart of the device tree is
@@ -408,6 +458,30 @@ fn failures_are_reported_with_the_fail_status() {
     }
 }
 
+/// loongarch64 has no device that sets a chosen exit status: a failure reports a panic to
+/// pvpanic-pci, which QEMU (`-action panic=exit-failure`) turns into status 1 (a pass powers off
+/// through the GED with 0). A bad parameter, too many CPUs, and a CPU exception on a woken CPU
+/// (`fault=3`: the all-zero word, instruction not exist) each end that way, with one `FAIL` line,
+/// on both register builds.
+#[test]
+fn loongarch64_failures_are_reported_through_pvpanic() {
+    for kernel in [Kernel::Loongarch64R21, Kernel::Loongarch64Tp] {
+        let cases = [
+            (4, "percpu_alloc=nonsense", "percpu_alloc=nonsense: unknown first-chunk mode"),
+            (4, "fault=3", "CPU exception on CPU 3: instruction not exist (ESTAT 0xd0000), ERA 0x"),
+            (65, "", "65 CPUs, but this kernel is configured for at most 64"),
+        ];
+        for (cpus, append, reason) in cases {
+            let mut boot = Boot::new(kernel, elf(kernel), cpus);
+            boot.append = (!append.is_empty()).then(|| append.to_string());
+            let run = boot.run().unwrap_or_else(|e| panic!("{e}"));
+            if let Err(e) = check_fail(&run, reason) {
+                panic!("{e}");
+            }
+        }
+    }
+}
+
 /// A CPU exception on a secondary CPU (`fault=<cpu>`: an undefined instruction) is reported by
 /// the kernel's exception handler as `FAIL: CPU exception ...` with the failure status.
 #[test]
@@ -515,7 +589,12 @@ fn core_only_kernel_boots_without_a_heap() {
 #[test]
 fn percpu_rt_builds_on_core_alone_for_every_target() {
     kernel_tests::toolchain_ready();
-    for target in ["x86_64-unknown-none", "aarch64-unknown-none", "riscv64gc-unknown-none-elf"] {
+    for target in [
+        "x86_64-unknown-none",
+        "aarch64-unknown-none",
+        "riscv64gc-unknown-none-elf",
+        "loongarch64-unknown-none",
+    ] {
         if let Err(e) = build::build_core_only_library(target, &work_dir().join("target")) {
             panic!("{e}");
         }
@@ -587,6 +666,11 @@ fn percpu_build_inspects_the_kernel_elf_files() {
                 "aarch64" => {
                     &["percpu_kernel_aarch64::MPIDR", "kernel_lib::EVENTS", "kernel_lib::TAG"]
                 }
+                "loongarch64" => &[
+                    "percpu_kernel_loongarch64::CPU_HW_ID",
+                    "kernel_lib::EVENTS",
+                    "kernel_lib::TAG",
+                ],
                 _ => &["percpu_kernel_riscv64::HARTID", "kernel_lib::EVENTS", "kernel_lib::TAG"],
             },
         };

@@ -39,7 +39,7 @@
 //! | `max_alloc_size` | 32 KiB | largest dynamic allocation; at most the unit |
 //! | `max_cpus` | 64 | most possible CPUs (`NR_CPUS`) |
 //! | `first_chunk` | `"auto"` | `"embed"`, `"page"`, or `"auto"` (embed, falling back to page) |
-//! | `base_register` | `"el1"` on aarch64, `"tp"` on riscv64 | aarch64: `"el1"` (`TPIDR_EL1`) or `"el2"` (`TPIDR_EL2`); riscv64: `"tp"` or `"gp"` (then no `__global_pointer$`: the link fails); not on x86_64 |
+//! | `base_register` | `"el1"` on aarch64, `"tp"` on riscv64, `"r21"` on loongarch64 | aarch64: `"el1"` (`TPIDR_EL1`) or `"el2"` (`TPIDR_EL2`); riscv64: `"tp"` or `"gp"` (then no `__global_pointer$`: the link fails); loongarch64: `"r21"` or `"tp"` (`$tp`); not on x86_64 |
 //! | `empty_pages_low` / `empty_pages_high` | 2 / 4 | the dynamic allocator keeps between these many empty populated pages (`PCPU_EMPTY_POP_PAGES_LOW/HIGH`) |
 //! | `hot_lines` | 1 | 64-byte cache lines for the `#[percpu(hot)]` statics, first in every unit; the link fails (`ERROR(percpu)`) beyond them (the budget of Linux's `DEFINE_PER_CPU_CACHE_HOT`) |
 //!
@@ -212,7 +212,7 @@ impl Config {
         self.first_chunk
     }
 
-    /// `base_register` (`Some` exactly on aarch64 and riscv64 targets).
+    /// `base_register` (`Some` exactly on aarch64, riscv64 and loongarch64 targets).
     pub fn base_register(&self) -> Option<BaseRegister> {
         self.base_register
     }

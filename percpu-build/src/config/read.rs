@@ -280,7 +280,8 @@ fn read_entry(
                     allowed: if names == FirstChunk::NAMES {
                         "one of the strings \"embed\", \"page\", \"auto\""
                     } else {
-                        "one of the strings \"el1\", \"el2\" (aarch64), \"tp\", \"gp\" (riscv64)"
+                        "one of the strings \"el1\", \"el2\" (aarch64), \"tp\", \"gp\" (riscv64), \
+                         \"r21\", \"tp\" (loongarch64)"
                     },
                 }));
             }

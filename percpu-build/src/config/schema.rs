@@ -191,7 +191,8 @@ impl FirstChunk {
 }
 
 /// Which register holds the per-CPU base (`base_register`): aarch64 chooses between
-/// `TPIDR_EL1` and `TPIDR_EL2`, riscv64 between `tp` and `gp`; x86_64 has only `GS.base`.
+/// `TPIDR_EL1` and `TPIDR_EL2`, riscv64 between `tp` and `gp`, loongarch64 between `$r21` and
+/// `$tp`; x86_64 has only `GS.base`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BaseRegister {
     /// `TPIDR_EL1`: the kernel runs at EL1 (the default on aarch64).
@@ -201,16 +202,25 @@ pub enum BaseRegister {
     /// riscv64 `gp` (needs percpu-rt's `riscv64-gp` feature; the linker fragment then refuses a
     /// `__global_pointer$`, which the linker's gp relaxation would use).
     Gp,
-    /// riscv64 `tp`, the psABI's thread pointer (the default on riscv64: no linker interaction).
+    /// riscv64 `tp`, the psABI's thread pointer (the default on riscv64: no linker interaction);
+    /// loongarch64 `$tp` (needs percpu-rt's `loongarch64-tp` feature).
     Tp,
+    /// loongarch64 `$r21`, which the psABI reserves (the default on loongarch64; Linux keeps
+    /// its per-CPU offset there).
+    R21,
 }
 
 impl BaseRegister {
     /// The names allowed in `percpu.toml`, in the order of [`BaseRegister::VALUES`].
-    pub(super) const NAMES: &'static [&'static str] = &["el1", "el2", "gp", "tp"];
+    pub(super) const NAMES: &'static [&'static str] = &["el1", "el2", "gp", "tp", "r21"];
     /// The values the names stand for.
-    pub(super) const VALUES: [BaseRegister; 4] =
-        [BaseRegister::El1, BaseRegister::El2, BaseRegister::Gp, BaseRegister::Tp];
+    pub(super) const VALUES: [BaseRegister; 5] = [
+        BaseRegister::El1,
+        BaseRegister::El2,
+        BaseRegister::Gp,
+        BaseRegister::Tp,
+        BaseRegister::R21,
+    ];
 
     /// The value as written in `percpu.toml`.
     pub const fn name(self) -> &'static str {
@@ -219,6 +229,7 @@ impl BaseRegister {
             BaseRegister::El2 => "el2",
             BaseRegister::Gp => "gp",
             BaseRegister::Tp => "tp",
+            BaseRegister::R21 => "r21",
         }
     }
 
@@ -229,6 +240,7 @@ impl BaseRegister {
             BaseRegister::El2 => "TPIDR_EL2",
             BaseRegister::Gp => "gp",
             BaseRegister::Tp => "tp",
+            BaseRegister::R21 => "r21",
         }
     }
 
@@ -238,17 +250,20 @@ impl BaseRegister {
         match arch {
             "aarch64" => &[BaseRegister::El1, BaseRegister::El2],
             "riscv64" => &[BaseRegister::Tp, BaseRegister::Gp],
+            "loongarch64" => &[BaseRegister::R21, BaseRegister::Tp],
             _ => &[],
         }
     }
 
-    /// The percpu-rt feature that selects this register (on), or the default (off).
-    pub const fn runtime_feature(self) -> (&'static str, bool) {
+    /// The percpu-rt feature that selects this register on `arch` (on), or the default (off).
+    pub fn runtime_feature(self, arch: &str) -> (&'static str, bool) {
         match self {
             BaseRegister::El1 => ("aarch64-el2", false),
             BaseRegister::El2 => ("aarch64-el2", true),
             BaseRegister::Gp => ("riscv64-gp", true),
+            BaseRegister::Tp if arch == "loongarch64" => ("loongarch64-tp", true),
             BaseRegister::Tp => ("riscv64-gp", false),
+            BaseRegister::R21 => ("loongarch64-tp", false),
         }
     }
 }

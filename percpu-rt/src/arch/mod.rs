@@ -1,8 +1,8 @@
 //! The architecture contract: the only place with `asm!` and architecture intrinsics.
 //!
 //! Everything the runtime needs from the CPU, in four parts, each arch-neutral here and
-//! provided per architecture in its own folder (`x86_64/`, `aarch64/`, `riscv64/`), split by
-//! job:
+//! provided per architecture in its own folder (`x86_64/`, `aarch64/`, `riscv64/`,
+//! `loongarch64/`), split by job:
 //!
 //! * **the base register** (`registers.rs`): [`BASE_REGISTER`], [`read_base`], [`write_base`].
 //!   It holds `unit_base(cpu) - __percpu_start` (ARCHITECTURE.md, invariant 2).
@@ -11,11 +11,13 @@
 //!   pointer and the width. Each has an arch-neutral default: pin the CPU through the
 //!   [`Platform`](crate::Platform) and use an atomic on `pointer + base`; an architecture
 //!   overrides them with guard-free forms (x86_64: one `op gs:[reg]` instruction; aarch64 and
-//!   riscv64: the base register added to the pointer, then one atomic access).
+//!   riscv64 and loongarch64: the base register added to the pointer, then one atomic
+//!   access).
 //! * **per-variable operations of a static** (the `static_ops!` macro): a static declared with
 //!   a primitive type gets operations that name its template symbol (x86_64: one
 //!   `op gs:[rip + SYM]`; aarch64: `mrs` + `adrp`/`#:lo12:` + one atomic access; riscv64:
-//!   `auipc`/`%pcrel_lo` + `add` of the base register + one atomic access), emitted where the
+//!   `auipc`/`%pcrel_lo` + `add` of the base register + one atomic access; loongarch64:
+//!   `pcalau12i`/`%pc_lo12` + `add.d` of the base register + one atomic access), emitted where the
 //!   static is declared, for its one width only.
 //! * **16-byte atomics** (`WideOps`, `wide.rs`) and a cache **prefetch** hint.
 //!
@@ -40,9 +42,19 @@ mod riscv64;
 #[cfg(target_arch = "riscv64")]
 use riscv64 as current;
 
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64")))]
+#[cfg(target_arch = "loongarch64")]
+mod loongarch64;
+#[cfg(target_arch = "loongarch64")]
+use loongarch64 as current;
+
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64",
+    target_arch = "loongarch64"
+)))]
 compile_error!(
-    "percpu-rt supports x86_64, aarch64 and riscv64: add an architecture as a folder of \
+    "percpu-rt supports x86_64, aarch64, riscv64 and loongarch64: add an architecture as a folder of \
      src/arch/ that provides the base register and overrides the operations of the contract in \
      src/arch/mod.rs"
 );

@@ -26,14 +26,18 @@ extern crate alloc;
 
 pub mod dynamic;
 pub mod probes;
-#[cfg(any(not(target_arch = "riscv64"), target_feature = "zacas", feature = "wide-without-zacas"))]
+#[cfg(any(
+    not(any(target_arch = "riscv64", target_arch = "loongarch64")),
+    target_feature = "zacas",
+    feature = "wide-without-zacas"
+))]
 pub mod wide;
 
 /// `body` on targets with 16-byte atomics (where [`wide`] is built), nothing elsewhere.
 macro_rules! if_wide {
     ($($body:tt)*) => {
         #[cfg(any(
-            not(target_arch = "riscv64"),
+            not(any(target_arch = "riscv64", target_arch = "loongarch64")),
             target_feature = "zacas",
             feature = "wide-without-zacas"
         ))]

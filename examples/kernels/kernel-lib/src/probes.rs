@@ -37,12 +37,20 @@ pub static PROBE_U16: u16 = 0;
 pub static PROBE_U32: u32 = 0;
 
 /// The `u128` static of the probes.
-#[cfg(any(not(target_arch = "riscv64"), target_feature = "zacas", feature = "wide-without-zacas"))]
+#[cfg(any(
+    not(any(target_arch = "riscv64", target_arch = "loongarch64")),
+    target_feature = "zacas",
+    feature = "wide-without-zacas"
+))]
 #[percpu]
 pub static PROBE_U128: u128 = 0;
 
 /// `PROBE_U128.cmpxchg(old, new).is_ok()`
-#[cfg(any(not(target_arch = "riscv64"), target_feature = "zacas", feature = "wide-without-zacas"))]
+#[cfg(any(
+    not(any(target_arch = "riscv64", target_arch = "loongarch64")),
+    target_feature = "zacas",
+    feature = "wide-without-zacas"
+))]
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub fn percpu_probe_u128_cmpxchg(old: u128, new: u128) -> bool {
@@ -121,7 +129,7 @@ pub fn exercise() -> Result<(), String> {
     PROBE_U32.write(u32::MAX - 1);
     expect("percpu_probe_u32_add_return(3)", percpu_probe_u32_add_return(3), 1)?;
     #[cfg(any(
-        not(target_arch = "riscv64"),
+        not(any(target_arch = "riscv64", target_arch = "loongarch64")),
         target_feature = "zacas",
         feature = "wide-without-zacas"
     ))]
