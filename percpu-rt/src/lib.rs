@@ -55,7 +55,7 @@ pub use allocator::PerCpuBox;
 #[cfg(feature = "alloc")]
 pub use counter::{PerCpuCounter, PerCpuCounters};
 pub use cpu::{CpuId, CpuNotPossible, cpu_offset, is_set_up, nr_possible_cpus, possible_cpus};
-pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard};
+pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard, SharedWithPreemptGuard};
 pub use platform::{NoPreemption, Platform, PlatformAlreadySet, platform_is_set, set_platform};
 #[cfg(feature = "alloc")]
 pub use refcount::{PerCpuRef, Ref};

@@ -133,7 +133,7 @@ pub use area::PerCpuArea;
 #[cfg(feature = "hosted")]
 pub use backend::hosted;
 pub use backend::{Backend, ChunkGeometry};
-pub use boxed::{DynSlot, PerCpuBox, Zeroable};
+pub use boxed::{DynSlot, Fits, PerCpuBox, Zeroable};
 pub use chunk::ChunkKind;
 pub use engine::{Allocator, BalanceReport};
 pub use error::{
