@@ -295,7 +295,8 @@ fn report(opts: &Options) -> Result<(), String> {
         None => None,
     };
     if let Some(path) = out {
-        std::fs::write(&path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, &text)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         eprintln!("report written to {}", path.display());
     }
     Ok(())

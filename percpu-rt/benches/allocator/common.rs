@@ -70,7 +70,10 @@ impl LinuxFigures {
     }
 
     pub fn describe(&self) -> String {
-        format!("{} of Linux 6.1 measured under User-Mode Linux (`LINUX_INTEL`/`LINUX_AMD` in `percpu-rt/benches/allocator/common.rs`)", self.name)
+        format!(
+            "{} of Linux 6.1 measured under User-Mode Linux (`LINUX_INTEL`/`LINUX_AMD` in `percpu-rt/benches/allocator/common.rs`)",
+            self.name
+        )
     }
 
     pub fn row(&self, size: usize, align: usize) -> Option<[f64; 6]> {
