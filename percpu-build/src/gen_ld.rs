@@ -100,8 +100,8 @@ mod tests {
         Settings::from_values(&settings_values(&c), "k.toml")
     }
 
-    /// Each key of docs/configuration.md's table changes what the runtime does with the settings: the
-    /// layout, the first-chunk checks, the allocator's settings, `max_cpus`, the mode.
+    /// Each key of docs/configuration.md's table changes what the runtime does with the settings:
+    /// the layout, the first-chunk checks, the allocator's settings, `max_cpus`, the mode.
     #[test]
     fn every_key_reaches_the_runtime() {
         let d = settings("");

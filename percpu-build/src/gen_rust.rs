@@ -295,9 +295,9 @@ pub const fn layout_params(static_size: usize) -> ::percpu_rt::layout::LayoutPar
     writeln!(out, "}}")
 }
 
-/// On aarch64, riscv64 and loongarch64: a compile-time check that percpu-rt was built for the
-/// same base register (its `aarch64-el2`, `riscv64-gp` or `loongarch64-tp` feature), failing with what to change. Nothing
-/// on other targets.
+/// On aarch64, riscv64 and loongarch64: a compile-time check that percpu-rt was built for the same
+/// base register (its `aarch64-el2`, `riscv64-gp` or `loongarch64-tp` feature), failing with what
+/// to change. Nothing on other targets.
 fn write_base_register_check(out: &mut String, c: &Config) -> fmt::Result {
     let Some(register) = c.base_register() else { return Ok(()) };
     let reg = register.register();

@@ -11,13 +11,14 @@ use ::percpu_rt::__private_0_1_0::{NotDebug as _, NotScalar as _};
 const _: () = {
     use ::percpu_rt::__private_0_1_0 as __percpu_rt;
     const _: () = __percpu_rt::assert_per_cpu_type::<RunQueue>();
+    const __INIT: RunQueue = RunQueue::EMPTY;
     #[unsafe(link_section = ".percpu")]
     #[allow(non_upper_case_globals)]
-    static RUNQUEUE: __percpu_rt::TemplateCell<RunQueue> = __percpu_rt::TemplateCell::new(
-        RunQueue::EMPTY,
+    static RUNQUEUE: __percpu_rt::Template<RunQueue> = __percpu_rt::Template::new(
+        __INIT,
     );
     static INITIAL: __percpu_rt::InitialValue<RunQueue> = __percpu_rt::InitialValue::new(
-        RunQueue::EMPTY,
+        __INIT,
     );
     unsafe impl __percpu_rt::Slot<RunQueue> for __percpu_RUNQUEUE {
         fn per_cpu_ptr(&self) -> *mut RunQueue {

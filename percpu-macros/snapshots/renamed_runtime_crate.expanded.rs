@@ -13,13 +13,12 @@ use ::kernel::percpu::__private_0_1_0::{NotDebug as _, NotScalar as _};
 const _: () = {
     use ::kernel::percpu::__private_0_1_0 as __percpu_rt;
     const _: () = __percpu_rt::assert_per_cpu_type::<[u8; 64]>();
+    const __INIT: [u8; 64] = [0; 64];
     #[unsafe(link_section = ".percpu")]
     #[allow(non_upper_case_globals)]
-    static SCRATCH: __percpu_rt::TemplateCell<[u8; 64]> = __percpu_rt::TemplateCell::new(
-        [0; 64],
-    );
+    static SCRATCH: __percpu_rt::Template<[u8; 64]> = __percpu_rt::Template::new(__INIT);
     static INITIAL: __percpu_rt::InitialValue<[u8; 64]> = __percpu_rt::InitialValue::new(
-        [0; 64],
+        __INIT,
     );
     unsafe impl __percpu_rt::Slot<[u8; 64]> for __percpu_SCRATCH {
         fn per_cpu_ptr(&self) -> *mut [u8; 64] {

@@ -14,12 +14,13 @@ use ::percpu_rt::__private_0_1_0::{NotDebug as _, NotScalar as _};
 const _: () = {
     use ::percpu_rt::__private_0_1_0 as __percpu_rt;
     const _: () = __percpu_rt::assert_per_cpu_type::<u64>();
+    const __INIT: u64 = 0;
     #[unsafe(link_section = ".percpu")]
     #[allow(non_upper_case_globals)]
-    static RX_PACKETS: __percpu_rt::TemplateCell<u64> = __percpu_rt::TemplateCell::new(
-        0,
+    static RX_PACKETS: __percpu_rt::Template<u64> = __percpu_rt::Template::new(__INIT);
+    static INITIAL: __percpu_rt::InitialValue<u64> = __percpu_rt::InitialValue::new(
+        __INIT,
     );
-    static INITIAL: __percpu_rt::InitialValue<u64> = __percpu_rt::InitialValue::new(0);
     unsafe impl __percpu_rt::Slot<u64> for __percpu_RX_PACKETS {
         fn per_cpu_ptr(&self) -> *mut u64 {
             RX_PACKETS.get()

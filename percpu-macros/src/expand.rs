@@ -6,9 +6,10 @@
 //! pub static HITS: PerCpu<u64, __percpu_HITS, ModeOf<{ ScalarProbe::<u64>::IS_SCALAR }>> = ..;
 //! pub struct __percpu_HITS;                   // zero-sized: names the variable's slot
 //! const _: () = {
+//!     const __INIT: u64 = 0;                  // the initialiser, evaluated once as a constant
 //!     #[link_section = ".percpu"]             // or its class's subsection: ".percpu.hot", ...
-//!     static HITS: TemplateCell<u64> = TemplateCell::new(0);  // the template
-//!     static INITIAL: InitialValue<u64> = InitialValue::new(0); // what every copy starts as
+//!     static HITS: Template<u64> = Template::new(__INIT);            // the template
+//!     static INITIAL: InitialValue<u64> = InitialValue::new(__INIT); // what each copy starts as
 //!     unsafe impl Slot<u64> for __percpu_HITS {               // where the copies are, and
 //!         fn per_cpu_ptr(&self) -> *mut u64 { HITS.get() }
 //!         static_ops!(HITS; u64);                             // the gs:[rip + HITS] instructions
@@ -71,6 +72,8 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
 
     // Inside the block the door is imported under a short local name (`rt`'s items, below).
     let rt = quote!(__percpu_rt);
+    // The constant holding the initialiser (a name no user expression means).
+    let value = quote!(__INIT);
 
     // Size checks the compiler answers, every token spanned at the user's type so that the
     // error points there.
@@ -95,12 +98,10 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
     };
     let class = class.map(|c| quote!(.in_class(#rt::Class::#c)));
     let (template_ty, template_new, template) = match &wrapper {
-        None => {
-            (quote!(#rt::TemplateCell<#ty>), quote!(#rt::TemplateCell::new(#init)), quote!(#name))
-        }
+        None => (quote!(#rt::Template<#ty>), quote!(#rt::Template::new(#value)), quote!(#name)),
         Some(w) => (
-            quote!(#rt::#w<#rt::TemplateCell<#ty>>),
-            quote!(#rt::#w(#rt::TemplateCell::new(#init))),
+            quote!(#rt::#w<#rt::Template<#ty>>),
+            quote!(#rt::#w(#rt::Template::new(#value))),
             quote!(#name.0),
         ),
     };
@@ -128,11 +129,15 @@ pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
         const _: () = {
             use #p as #rt;
             #sized_check
+            // The initialiser, evaluated once as a constant: a non-const expression is then
+            // reported as one ("cannot call non-const function .. in constants"), not with the
+            // advice for ordinary statics to wrap it in a `LazyLock`.
+            const #value: #ty = #init;
             #[unsafe(link_section = #section)]
             #[allow(non_upper_case_globals)]
             static #name: #template_ty = #template_new;
             // What every CPU's copy starts as, whatever the template holds by setup time.
-            static INITIAL: #rt::InitialValue<#ty> = #rt::InitialValue::new(#init);
+            static INITIAL: #rt::InitialValue<#ty> = #rt::InitialValue::new(#value);
 
             // SAFETY: `#name` (in this block: the template) is this variable's template in
             // `.percpu`, so its address plus a CPU's offset is that CPU's copy; the operations

@@ -42,8 +42,29 @@ pub unsafe trait PinCpu: sealed::Sealed {
 /// As for [`PinCpu`], plus the concurrency rule above.
 pub unsafe trait GuardFor<T: ?Sized>: PinCpu {}
 
+/// The types a [`PreemptGuard`] lends a `&T` to: exactly the `Sync` types (sealed, implemented
+/// for every `T: Sync` and nothing else).
+///
+/// It is `Sync` under another name, so that borrowing a type that is not `Sync` under a
+/// `PreemptGuard` is reported with the fix (an [`IrqGuard`]) rather than as a bare missing
+/// `Sync`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Sync`: reading it under a `PreemptGuard` could race with an \
+               interrupt handler on this CPU",
+    label = "use an `IrqGuard` (or the `Local` mode: `#[percpu(local)]`)"
+)]
+pub trait SharedWithPreemptGuard: sealed::SyncOnly {}
+
+// The rustc diagnostic stops here: the failed bound is reported as this trait (with its message),
+// not as the `Sync` bound below.
+#[diagnostic::do_not_recommend]
+impl<T: Sync + ?Sized> SharedWithPreemptGuard for T {}
+
 mod sealed {
     pub trait Sealed {}
+    /// Seals [`SharedWithPreemptGuard`](super::SharedWithPreemptGuard): only `Sync` types.
+    pub trait SyncOnly {}
+    impl<T: Sync + ?Sized> SyncOnly for T {}
 }
 
 /// A `PhantomData` that makes a guard neither `Send` nor `Sync`.
@@ -104,8 +125,9 @@ unsafe impl PinCpu for PreemptGuard {
         self.record
     }
 }
-// SAFETY: pinned; for `T: Sync`, concurrent `&T` from interrupt handlers or remote CPUs is fine.
-unsafe impl<T: Sync + ?Sized> GuardFor<T> for PreemptGuard {}
+// SAFETY: pinned; for `T: Sync` (which `SharedWithPreemptGuard` is, sealed), concurrent `&T`
+// from interrupt handlers or remote CPUs is fine.
+unsafe impl<T: SharedWithPreemptGuard + ?Sized> GuardFor<T> for PreemptGuard {}
 
 /// Interrupts masked on this CPU (and therefore no preemption): the only guard per CPU.
 #[must_use = "interrupts stay masked only while the guard lives"]

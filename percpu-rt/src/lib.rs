@@ -57,7 +57,7 @@ pub use allocator::PerCpuBox;
 pub use counter::{PerCpuCounter, PerCpuCounters};
 pub use cpu::{CpuNotPossible, cpu_offset, first_chunk_installed, nr_possible_cpus, possible_cpus};
 pub use cpu_id::CpuId;
-pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard};
+pub use guard::{GuardFor, IrqGuard, IrqGuardHeld, PinCpu, PreemptGuard, SharedWithPreemptGuard};
 pub use platform::{NoopPlatform, Platform, PlatformAlreadySet, platform_is_set, set_platform};
 #[cfg(feature = "alloc")]
 pub use refcount::{PerCpuRef, Ref};

@@ -19,10 +19,10 @@
 //!
 //! Three shapes: [`standalone_fragment`] is a complete script to pass with `-T` next to the
 //! linker's default layout (`INSERT AFTER .data` for hosted PIE executables; `OVERWRITE_SECTIONS`
-//! for kernels linked by ld.lld with its default layout, which works without a `.data` section). A kernel with its own linker script `INCLUDE`s
-//! [`sections_fragment`] inside its `SECTIONS` command and [`checks_fragment`] at the top level:
-//! the checks cannot go inside `SECTIONS`, where GNU ld rejects `ASSERT(..);` as a syntax error
-//! and lld 14 fails on the statement after it.
+//! for kernels linked by ld.lld with its default layout, which works without a `.data` section). A
+//! kernel with its own linker script `INCLUDE`s [`sections_fragment`] inside its `SECTIONS` command
+//! and [`checks_fragment`] at the top level: the checks cannot go inside `SECTIONS`, where GNU ld
+//! rejects `ASSERT(..);` as a syntax error and lld 14 fails on the statement after it.
 
 use core::fmt::{self, Write};
 

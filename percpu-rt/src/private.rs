@@ -9,6 +9,6 @@ pub use crate::probe::{DebugProbe, ModeOf, NotDebug, NotScalar, ScalarProbe};
 pub use crate::registry::{Class, DebugFn, Descriptor, InitFn};
 pub use crate::slot::{Slot, StaticSlot};
 pub use crate::storage::{
-    InitialValue, LineAligned, PageAligned, TemplateCell, assert_per_cpu_type, checked_width,
+    InitialValue, LineAligned, PageAligned, Template, assert_per_cpu_type, checked_width,
 };
 pub use crate::{__percpu_static_ops as static_ops, PerCpu};

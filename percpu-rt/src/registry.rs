@@ -5,7 +5,7 @@
 
 use crate::cpu::CpuNotPossible;
 use crate::cpu_id::CpuId;
-use crate::storage::{InitialValue, TemplateCell};
+use crate::storage::{InitialValue, Template};
 use core::fmt;
 
 /// Formats a value behind a type-erased pointer (see [`Descriptor::debug_on`]).
@@ -80,7 +80,7 @@ impl Descriptor {
     /// unit). Not public API: used by generated code.
     #[doc(hidden)]
     pub const fn new<T>(
-        template: &'static TemplateCell<T>,
+        template: &'static Template<T>,
         initial: &'static InitialValue<T>,
         name: &'static str,
         module_path: &'static str,

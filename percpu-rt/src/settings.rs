@@ -1,13 +1,13 @@
 //! [`Settings`]: everything `percpu.toml` configures for the runtime, in one value.
 //!
 //! percpu-build resolves `percpu.toml` for the target at build time and hands the result over
-//! twice: as Rust constants in `OUT_DIR/percpu_layout.rs` (`SETTINGS`, for kernels to
-//! `include!`) and as data linked into the program (`__percpu_settings` in the linker
-//! fragment's `.percpu_registry`), which [`Settings::linked`] reads. Either way one value gives the layout
-//! ([`Settings::layout_params`]), the first-chunk checks ([`Settings::setup_config`]), the
-//! dynamic allocator's settings (`Settings::alloc_config`, with `alloc`), the first-chunk method
-//! and the base register, so no key has to be copied by hand to take effect. A hosted machine
-//! uses the linked settings by default.
+//! twice: as Rust constants in `OUT_DIR/percpu_layout.rs` (`SETTINGS`, for kernels to `include!`)
+//! and as data linked into the program (`__percpu_settings` in the linker fragment's
+//! `.percpu_registry`), which [`Settings::linked`] reads. Either way one value gives the layout
+//! ([`Settings::layout_params`]), the first-chunk checks ([`Settings::setup_config`]), the dynamic
+//! allocator's settings (`Settings::alloc_config`, with `alloc`), the first-chunk method and the
+//! base register, so no key has to be copied by hand to take effect. A hosted machine uses the
+//! linked settings by default.
 
 #[cfg(feature = "alloc")]
 use crate::allocator::AllocConfig;
@@ -55,10 +55,10 @@ impl fmt::Display for FirstChunkMode {
     }
 }
 
-/// The register holding the per-CPU base (`base_register` in percpu.toml). The runtime's is
-/// chosen when percpu-rt is compiled ([`arch::BASE_REGISTER`](crate::arch::BASE_REGISTER):
-/// features `aarch64-el2`, `riscv64-gp`, `loongarch64-tp`); the two must agree, which the constants percpu-build
-/// generates assert at compile time and [`Settings::linked`] at run time.
+/// The register holding the per-CPU base (`base_register` in percpu.toml). The runtime's is chosen
+/// when percpu-rt is compiled ([`arch::BASE_REGISTER`](crate::arch::BASE_REGISTER): features
+/// `aarch64-el2`, `riscv64-gp`, `loongarch64-tp`); the two must agree, which the constants
+/// percpu-build generates assert at compile time and [`Settings::linked`] at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BaseRegister {
     /// The target's only or default register: `GS.base` on x86_64, `TPIDR_EL1` on aarch64,

@@ -1,4 +1,4 @@
-//! The storage a `#[percpu]` static is made of: its [`TemplateCell`] in `.percpu` (the copy code
+//! The storage a `#[percpu]` static is made of: its [`Template`] in `.percpu` (the copy code
 //! without a unit reaches, and what the linker lays out) and its [`InitialValue`] apart from it
 //! (what every CPU's copy starts as). Reached by generated code through `private`.
 
@@ -9,22 +9,22 @@ use core::cell::UnsafeCell;
 /// Interior mutability because before setup (base register 0) the boot CPU's accesses reach the
 /// template itself, and the setup copies it into every unit.
 #[repr(transparent)]
-pub struct TemplateCell<T>(UnsafeCell<T>);
+pub struct Template<T>(UnsafeCell<T>);
 
 // SAFETY: the template is only accessed through its handle, whose access modes make concurrent
 // access sound (see `crate::mode`).
-unsafe impl<T> Sync for TemplateCell<T> {}
+unsafe impl<T> Sync for Template<T> {}
 
-impl<T> core::fmt::Debug for TemplateCell<T> {
+impl<T> core::fmt::Debug for Template<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_tuple("TemplateCell").field(&self.get()).finish()
+        f.debug_tuple("Template").field(&self.get()).finish()
     }
 }
 
-impl<T> TemplateCell<T> {
+impl<T> Template<T> {
     /// The template holding `value`.
     pub const fn new(value: T) -> Self {
-        TemplateCell(UnsafeCell::new(value))
+        Template(UnsafeCell::new(value))
     }
 
     /// Its address.

@@ -58,7 +58,7 @@ impl<T, S, M: Mode> PerCpu<T, S, M> {
     }
 }
 
-impl<T, S: Slot<T>, M: Mode> PerCpu<T, S, M> {
+impl<T, S: Slot<T>, M> PerCpu<T, S, M> {
     /// The per-CPU pointer: the address, in the template's address space, that every CPU's
     /// offset is added to. For a static this is its template.
     #[inline(always)]

@@ -1,6 +1,6 @@
 //! The boot dump, line for line against the logs Linux prints at boot (`pcpu_dump_alloc_info`,
-//! `pcpu_embed_first_chunk`), for the same inputs: an x86_64 NUMA machine, an arm64 machine and a KVM guest, and the page
-//! form of the banner.
+//! `pcpu_embed_first_chunk`), for the same inputs: an x86_64 NUMA machine, an arm64 machine and a
+//! KVM guest, and the page form of the banner.
 
 mod common;
 

@@ -221,7 +221,7 @@ fn run(cmd: &mut Command) -> Result<String, String> {
 pub fn render(counts: &Counts) -> String {
     let mut w = String::new();
     w.push_str(
-        "#### Instructions per operation on every architecture (fast path, from `llvm-objdump` of \
+        "### Instructions per operation on every architecture (fast path, from `llvm-objdump` of \
          `benches/arch-probes` built for each target)\n\n",
     );
     w.push_str("| op |");

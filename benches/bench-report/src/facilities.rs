@@ -1,6 +1,6 @@
-//! The report's section for issue 16: `PerCpuCounter` and `PerCpuRef` side by side with the
+//! The report's section on counters and reference counts: `PerCpuCounter` and `PerCpuRef` side by side with the
 //! shared atomics they replace (throughput of 1 and 2 CPUs), the counter's `read`, `sum` and
-//! `compare` over 4, 64 and 1024 possible CPUs, and the issue's goals checked against them.
+//! `compare` over 4, 64 and 1024 possible CPUs, and their goals checked against them.
 
 use crate::Results;
 use crate::figures::{cell, num};
@@ -28,7 +28,7 @@ fn rate(r: &Results, cpus: u32, subject: &str) -> Option<f64> {
 pub fn section(w: &mut String, r: &Results) {
     let _ = writeln!(
         w,
-        "#### 6. Counters and reference counts (issue 16): million operations per second, all \
+        "## 5. Counters and reference counts\n\n### Throughput: million operations per second, all \
          CPUs together, median [p10–p90]\n"
     );
     let batch = r.info.get("counter_batch").map_or("?", String::as_str);
@@ -88,9 +88,9 @@ pub fn section(w: &mut String, r: &Results) {
     goals(w, r);
 }
 
-/// The issue's goals, checked against the medians.
+/// The goals, checked against the medians.
 fn goals(w: &mut String, r: &Results) {
-    let _ = writeln!(w, "Goals of issue 16 (medians):\n");
+    let _ = writeln!(w, "### Goals (medians)\n");
     let _ = writeln!(w, "| goal | figure | verdict |\n|---|---|---|");
     let ratio = |cpus: u32, a: &str, b: &str| match (rate(r, cpus, a), rate(r, cpus, b)) {
         (Some(x), Some(y)) => Some(x / y),

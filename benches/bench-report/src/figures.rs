@@ -1,10 +1,10 @@
-//! How a figure is written in the report: a number with about three significant digits, a
-//! median with its p10–p90 range.
+//! How the report writes a figure: a number to three significant digits, and a median with its
+//! p10–p90 range.
 
 use bench_harness::Stats;
 
-/// A number with about three significant digits.
-pub(crate) fn num(x: f64) -> String {
+/// `x` with three significant digits (no decimals from 100 on).
+pub fn num(x: f64) -> String {
     let a = x.abs();
     if a >= 100.0 {
         format!("{x:.0}")
@@ -18,6 +18,7 @@ pub(crate) fn num(x: f64) -> String {
 }
 
 /// `median [p10–p90]`, scaled by `scale`.
-pub(crate) fn cell(s: &Stats, scale: f64) -> String {
+/// `median [p10–p90]` of `s`, each multiplied by `scale`.
+pub fn cell(s: &Stats, scale: f64) -> String {
     format!("{} [{}–{}]", num(s.median * scale), num(s.p10 * scale), num(s.p90 * scale))
 }

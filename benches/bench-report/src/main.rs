@@ -1,5 +1,6 @@
-//! `bench-report`: the benchmark command of issue 7 (`./scripts/bench.sh`, or
-//! `cargo run --release -p bench-report -- [--quick] [--alloc] [--out FILE]`).
+//! `bench-report`: the benchmark command (`./scripts/bench.sh`, or
+//! `cargo run --release -p bench-report -- [--quick] [--no-alloc] [--out FILE]`), which writes
+//! docs/benchmarks.md.
 //!
 //! 1. Builds `percpu-bench`, `arceos-bench` (the ArceOS `percpu` crate 0.4.0) and
 //!    `axpercpu-bench` (`ax-percpu` 0.4.24) in release (same cargo, same target directory),
@@ -15,15 +16,15 @@
 //!    and without LSE), riscv64 and loongarch64 (`benches/arch-probes`, built per target with
 //!    Debian's rustc and `-Zbuild-std`; see `arch.rs`). `--arch-only [--flavor NAME]` prints
 //!    these counts alone.
-//! 4. Prints one Markdown report (and writes it to `--out FILE`): the machine, the tables, and
-//!    which targets of the issue are met.
-//! 5. With `--alloc`, then runs percpu-rt's dynamic-allocation benchmark
-//!    (`percpu-rt/benches/allocator/main.rs`, its own report; many minutes at its default size, so
-//!    not by default); otherwise prints how to run it.
+//! 4. Runs percpu-rt's dynamic-allocation benchmark (`percpu-rt/benches/allocator/`, several
+//!    minutes) and takes its report from its standard output, unless `--no-alloc`.
+//! 5. Prints the whole document and writes it to docs/benchmarks.md (`--out FILE`: there
+//!    instead). A `--quick` or `--no-alloc` run writes a file only when `--out` names one, so
+//!    that the document always holds one complete run.
 //!
 //! Figures are printed, never asserted: the machine may be busy, and the report says so (load
-//! average). `--quick` takes fewer, shorter samples (a smoke run; with `--alloc` it also sets
-//! the allocation benchmark's `PERCPU_BENCH_N` to 100000 unless it is set).
+//! average). `--quick` takes fewer, shorter samples (a smoke run; it also sets the allocation
+//! benchmark's `PERCPU_BENCH_N` to 100000 and `PERCPU_BENCH_REPEAT` to 1 unless they are set).
 
 mod arch;
 mod disasm;
@@ -41,7 +42,7 @@ use std::process::{Command, ExitCode, Stdio};
 #[derive(Debug, Default)]
 struct Options {
     quick: bool,
-    alloc: bool,
+    no_alloc: bool,
     out: Option<PathBuf>,
     /// Only the instruction counts (`--arch-only`), of one flavor (`--flavor NAME`) or all.
     arch_only: bool,
@@ -49,7 +50,7 @@ struct Options {
 }
 
 const USAGE: &str =
-    "usage: bench-report [--quick] [--alloc] [--out FILE] | --arch-only [--flavor NAME]";
+    "usage: bench-report [--quick] [--no-alloc] [--out FILE] | --arch-only [--flavor NAME]";
 
 fn parse_args() -> Result<Options, String> {
     let mut opts = Options::default();
@@ -57,7 +58,7 @@ fn parse_args() -> Result<Options, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => opts.quick = true,
-            "--alloc" => opts.alloc = true,
+            "--no-alloc" => opts.no_alloc = true,
             "--out" => opts.out = Some(args.next().ok_or("--out needs a file")?.into()),
             "--arch-only" => opts.arch_only = true,
             "--flavor" => opts.flavor = Some(args.next().ok_or("--flavor needs a name")?),
@@ -199,22 +200,24 @@ fn probes(exe: &Path, results: &mut Results, rename: Option<(&str, &str)>) -> Re
     Ok(())
 }
 
-/// The dynamic-allocation benchmarks of percpu-rt (`percpu-rt/benches/*.rs`), by name.
-fn alloc_benches(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root.join("percpu-rt/benches"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let p = e.path();
-            if p.extension()? != "rs" {
-                return None;
+/// Runs percpu-rt's dynamic-allocation benchmark; returns the report it printed.
+fn allocation(root: &Path, quick: bool) -> Result<String, String> {
+    let args = ["bench", "-p", "percpu-rt", "--bench", "allocator", "--features", "hosted"];
+    eprintln!("running the dynamic-allocation benchmark: cargo {}", args.join(" "));
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(root).args(args).stderr(Stdio::inherit());
+    if quick {
+        for (knob, value) in [("PERCPU_BENCH_N", "100000"), ("PERCPU_BENCH_REPEAT", "1")] {
+            if std::env::var_os(knob).is_none() {
+                cmd.env(knob, value);
             }
-            Some(p.file_stem()?.to_string_lossy().into_owned())
-        })
-        .collect();
-    names.sort();
-    names
+        }
+    }
+    let out = cmd.output().map_err(|e| format!("cannot run cargo bench: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("the dynamic-allocation benchmark failed: {}", out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn main() -> ExitCode {
@@ -281,37 +284,20 @@ fn report(opts: &Options) -> Result<(), String> {
     probes(&nopie, &mut results, Some(("pcpu", "pcpu_nopie")))?;
     let every_arch = arch::render(&arch::count_all(&root, &root.join("target/arch-probes"), None)?);
 
-    let benches = alloc_benches(&root);
+    let allocation = if opts.no_alloc { None } else { Some(allocation(&root, opts.quick)?) };
     let load = machine::load_average();
-    let text = render::report(&results, &machine, opts.quick, &benches, &load, &every_arch);
+    let text =
+        render::report(&results, &machine, opts.quick, allocation.as_deref(), &load, &every_arch);
     println!("{text}");
-    if let Some(path) = &opts.out {
-        std::fs::write(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let out = match &opts.out {
+        Some(path) => Some(path.clone()),
+        None if !opts.quick && !opts.no_alloc => Some(root.join("docs/benchmarks.md")),
+        None => None,
+    };
+    if let Some(path) = out {
+        std::fs::write(&path, &text)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         eprintln!("report written to {}", path.display());
-    }
-
-    let mut args: Vec<&str> = vec!["bench", "-p", "percpu-rt", "--features", "hosted"];
-    for b in &benches {
-        args.extend(["--bench", b.as_str()]);
-    }
-    let command = format!("cargo {}", args.join(" "));
-    if benches.is_empty() {
-        eprintln!(
-            "percpu-rt has no benchmark in percpu-rt/benches/ yet: nothing to run for item 5"
-        );
-    } else if !opts.alloc {
-        eprintln!("dynamic allocation (item 5): `{command}`, or this command with --alloc");
-    } else {
-        eprintln!("running the dynamic-allocation benchmark: {command}");
-        let mut cmd = Command::new(cargo());
-        cmd.current_dir(&root).args(&args);
-        if opts.quick && std::env::var_os("PERCPU_BENCH_N").is_none() {
-            cmd.env("PERCPU_BENCH_N", "100000");
-        }
-        let status = cmd.status().map_err(|e| format!("cannot run cargo bench: {e}"))?;
-        if !status.success() {
-            return Err(format!("the dynamic-allocation benchmark failed: {status}"));
-        }
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! The Markdown report: machine, command, one table per benchmark, the instruction listings,
-//! and the issue's targets checked against the figures.
+//! The Markdown document (docs/benchmarks.md): machine, command, one section per benchmark,
+//! the instruction listings, and the goals checked against the figures.
 
 use crate::Results;
 use crate::figures::{cell, num};
@@ -23,6 +23,7 @@ const SUBJECTS: [(&str, &str, &str, &str); 7] = [
     ("shared `AtomicU64`", "ops", "shared AtomicU64", "atomic"),
 ];
 
+/// A number with about three significant digits.
 /// Whether `a` is at most `limit` × `b`: `met`, `within noise` (ranges overlap) or `not met`.
 fn verdict(a: &Stats, b: &Stats, limit: f64) -> &'static str {
     if a.median <= limit * b.median {
@@ -34,29 +35,41 @@ fn verdict(a: &Stats, b: &Stats, limit: f64) -> &'static str {
     }
 }
 
-/// The whole report.
+/// The whole document: the machine, then one section per benchmark. `allocation` is the
+/// allocator benchmark's own report (its standard output), or `None` when it was not run.
 pub fn report(
     r: &Results,
     machine: &[(&str, String)],
     quick: bool,
-    alloc_benches: &[String],
+    allocation: Option<&str>,
     load_at_end: &str,
     every_arch: &str,
 ) -> String {
     let mut o = String::new();
     let w = &mut o;
-    let _ = writeln!(w, "### Benchmarks\n");
+    let _ = writeln!(w, "# Benchmarks\n");
     let _ = writeln!(
         w,
-        "Regenerate with `./scripts/bench.sh` (= `cargo run --release -p bench-report`; \
-         `--quick` for a short smoke run, `--out FILE` to keep the report, `--alloc` to run the \
-         allocation benchmark after it). Measured in hosted mode: a Linux process whose threads act as CPUs, each pinned to its own core.{}\n",
+        "Written by `./scripts/bench.sh` (`cargo run --release -p bench-report`), which builds \
+         and runs every benchmark and replaces this file; `--quick` makes a short smoke run, \
+         `--no-alloc` leaves out the allocator benchmark, `--out FILE` writes elsewhere (a \
+         `--quick` or `--no-alloc` run writes no file unless `--out` names one). Figures only: \
+         nothing is asserted, and figures are worth comparing only within one run, on an \
+         otherwise idle machine (the load average is shown). Everything runs in hosted mode: a \
+         Linux process whose threads act as CPUs, each pinned to its own core, through the \
+         same access paths and setup code as a kernel. The programs compared are \
+         `benches/percpu-bench` (percpu-rt beside `thread_local!` and shared atomics; built as a \
+         PIE, and as a non-PIE executable with `--cfg percpu_x86_absolute` as a non-PIE kernel \
+         is), `benches/arceos-bench` (the ArceOS `percpu` crate 0.4.0, linked as its tests are: \
+         `non-zero-vma`, non-PIE, its linker script) and `benches/axpercpu-bench` (`ax-percpu` \
+         0.4.24 with `host-test` and its `host-test.ld`); each is a process of its own, since \
+         every one of these crates owns a `.percpu` section.{}\n",
         if quick { " **This was a `--quick` run: few, short samples.**" } else { "" }
     );
     for (k, v) in machine {
         let _ = writeln!(w, "* {k}: {v}");
     }
-    let _ = writeln!(w, "* load average at end: {load_at_end}");
+    let _ = writeln!(w, "* load average at the end of the run: {load_at_end}");
     if let Some(s) = r.info.get("static_size") {
         let _ = writeln!(
             w,
@@ -69,19 +82,19 @@ pub fn report(
     instructions_table(w, r);
     w.push_str(every_arch);
     addressing_table(w, r);
+    targets(w, r);
     scaling_table(w, r);
     remote_table(w, r);
     setup_table(w, r);
-    targets(w, r);
-    alloc_section(w, alloc_benches);
     crate::facilities::section(w, r);
+    alloc_section(w, allocation);
     o
 }
 
 fn ops_table(w: &mut String, r: &Results) {
     let _ = writeln!(
         w,
-        "#### 1. Current-CPU operations on a `u64` (ns per operation, median [p10–p90])\n"
+        "## 1. Current-CPU operations on a `u64` (ns per operation, median [p10–p90])\n"
     );
     let _ = write!(w, "| op |");
     for (title, ..) in SUBJECTS {
@@ -155,7 +168,7 @@ fn baseline(r: &Results, section: &str) -> String {
 
 fn instructions_table(w: &mut String, r: &Results) {
     let _ =
-        writeln!(w, "#### Instructions per operation (from `objdump` of the release binaries)\n");
+        writeln!(w, "### Instructions per operation (from `objdump` of the release binaries)\n");
     let _ = write!(w, "| op |");
     for (title, ..) in SUBJECTS {
         let _ = write!(w, " {title} |");
@@ -214,7 +227,7 @@ fn addressing_table(w: &mut String, r: &Results) {
     }
     let _ = writeln!(
         w,
-        "#### Why `inc` and `cmpxchg` differ: the same loops, other instruction forms (ns per \
+        "### Why `inc` and `cmpxchg` differ: the same loops, other instruction forms (ns per \
          operation)\n"
     );
     let _ = writeln!(w, "| loop | ns/op |\n|---|---|");
@@ -223,9 +236,15 @@ fn addressing_table(w: &mut String, r: &Results) {
     }
     let _ = writeln!(
         w,
-        "\nThe `asm!` loops live in `benches/percpu-bench/src/addressing.rs`; \"8 counters in \
-         turn\" increments eight different variables, so that consecutive updates of one \
-         variable are eight operations apart.\n"
+        "\nThe `inc`, `add` and `cmpxchg` loops above update one variable back to back, so they \
+         measure how fast a store reaches the next load of the same address, and some cores \
+         forward it faster for some instruction forms than for others (an absolute or register \
+         address against a RIP-relative one); this table isolates the form. A PIE has no \
+         one-instruction per-CPU form without RIP-relative addressing; a non-PIE kernel gets \
+         `op gs:[VAR]` with `--cfg percpu_x86_absolute`. The `asm!` loops live in \
+         `benches/percpu-bench/src/addressing.rs`; \"8 counters in turn\" increments eight \
+         different variables, so that consecutive updates of one variable are eight \
+         operations apart.\n"
     );
 }
 
@@ -241,7 +260,7 @@ fn code_prefix(subject: &str) -> String {
 fn scaling_table(w: &mut String, r: &Results) {
     let _ = writeln!(
         w,
-        "#### 2. Scaling: every CPU incrementing (million operations per second, all threads \
+        "## 2. Scaling: every CPU incrementing (million operations per second, all threads \
          together, median [p10–p90])\n"
     );
     let _ =
@@ -269,7 +288,7 @@ fn scaling_table(w: &mut String, r: &Results) {
 fn remote_table(w: &mut String, r: &Results) {
     let _ = writeln!(
         w,
-        "#### 3. Summing a per-CPU counter over all possible CPUs (ns per sum, median \
+        "## 3. Summing a per-CPU counter over all possible CPUs (ns per sum, median \
          [p10–p90]; ns per CPU)\n"
     );
     let subjects = [
@@ -307,7 +326,7 @@ fn remote_table(w: &mut String, r: &Results) {
 }
 
 fn setup_table(w: &mut String, r: &Results) {
-    let _ = writeln!(w, "#### 4. First-chunk setup (µs per setup, median [p10–p90])\n");
+    let _ = writeln!(w, "## 4. First-chunk setup (µs per setup, median [p10–p90])\n");
     let ways = ["layout + checks", "embed (prefaulted arena)", "embed (fresh mmap)"];
     let _ = writeln!(
         w,
@@ -332,9 +351,10 @@ fn setup_table(w: &mut String, r: &Results) {
         w,
         "\n*layout + checks*: `layout::build_alloc_info` + `first_chunk::validate` (every check \
          of Linux's 2009 and of today's setup) + the unit table (`AllocInfo::unit_offsets`), no \
-         memory touched. *embed*: the whole `first_chunk::embed_first_chunk` (the same computation, unit \
-         allocation, the {}-byte template copied into every unit, per-CPU initialisation, unit \
-         tails given back), not installed; with an `EarlyMemory` bumping through one \
+         memory touched. *embed*: the whole `first_chunk::embed_first_chunk` (the same \
+         computation, unit allocation, the {}-byte template copied into every unit, per-CPU \
+         initialisation, unit tails given back), not installed; with an `EarlyMemory` bumping \
+         through one \
          `mmap(MAP_POPULATE)` arena (no system call, no page fault), or with a fresh anonymous \
          `mmap` per group and `munmap` per tail as hosted mode does (page faults on first \
          touch; unmapping afterwards not timed). One group (no NUMA distance function), Linux's \
@@ -345,7 +365,7 @@ fn setup_table(w: &mut String, r: &Results) {
 }
 
 fn targets(w: &mut String, r: &Results) {
-    let _ = writeln!(w, "#### Targets of the issue, checked against these figures\n");
+    let _ = writeln!(w, "### Goals, checked against these figures\n");
     let _ = writeln!(
         w,
         "| op | PIE: ≤ 1.05 × `thread_local!` const | non-PIE: ≤ 1.05 × `thread_local!` const | \
@@ -386,21 +406,44 @@ fn targets(w: &mut String, r: &Results) {
     );
 }
 
-fn alloc_section(w: &mut String, benches: &[String]) {
-    let _ = writeln!(w, "#### 5. Dynamic allocation\n");
-    if benches.is_empty() {
+fn alloc_section(w: &mut String, allocation: Option<&str>) {
+    let _ = writeln!(w, "## 6. Dynamic allocation\n");
+    let Some(text) = allocation else {
         let _ = writeln!(
             w,
-            "percpu-rt's dynamic-allocation benchmark (`percpu-rt/benches/`) is not in this tree \
-             yet."
+            "Not run (`--no-alloc`). Alone: `cargo bench -p percpu-rt --bench allocator \
+             --features hosted`, which prints its report."
         );
-    } else {
-        let _ = writeln!(
-            w,
-            "percpu-rt's own benchmark, with its own report: `cargo bench -p percpu-rt --features \
-             hosted {}` (`percpu-rt/benches/`), or `./scripts/bench.sh --alloc`, which runs it \
-             after this report.",
-            benches.iter().map(|b| format!("--bench {b}")).collect::<Vec<_>>().join(" ")
-        );
+        return;
+    };
+    let _ = writeln!(
+        w,
+        "`percpu-rt/benches/allocator/` (alone: `cargo bench -p percpu-rt --bench allocator \
+         --features hosted`; its knobs are listed in its `main.rs`). Same workload and \
+         definitions as a measurement of Linux 6.1's allocator under User-Mode Linux (one CPU, \
+         32 KiB units; its Intel Xeon and AMD EPYC tables are in the benchmark's `common.rs`): \
+         for each size, N allocations freed in order, again freed in reverse, again freed \
+         alternating (even indexes, then odd); ns per operation = loop time / N; the aligned \
+         case is N allocations of 4 bytes aligned to 8, freed in order. The benchmark compares \
+         with the table of the CPU model it runs on and says which, or that none matches (then \
+         it prints no ratios). It runs on a hosted machine booted with one CPU, the first chunk \
+         from the same setup code a kernel uses, the hosted backend behind it. Each single-CPU \
+         cell shows the **cached path** (hosted CPU 0 allocating through its per-CPU cache, and \
+         freeing with `free_raw_sized` as an owner's drop does) beside the **locked path** (the \
+         same calls from a thread that is not a CPU: no cache, the global lock), measured in \
+         the same run on one core. The warm rounds are the allocator's own cost on populated \
+         chunks; the cold round (from the first chunk alone, paying chunk creation and page \
+         population) is shown apart. The concurrent part runs again on a hosted machine with 2 \
+         CPUs: 1 thread, then 2 at once, each allocating bursts of objects and freeing them, on \
+         both paths.\n"
+    );
+    // The report's own title is this section's; its headings go one level down.
+    let lines = text.lines().filter(|l| !l.starts_with("# ")).skip_while(|l| l.is_empty());
+    for line in lines {
+        if line.starts_with('#') {
+            let _ = writeln!(w, "#{line}");
+        } else {
+            let _ = writeln!(w, "{line}");
+        }
     }
 }

@@ -5,11 +5,11 @@
 //!   `layout::build_alloc_info` (unit size, units per allocation, groups),
 //!   `first_chunk::validate` (every check of Linux's `pcpu_setup_first_chunk`) and the unit
 //!   table (`AllocInfo::unit_offsets` collected). No template copy.
-//! * `embed (prefaulted arena)`: the whole `first_chunk::embed_first_chunk` (the same
-//!   computation, the allocation of every unit from an `EarlyMemory`, the template copied into every unit, the
+//! * `embed (prefaulted arena)`: the whole `first_chunk::embed_first_chunk` (the same computation,
+//!   the allocation of every unit from an `EarlyMemory`, the template copied into every unit, the
 //!   runtime's per-CPU variables and `#[percpu(init)]` initialisers run per CPU, the unit tails
-//!   given back), with an `EarlyMemory` that bumps through one `mmap`ed arena populated
-//!   beforehand (`MAP_POPULATE`): no page fault, no system call; `free` does nothing.
+//!   given back), with an `EarlyMemory` that bumps through one `mmap`ed arena populated beforehand
+//!   (`MAP_POPULATE`): no page fault, no system call; `free` does nothing.
 //! * `embed (fresh mmap)`: the same with an `EarlyMemory` like hosted mode's: a fresh anonymous
 //!   `mmap` per group, `munmap` for each tail given back, so the first touch of every unit's
 //!   pages faults them in. Unmapping the chunk afterwards is not timed.

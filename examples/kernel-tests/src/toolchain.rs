@@ -1,5 +1,5 @@
-//! The bare-metal toolchain: Debian's `rustc-web` (a rustc whose library source
-//! `-Zbuild-std` can compile), `rust-web-src`, `lld` and QEMU (installed by `scripts/ensure-toolchain.sh`).
+//! The bare-metal toolchain: Debian's `rustc-web` (a rustc whose library source `-Zbuild-std` can
+//! compile), `rust-web-src`, `lld` and QEMU (installed by `scripts/ensure-toolchain.sh`).
 
 use std::process::Command;
 

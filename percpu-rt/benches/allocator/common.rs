@@ -5,20 +5,8 @@ use percpu_rt::allocator::hosted::{HOSTED_BACKEND, HostedBackend};
 use percpu_rt::allocator::{self, Backend, BackendError, ChunkGeometry, ChunkKind, PerCpuPtr};
 use percpu_rt::hosted::{Machine, MachineConfig};
 use std::ops::Range;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-
-/// Every line the benchmark printed, in order, for the document (`PERCPU_BENCH_DOC`).
-pub static REPORT: Mutex<String> = Mutex::new(String::new());
-
-/// Prints `line` and keeps it in [`REPORT`] (through the `say!` macro).
-pub fn say(line: String) {
-    println!("{line}");
-    let mut report = REPORT.lock().unwrap_or_else(|e| e.into_inner());
-    report.push_str(&line);
-    report.push('\n');
-}
 
 /// The sizes and alignments of Linux's table.
 pub const SIZES: [(usize, usize); 5] = [(4, 4), (16, 8), (64, 8), (256, 8), (1024, 8)];
@@ -31,7 +19,7 @@ pub struct LinuxFigures {
     rows: Option<([[f64; 6]; 5], [f64; 2])>,
 }
 
-/// Linux 6.1 measured on an Intel Xeon (User-Mode Linux, one CPU, 32 KiB units).
+/// Linux 6.1 measured under User-Mode Linux (`LINUX_INTEL`/`LINUX_AMD` in `percpu-rt/benches/allocator/common.rs`), the Intel Xeon table.
 const LINUX_INTEL: ([[f64; 6]; 5], [f64; 2]) = (
     [
         [85.3, 76.7, 79.0, 18.8, 18.9, 20.3],
@@ -43,7 +31,7 @@ const LINUX_INTEL: ([[f64; 6]; 5], [f64; 2]) = (
     [2353.1, 21.3],
 );
 
-/// Linux 6.1 measured on an AMD EPYC (Zen 5) (User-Mode Linux, one CPU, 32 KiB units).
+/// Linux 6.1 measured under User-Mode Linux (`LINUX_INTEL`/`LINUX_AMD` in `percpu-rt/benches/allocator/common.rs`), the AMD EPYC (Zen 5) table.
 const LINUX_AMD: ([[f64; 6]; 5], [f64; 2]) = (
     [
         [78.2, 76.3, 88.0, 20.9, 22.6, 21.6],
@@ -82,7 +70,10 @@ impl LinuxFigures {
     }
 
     pub fn describe(&self) -> String {
-        format!("{} of Linux 6.1's measurements (docs/benchmarks.md)", self.name)
+        format!(
+            "{} of Linux 6.1 measured under User-Mode Linux (`LINUX_INTEL`/`LINUX_AMD` in `percpu-rt/benches/allocator/common.rs`)",
+            self.name
+        )
     }
 
     pub fn row(&self, size: usize, align: usize) -> Option<[f64; 6]> {

@@ -4,8 +4,8 @@
 //!
 //! Each thread allocates a burst of objects of one size, then frees them (in allocation order,
 //! or in a random order fixed per thread), over and over. 1 thread, then 2 at once, each
-//! pinned to its own core: hosted CPUs (the new path, their caches) and threads that are not
-//! CPUs (the old path, the global lock). Throughput = operations (allocations and frees) of all
+//! pinned to its own core: hosted CPUs (the cached path, their caches) and threads that are not
+//! CPUs (the locked path, the global lock). Throughput = operations (allocations and frees) of all
 //! threads / wall-clock time from the common start to the last thread's end; the median of
 //! `PERCPU_BENCH_REPEAT` runs. With `PERCPU_BENCH_CPU_TIME`, the threads' CPU time stands in
 //! for the wall-clock time (for a machine busy with other work; see the note it prints).
@@ -25,14 +25,14 @@ pub fn spawn_and_print() {
     match out {
         Ok(out) => {
             for line in String::from_utf8_lossy(&out.stdout).lines() {
-                say(line.to_string());
+                println!("{line}");
             }
             if !out.status.success() {
-                say!("(the concurrent part failed: {})", out.status);
+                println!("(the concurrent part failed: {})", out.status);
                 eprint!("{}", String::from_utf8_lossy(&out.stderr));
             }
         }
-        Err(e) => say!("(the concurrent part could not start: {e})"),
+        Err(e) => println!("(the concurrent part could not start: {e})"),
     }
 }
 
@@ -72,7 +72,7 @@ fn work(
     (t0, Instant::now(), thread_cpu_ns() - c0)
 }
 
-/// Operations per second of `threads` threads (new path: on CPUs 0.., old path: threads that
+/// Operations per second of `threads` threads (cached path: on CPUs 0.., locked path: threads that
 /// are not CPUs), and wall / CPU time.
 fn measure(
     machine: &Machine,
@@ -116,36 +116,36 @@ pub fn run() {
     let machine = boot(2);
     let repeat = env("PERCPU_BENCH_REPEAT", 5).max(1);
     let ops = env("PERCPU_BENCH_CONC_OPS", 1_000_000);
-    say!(
+    println!(
         "## Concurrent: 1 and 2 CPUs each allocating and freeing (machine with 2 possible CPUs; million operations per second, all threads together; median of {repeat} runs)"
     );
-    say!();
-    say!(
-        "Each thread: bursts of B objects (aligned 8) allocated, then freed in allocation order (FIFO) or in a random order fixed per thread, {ops} operations per thread. New path: hosted CPUs 0 and 1 (per-CPU caches). Old path: threads that are not CPUs (the global lock, as every call before the caches). Each thread pinned to its own core; wall / (CPU / threads) near 1.00 means the threads really ran at the same time."
+    println!();
+    println!(
+        "Each thread: bursts of B objects (aligned 8) allocated, then freed in allocation order (FIFO) or in a random order fixed per thread, {ops} operations per thread. Cached path: hosted CPUs 0 and 1 (per-CPU caches). Locked path: threads that are not CPUs (the global lock, as every call before the caches). Each thread pinned to its own core; wall / (CPU / threads) near 1.00 means the threads really ran at the same time."
     );
     if cpu_time() {
-        say!();
-        say!(
-            "Timing: thread CPU time (PERCPU_BENCH_CPU_TIME): throughput = operations / (the threads' CPU time / threads), as if each thread had its core the whole time. Right for the new path, whose threads share nothing on the fast path; optimistic for the old path, whose threads contend on the lock only while they really run at once."
+        println!();
+        println!(
+            "Timing: thread CPU time (PERCPU_BENCH_CPU_TIME): throughput = operations / (the threads' CPU time / threads), as if each thread had its core the whole time. Right for the cached path, whose threads share nothing on the fast path; optimistic for the locked path, whose threads contend on the lock only while they really run at once."
         );
     }
     let mut wall_cpu = Vec::new();
-    // Scaling (2 CPUs / 1) of every row, new path and old.
+    // Scaling (2 CPUs / 1) of every row, cached path and old.
     let (mut new_scaling, mut old_scaling) = (Vec::new(), Vec::new());
     for burst in [16usize, 1000] {
-        say!();
+        println!();
         if burst == 16 {
-            say!("### Burst B = 16 (within a CPU's cache)");
+            println!("### Burst B = 16 (within a CPU's cache)");
         } else {
-            say!(
+            println!(
                 "### Burst B = 1000 (beyond the caches: every area through the chunks, in batches)"
             );
         }
-        say!();
-        say!(
-            "| size | free order | new, 1 CPU | new, 2 CPUs | new: 2 / 1 | old, 1 CPU | old, 2 CPUs | old: 2 / 1 | 2 CPUs: new / old |"
+        println!();
+        println!(
+            "| size | free order | cached, 1 CPU | cached, 2 CPUs | cached: 2 / 1 | locked, 1 CPU | locked, 2 CPUs | locked: 2 / 1 | 2 CPUs: cached / locked |"
         );
-        say!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         for size in [16usize, 64, 256] {
             for order in [FreeOrder::Fifo, FreeOrder::Random] {
                 let mut v: [Vec<f64>; 4] = Default::default();
@@ -162,7 +162,7 @@ pub fn run() {
                 let m: Vec<f64> = v.iter().map(|x| median(x.clone())).collect();
                 new_scaling.push(m[1] / m[0]);
                 old_scaling.push(m[3] / m[2]);
-                say!(
+                println!(
                     "| {size} | {} | {:.1} | {:.1} | {:.2}x | {:.1} | {:.1} | {:.2}x | {:.2}x |",
                     if order == FreeOrder::Fifo { "FIFO" } else { "random" },
                     m[0],
@@ -176,9 +176,9 @@ pub fn run() {
             }
         }
     }
-    say!();
-    say!(
-        "Target (issue 18): new path on 2 CPUs at least 1.8x its throughput on one. Against it: new path {} ({} of {} rows at 1.8x or more); old path {}. Median wall / (CPU / threads) of the 2-thread runs: {:.2} (1.00: the two threads ran side by side the whole time).",
+    println!();
+    println!(
+        "Goal: the cached path on 2 CPUs at least 1.8x its throughput on one. Against it: cached path {} ({} of {} rows at 1.8x or more); locked path {}. Median wall / (CPU / threads) of the 2-thread runs: {:.2} (1.00: the two threads ran side by side the whole time).",
         super::span(&new_scaling),
         new_scaling.iter().filter(|&&r| r >= 1.8).count(),
         new_scaling.len(),

@@ -1,11 +1,10 @@
-//! Benchmark of the dynamic per-CPU allocator: the per-CPU caches (new path) beside the global
-//! lock (old path), against Linux 6.1's figures measured on the same CPU model
-//! (listed in `common.rs`), with the same workload and definitions
-//! (docs/benchmarks.md).
+//! Benchmark of the dynamic per-CPU allocator: the per-CPU caches (cached path) beside the
+//! global lock (locked path), against Linux 6.1's figures measured on the same CPU model
+//! (`LINUX_INTEL`/`LINUX_AMD` in `common.rs`), with the same workload and definitions.
 //!
-//! Run: `cargo bench -p percpu-rt --bench allocator --features hosted`, or
-//! `./scripts/bench-alloc.sh`, which also writes the report into docs/benchmarks.md's generated block
-//! (`PERCPU_BENCH_DOC=FILE`: the report goes into FILE between its marker lines; see `doc.rs`).
+//! Run: `cargo bench -p percpu-rt --bench allocator --features hosted`: it prints its report
+//! (Markdown) on standard output. `./scripts/bench.sh` runs it after the other benchmarks and
+//! puts that report into docs/benchmarks.md.
 //! Knobs (environment): `PERCPU_BENCH_N` objects per round (default 1000000),
 //! `PERCPU_BENCH_CPUS` possible CPUs of the single-CPU part's machine (default 1, as Linux's UML
 //! run), `PERCPU_BENCH_QUICK=i` only row `i` (1-5) of the size table (for profiling),
@@ -14,15 +13,15 @@
 //! operation instead of wall-clock time (for a machine busy with other work; the two agree on
 //! an idle machine), `PERCPU_BENCH_REPEAT` repetitions of the concurrent runs (default 5,
 //! medians), `PERCPU_BENCH_CONCURRENT=0` skip the concurrent part, `PERCPU_BENCH_PATH=new`
-//! (or `old`) skip the other path's warm rounds (for profiling).
+//! (the cached path only) or `old` (the locked path only) skip the other path's warm rounds (for profiling).
 //!
 //! * **Single CPU.** For each size (4 aligned 4; 16, 64, 256, 1024 aligned 8): three rounds of
 //!   N allocations, freed in order, in reverse, and alternating (even indexes, then odd); ns
-//!   per operation = loop time / N. The new path runs on hosted CPU 0 (its cache); the old path
+//!   per operation = loop time / N. The cached path runs on hosted CPU 0 (its cache); the locked path
 //!   on the main thread, which is not a CPU and so takes the locked path through the chunks,
 //!   as every call did before the caches. The areas' pointers are kept (8 bytes each, as in
 //!   Linux's run) and freed by pointer with their shape (`free_raw_sized`: into the CPU's cache
-//!   on the new path, as an owner's drop; checked, as `free_raw`, on the old one). The warm
+//!   on the cached path, as an owner's drop; checked, as `free_raw`, on the old one). The warm
 //!   rounds run on chunks that are already populated (the allocator's own cost); the cold
 //!   round starts from the first chunk alone, so it also pays the hosted backend (mmap
 //!   reservations, page population) — shown apart, with the time spent inside the backend.
@@ -31,25 +30,14 @@
 //!   the same with random survivors), and the allocator's metadata per page of unit.
 //! * **Concurrent** (a second run of this program, on a machine with 2 CPUs): 1 and 2 threads
 //!   each allocating a burst of objects and freeing them (in allocation order or in a random
-//!   order), over and over; throughput of all threads together, for hosted CPUs (new path)
-//!   and for threads that are not CPUs (old path, the global lock), each thread pinned to its
+//!   order), over and over; throughput of all threads together, for hosted CPUs (cached path)
+//!   and for threads that are not CPUs (locked path, the global lock), each thread pinned to its
 //!   own core.
 //!
 //! Every figure is printed; nothing is asserted.
 
-/// Prints a line and keeps it for the document ([`common::say`]).
-macro_rules! say {
-    () => {
-        $crate::common::say(String::new())
-    };
-    ($($t:tt)*) => {
-        $crate::common::say(format!($($t)*))
-    };
-}
-
 mod common;
 mod concurrent;
-mod doc;
 
 use common::*;
 use percpu_rt::CpuId;
@@ -61,22 +49,14 @@ fn main() {
         concurrent::run();
         return;
     }
-    let doc = doc::path();
-    if let Some(path) = &doc
-        && let Err(e) = doc::check(path)
-    {
-        eprintln!("PERCPU_BENCH_DOC: {e}");
-        std::process::exit(2);
-    }
-    let info = doc::RunInfo::start();
     let n = env("PERCPU_BENCH_N", 1_000_000);
     let cpus = env("PERCPU_BENCH_CPUS", 1) as u32;
     let machine = boot(cpus);
     let linux = LinuxFigures::for_this_cpu();
     let g0 = allocator::stats().expect("initialised").global;
-    say!("# Dynamic per-CPU allocator benchmark (hosted mode)");
-    say!();
-    say!(
+    println!("# Dynamic per-CPU allocator benchmark (hosted mode)");
+    println!();
+    println!(
         "N = {n} objects per round; {} possible CPU(s); unit {} KiB, page {} B, max allocation {} B; \
          empty-pages band 2..4 (Linux's). CPU: {}. Linux figures: {}.",
         g0.nr_units,
@@ -86,7 +66,7 @@ fn main() {
         cpu_model(),
         linux.describe()
     );
-    say!();
+    println!();
     let baseline = populated_per_cpu_bytes();
     // Both paths on one core (the main thread and hosted CPU 0's thread), so that neither
     // finds the chunks' lines in the other core's cache.
@@ -155,11 +135,11 @@ fn main() {
     }
     if quick != 0 {
         for (size, align, new, old) in &rows {
-            say!("{size} {align} new {new:.1?}");
-            say!("{size} {align} old {old:.1?}");
+            println!("{size} {align} new {new:.1?}");
+            println!("{size} {align} old {old:.1?}");
         }
         let (wall, cpu) = (WALL_NS.load(Ordering::Relaxed), CPU_NS.load(Ordering::Relaxed));
-        say!("wall / cpu = {:.2}", wall as f64 / cpu as f64);
+        println!("wall / cpu = {:.2}", wall as f64 / cpu as f64);
         return;
     }
 
@@ -183,52 +163,52 @@ fn main() {
     allocator::balance().expect("balance");
 
     print_single_cpu(&rows, &aligned, &aligned_old, &linux);
-    say!(
-        "## Cold allocation, new path (from the first chunk alone: chunk creation and population included), ns per allocation"
+    println!(
+        "## Cold allocation, cached path (from the first chunk alone: chunk creation and population included), ns per allocation"
     );
-    say!();
-    say!("| size | align | alloc (cold) | of which in the backend | allocator alone |");
-    say!("|---:|---:|---:|---:|---:|");
+    println!();
+    println!("| size | align | alloc (cold) | of which in the backend | allocator alone |");
+    println!("|---:|---:|---:|---:|---:|");
     for (size, align, c, b) in &cold {
-        say!("| {size} | {align} | {c:.1} | {b:.1} | {:.1} |", c - b);
+        println!("| {size} | {align} | {c:.1} | {b:.1} | {:.1} |", c - b);
     }
-    say!(
+    println!(
         "| 4 (aligned case) | 8 | {:.1} | {:.1} | {:.1} |",
         aligned[2],
         aligned[3],
         aligned[2] - aligned[3]
     );
-    say!();
-    say!("## Memory, new path (per-CPU bytes; one unit's worth; cached areas included)");
-    say!();
-    say!(
+    println!();
+    println!("## Memory, cached path (per-CPU bytes; one unit's worth; cached areas included)");
+    println!();
+    println!(
         "| size | align | populated at peak per object | of the payload | areas in the caches at peak | populated after free + balance | dynamic chunks left | metadata bytes per page of unit |"
     );
-    say!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (size, align, per_obj, after, chunks, meta, cached) in &memory {
-        say!(
+        println!(
             "| {size} | {align} | {per_obj:.2} | {:+.2}% | {cached} | {after} | {chunks} | {meta:.0} |",
             (per_obj / *size as f64 - 1.0) * 100.0
         );
     }
-    say!(
+    println!(
         "| 4 (aligned case) | 8 | {:.2} | {:+.2}% | | | | |",
         aligned[4],
         (aligned[4] / 4.0 - 1.0) * 100.0
     );
-    say!();
-    say!(
+    println!();
+    println!(
         "(Linux: exactly the size per object, 8 bytes for the aligned case; after freeing, back to within 0.1-2.5 MB of boot.)"
     );
-    say!();
+    println!();
     machine.run_on(cpu0, || {
         pin_to_core(0);
         churn_tables()
     });
     allocator::balance().expect("balance");
     let cached = allocator::stats().expect("initialised").global;
-    say!();
-    say!(
+    println!();
+    println!(
         "After the last balance step: {} dynamic chunk(s), {} area(s) in the per-CPU caches ({} B per unit); over the whole run {} allocations and {} frees went through a cache.",
         dynamic_chunks(),
         cached.nr_cached,
@@ -239,17 +219,8 @@ fn main() {
     allocator::verify().expect("consistent at the end");
 
     if env("PERCPU_BENCH_CONCURRENT", 1) != 0 {
-        say!();
+        println!();
         concurrent::spawn_and_print();
-    }
-    if let Some(path) = &doc {
-        match doc::write(path, &info) {
-            Ok(()) => eprintln!("wrote the tables into {}", path.display()),
-            Err(e) => {
-                eprintln!("PERCPU_BENCH_DOC: {e}");
-                std::process::exit(2);
-            }
-        }
     }
 }
 
@@ -270,34 +241,34 @@ fn print_single_cpu(
     aligned_old: &[f64],
     linux: &LinuxFigures,
 ) {
-    say!("## Single CPU: allocator's own cost (chunks already populated), ns per operation");
-    say!();
-    say!(
-        "Each cell: new path (per-CPU cache, on hosted CPU 0) / old path (global lock, from a thread that is not a CPU) (new / Linux 6.1 on this CPU model)."
+    println!("## Single CPU: allocator's own cost (chunks already populated), ns per operation");
+    println!();
+    println!(
+        "Each cell: cached path (per-CPU cache, on hosted CPU 0) / locked path (global lock, from a thread that is not a CPU) (cached / Linux 6.1 on this CPU model)."
     );
-    say!();
-    say!(
+    println!();
+    println!(
         "| size | align | alloc r1 | alloc r2 | alloc r3 | free in order | free reverse | free alternating |"
     );
-    say!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (size, align, new, old) in rows {
         let theirs = linux.row(*size, *align);
         let cells: Vec<String> =
             (0..6).map(|i| cell(new[i], old[i], theirs.map(|t| t[i]))).collect();
-        say!("| {size} | {align} | {} |", cells.join(" | "));
+        println!("| {size} | {align} | {} |", cells.join(" | "));
     }
     let theirs = linux.aligned();
-    say!(
+    println!(
         "| 4 (aligned case) | 8 | {} | – | – | {} | – | – |",
         cell(aligned[0], aligned_old[0], theirs.map(|t| t[0])),
         cell(aligned[1], aligned_old[1], theirs.map(|t| t[1]))
     );
-    say!();
-    say!(
-        "Targets (issue 18): every allocation at most 0.5x Linux's time, every free at most 0.75x, the aligned allocation at most 0.05x."
+    println!();
+    println!(
+        "Goals: every allocation at most 0.5x Linux's time, every free at most 0.75x, the aligned allocation at most 0.05x."
     );
     if let Some(aligned_linux) = linux.aligned() {
-        // The new path's ratios to Linux, allocation cells then free cells.
+        // The cached path's ratios to Linux, allocation cells then free cells.
         let (mut allocs, mut frees) = (Vec::new(), Vec::new());
         for (size, align, new, _) in rows {
             if let Some(t) = linux.row(*size, *align) {
@@ -307,8 +278,8 @@ fn print_single_cpu(
         }
         frees.push(aligned[1] / aligned_linux[1]);
         let aligned_ratio = aligned[0] / aligned_linux[0];
-        say!(
-            "Against them, new path: allocation {} ({} of {} cells within 0.5x); free {} ({} of {} within 0.75x); aligned allocation {aligned_ratio:.3}x ({}).",
+        println!(
+            "Against them, cached path: allocation {} ({} of {} cells within 0.5x); free {} ({} of {} within 0.75x); aligned allocation {aligned_ratio:.3}x ({}).",
             span(&allocs),
             allocs.iter().filter(|&&r| r <= 0.5).count(),
             allocs.len(),
@@ -319,12 +290,12 @@ fn print_single_cpu(
         );
     }
     let (wall, cpu) = (WALL_NS.load(Ordering::Relaxed), CPU_NS.load(Ordering::Relaxed));
-    say!(
+    println!(
         "Timing: {}; over all timed loops, wall-clock / thread CPU time = {:.2} (1.00 on an idle machine).",
         if cpu_time() { "thread CPU time" } else { "wall clock" },
         wall as f64 / cpu as f64
     );
-    say!();
+    println!();
 }
 
 /// "a–bx": the smallest and largest of `ratios` (not empty).
@@ -348,20 +319,20 @@ fn churn_tables() {
     // survivors spread over the most pages.
     for random in [false, true] {
         if random {
-            say!();
-            say!(
+            println!();
+            println!(
                 "## Churn with random survivors (11000 objects, each kept with probability 1/11, fixed seed; a different workload, for comparison)"
             );
         } else {
-            say!(
-                "## Churn, new path (11000 objects, 10 of every 11 freed, balance step): resident per-CPU pages, all units"
+            println!(
+                "## Churn, cached path (11000 objects, 10 of every 11 freed, balance step): resident per-CPU pages, all units"
             );
         }
-        say!();
-        say!(
+        println!();
+        println!(
             "| object size | resident before (allocator / mincore) | after balance (allocator / mincore) | reduction |"
         );
-        say!("|---:|---:|---:|---:|");
+        println!("|---:|---:|---:|---:|");
         let mut rng = Rng(0x2545_F491_4F6C_DD1D);
         let mut keep = |i: usize| if random { rng.below(11) == 0 } else { i % 11 == 0 };
         for size in [1024usize, 2048, 4096, 5632, 8192] {
@@ -381,7 +352,7 @@ fn churn_tables() {
             allocator::balance().expect("balance");
             let after = pages(allocator::stats().expect("initialised").global);
             let after_mincore = mincore_pages();
-            say!(
+            println!(
                 "| {size} | {before} / {before_mincore} | {after} / {after_mincore} | {:.1}x |",
                 before as f64 / after as f64
             );
@@ -389,8 +360,8 @@ fn churn_tables() {
         }
         allocator::balance().expect("balance");
     }
-    say!();
-    say!(
+    println!();
+    println!(
         "(\"allocator\" counts populated pages of every chunk, the first chunk's included; \"mincore\" counts resident pages of the dynamic chunks only. Linux's churn, 5.14 depopulation: about 3x fewer.)"
     );
 }

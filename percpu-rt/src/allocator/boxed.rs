@@ -45,9 +45,10 @@ impl DynSlot {
     }
 }
 
-// SAFETY: a `DynSlot` is only created (by `PerCpuBox`, or through the unsafe `DynSlot::at`) for a live area holding an initialised `T`
-// in every possible CPU's unit, at `p + cpu_offset(cpu)`; its `gs:` operations address
-// `GS.base + p`, the current CPU's copy (`GS.base` holds the current CPU's offset).
+// SAFETY: a `DynSlot` is only created (by `PerCpuBox`, or through the unsafe `DynSlot::at`) for a
+// live area holding an initialised `T` in every possible CPU's unit, at `p + cpu_offset(cpu)`; its
+// `gs:` operations address `GS.base + p`, the current CPU's copy (`GS.base` holds the current CPU's
+// offset).
 unsafe impl<T> Slot<T> for DynSlot {
     #[inline(always)]
     fn per_cpu_ptr(&self) -> *mut T {
@@ -128,6 +129,12 @@ unsafe impl<T> Zeroable for core::mem::MaybeUninit<T> {}
 /// `#[percpu]` static of mode `M` (see [`mode`](crate::mode)), through `Deref` to
 /// [`PerCpu`](crate::PerCpu).
 ///
+/// The mode is part of the type and the compiler does not guess it from the value: name it
+/// (`PerCpuBox::<u64, ByValue>::new(0)`, `let b: PerCpuBox<u64, ByValue> = ..`), or name only
+/// `T` for the default, [`Shared`] (`PerCpuBox::<AtomicU64>::new(..)`). Each mode fits some
+/// types ([`Fits`]): `ByValue` the [`Scalar`](crate::Scalar) types, `Shared` and `Local` the
+/// `Send` ones.
+///
 /// Dropping it drops every possible CPU's copy, then frees the area. The references its
 /// accessors hand out borrow the box, so none outlives it.
 ///
@@ -136,7 +143,9 @@ unsafe impl<T> Zeroable for core::mem::MaybeUninit<T> {}
 /// hits.add(1);                                  // one instruction on x86_64
 /// let total: u64 = hits.iter_possible().sum();
 /// ```
-pub struct PerCpuBox<T, M: Mode = Shared> {
+// No `M: Mode` bound here: the constructors' `M: Fits<T>` is then the only bound an unnamed
+// mode leaves open, and the compiler's "type annotations needed" lists the modes once.
+pub struct PerCpuBox<T, M = Shared> {
     inner: PerCpu<T, DynSlot, M>,
     /// `!Send`/`!Sync` by default; see the impls below.
     _not_send_sync: PhantomData<*mut T>,
@@ -155,8 +164,8 @@ impl<T, M: Mode> PerCpuBox<T, M> {
     ///
     /// # Safety
     ///
-    /// `M` fits `T` (`ByValue` only for `T: Scalar`, `Local` only for `T: Send`), and `init`
-    /// writes a valid `T` through the pointer it is given.
+    /// `M` fits `T` ([`Fits`]: `ByValue` only for `T: Scalar`, `Shared` and `Local` only for
+    /// `T: Send`), and `init` writes a valid `T` through the pointer it is given.
     unsafe fn alloc_with(mut init: impl FnMut(CpuId, *mut T)) -> Result<Self, AllocError> {
         let global = super::global().ok_or(AllocError::NotInitialized)?;
         if !crate::first_chunk_installed() {
@@ -179,9 +188,9 @@ impl<T, M: Mode> PerCpuBox<T, M> {
         Ok(PerCpuBox { inner, _not_send_sync: PhantomData })
     }
 
-    /// Allocates `n` areas for `T` at once ([`Allocator::alloc_many`](super::Allocator::alloc_many):
-    /// one acquisition of the allocator's lock) and initialises every possible CPU's copy of
-    /// box `i` with `init(i, cpu, ptr)`.
+    /// Allocates `n` areas for `T` at once
+    /// ([`Allocator::alloc_many`](super::Allocator::alloc_many): one acquisition of the allocator's
+    /// lock) and initialises every possible CPU's copy of box `i` with `init(i, cpu, ptr)`.
     ///
     /// # Safety
     ///
@@ -240,83 +249,111 @@ impl<T, M: Mode> PerCpuBox<T, M> {
     }
 }
 
-macro_rules! constructors {
-    ($mode:ty, $($bound:tt)+) => {
-        impl<T: $($bound)+> PerCpuBox<T, $mode> {
-            /// Allocates a per-CPU `T` with a clone of `value` in every possible CPU's copy.
-            ///
-            /// CONTEXT: may sleep (it may create and populate a chunk).
-            pub fn new(value: T) -> Result<Self, AllocError>
-            where
-                T: Clone,
-            {
-                // SAFETY: the impl's bound makes the mode fit; each copy is written a clone.
-                unsafe { Self::alloc_with(|_, p| p.write(value.clone())) }
-            }
+/// The modes a [`PerCpuBox<T, M>`](PerCpuBox) can be made with (sealed): [`Shared`] and
+/// [`Local`] for `T: Send`, [`ByValue`] for `T: Scalar`. The constructors require `M: Fits<T>`.
+#[diagnostic::on_unimplemented(
+    message = "`{T}` does not fit the mode `{Self}` of a `PerCpuBox`",
+    label = "`ByValue` is only for `Scalar` types (integers, `bool`, raw pointers)",
+    note = "for other types write `Shared` or `Local`: `PerCpuBox::<{T}, Shared>::new(..)`"
+)]
+pub trait Fits<T>: Mode + sealed::Sealed<T> {}
 
-            /// Allocates a per-CPU `T` with `f(cpu)` in CPU `cpu`'s copy, for every possible
-            /// CPU.
-            ///
-            /// CONTEXT: may sleep.
-            pub fn new_with(mut f: impl FnMut(CpuId) -> T) -> Result<Self, AllocError> {
-                // SAFETY: as in `new`.
-                unsafe { Self::alloc_with(|cpu, p| p.write(f(cpu))) }
-            }
-
-            /// Allocates a per-CPU `T` whose every copy is all zeroes.
-            ///
-            /// CONTEXT: may sleep.
-            pub fn zeroed() -> Result<Self, AllocError>
-            where
-                T: Zeroable,
-            {
-                // SAFETY: the mode fits; all-zero is a valid `T` (`Zeroable`).
-                unsafe { Self::alloc_with(|_, p| p.cast::<u8>().write_bytes(0, size_of::<T>())) }
-            }
-
-            /// Allocates `n` per-CPU `T`s at once, with one acquisition of the allocator's lock
-            /// (Linux's `percpu_counter_init_many`), a clone of `value` in every copy. All or
-            /// nothing: on error no box exists and nothing stays allocated.
-            ///
-            /// CONTEXT: may sleep.
-            pub fn new_many(n: usize, value: T) -> Result<alloc::vec::Vec<Self>, AllocError>
-            where
-                T: Clone,
-            {
-                // SAFETY: as in `new`.
-                unsafe { Self::alloc_many_with(n, |_, _, p| p.write(value.clone())) }
-            }
-
-            /// Allocates `n` per-CPU `T`s at once, `f(i, cpu)` in CPU `cpu`'s copy of box `i`.
-            ///
-            /// CONTEXT: may sleep.
-            pub fn new_many_with(
-                n: usize,
-                mut f: impl FnMut(usize, CpuId) -> T,
-            ) -> Result<alloc::vec::Vec<Self>, AllocError> {
-                // SAFETY: as in `new`.
-                unsafe { Self::alloc_many_with(n, |i, cpu, p| p.write(f(i, cpu))) }
-            }
-
-            /// Allocates `n` per-CPU `T`s at once, every copy all zeroes.
-            ///
-            /// CONTEXT: may sleep.
-            pub fn zeroed_many(n: usize) -> Result<alloc::vec::Vec<Self>, AllocError>
-            where
-                T: Zeroable,
-            {
-                // SAFETY: as in `zeroed`.
-                unsafe {
-                    Self::alloc_many_with(n, |_, _, p| p.cast::<u8>().write_bytes(0, size_of::<T>()))
-                }
-            }
-        }
-    };
+mod sealed {
+    /// Seals [`Fits`](super::Fits).
+    pub trait Sealed<T> {}
 }
 
-constructors!(Shared, Send);
-constructors!(ByValue, Scalar);
-constructors!(Local, Send);
+impl<T: Send> sealed::Sealed<T> for Shared {}
+impl<T: Scalar> sealed::Sealed<T> for ByValue {}
+impl<T: Send> sealed::Sealed<T> for Local {}
+impl<T: Send> Fits<T> for Shared {}
+// A type that is not a scalar is reported as not fitting `ByValue` (the message above), rather
+// than as a bare missing `Scalar` with the list of scalar types. `Shared` and `Local` keep the
+// compiler's own report of the missing `Send`.
+#[diagnostic::do_not_recommend]
+impl<T: Scalar> Fits<T> for ByValue {}
+impl<T: Send> Fits<T> for Local {}
+
+/// The constructors, for every mode that [fits](Fits) `T` (name the mode: see [`PerCpuBox`]).
+// The bound is on each constructor, not on the impl: a mode that does not fit is then reported
+// as that bound (with `Fits`'s message), not as a constructor that "exists but cannot be called".
+impl<T, M> PerCpuBox<T, M> {
+    /// Allocates a per-CPU `T` with a clone of `value` in every possible CPU's copy.
+    ///
+    /// CONTEXT: may sleep (it may create and populate a chunk).
+    pub fn new(value: T) -> Result<Self, AllocError>
+    where
+        M: Fits<T>,
+        T: Clone,
+    {
+        // SAFETY: `M: Fits<T>` makes the mode fit; each copy is written a clone.
+        unsafe { Self::alloc_with(|_, p| p.write(value.clone())) }
+    }
+
+    /// Allocates a per-CPU `T` with `f(cpu)` in CPU `cpu`'s copy, for every possible
+    /// CPU.
+    ///
+    /// CONTEXT: may sleep.
+    pub fn new_with(mut f: impl FnMut(CpuId) -> T) -> Result<Self, AllocError>
+    where
+        M: Fits<T>,
+    {
+        // SAFETY: as in `new`.
+        unsafe { Self::alloc_with(|cpu, p| p.write(f(cpu))) }
+    }
+
+    /// Allocates a per-CPU `T` whose every copy is all zeroes.
+    ///
+    /// CONTEXT: may sleep.
+    pub fn zeroed() -> Result<Self, AllocError>
+    where
+        M: Fits<T>,
+        T: Zeroable,
+    {
+        // SAFETY: the mode fits; all-zero is a valid `T` (`Zeroable`).
+        unsafe { Self::alloc_with(|_, p| p.cast::<u8>().write_bytes(0, size_of::<T>())) }
+    }
+
+    /// Allocates `n` per-CPU `T`s at once, with one acquisition of the allocator's lock
+    /// (Linux's `percpu_counter_init_many`), a clone of `value` in every copy. All or
+    /// nothing: on error no box exists and nothing stays allocated.
+    ///
+    /// CONTEXT: may sleep.
+    pub fn new_many(n: usize, value: T) -> Result<alloc::vec::Vec<Self>, AllocError>
+    where
+        M: Fits<T>,
+        T: Clone,
+    {
+        // SAFETY: as in `new`.
+        unsafe { Self::alloc_many_with(n, |_, _, p| p.write(value.clone())) }
+    }
+
+    /// Allocates `n` per-CPU `T`s at once, `f(i, cpu)` in CPU `cpu`'s copy of box `i`.
+    ///
+    /// CONTEXT: may sleep.
+    pub fn new_many_with(
+        n: usize,
+        mut f: impl FnMut(usize, CpuId) -> T,
+    ) -> Result<alloc::vec::Vec<Self>, AllocError>
+    where
+        M: Fits<T>,
+    {
+        // SAFETY: as in `new`.
+        unsafe { Self::alloc_many_with(n, |i, cpu, p| p.write(f(i, cpu))) }
+    }
+
+    /// Allocates `n` per-CPU `T`s at once, every copy all zeroes.
+    ///
+    /// CONTEXT: may sleep.
+    pub fn zeroed_many(n: usize) -> Result<alloc::vec::Vec<Self>, AllocError>
+    where
+        M: Fits<T>,
+        T: Zeroable,
+    {
+        // SAFETY: as in `zeroed`.
+        unsafe { Self::alloc_many_with(n, |_, _, p| p.cast::<u8>().write_bytes(0, size_of::<T>())) }
+    }
+}
 
 impl<T, M: Mode> Deref for PerCpuBox<T, M> {
     type Target = PerCpu<T, DynSlot, M>;
@@ -327,11 +364,12 @@ impl<T, M: Mode> Deref for PerCpuBox<T, M> {
     }
 }
 
-impl<T, M: Mode> Drop for PerCpuBox<T, M> {
+impl<T, M> Drop for PerCpuBox<T, M> {
     fn drop(&mut self) {
         // Every copy is dropped once, then the area freed, even if one copy's drop panics: the
         // rest are dropped while unwinding, as a slice's elements are.
-        Dropping::<T>::new(self.as_per_cpu_ptr(), crate::nr_possible_cpus()).run();
+        let ptr = PerCpuPtr::from_addr(self.inner.per_cpu_ptr() as usize);
+        Dropping::<T>::new(ptr, crate::nr_possible_cpus()).run();
     }
 }
 

@@ -15,12 +15,12 @@
 //! the same machine. Non-temporal stores and `rep stosb` were measured too and are slower than
 //! the C library's `memset` for single areas, which is what `write_bytes` calls.
 //!
-//! A per-CPU cache zeroes the areas of a refill together, run by run ([`zero_areas`]). Runs of
-//! at least 2 KiB are written with non-temporal stores (`movnti`): whole lines, so the core need not read
-//! each line first (on the AMD EPYC machine this took 1 KiB allocations from about 220 to
-//! 150 ns and 256-byte ones from about 78 to 65 ns, both with the machine busy); the areas are
-//! handed out over the next allocations, so what they lose is only lines that would have
-//! stayed cached from the zeroing, which a run this long mostly pushes out anyway.
+//! A per-CPU cache zeroes the areas of a refill together, run by run ([`zero_areas`]). Runs of at
+//! least 2 KiB are written with non-temporal stores (`movnti`): whole lines, so the core need not
+//! read each line first (on the AMD EPYC machine this took 1 KiB allocations from about 220 to 150
+//! ns and 256-byte ones from about 78 to 65 ns, both with the machine busy); the areas are handed
+//! out over the next allocations, so what they lose is only lines that would have stayed cached
+//! from the zeroing, which a run this long mostly pushes out anyway.
 
 /// Bytes per cache line.
 const LINE: usize = 64;

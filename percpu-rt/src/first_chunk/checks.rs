@@ -1,6 +1,6 @@
 //! The sanity checks of a first-chunk layout, before anything is touched: Linux's
-//! `PCPU_SETUP_BUG_ON` list (`pcpu_setup_first_chunk` in `mm/percpu.c`) in Linux's order, each giving its
-//! own [`SetupError`] variant, plus the group geometry and the platform.
+//! `PCPU_SETUP_BUG_ON` list (`pcpu_setup_first_chunk` in `mm/percpu.c`) in Linux's order, each
+//! giving its own [`SetupError`] variant, plus the group geometry and the platform.
 //!
 //! | Linux check | here |
 //! |---|---|

@@ -320,8 +320,8 @@ impl FirstChunk {
     ///
     /// # Safety
     ///
-    /// `mem` is the allocator [`embed_first_chunk`] built the chunk from, and no CPU uses its units (it was
-    /// never installed, and no unit address was used).
+    /// `mem` is the allocator [`embed_first_chunk`] built the chunk from, and no CPU uses its units
+    /// (it was never installed, and no unit address was used).
     #[cfg_attr(not(feature = "alloc"), allow(clippy::result_large_err))]
     pub unsafe fn release_embedded(self, mem: &mut dyn EarlyMemory) -> Result<(), ReturnedChunk> {
         if self.origin != Origin::Embed {
@@ -340,8 +340,8 @@ impl FirstChunk {
     ///
     /// # Safety
     ///
-    /// `mem` is what [`page_first_chunk`] built the chunk with, and no CPU uses its units (it was never
-    /// installed).
+    /// `mem` is what [`page_first_chunk`] built the chunk with, and no CPU uses its units (it was
+    /// never installed).
     #[cfg_attr(not(feature = "alloc"), allow(clippy::result_large_err))]
     pub unsafe fn release_paged<M: PageAlloc + VmSpace + ?Sized>(
         self,

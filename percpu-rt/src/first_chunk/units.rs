@@ -2,12 +2,12 @@
 //! initial value, the runtime's own variables are set, and every `#[percpu(init = ..)]`
 //! initialiser runs once per CPU.
 //!
-//! The template is *not* the source of the copies: before setup the boot CPU's accesses reach
-//! it, so it may hold values the program made since (a `Vec` that owns a buffer, a counter that
-//! counted). Copying those bytes into every unit would duplicate ownership: every CPU's `Vec`
-//! would free the same buffer (docs/architecture.md, invariant 6). Each variable's copy is
-//! built from its pristine initial value instead ([`InitialValue`](crate::storage::InitialValue),
-//! which the registry points at). What the program wrote into the template before setup stays in the
+//! The template is *not* the source of the copies: before setup the boot CPU's accesses reach it,
+//! so it may hold values the program made since (a `Vec` that owns a buffer, a counter that
+//! counted). Copying those bytes into every unit would duplicate ownership: every CPU's `Vec` would
+//! free the same buffer (docs/architecture.md, invariant 6). Each variable's copy is built from its
+//! pristine initial value instead ([`InitialValue`](crate::storage::InitialValue), which the
+//! registry points at). What the program wrote into the template before setup stays in the
 //! template, which is the copy of code that has no unit (never dropped, as no static is).
 
 use crate::cpu_id::CpuId;

@@ -1,7 +1,7 @@
-//! Memory for a first chunk in a Linux process, for the hosted machine and for programs that
-//! set up per-CPU memory themselves (`first_chunk::embed_first_chunk` / `first_chunk::page_first_chunk` without a
-//! [`Machine`](super::Machine)): [`MmapMemory`], an early allocator over `mmap` (embed mode),
-//! and [`MemfdPages`], pages of a memfd mapped page by page with `MAP_FIXED` into ranges it
+//! Memory for a first chunk in a Linux process, for the hosted machine and for programs that set up
+//! per-CPU memory themselves (`first_chunk::embed_first_chunk` / `first_chunk::page_first_chunk`
+//! without a [`Machine`](super::Machine)): [`MmapMemory`], an early allocator over `mmap` (embed
+//! mode), and [`MemfdPages`], pages of a memfd mapped page by page with `MAP_FIXED` into ranges it
 //! reserved (page mode), so that the page, populate and map callbacks run for real.
 //!
 //! Both are safe to hold and to call: every call that gives memory back or maps into the
@@ -144,14 +144,13 @@ impl EarlyMemory for MmapMemory {
     }
 }
 
-/// The page mode's memory in a Linux process: pages are offsets in a memfd
-/// ([`PageAlloc`]); [`VmSpace::reserve`] reserves an inaccessible range, and pages are mapped
-/// into it with `MAP_FIXED | MAP_SHARED`. Only pages it handed out can be given back, only
-/// addresses inside ranges it reserved can be mapped or unmapped, and only such ranges
-/// released; anything else is refused (an error for `map_page`, counted in
-/// [`MemfdPages::refused`] for the others). A range given to
-/// [`first_chunk::page_first_chunk`](crate::first_chunk::page_first_chunk) belongs to the chunk from then on: that
-/// call's safety contract keeps the caller from mapping into it again.
+/// The page mode's memory in a Linux process: pages are offsets in a memfd ([`PageAlloc`]);
+/// [`VmSpace::reserve`] reserves an inaccessible range, and pages are mapped into it with
+/// `MAP_FIXED | MAP_SHARED`. Only pages it handed out can be given back, only addresses inside
+/// ranges it reserved can be mapped or unmapped, and only such ranges released; anything else is
+/// refused (an error for `map_page`, counted in [`MemfdPages::refused`] for the others). A range
+/// given to [`first_chunk::page_first_chunk`](crate::first_chunk::page_first_chunk) belongs to the
+/// chunk from then on: that call's safety contract keeps the caller from mapping into it again.
 ///
 /// ```
 /// use percpu_rt::first_chunk::{PageAlloc, VmSpace};

@@ -6,9 +6,9 @@
 //!   ([`Slot::STATIC_OPS`] is its width): on x86_64 each is the single instruction
 //!   `op gs:[rip + SYM]`; on aarch64, riscv64 and loongarch64 the address is formed from the
 //!   symbol and the base register, then accessed with one atomic instruction.
-//! * Any other slot goes through [`PointerOps`] with its per-CPU pointer: `op gs:[reg]` on
-//!   x86_64; the base register added to the pointer, then one atomic access, on aarch64,
-//!   riscv64 and loongarch64 (no pin: `arch`'s documentation says why); the CPU pinned around one atomic
+//! * Any other slot goes through [`PointerOps`] with its per-CPU pointer: `op gs:[reg]` on x86_64;
+//!   the base register added to the pointer, then one atomic access, on aarch64, riscv64 and
+//!   loongarch64 (no pin: `arch`'s documentation says why); the CPU pinned around one atomic
 //!   instruction on an architecture that only has the arch-neutral defaults.
 //! * 16-byte values go through a compare-and-exchange loop on the copy (a compile error where
 //!   the architecture has no 16-byte atomics).
