@@ -193,7 +193,7 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
     assert_eq!((pages.live, pages.mapped, pages.released), (0, 0, 1));
     assert_eq!(boot_memory::usage().in_use, 0, "the chunk's tables are given back");
 
-    // The seed's form, mapping the pages itself: a mutable chunk, whose pages can be unmapped
+    // The callback form, mapping the pages itself: a mutable chunk, whose pages can be unmapped
     // and mapped again; dropped unused, it gives its boot memory back.
     let mut vm = Pages::default();
     let mut get_page =
@@ -221,7 +221,7 @@ fn statics_guards_remote_access_and_the_first_chunk_work_without_a_heap() {
     }
     assert_eq!(vm.mapped, 4 * unit_pages);
     drop(seeded);
-    assert_eq!(boot_memory::usage().in_use, 0, "the seed form's tables are given back");
+    assert_eq!(boot_memory::usage().in_use, 0, "the callback form's tables are given back");
 
     // Larger machines, in groups (embedded in 2 MiB atoms), within the same bound.
     for (ids, node_size) in

@@ -182,7 +182,7 @@ fn modern_setup_refuses_a_static_size_below_the_linked_template() {
     assert!(given(&good, &cfg).is_ok());
 }
 
-/// A seed-style call with a given unit and base, for single-CPU checks.
+/// A callback-style call with a given unit and base, for single-CPU checks.
 fn seed_call(
     static_size: usize,
     unit_size: Option<usize>,

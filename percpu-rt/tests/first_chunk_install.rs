@@ -77,7 +77,7 @@ fn install_once_then_refuse_every_change_to_the_immutable_chunk() {
     unsafe { refused.into_chunk().release_paged(&mut pages) }.expect("a page-mode chunk");
     assert_eq!(pages.pages_live(), 0, "every page is freed");
     assert_eq!((pages.vm.unmapped.len(), pages.vm.released), (pages.vm.mapped.len(), 1));
-    // The seed-style setup refuses before it reserves or maps anything.
+    // The callback-style setup refuses before it reserves or maps anything.
     let mut vm = TestVm::default();
     let mut get_page = |_cpu: CpuId, i: usize| Some(PhysPage(100 + i as u64));
     let args = first_chunk::SetupArgs {

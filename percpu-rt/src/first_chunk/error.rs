@@ -27,7 +27,7 @@ impl fmt::Display for VmError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SetupError {
-    // --- the seed (2009) ---
+    // --- Linux's 2009 setup ---
     /// `BUG_ON(!static_size)`; Linux check 2.
     StaticSizeZero,
     /// `BUG_ON(!unit_size && free_size)`.

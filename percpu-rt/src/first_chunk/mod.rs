@@ -1,5 +1,5 @@
 //! The first chunk: where every possible CPU's unit is, set up once at boot, in the spirit of
-//! Linux's `pcpu_setup_first_chunk` (the seed, 2009) and of its modern form.
+//! Linux's `pcpu_setup_first_chunk` (as first written, 2009) and of its modern form.
 //!
 //! ```text
 //!  first chunk (base_addr)
@@ -10,7 +10,7 @@
 //!
 //! Four ways in, all ending in the same checks ([`validate`]) and the same unit filling:
 //!
-//! * [`setup_first_chunk`]: the seed's interface: a page callback, `static_size`, optional
+//! * [`setup_first_chunk`]: Linux's 2009 interface: a page callback, `static_size`, optional
 //!   `unit_size`, `free_size` and `base_addr` (a chunk the caller already mapped, e.g. in large
 //!   pages: then immutable), and an optional page-table populate callback. Returns the unit size.
 //! * [`FirstChunk::from_alloc_info`]: the modern form: an [`AllocInfo`] (from
@@ -77,7 +77,7 @@ pub trait PageAlloc {
     fn free_page(&mut self, page: PhysPage);
 }
 
-/// The caller's virtual-memory primitives (the page-mode and seed-style first chunks).
+/// The caller's virtual-memory primitives (the page-mode and callback-style first chunks).
 pub trait VmSpace {
     /// Reserves `size` bytes of virtual address space aligned to `align`; `None` if there is
     /// no room.
@@ -152,10 +152,10 @@ pub enum Origin {
     Embed,
     /// Page by page, mapped into a reserved range ([`page_first_chunk`]).
     Page,
-    /// Allocated and mapped by the caller ([`FirstChunk::from_alloc_info`], or the seed form
+    /// Allocated and mapped by the caller ([`FirstChunk::from_alloc_info`], or the callback form
     /// with `base_addr`).
     Given,
-    /// Mapped by the seed-style setup from the page callback's pages.
+    /// Mapped by the callback-style setup from the page callback's pages.
     Mapped,
 }
 
@@ -362,7 +362,7 @@ impl FirstChunk {
         Ok(())
     }
 
-    /// Gives a chunk the seed-style setup mapped (no `base_addr`) and did not install back:
+    /// Gives a chunk the callback-style setup mapped (no `base_addr`) and did not install back:
     /// unmaps its pages and releases its range (the pages stay the page callback's).
     /// `Err(self)` for a chunk of another origin.
     #[cfg_attr(not(feature = "alloc"), allow(clippy::result_large_err))]

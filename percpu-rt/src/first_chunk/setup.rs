@@ -57,8 +57,8 @@ impl core::fmt::Debug for SetupArgs<'_> {
     }
 }
 
-/// The seed's setup: checks, collects the pages, maps them (unless the caller did), fills the
-/// units and installs the chunk. Returns the unit size.
+/// The callback-style setup: checks, collects the pages, maps them (unless the caller did), fills
+/// the units and installs the chunk. Returns the unit size.
 ///
 /// `cfg` gives the possible CPUs and the page size; `vm` is used only when `base_addr` is
 /// `None` (to reserve the chunk's range and map the pages). Use [`prepare`] to get the
@@ -104,7 +104,7 @@ pub unsafe fn prepare(
     let SetupArgs { get_page, static_size, unit_size, free_size, base_addr, mut populate_pte } =
         args;
 
-    // The seed's sanity checks.
+    // The 2009 interface's own sanity checks.
     checks::check_static_size_nonzero(static_size)?;
     if let (None, Some(free_size)) = (unit_size, free_size) {
         return Err(SetupError::FreeSizeWithoutUnitSize { free_size });
@@ -201,7 +201,7 @@ pub unsafe fn prepare(
         alloc_size: unit_size,
         groups,
     };
-    // The same checks as the modern form, where they apply to the seed's parameters.
+    // The same checks as the modern form, where they apply to the callback form's parameters.
     let relaxed = SetupConfig { early_dyn_size: 0, min_unit_size: 0, ..*cfg };
     let template_start = crate::template::start() as usize;
     let probe_base = base_addr.map_or(page, |b| b.as_ptr() as usize);
