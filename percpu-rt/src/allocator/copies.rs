@@ -97,9 +97,7 @@ pub(crate) unsafe fn zero_areas(addrs: &[usize], size: usize, unit_offsets: &[us
 }
 
 /// [`zero_area`] for a run of areas: long runs with non-temporal stores (no read for
-/// ownership of lines about to be overwritten whole). The stores are `movnti` (8 bytes from a
-/// general register), which every x86_64 CPU has and which needs no SSE state: kernels built
-/// for `x86_64-unknown-none` have SSE disabled and cannot use the 16-byte `movntdq`.
+/// ownership of lines about to be overwritten whole; x86_64's `movnti`, in `arch`).
 ///
 /// # Safety
 ///
@@ -109,30 +107,12 @@ unsafe fn zero_run(addr: usize, size: usize, unit_offsets: &[usize]) {
     #[cfg(target_arch = "x86_64")]
     if size >= NT_MIN {
         for &off in unit_offsets {
-            let start = addr.wrapping_add(off);
-            let end = start + size;
-            let a = (start + 7) & !7;
-            let b = end & !7;
-            // SAFETY: forwarded from the caller: `[start, end)` is writable and ours; the
-            // aligned middle `[a, b)` is written 8 bytes at a time, the edges plainly.
-            unsafe {
-                core::ptr::write_bytes(start as *mut u8, 0, a - start);
-                let mut p = a;
-                while p < b {
-                    core::arch::asm!(
-                        "movnti qword ptr [{p}], {zero}",
-                        p = in(reg) p,
-                        zero = in(reg) 0u64,
-                        options(nostack, preserves_flags)
-                    );
-                    p += 8;
-                }
-                core::ptr::write_bytes(b as *mut u8, 0, end - b);
-            }
+            // SAFETY: forwarded from the caller: this unit's copy of the run is writable and
+            // ours.
+            unsafe { crate::arch::zero_nontemporal(addr.wrapping_add(off), size) };
         }
-        // SAFETY: a store fence (no other effect); orders the non-temporal stores before what
-        // follows, as the plain stores are.
-        unsafe { core::arch::asm!("sfence", options(nostack, preserves_flags)) };
+        // What follows sees the zeroes ordered as plain stores would be.
+        crate::arch::nontemporal_fence();
         return;
     }
     // SAFETY: forwarded from the caller.

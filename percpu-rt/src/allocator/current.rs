@@ -36,14 +36,9 @@ pub(crate) fn unit_known() -> bool {
 pub(crate) fn has_unit() -> bool {
     #[cfg(all(feature = "hosted", target_arch = "x86_64"))]
     {
-        let base: usize;
-        // SAFETY: `rdgsbase` reads this thread's GS base into a register and touches nothing
-        // else; it is only reached when `unit_known` found FSGSBASE enabled for user space
-        // (`Caches::current` checks that first), so it cannot fault.
-        unsafe {
-            core::arch::asm!("rdgsbase {}", out(reg) base, options(nomem, nostack, preserves_flags));
-        }
-        base != 0
+        // SAFETY: only reached when `unit_known` found FSGSBASE enabled for user space
+        // (`Caches::current` checks that first), so `rdgsbase` cannot fault.
+        unsafe { crate::arch::rdgsbase() != 0 }
     }
     #[cfg(not(all(feature = "hosted", target_arch = "x86_64")))]
     {

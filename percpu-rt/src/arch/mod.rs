@@ -134,6 +134,9 @@ pub use current::registers::{GsBaseMsr, rdgsbase, wrgsbase};
 // Only the dynamic allocator (feature `alloc`) prefetches.
 #[cfg(feature = "alloc")]
 pub(crate) use current::prefetch_line;
+// x86_64 zeroes long runs of new areas with non-temporal stores (the allocator's `copies.rs`).
+#[cfg(all(feature = "alloc", target_arch = "x86_64"))]
+pub(crate) use current::{nontemporal_fence, zero_nontemporal};
 
 /// A read-modify-write operation on the current CPU's copy. Not public API: used by
 /// generated code.

@@ -47,13 +47,9 @@ fn rdgsbase_allowed() -> bool {
 /// every access), else `arch_prctl`.
 pub(crate) fn get() -> usize {
     if rdgsbase_allowed() {
-        let value: u64;
         // SAFETY: the kernel set CR4.FSGSBASE for user space (HWCAP2_FSGSBASE), so `rdgsbase`
         // only reads this thread's GS base.
-        unsafe {
-            core::arch::asm!("rdgsbase {}", out(reg) value, options(nomem, nostack, preserves_flags))
-        };
-        return value as usize;
+        return unsafe { crate::arch::rdgsbase() } as usize;
     }
     let mut value: libc::c_ulong = 0;
     // SAFETY: ARCH_GET_GS writes the thread's GS base to the given location.
