@@ -16,7 +16,7 @@ fn kernel_vars() -> Vec<SampleVar> {
     vec![
         SampleVar::new("kernel::sched", "RUNQUEUE_LEN", "usize", 0, 8),
         ticks,
-        SampleVar::new("percpu_rt::local", "CPU_ID", "u32", 16, 4),
+        SampleVar::new("percpu_rt::runtime_vars", "CPU_ID", "u32", 16, 4),
         legacy,
     ]
 }
@@ -38,7 +38,7 @@ fn check_kernel(i: &Inspection) {
         vec![
             ("kernel::sched::RUNQUEUE_LEN", "kernel", 0, 8, false),
             ("kernel::TICKS", "kernel", 8, 4, true),
-            ("percpu_rt::local::CPU_ID", "percpu_rt", 16, 4, false),
+            ("percpu_rt::runtime_vars::CPU_ID", "percpu_rt", 16, 4, false),
         ]
     );
     assert_eq!(i.variables[0].declared_type, "usize");
@@ -55,12 +55,12 @@ fn check_kernel(i: &Inspection) {
                 offset: 12,
                 size: 4,
                 after: Some("kernel::TICKS".into()),
-                before: Some("percpu_rt::local::CPU_ID".into())
+                before: Some("percpu_rt::runtime_vars::CPU_ID".into())
             },
             Hole {
                 offset: 20,
                 size: 4,
-                after: Some("percpu_rt::local::CPU_ID".into()),
+                after: Some("percpu_rt::runtime_vars::CPU_ID".into()),
                 before: Some("kernel::irq::LEGACY".into())
             },
             Hole { offset: 26, size: 6, after: Some("kernel::irq::LEGACY".into()), before: None },

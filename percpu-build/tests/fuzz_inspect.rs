@@ -27,7 +27,7 @@ fn samples() -> &'static [Vec<u8>] {
         let vars = vec![
             SampleVar::new("kernel::sched", "RUNQUEUE_LEN", "usize", 0, 8),
             ticks,
-            SampleVar::new("percpu_rt::local", "CPU_ID", "u32", 16, 4),
+            SampleVar::new("percpu_rt::runtime_vars", "CPU_ID", "u32", 16, 4),
             legacy,
         ];
         let mut wrong = SampleVar::new("k", "WRONG_SIZE", "u64", 0, 8);

@@ -39,9 +39,9 @@ const EXPECTED: [(&str, u64, u64); 8] = [
     ("linkcheck::SAMPLES", 20, 4),
     ("linkcheck::SHORT", 2, 2),
     ("linkcheck::stats::PAIR", 16, 8),
-    ("percpu_rt::local::CPU_ID", 4, 4),
-    ("percpu_rt::local::THIS_CPU_OFFSET", 8, 8),
-    ("percpu_rt::local::IRQ_GUARD_HELD", 1, 1),
+    ("percpu_rt::runtime_vars::CPU_ID", 4, 4),
+    ("percpu_rt::runtime_vars::THIS_CPU_OFFSET", 8, 8),
+    ("percpu_rt::runtime_vars::IRQ_GUARD_HELD", 1, 1),
 ];
 
 /// The directories of the percpu-rt and percpu-rt-macros this crate is built against (the

@@ -78,7 +78,7 @@ fn the_demo_runs_and_prints_the_variable_table() {
         "hosted_demo::PACKETS",
         "demo_lib::EVENTS",
         "demo_lib::CPU_TAG",
-        "percpu_rt::local::CPU_ID",
+        "percpu_rt::runtime_vars::CPU_ID",
     ] {
         assert!(text.contains(var), "{var} missing:\n{text}");
     }

@@ -674,7 +674,7 @@ fn percpu_build_inspects_the_kernel_elf_files() {
                 _ => &["percpu_kernel_riscv64::HARTID", "kernel_lib::EVENTS", "kernel_lib::TAG"],
             },
         };
-        for &variable in variables.iter().chain(&["percpu_rt::local::CPU_ID"]) {
+        for &variable in variables.iter().chain(&["percpu_rt::runtime_vars::CPU_ID"]) {
             assert!(
                 report.lines().any(|l| l.contains(variable)),
                 "{}: the report lists no {variable}:\n{report}",
