@@ -157,7 +157,7 @@ fn the_command_prints_text_and_json() {
     for line in [
         "aarch64 static executable",
         ".percpu at 0x2000: 32 bytes of static per-CPU data (__percpu_end - __percpu_start)",
-        "0x0008      4      4  kernel     kernel::TICKS                u32  (per-CPU init)",
+        "0x0008      4      4  kernel     kernel::TICKS                    u32  (per-CPU init)",
         "0x000c      4                    (padding)",
         "0x001a      6                    (tail padding)",
         "3 variables from 2 crates; 8 bytes of padding between them",
