@@ -121,7 +121,7 @@ pub fn run() {
     );
     println!();
     println!(
-        "Each thread: bursts of B objects (aligned 8) allocated, then freed in allocation order (FIFO) or in a random order fixed per thread, {ops} operations per thread. Cached path: hosted CPUs 0 and 1 (per-CPU caches). Locked path: threads that are not CPUs (the global lock, as every call before the caches). Each thread pinned to its own core; wall / (CPU / threads) near 1.00 means the threads really ran at the same time."
+        "Each thread: bursts of B objects (aligned 8) allocated, then freed in allocation order (FIFO) or in a random order fixed per thread, {ops} operations per thread. Cached path: hosted CPUs 0 and 1 (per-CPU caches). Locked path: threads that are not CPUs (the global lock). Each thread pinned to its own core; wall / (CPU / threads) near 1.00 means the threads really ran at the same time."
     );
     if cpu_time() {
         println!();

@@ -19,7 +19,7 @@
 //!   N allocations, freed in order, in reverse, and alternating (even indexes, then odd); ns
 //!   per operation = loop time / N. The cached path runs on hosted CPU 0 (its cache); the locked path
 //!   on the main thread, which is not a CPU and so takes the locked path through the chunks,
-//!   as every call did before the caches. The areas' pointers are kept (8 bytes each, as in
+//!   as a caller without a unit does. The areas' pointers are kept (8 bytes each, as in
 //!   Linux's run) and freed by pointer with their shape (`free_raw_sized`: into the CPU's cache
 //!   on the cached path, as an owner's drop; checked, as `free_raw`, on the old one). The warm
 //!   rounds run on chunks that are already populated (the allocator's own cost); the cold
