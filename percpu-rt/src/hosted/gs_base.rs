@@ -1,6 +1,6 @@
 //! The hosted base register: a Linux thread's `GS.base`, through `arch_prctl` (the kernel keeps
-//! it per thread and restores it on every switch, as a kernel does per CPU), read with
-//! `rdgsbase` where the kernel allows it to user space.
+//! it per thread and restores it on every switch, as a kernel does per CPU), and whether the
+//! kernel lets user space read it with `rdgsbase` (which `arch` then does).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -31,7 +31,8 @@ const HWCAP2_FSGSBASE: libc::c_ulong = 1 << 1;
 /// Whether `rdgsbase` may be used: 0 unknown, 1 no, 2 yes.
 static RDGSBASE: AtomicU8 = AtomicU8::new(0);
 
-fn rdgsbase_allowed() -> bool {
+/// Whether the kernel lets this process use `rdgsbase` (`HWCAP2_FSGSBASE`, read once).
+pub(crate) fn rdgsbase_allowed() -> bool {
     match RDGSBASE.load(Ordering::Relaxed) {
         0 => {
             // SAFETY: getauxval only reads the process's auxiliary vector.
@@ -43,14 +44,9 @@ fn rdgsbase_allowed() -> bool {
     }
 }
 
-/// The calling thread's `GS.base`: one `rdgsbase` where allowed (the debug mode reads it on
-/// every access), else `arch_prctl`.
+/// The calling thread's `GS.base`, through `arch_prctl` (`arch::read_base` uses one
+/// `rdgsbase` instead where [`rdgsbase_allowed`]).
 pub(crate) fn get() -> usize {
-    if rdgsbase_allowed() {
-        // SAFETY: the kernel set CR4.FSGSBASE for user space (HWCAP2_FSGSBASE), so `rdgsbase`
-        // only reads this thread's GS base.
-        return unsafe { crate::arch::rdgsbase() } as usize;
-    }
     let mut value: libc::c_ulong = 0;
     // SAFETY: ARCH_GET_GS writes the thread's GS base to the given location.
     let rc = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_GET_GS, &mut value as *mut _) };

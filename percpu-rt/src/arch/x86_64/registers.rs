@@ -107,13 +107,20 @@ pub unsafe fn write_base(delta: usize) {
     }
 }
 
-/// Reads this CPU's per-CPU base register (`arch_prctl(ARCH_GET_GS)` with `hosted`).
+/// Reads this CPU's per-CPU base register (with `hosted`: one `rdgsbase` where Linux allows it
+/// to user space, which the debug mode relies on since it reads the base on every access;
+/// `arch_prctl(ARCH_GET_GS)` otherwise).
 ///
 /// The accessors never need this (they use `gs:` addressing, and `this_cpu_ptr` reads the
 /// per-CPU offset variable with one `mov`); it is for diagnostics and tests.
 pub fn read_base() -> usize {
     #[cfg(feature = "hosted")]
     {
+        if crate::hosted::gs_base::rdgsbase_allowed() {
+            // SAFETY: Linux set CR4.FSGSBASE for user space (HWCAP2_FSGSBASE), so `rdgsbase`
+            // only reads this thread's GS base.
+            return unsafe { rdgsbase() } as usize;
+        }
         crate::hosted::gs_base::get()
     }
     #[cfg(not(feature = "hosted"))]
