@@ -26,14 +26,17 @@
 
 use crate::attr::{Args, Class};
 use crate::parse::PercpuStatic;
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 /// The full expansion.
 pub fn expand(args: &Args, input: &PercpuStatic) -> TokenStream {
     let krate = args.crate_path();
-    let private = crate::tokens::private_module();
+    // With `crate = path`, the door is spanned at the user's path: a path that does not lead to
+    // percpu-rt is reported there.
+    let span = args.krate.as_ref().map_or_else(Span::call_site, |path| path.span());
+    let private = crate::tokens::private_module(span);
     let p = quote!(#krate::#private);
 
     let item = &input.item;

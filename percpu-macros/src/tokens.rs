@@ -12,8 +12,8 @@ pub fn default_crate_path() -> TokenStream {
     quote!(::percpu_rt)
 }
 
-/// The runtime's version-stamped private module, e.g. `__private_0_1_0`.
-pub fn private_module() -> proc_macro2::Ident {
+/// The runtime's version-stamped private module, e.g. `__private_0_1_0`, spanned at `span`.
+pub fn private_module(span: Span) -> proc_macro2::Ident {
     let version = env!("CARGO_PKG_VERSION").replace(['.', '-', '+'], "_");
-    format_ident!("__private_{}", version, span = Span::call_site())
+    format_ident!("__private_{}", version, span = span)
 }
