@@ -421,12 +421,16 @@ fn alloc_section(w: &mut String, allocation: Option<&str>) {
         "`percpu-rt/benches/allocator/` (alone: `cargo bench -p percpu-rt --bench allocator \
          --features hosted`; its knobs are listed in its `main.rs`). Same workload and \
          definitions as a measurement of Linux 6.1's allocator under User-Mode Linux (one CPU, \
-         32 KiB units; its Intel Xeon and AMD EPYC tables are in the benchmark's `common.rs`): \
+         32 KiB units; its tables for an Intel Xeon, an AMD EPYC Zen 5 and an AMD EPYC Zen 1 \
+         are in the benchmark's `common.rs`, and `./scripts/linux-uml-bench.sh` measures one \
+         on the machine it runs on): \
          for each size, N allocations freed in order, again freed in reverse, again freed \
-         alternating (even indexes, then odd); ns per operation = loop time / N; the aligned \
-         case is N allocations of 4 bytes aligned to 8, freed in order. The benchmark compares \
-         with the table of the CPU model it runs on and says which, or that none matches (then \
-         it prints no ratios). It runs on a hosted machine booted with one CPU, the first chunk \
+         alternating (even indexes, then odd); ns per operation = loop time / N, the median of \
+         5 runs; the aligned case is N allocations of 4 bytes aligned to 8, freed in order. The \
+         benchmark compares with the table of the CPU model it runs on and says which, or that \
+         none matches (then the cells carry no ratios, and the ratios against the nearest table \
+         are printed under the table for reference only: an AMD EPYC's model name does not tell \
+         its generation, so the CPU family does). It runs on a hosted machine booted with one CPU, the first chunk \
          from the same setup code a kernel uses, the hosted backend behind it. Each single-CPU \
          cell shows the **cached path** (hosted CPU 0 allocating through its per-CPU cache, and \
          freeing with `free_raw_sized` as an owner's drop does) beside the **locked path** (the \

@@ -15,11 +15,15 @@ pub const SIZES: [(usize, usize); 5] = [(4, 4), (16, 8), (64, 8), (256, 8), (102
 /// [`SIZES`], alloc r1, r2, r3, free in order, reverse, alternating; then the aligned case
 /// (4 bytes aligned 8), alloc and free in order.
 pub struct LinuxFigures {
-    name: &'static str,
+    name: String,
     rows: Option<([[f64; 6]; 5], [f64; 2])>,
+    /// Whether `rows` were measured on this CPU's model; if not, they are the nearest table,
+    /// for reference only (no ratio against them is a goal's comparison).
+    pub same_model: bool,
 }
 
-/// Linux 6.1 measured under User-Mode Linux (`LINUX_INTEL`/`LINUX_AMD` in `percpu-rt/benches/allocator/common.rs`), the Intel Xeon table.
+/// Linux 6.1 measured under User-Mode Linux (-O2, `init_on_alloc=1`, medians of 3 boots) on an
+/// Intel Xeon of this machine kind.
 const LINUX_INTEL: ([[f64; 6]; 5], [f64; 2]) = (
     [
         [85.3, 76.7, 79.0, 18.8, 18.9, 20.3],
@@ -31,7 +35,7 @@ const LINUX_INTEL: ([[f64; 6]; 5], [f64; 2]) = (
     [2353.1, 21.3],
 );
 
-/// Linux 6.1 measured under User-Mode Linux (`LINUX_INTEL`/`LINUX_AMD` in `percpu-rt/benches/allocator/common.rs`), the AMD EPYC (Zen 5) table.
+/// The same, on an AMD EPYC of family 26 (Zen 5).
 const LINUX_AMD: ([[f64; 6]; 5], [f64; 2]) = (
     [
         [78.2, 76.3, 88.0, 20.9, 22.6, 21.6],
@@ -43,35 +47,92 @@ const LINUX_AMD: ([[f64; 6]; 5], [f64; 2]) = (
     [1976.1, 22.0],
 );
 
+/// Linux 6.1 measured under User-Mode Linux with `scripts/linux-uml-bench.sh` (medians of 6
+/// boots, 2026-12-02; calibration: a plain loop ran at the host's speed inside UML), on an AMD
+/// EPYC of family 23, model 1 (Zen 1, 2 GHz).
+const LINUX_AMD_ZEN1: ([[f64; 6]; 5], [f64; 2]) = (
+    [
+        [225.9, 228.8, 224.6, 50.5, 61.0, 52.8],
+        [218.3, 222.4, 220.2, 50.8, 54.7, 57.2],
+        [234.6, 231.6, 233.4, 56.9, 58.7, 70.3],
+        [262.8, 262.8, 262.4, 61.9, 60.8, 70.7],
+        [428.4, 430.9, 432.0, 98.1, 98.2, 121.8],
+    ],
+    [3600.4, 51.5],
+);
+
 /// `/proc/cpuinfo`'s model name.
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+    cpuinfo_field("model name").unwrap_or_else(|| "unknown".into())
 }
 
+/// The first value of `field` in `/proc/cpuinfo`.
+fn cpuinfo_field(field: &str) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find(|l| l.split(':').next().is_some_and(|k| k.trim() == field))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|v| v.trim().to_string())
+}
+
+/// The x86 CPU family and model numbers of `/proc/cpuinfo`.
+pub fn cpu_family_model() -> (Option<u32>, Option<u32>) {
+    let number = |field: &str| cpuinfo_field(field).and_then(|v| v.parse().ok());
+    (number("cpu family"), number("model"))
+}
+
+/// The family of the AMD EPYC that `LINUX_AMD` was measured on (Zen 5).
+const LINUX_AMD_FAMILY: u32 = 26;
+
 impl LinuxFigures {
-    /// The table measured on this CPU model, if there is one.
+    /// The table measured on this CPU model, if there is one; else the nearest one, marked as
+    /// not this model. An AMD EPYC's virtual CPU shows only "AMD EPYC" as its model name, so the
+    /// family and model numbers tell the generations apart (family 23 is Zen 1 and 2, 25 Zen 3
+    /// and 4, 26 Zen 5). `scripts/linux-uml-bench.sh` measures a table for another CPU.
     pub fn for_this_cpu() -> LinuxFigures {
         let model = cpu_model();
         if model.contains("AMD EPYC") {
-            LinuxFigures { name: "the AMD EPYC table", rows: Some(LINUX_AMD) }
+            match cpu_family_model() {
+                (Some(LINUX_AMD_FAMILY), _) => LinuxFigures {
+                    name: "the AMD EPYC Zen 5 table".into(),
+                    rows: Some(LINUX_AMD),
+                    same_model: true,
+                },
+                (Some(23), Some(1)) => LinuxFigures {
+                    name: "the AMD EPYC Zen 1 (family 23, model 1) table".into(),
+                    rows: Some(LINUX_AMD_ZEN1),
+                    same_model: true,
+                },
+                (family, model) => LinuxFigures {
+                    name: format!(
+                        "none matches this CPU, an AMD EPYC of family {} model {} (Linux's AMD tables are from a Zen 5, family {LINUX_AMD_FAMILY}, and a Zen 1, family 23 model 1; \
+                         ratios against the Zen 5 one are shown under the single-CPU table, for reference only)",
+                        family.map_or("unknown".into(), |f| f.to_string()),
+                        model.map_or("unknown".into(), |m| m.to_string())
+                    ),
+                    rows: Some(LINUX_AMD),
+                    same_model: false,
+                },
+            }
         } else if model.contains("Intel") && model.contains("Xeon") {
-            LinuxFigures { name: "the Intel Xeon table", rows: Some(LINUX_INTEL) }
+            LinuxFigures {
+                name: "the Intel Xeon table".into(),
+                rows: Some(LINUX_INTEL),
+                same_model: true,
+            }
         } else {
-            LinuxFigures { name: "none matches this CPU (no ratios)", rows: None }
+            LinuxFigures {
+                name: "none matches this CPU (no ratios)".into(),
+                rows: None,
+                same_model: false,
+            }
         }
     }
 
+    /// Which table the ratios use, for the report's header.
     pub fn describe(&self) -> String {
         format!(
-            "{} of Linux 6.1 measured under User-Mode Linux (`LINUX_INTEL`/`LINUX_AMD` in `percpu-rt/benches/allocator/common.rs`)",
+            "{} (Linux 6.1 measured under User-Mode Linux: `LINUX_INTEL`/`LINUX_AMD`/`LINUX_AMD_ZEN1` in `percpu-rt/benches/allocator/common.rs`)",
             self.name
         )
     }

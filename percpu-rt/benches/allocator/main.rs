@@ -1,6 +1,7 @@
 //! Benchmark of the dynamic per-CPU allocator: the per-CPU caches (cached path) beside the
 //! global lock (locked path), against Linux 6.1's figures measured on the same CPU model
-//! (`LINUX_INTEL`/`LINUX_AMD` in `common.rs`), with the same workload and definitions.
+//! (`LINUX_INTEL`/`LINUX_AMD`/`LINUX_AMD_ZEN1` in `common.rs`; `scripts/linux-uml-bench.sh`
+//! measures another CPU's), with the same workload and definitions.
 //!
 //! Run: `cargo bench -p percpu-rt --bench allocator --features hosted`: it prints its report
 //! (Markdown) on standard output. `./scripts/bench.sh` runs it after the other benchmarks and
@@ -11,7 +12,7 @@
 //! `PERCPU_BENCH_SIZE=bytes` only one row, of that size aligned 8 (for profiling; no Linux
 //! figure to compare with), `PERCPU_BENCH_CPU_TIME=1` report the thread's CPU time per
 //! operation instead of wall-clock time (for a machine busy with other work; the two agree on
-//! an idle machine), `PERCPU_BENCH_REPEAT` repetitions of the concurrent runs (default 5,
+//! an idle machine), `PERCPU_BENCH_REPEAT` repetitions of the warm rounds and of the concurrent runs (default 5,
 //! medians), `PERCPU_BENCH_CONCURRENT=0` skip the concurrent part, `PERCPU_BENCH_PATH=new`
 //! (the cached path only) or `old` (the locked path only) skip the other path's warm rounds (for profiling).
 //!
@@ -152,14 +153,11 @@ fn main() {
         let backend = clock.ns_per(n);
         let peak = (populated_per_cpu_bytes() - baseline) as f64 / n as f64;
         free_all(&mut areas, Order::Forward);
-        let a = alloc_all(&mut areas, 4, 8);
-        let f = free_all(&mut areas, Order::Forward);
-        vec![a, f, cold, backend, peak]
+        let mut figures = aligned_rounds(&mut areas);
+        figures.extend([cold, backend, peak]);
+        figures
     });
-    let aligned_old = {
-        let a = alloc_all(&mut old_slots, 4, 8);
-        vec![a, free_all(&mut old_slots, Order::Forward)]
-    };
+    let aligned_old = aligned_rounds(&mut old_slots);
     allocator::balance().expect("balance");
 
     print_single_cpu(&rows, &aligned, &aligned_old, &linux);
@@ -225,14 +223,30 @@ fn main() {
 }
 
 /// The three warm rounds on already populated chunks, from the calling thread: allocation
-/// times then free times (in order, reverse, alternating).
+/// times then free times (in order, reverse, alternating); each figure the median of
+/// `PERCPU_BENCH_REPEAT` runs (default 5), so that a moment of a busy host does not decide it.
 fn warm_rounds(areas: &mut Slots, size: usize, align: usize) -> Vec<f64> {
-    let mut times = [0.0; 6];
-    for (r, order) in [Order::Forward, Order::Reverse, Order::Alternating].into_iter().enumerate() {
-        times[r] = alloc_all(areas, size, align);
-        times[3 + r] = free_all(areas, order);
+    let repeat = env("PERCPU_BENCH_REPEAT", 5).max(1);
+    let mut runs: [Vec<f64>; 6] = Default::default();
+    for _ in 0..repeat {
+        let orders = [Order::Forward, Order::Reverse, Order::Alternating];
+        for (r, order) in orders.into_iter().enumerate() {
+            runs[r].push(alloc_all(areas, size, align));
+            runs[3 + r].push(free_all(areas, order));
+        }
     }
-    times.to_vec()
+    runs.into_iter().map(median).collect()
+}
+
+/// The aligned case's warm round (N x 4 bytes aligned 8, freed in order), from the calling
+/// thread: allocation and free times, each the median of `PERCPU_BENCH_REPEAT` runs.
+fn aligned_rounds(areas: &mut Slots) -> Vec<f64> {
+    let (mut a, mut f) = (Vec::new(), Vec::new());
+    for _ in 0..env("PERCPU_BENCH_REPEAT", 5).max(1) {
+        a.push(alloc_all(areas, 4, 8));
+        f.push(free_all(areas, Order::Forward));
+    }
+    vec![median(a), median(f)]
 }
 
 fn print_single_cpu(
@@ -244,7 +258,8 @@ fn print_single_cpu(
     println!("## Single CPU: allocator's own cost (chunks already populated), ns per operation");
     println!();
     println!(
-        "Each cell: cached path (per-CPU cache, on hosted CPU 0) / locked path (global lock, from a thread that is not a CPU) (cached / Linux 6.1 on this CPU model)."
+        "Each cell: cached path (per-CPU cache, on hosted CPU 0) / locked path (global lock, from a thread that is not a CPU){}.",
+        if linux.same_model { " (cached / Linux 6.1 on this CPU model)" } else { "" }
     );
     println!();
     println!(
@@ -252,12 +267,12 @@ fn print_single_cpu(
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (size, align, new, old) in rows {
-        let theirs = linux.row(*size, *align);
+        let theirs = linux.row(*size, *align).filter(|_| linux.same_model);
         let cells: Vec<String> =
             (0..6).map(|i| cell(new[i], old[i], theirs.map(|t| t[i]))).collect();
         println!("| {size} | {align} | {} |", cells.join(" | "));
     }
-    let theirs = linux.aligned();
+    let theirs = linux.aligned().filter(|_| linux.same_model);
     println!(
         "| 4 (aligned case) | 8 | {} | – | – | {} | – | – |",
         cell(aligned[0], aligned_old[0], theirs.map(|t| t[0])),
@@ -278,8 +293,14 @@ fn print_single_cpu(
         }
         frees.push(aligned[1] / aligned_linux[1]);
         let aligned_ratio = aligned[0] / aligned_linux[0];
+        if !linux.same_model {
+            println!(
+                "No Linux table was measured on this CPU's model, so this run cannot judge them. For reference only (another CPU generation), the same ratios against Linux's AMD EPYC Zen 5 table:"
+            );
+        }
         println!(
-            "Against them, cached path: allocation {} ({} of {} cells within 0.5x); free {} ({} of {} within 0.75x); aligned allocation {aligned_ratio:.3}x ({}).",
+            "{} cached path: allocation {} ({} of {} cells within 0.5x); free {} ({} of {} within 0.75x); aligned allocation {aligned_ratio:.3}x ({}).",
+            if linux.same_model { "Against them," } else { "Against that table," },
             span(&allocs),
             allocs.iter().filter(|&&r| r <= 0.5).count(),
             allocs.len(),

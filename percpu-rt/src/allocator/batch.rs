@@ -140,8 +140,13 @@ impl Allocator {
         }
         let mut areas = Vec::with_capacity(total);
         for p in &runs {
-            if zero {
+            if zero && p.contiguous() {
                 self.zero(self.geo.encode(p.addr(0)), (p.span() as usize) << MIN_ALLOC_SHIFT);
+            } else if zero {
+                // Not the holes between the areas: they are free, someone else's to take.
+                for i in 0..p.n {
+                    self.zero(self.geo.encode(p.addr(i)), (p.bits as usize) << MIN_ALLOC_SHIFT);
+                }
             }
             for i in 0..p.n {
                 areas.push(PerCpuArea::new(self.geo.encode(p.addr(i)), self, ClassKey::NONE));

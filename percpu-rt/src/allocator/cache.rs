@@ -12,8 +12,9 @@
 //!   CPU 0's cache: class (4 B, align 4)  [a7 a3 a9 | a1 a2]   <- push (free) / pop (alloc)
 //!                  class (64 B, align 8) [b4 | ]                  ^ dirty (freed by users)
 //!                  ...                     ^ clean: zeroed at refill, in every unit
-//!   refill (class empty): take half a class of neighbours under the state lock, zero them
-//!                         run by run in every unit, push them;
+//!   refill (class empty): take half a class of neighbours (areas one aligned stride apart
+//!                         when the alignment exceeds the length) under the state lock,
+//!                         zero them run by run in every unit, push them;
 //!   drain (class full):   give the oldest half back under the state lock, run by run.
 //! ```
 //!
@@ -38,9 +39,9 @@
 //!
 //! # Memory
 //!
-//! A class holds at most `class_bytes` per unit (16 KiB with up to 4 CPUs, less on bigger
-//! machines, down to 256 bytes: see [`Caches::new`]), and areas larger than half of that are
-//! not cached. Cached areas count as taken in the chunks and appear in the statistics
+//! A class holds at most `class_bytes` per unit (64 KiB with one CPU, 16 KiB with 4, less on
+//! bigger machines, down to 256 bytes: see [`Caches::new`]) and at most [`DEPTH`] areas, and
+//! areas larger than half of `class_bytes` are not cached. Cached areas count as taken in the chunks and appear in the statistics
 //! ([`GlobalStats::nr_cached`](super::GlobalStats::nr_cached)); the balance step gives every
 //! cached area back, so that a page or a chunk holding only cached areas is empty again and
 //! can be released (a few hundred bytes per CPU and class: the caches refill in one batch).
@@ -59,7 +60,7 @@ pub(crate) const NR_CLASSES: usize = 4;
 /// `index_of_cpu` entry of a CPU without a cache.
 const NO_CACHE: u32 = u32::MAX;
 /// The bytes per unit a class may hold, at most and at least (see [`Caches::new`]).
-const CLASS_BYTES_MAX: usize = 16 << 10;
+const CLASS_BYTES_MAX: usize = 64 << 10;
 const CLASS_BYTES_MIN: usize = 256;
 /// [`Caches::new`]: `class_bytes = CLASS_BYTES_BUDGET / nr_units`, clamped.
 const CLASS_BYTES_BUDGET: usize = 64 << 10;
@@ -119,10 +120,11 @@ pub(crate) struct Caches {
 
 impl Caches {
     /// One cache per unit of `units` (CPU id, offset). A class may hold
-    /// `64 KiB / units` bytes per unit, clamped to `[256 B, 16 KiB]`: the areas all caches hold
-    /// at most (4 classes per CPU, every unit) grow as `units × 256 KiB` from 4 to 256 units
-    /// (1 MiB with 4 CPUs, 4 MiB with 16, 64 MiB with 256), and areas of up to half a class are
-    /// cached (8 KiB with up to 4 units, 2 KiB with 16, 512 bytes with 64).
+    /// `64 KiB / units` bytes per unit, clamped to `[256 B, 64 KiB]`: the areas all caches hold
+    /// at most (4 classes per CPU, every unit) grow as `units × 256 KiB` up to 256 units
+    /// (256 KiB with one CPU, 1 MiB with 4, 4 MiB with 16, 64 MiB with 256), and areas of up to
+    /// half a class are cached (32 KiB with one unit, 8 KiB with 4, 2 KiB with 16, 512 bytes
+    /// with 64). A class also holds at most [`DEPTH`] areas.
     pub(crate) fn new(units: &[(CpuId, usize)]) -> Caches {
         let max_id = units.iter().map(|u| u.0.as_usize()).max().unwrap_or(0);
         let mut index_of_cpu = vec![NO_CACHE; max_id + 1].into_boxed_slice();

@@ -180,7 +180,9 @@ impl Allocator {
             return;
         }
         g.counts().moved(-(n as i64), key.bits());
-        let notify = self.state.lock().release_areas(key.bits(), &mut buf[..n]);
+        // Sorted before the state lock is taken, to hold it for less time.
+        buf[..n].sort_unstable();
+        let notify = self.state.lock().release_areas(key.bits(), &buf[..n]);
         if notify {
             self.request_balance();
         }

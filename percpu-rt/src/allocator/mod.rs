@@ -44,12 +44,13 @@
 //! # Per-CPU caches: allocation and free without the global lock
 //!
 //! Each CPU has a cache of free areas for a few shapes (size and alignment; areas up to half a
-//! class's budget: 8 KiB with up to 4 CPUs, 2 KiB with 16). An allocation of a cached shape on a
+//! class's budget: 32 KiB with one CPU, 8 KiB with 4, 2 KiB with 16). An allocation of a cached shape on a
 //! CPU pops an area from that CPU's cache, and the free of an owned area ([`PerCpuArea`],
 //! [`PerCpuBox`], or [`free_raw_sized`]) pushes it there: one atomic exchange on the CPU's own
 //! cache line, no global lock, so CPUs allocating and freeing at the same time do not wait for each
 //! other. A class is refilled (half its capacity, taken from the chunks as runs of neighbours,
-//! zeroed in every unit at once) when empty and drained (its oldest half, sorted and given back as
+//! or of areas one aligned stride apart for an alignment larger than the size, zeroed in every
+//! unit at once) when empty and drained (its oldest half, sorted and given back as
 //! runs) when full, each under one acquisition of the global lock. Code without a unit (base
 //! register 0) and a busy cache (an interrupt handler that interrupted its holder, a second thread
 //! on a hosted CPU) take the locked path, so the caches are sound whatever runs where;

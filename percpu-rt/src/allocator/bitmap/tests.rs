@@ -17,6 +17,11 @@ fn all_populated(map: &ChunkMap) -> PageBits {
     pop
 }
 
+/// Fully free blocks (all populated in these tests), to check the deltas updates return.
+fn full_free_blocks(map: &ChunkMap) -> u32 {
+    (0..map.nr_blocks()).filter(|&k| test_bit(&map.full_free, k)).count() as u32
+}
+
 /// Reference first fit over a plain bool vector.
 fn reference_fit(used: &[bool], bits: u32, align: u32, start: u32, end: u32) -> Option<u32> {
     let mut p = align_up(start, align);
@@ -133,6 +138,21 @@ fn empty_block_accounting() {
     map.verify().unwrap();
 }
 
+/// A run with holes over whole free blocks: those blocks were free already, so only the
+/// blocks of its two areas count as newly fully free.
+#[test]
+fn spaced_run_over_free_blocks_counts_each_block_once() {
+    let mut map = ChunkMap::new(SHIFT, 4, 0, 4 << SHIFT);
+    let pop = all_populated(&map);
+    let stride = 3 << SHIFT;
+    assert_eq!(map.take_run(10, 1, 1, 1, &pop), -1);
+    assert_eq!(map.take_run(10 + stride, 1, 1, 1, &pop), -1);
+    assert_eq!(full_free_blocks(&map), 2);
+    assert_eq!(map.release_run(10, 1, stride, 2, &pop), Ok(2));
+    assert_eq!(full_free_blocks(&map), 4);
+    map.verify().unwrap();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -165,42 +185,85 @@ proptest! {
                     live.push((p, bits));
                 }
             } else if kind == 3 {
-                // A run: the first fit, then as many more of the same length right after it
-                // as are free (up to 9 in all).
+                // A run: the first fit, then as many more of the same shape after it as are
+                // free (up to 9 in all): neighbours when the length is a multiple of the
+                // alignment, else one every aligned stride, holes between, in one block.
                 let bits = 1 + size % 24;
                 let align = 1u32 << align_shift;
+                let stride = if bits % align == 0 { bits } else { bits.div_ceil(align) * align };
                 let expect = reference_fit(&used, bits, align, start, end);
                 let got = map.find(bits, align, &pop, false);
                 prop_assert_eq!(got, expect);
                 if let Some(p) = got {
+                    let block_end = ((p >> SHIFT) + 1) << SHIFT;
+                    let limit = if stride == bits { end } else { end.min(block_end) };
                     let mut n = 1;
                     while n < 1 + size % 9
-                        && p + (n + 1) * bits <= end
-                        && used[(p + n * bits) as usize..(p + (n + 1) * bits) as usize].iter().all(|u| !u)
+                        && p + n * stride + bits <= limit
+                        && used[(p + (n - 1) * stride + bits) as usize..(p + n * stride + bits) as usize].iter().all(|u| !u)
                     {
                         n += 1;
                     }
-                    prop_assert!(map.take_run(p, bits, n, &pop) <= 0);
-                    for u in &mut used[p as usize..(p + n * bits) as usize] { *u = true; }
+                    let free_blocks = full_free_blocks(&map);
+                    let delta = map.take_run(p, bits, stride, n, &pop);
+                    prop_assert_eq!(free_blocks as i32 + delta, full_free_blocks(&map) as i32);
                     for i in 0..n {
-                        live.push((p + i * bits, bits));
+                        let a = p + i * stride;
+                        for u in &mut used[a as usize..(a + bits) as usize] { *u = true; }
+                        live.push((a, bits));
                     }
                 }
             } else if kind == 4 && !live.is_empty() {
-                // Free a live area with its live neighbours of the same length after it, as
-                // one run; a run that is not all live areas of that length is refused.
+                // Free a live area with the live areas of the same length that follow it one
+                // stride apart (the distance to the next one; free bits between them), as one
+                // run; a run that is not all such areas is refused.
                 let (p, bits) = live[pick.index(live.len())];
+                let stride = live
+                    .iter()
+                    .filter(|&&(q, b)| b == bits && q >= p + bits)
+                    .map(|&(q, _)| q - p)
+                    .min()
+                    .unwrap_or(bits);
+                let hole_free = |a: u32| used[(a + bits) as usize..(a + stride) as usize].iter().all(|u| !u);
                 let mut n = 1;
-                while let Some(i) = live.iter().position(|&a| a == (p + n * bits, bits)) {
-                    let _ = i;
+                while live.contains(&(p + n * stride, bits)) && hole_free(p + (n - 1) * stride) {
                     n += 1;
                 }
-                if p + (n + 1) * bits <= end {
-                    prop_assert!(map.release_run(p, bits, n + 1, &pop).is_err());
+                if p + n * stride + bits <= end {
+                    prop_assert!(map.release_run(p, bits, stride, n + 1, &pop).is_err());
                 }
-                prop_assert!(map.release_run(p, bits, n, &pop).is_ok());
-                live.retain(|&(q, b)| !(b == bits && q >= p && q < p + n * bits));
-                for u in &mut used[p as usize..(p + n * bits) as usize] { *u = false; }
+                let free_blocks = full_free_blocks(&map);
+                let delta = map.release_run(p, bits, stride, n, &pop);
+                prop_assert!(delta.is_ok());
+                prop_assert_eq!(free_blocks as i32 + delta.unwrap(), full_free_blocks(&map) as i32);
+                for i in 0..n {
+                    let a = p + i * stride;
+                    live.retain(|&x| x != (a, bits));
+                    for u in &mut used[a as usize..(a + bits) as usize] { *u = false; }
+                }
+            } else if !live.is_empty() && size % 2 == 0 {
+                // Free up to 8 live areas of one length in one pass; with a position that
+                // starts no such area among them, nothing changes.
+                let (_, bits) = live[pick.index(live.len())];
+                let mut starts: Vec<u32> =
+                    live.iter().filter(|a| a.1 == bits).map(|a| a.0).take(8).collect();
+                starts.sort_unstable();
+                let before = (map.free_bits(), map.nr_areas);
+                if let Some(q) = (start..end).find(|&q| !used[q as usize]) {
+                    let mut bad = starts.clone();
+                    bad.push(q);
+                    bad.sort_unstable();
+                    prop_assert!(map.release_each(&bad, bits, &pop).is_err());
+                    prop_assert_eq!((map.free_bits(), map.nr_areas), before);
+                }
+                let free_blocks = full_free_blocks(&map);
+                let delta = map.release_each(&starts, bits, &pop);
+                prop_assert!(delta.is_ok());
+                prop_assert_eq!(free_blocks as i32 + delta.unwrap(), full_free_blocks(&map) as i32);
+                for &p in &starts {
+                    live.retain(|&x| x != (p, bits));
+                    for u in &mut used[p as usize..(p + bits) as usize] { *u = false; }
+                }
             } else if !live.is_empty() {
                 let (p, bits) = live.swap_remove(pick.index(live.len()));
                 prop_assert_eq!(map.release(p, &pop).map(|r| r.0), Ok(bits));

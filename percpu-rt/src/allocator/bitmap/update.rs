@@ -14,28 +14,53 @@ impl ChunkMap {
     /// RETURNS: the change in fully free blocks that are set in `populated` (<= 0).
     #[cfg(test)]
     pub(crate) fn take(&mut self, p: u32, bits: u32, populated: &PageBits) -> i32 {
-        self.take_run(p, bits, 1, populated)
+        self.take_run(p, bits, bits, 1, populated)
     }
 
-    /// Marks `n` areas of `bits` bits side by side from `p` (`[p, p + n * bits)`, free) as
-    /// allocated: the hints are updated once, as for one area over the whole range (they depend
-    /// on the allocation bitmap only), and a boundary bit is set between the areas.
+    /// Marks `n` areas of `bits` bits, one every `stride` bits from `p`, as allocated; the
+    /// whole range `[p, p + (n - 1) * stride + bits)` must be free. With `stride == bits` the
+    /// areas are neighbours (a run over any number of blocks); with `stride > bits` (an
+    /// alignment larger than the length) the range must lie in one block, and the
+    /// `stride - bits` bits after each area but the last stay free (holes no request of this
+    /// shape can use, as when the areas are taken one by one). The hints are updated once, as
+    /// for one area over the whole range (they depend on the allocation bitmap only), with the
+    /// holes counted as free runs; a boundary bit is set at both ends of every area.
     ///
     /// RETURNS: the change in fully free blocks that are set in `populated` (<= 0).
-    pub(crate) fn take_run(&mut self, p: u32, bits: u32, n: u32, populated: &PageBits) -> i32 {
-        debug_assert!(n >= 1 && bits >= 1);
-        let end = p + bits * n;
+    pub(crate) fn take_run(
+        &mut self,
+        p: u32,
+        bits: u32,
+        stride: u32,
+        n: u32,
+        populated: &PageBits,
+    ) -> i32 {
+        debug_assert!(n >= 1 && bits >= 1 && stride >= bits);
+        let end = p + (n - 1) * stride + bits;
+        let hole = if n > 1 { stride - bits } else { 0 };
         debug_assert!(p >= self.start_bit && end <= self.end_bit);
         debug_assert_eq!(next_set(&self.alloc_map(), p, end), end, "allocating a used range");
-        set_range(&mut LaneMut::<false>(&mut self.pairs), p, end);
-        let mut bound = LaneMut::<true>(&mut self.pairs);
-        set_bit(&mut bound, p);
-        clear_range(&mut bound, p + 1, end);
-        set_bit(&mut bound, end);
-        for i in 1..n {
-            set_bit(&mut bound, p + i * bits);
+        debug_assert!(hole == 0 || p >> self.block_shift == (end - 1) >> self.block_shift);
+        if hole == 0 {
+            set_range(&mut LaneMut::<false>(&mut self.pairs), p, end);
+            let mut bound = LaneMut::<true>(&mut self.pairs);
+            set_bit(&mut bound, p);
+            clear_range(&mut bound, p + 1, end);
+            set_bit(&mut bound, end);
+            for i in 1..n {
+                set_bit(&mut bound, p + i * bits);
+            }
+        } else {
+            for i in 0..n {
+                let a = p + i * stride;
+                set_range(&mut LaneMut::<false>(&mut self.pairs), a, a + bits);
+                let mut bound = LaneMut::<true>(&mut self.pairs);
+                set_bit(&mut bound, a);
+                clear_range(&mut bound, a + 1, a + bits);
+                set_bit(&mut bound, a + bits);
+            }
         }
-        let bits = end - p;
+        let taken = n * bits;
 
         let bb = self.block_bits();
         let (k0, k1) = (p >> self.block_shift, (end - 1) >> self.block_shift);
@@ -50,13 +75,13 @@ impl ChunkMap {
                     delta -= 1;
                 }
             }
-            self.block_take(k, ps, pe);
+            self.block_take(k, ps, pe, hole);
         }
-        self.free_bits -= bits;
+        self.free_bits -= taken;
         self.nr_areas += n;
 
         if p == self.first_free {
-            let mut k = k1;
+            let mut k = k0;
             self.first_free = loop {
                 let b = &self.blocks[k as usize];
                 if b.first_free < bb {
@@ -70,6 +95,7 @@ impl ChunkMap {
         }
 
         let c = self.contig;
+        self.scan_hint = self.scan_hint.max(hole);
         if p < c.end() && end > c.start {
             let left = Region { start: c.start, len: p - c.start };
             let right = Region { start: end, len: c.end() - end };
@@ -84,19 +110,22 @@ impl ChunkMap {
         delta
     }
 
-    /// Block `k`'s hints after `[ps, pe)` (block-relative) was allocated.
+    /// Block `k`'s hints after `[ps, pe)` (block-relative) was allocated but for the holes of
+    /// `hole` bits between its areas (see [`ChunkMap::take_run`]).
     #[inline]
-    pub(super) fn block_take(&mut self, k: u32, ps: u32, pe: u32) {
+    pub(super) fn block_take(&mut self, k: u32, ps: u32, pe: u32, hole: u32) {
         let bb = self.block_bits();
-        if ps == 0 && pe == bb {
+        if ps == 0 && pe == bb && hole == 0 {
             self.blocks[k as usize] = Block::full(bb);
             return;
         }
         let bstart = k << self.block_shift;
         let b = &mut self.blocks[k as usize];
         if b.first_free == ps {
+            // The first hole, if any, else the first free bit after the range.
+            let from = if hole == 0 { pe } else { ps };
             let alloc = Lane::<false>(&self.pairs);
-            b.first_free = next_clear(&alloc, bstart + pe, bstart + bb) - bstart;
+            b.first_free = next_clear(&alloc, bstart + from, bstart + bb) - bstart;
         }
         if ps < b.left_free {
             b.left_free = ps;
@@ -104,6 +133,7 @@ impl ChunkMap {
         if pe > bb - b.right_free {
             b.right_free = bb - pe;
         }
+        b.scan_hint = b.scan_hint.max(hole);
         let c = b.contig;
         if c.len > 0 && ps < c.end() && pe > c.start {
             let left = Region { start: c.start, len: ps - c.start };
@@ -167,39 +197,92 @@ impl ChunkMap {
         populated: &PageBits,
     ) -> Result<(u32, i32), AreaError> {
         let bits = self.area_at(p)?;
-        Ok((bits, self.release_range(p, bits, 1, populated)))
+        Ok((bits, self.release_range(p, bits, bits, 1, populated)))
     }
 
-    /// Frees `n` live areas of `bits` bits each, side by side from `p` (what
-    /// [`ChunkMap::take_run`] took, or areas taken one by one that happen to be neighbours); if
-    /// any of them is not a live area of exactly that length, nothing changes.
+    /// Frees `n` live areas of `bits` bits each, one every `stride` bits from `p` (what
+    /// [`ChunkMap::take_run`] took, or areas taken one by one that happen to be spaced so);
+    /// if any of them is not a live area of exactly that length, or a bit between two of them
+    /// is allocated, nothing changes.
     ///
     /// RETURNS: the change in fully free blocks that are set in `populated` (>= 0).
     pub(crate) fn release_run(
         &mut self,
         p: u32,
         bits: u32,
+        stride: u32,
         n: u32,
         populated: &PageBits,
     ) -> Result<i32, AreaError> {
+        debug_assert!(n >= 1 && stride >= bits);
         for i in 0..n {
-            if self.area_at(p + i * bits)? != bits {
+            let a = p + i * stride;
+            if self.area_at(a)? != bits {
+                return Err(AreaError::NotAllocated);
+            }
+            let between = a + bits..a + stride;
+            if i + 1 < n
+                && !between.is_empty()
+                && next_set(&self.alloc_map(), between.start, between.end) != between.end
+            {
+                // Something else lives between two of the areas.
                 return Err(AreaError::NotAllocated);
             }
         }
-        Ok(self.release_range(p, bits * n, n, populated))
+        let span = (n - 1) * stride + bits;
+        Ok(self.release_range(p, span, n * bits, n, populated))
     }
 
-    /// Frees `[p, p + bits)`, which holds exactly `n` live areas, and updates every hint.
+    /// Frees live areas of `bits` bits each that start at `starts` (sorted, not overlapping),
+    /// one after the other in one pass; if any of them is not a live area of exactly that
+    /// length, nothing changes.
+    ///
+    /// RETURNS: the change in fully free blocks that are set in `populated` (>= 0).
+    pub(crate) fn release_each(
+        &mut self,
+        starts: &[u32],
+        bits: u32,
+        populated: &PageBits,
+    ) -> Result<i32, AreaError> {
+        let mut free_from = 0;
+        for &p in starts {
+            if p < free_from || self.area_at(p)? != bits {
+                return Err(AreaError::NotAllocated);
+            }
+            free_from = p + bits;
+        }
+        let mut delta = 0;
+        for &p in starts {
+            // The isolated case inline, the rest through the general update.
+            if self.is_isolated(p, p + bits) {
+                clear_range(&mut LaneMut::<false>(&mut self.pairs), p, p + bits);
+                self.release_isolated(p, p + bits);
+                self.free_bits += bits;
+                self.nr_areas -= 1;
+            } else {
+                delta += self.release_range(p, bits, bits, 1, populated);
+            }
+        }
+        Ok(delta)
+    }
+
+    /// Frees `[p, p + span)`, which holds exactly `n` live areas of `bits` bits in all (the
+    /// rest is free), and updates every hint.
     ///
     /// RETURNS: the change in fully free blocks that are set in `populated` (>= 0).
     #[inline]
-    fn release_range(&mut self, p: u32, bits: u32, n: u32, populated: &PageBits) -> i32 {
-        let end = p + bits;
+    fn release_range(&mut self, p: u32, span: u32, bits: u32, n: u32, populated: &PageBits) -> i32 {
+        let end = p + span;
         // The boundary bits stay: `p` may be the end of the area before, and `end` the start
         // of the next one. Stale bits in free space are harmless: allocation clears the
         // interior of every area it makes.
         clear_range(&mut LaneMut::<false>(&mut self.pairs), p, end);
+        if self.is_isolated(p, end) {
+            self.release_isolated(p, end);
+            self.free_bits += bits;
+            self.nr_areas -= n;
+            return 0;
+        }
 
         let bb = self.block_bits();
         let (k0, k1) = (p >> self.block_shift, (end - 1) >> self.block_shift);
@@ -260,6 +343,43 @@ impl ChunkMap {
         delta
     }
 
+    /// Whether `[p, end)` is inside one block, away from its edges, between two allocated bits:
+    /// an area freed among live ones (the common case when areas are freed out of order),
+    /// whose freeing makes a free run of its own ([`ChunkMap::release_isolated`]).
+    #[inline(always)]
+    fn is_isolated(&self, p: u32, end: u32) -> bool {
+        let bb = self.block_bits();
+        let ps = p & (bb - 1);
+        let alloc = Lane::<false>(&self.pairs);
+        ps != 0 && ps + (end - p) < bb && test_bit(&alloc, p - 1) && test_bit(&alloc, end)
+    }
+
+    /// The hint updates of [`ChunkMap::release_range`] for an isolated range
+    /// ([`ChunkMap::is_isolated`]), already clear in the allocation bitmap: it becomes a free
+    /// run of its own, which can only become a largest run.
+    #[inline(always)]
+    fn release_isolated(&mut self, p: u32, end: u32) {
+        let ps = p & (self.block_bits() - 1);
+        let b = &mut self.blocks[(p >> self.block_shift) as usize];
+        b.first_free = b.first_free.min(ps);
+        let run = Region { start: ps, len: end - p };
+        if run.len > b.contig.len {
+            b.scan_hint = b.scan_hint.max(b.contig.len);
+            b.contig = run;
+        } else {
+            b.scan_hint = b.scan_hint.max(run.len);
+        }
+        let run = Region { start: p, len: end - p };
+        if run.len > self.contig.len {
+            self.scan_hint = self.scan_hint.max(self.contig.len);
+            self.contig = run;
+        } else {
+            self.scan_hint = self.scan_hint.max(run.len);
+        }
+        self.first_free = self.first_free.min(p);
+        self.fit.pos = self.fit.pos.min(p);
+    }
+
     /// The block updates of [`ChunkMap::release`] for an area over several blocks.
     ///
     /// RETURNS: the freed run's ends within its first and last block, and the change in fully
@@ -285,7 +405,8 @@ impl ChunkMap {
             if k == k1 {
                 run_end = bstart + b;
             }
-            if b - a == bb {
+            // A block between two areas of a run with holes may have been free already.
+            if b - a == bb && !test_bit(&self.full_free, k) {
                 set_bit(&mut self.full_free, k);
                 delta += test_bit(populated, k) as i32;
             }

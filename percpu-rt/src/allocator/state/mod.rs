@@ -26,7 +26,7 @@ use alloc::vec::Vec;
 
 /// The most areas one class of a per-CPU cache holds, and so the most that one drain gives
 /// back at once ([`State::release_areas`]).
-pub(crate) const DEPTH: usize = 64;
+pub(crate) const DEPTH: usize = 128;
 
 /// The fixed geometry of the first chunk, in bytes.
 #[derive(Clone, Copy, Debug)]
@@ -88,12 +88,15 @@ pub(crate) enum Request {
     Reserved,
 }
 
-/// Areas just taken: `n` areas of `bits` bits side by side from `bit`.
+/// Areas just taken: `n` areas of `bits` bits, one every `stride` bits from `bit` (side by
+/// side when `stride == bits`; with holes between them, in one page, when the alignment is
+/// larger than the length).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Placed {
     pub id: ChunkId,
     pub bit: u32,
     pub bits: u32,
+    pub stride: u32,
     pub n: u32,
     pub base: usize,
     /// Byte offset of the area in each unit.
@@ -105,15 +108,28 @@ pub(crate) struct Placed {
 }
 
 impl Placed {
-    /// Bits of all `n` areas.
+    /// Bits from the first area's start to the last one's end.
     pub(crate) fn span(&self) -> u32 {
-        self.bits * self.n
+        (self.n - 1) * self.stride + self.bits
+    }
+
+    /// Whether the areas are side by side (no hole between them).
+    pub(crate) fn contiguous(&self) -> bool {
+        self.stride == self.bits || self.n == 1
     }
 
     /// The address of area `i` of the run.
     pub(crate) fn addr(&self, i: u32) -> usize {
-        self.base + self.offset + ((i as usize * self.bits as usize) << MIN_ALLOC_SHIFT)
+        self.base + self.offset + ((i as usize * self.stride as usize) << MIN_ALLOC_SHIFT)
     }
+}
+
+/// The distance in bits between the starts of areas of `bits` bits aligned to `align` bits
+/// taken as one run: `bits` when neighbours stay aligned, else `bits` rounded up to the
+/// alignment (a hole after each area).
+#[inline(always)]
+pub(crate) fn run_stride(bits: u32, align: u32) -> u32 {
+    if bits % align == 0 { bits } else { bits.next_multiple_of(align) }
 }
 
 /// A range of pages picked by the balance step.
@@ -437,18 +453,27 @@ impl State {
             }
             return None;
         };
-        // Neighbours of the same length stay aligned when the length is a multiple of the
-        // alignment; take as many as are free (in populated pages, for `pop_only`).
+        // More areas of the shape after the first, where they are free (and, for `pop_only`,
+        // populated): neighbours when the length is a multiple of the alignment (they stay
+        // aligned), else one every aligned stride within the page (the holes between them are
+        // what taking them one by one would leave).
         let mut n = 1;
-        if max > 1 && bits % align == 0 {
-            let mut limit = bit.saturating_add(max.saturating_mul(bits)).min(c.map.usable().1);
+        let stride = run_stride(bits, align);
+        if max > 1 {
+            let mut limit = bit.saturating_add(max.saturating_mul(stride)).min(c.map.usable().1);
+            if stride != bits {
+                let block_end = ((bit >> c.map.block_bits().trailing_zeros()) + 1)
+                    .saturating_mul(c.map.block_bits());
+                limit = limit.min(block_end);
+            }
             if pop_only || c.range_populated(bit, bits) {
                 // A run that starts populated stays so (only its first area may need pages).
                 limit = limit.min(c.populated_until(bit));
             }
-            n = ((c.map.free_until(bit + bits, limit) - bit) / bits).max(1);
+            let free = c.map.free_until(bit + bits, limit.max(bit + bits));
+            n = (free - bit - bits) / stride + 1;
         }
-        let span = n * bits;
+        let span = (n - 1) * stride + bits;
         let offset = c.map_offset + ((bit as usize) << MIN_ALLOC_SHIFT);
         let needs_populate = !pop_only && !c.range_populated(bit, span);
         if !needs_populate && n == 1 {
@@ -457,15 +482,24 @@ impl State {
             let size = (bits as usize) << MIN_ALLOC_SHIFT;
             copies::prefetch_area(c.base + offset, size, &self.unit_offsets);
         }
-        let delta = c.map.take_run(bit, bits, n, &c.populated);
+        let delta = c.map.take_run(bit, bits, stride, n, &c.populated);
         if delta != 0 {
             c.nr_empty_pop = c.nr_empty_pop.wrapping_add_signed(delta);
             if c.kind != ChunkKind::Reserved {
                 self.nr_empty_pop = self.nr_empty_pop.wrapping_add_signed(delta as isize);
             }
         }
-        let placed =
-            Placed { id, bit, bits, n, base: c.base, offset, needs_populate, below_low: false };
+        let placed = Placed {
+            id,
+            bit,
+            bits,
+            stride,
+            n,
+            base: c.base,
+            offset,
+            needs_populate,
+            below_low: false,
+        };
         self.slots.move_if_listed(id, Slots::size_slot(c.map.contig_bits()));
         if needs_populate {
             self.populating.push((id, bit, span));
@@ -565,7 +599,7 @@ impl State {
                 if !fits {
                     return Err(FreeError::NotAllocated { ptr: self.geo.encode(addr) });
                 }
-                c.map.release_run(p, bits, n, &c.populated).map(|d| (bits * n, d))
+                c.map.release_run(p, bits, bits, n, &c.populated).map(|d| (bits * n, d))
             }
         };
         let (span, delta) = match released {
@@ -588,14 +622,16 @@ impl State {
     }
 
     /// Gives back areas of `bits` bits each that the caller took with [`State::take`] (a
-    /// per-CPU cache's drain, at most [`DEPTH`] of them), in any order.
-    /// They are sorted, and neighbours are released as one run (one update of the hints).
+    /// per-CPU cache's drain, at most [`DEPTH`] of them), sorted by address. Areas at one
+    /// distance from each other with only free bits between them (neighbours; areas one
+    /// aligned stride apart, as [`State::take`] hands out; areas whose neighbours were freed
+    /// already) are released as one run, with one update of the hints; the others one after
+    /// the other in one pass.
     ///
     /// RETURNS: whether the balance step should run.
-    pub(crate) fn release_areas(&mut self, bits: u32, addrs: &mut [usize]) -> bool {
+    pub(crate) fn release_areas(&mut self, bits: u32, addrs: &[usize]) -> bool {
         debug_assert!(addrs.len() <= DEPTH);
-        addrs.sort_unstable();
-        let bytes = (bits as usize) << MIN_ALLOC_SHIFT;
+        debug_assert!(addrs.is_sorted());
         let mut notify = false;
         let mut i = 0;
         while i < addrs.len() {
@@ -611,7 +647,7 @@ impl State {
             while j < addrs.len() && addrs[j].wrapping_sub(lo) < len {
                 j += 1;
             }
-            // Runs of neighbours, one update of the map each; the chunk's counts and list once.
+            // Runs, one update of the map each; the chunk's counts and list once.
             let id = self.recent.2;
             let Some(c) = self.chunks.get_mut(id as usize).and_then(Option::as_mut) else {
                 i = j;
@@ -619,21 +655,43 @@ impl State {
             };
             let group = &addrs[i..j];
             let (mut delta, mut released) = (0i32, 0u64);
+            // Areas in no run, released together after the runs.
+            let mut single = [0u32; DEPTH];
+            let mut nr_single = 0;
             let mut k = 0;
             while k < group.len() {
+                // The longest stretch from `k` at one distance (at least two areas).
+                let step = group.get(k + 1).map_or(0, |&next| next - group[k]);
                 let mut n = 1;
-                while k + n < group.len() && group[k + n] == group[k] + n * bytes {
+                while k + n < group.len() && group[k + n] - group[k + n - 1] == step {
                     n += 1;
                 }
                 let p = ((group[k] - c.base - c.map_offset) >> MIN_ALLOC_SHIFT) as u32;
-                match c.map.release_run(p, bits, n as u32, &c.populated) {
-                    Ok(d) => {
-                        delta += d;
-                        released += n as u64;
+                let stride = (step >> MIN_ALLOC_SHIFT) as u32;
+                let run = if n > 1 && stride >= bits {
+                    c.map.release_run(p, bits, stride, n as u32, &c.populated)
+                } else {
+                    Err(AreaError::NotAllocated)
+                };
+                if let Ok(d) = run {
+                    delta += d;
+                    released += n as u64;
+                    k += n;
+                } else {
+                    // Not a run (something lives between two of them): one by one.
+                    for m in 0..n as u32 {
+                        single[nr_single] = p + m * stride;
+                        nr_single += 1;
                     }
-                    Err(e) => debug_assert!(false, "a cached area was not live: {e:?}"),
+                    k += n;
                 }
-                k += n;
+            }
+            match c.map.release_each(&single[..nr_single], bits, &c.populated) {
+                Ok(d) => {
+                    delta += d;
+                    released += nr_single as u64;
+                }
+                Err(e) => debug_assert!(false, "a cached area was not live: {e:?}"),
             }
             if delta != 0 {
                 c.nr_empty_pop = c.nr_empty_pop.wrapping_add_signed(delta);
@@ -665,8 +723,12 @@ impl State {
     /// allocations.
     pub(crate) fn undo(&mut self, placed: &Placed, counted: bool) {
         self.populated(placed);
-        let addr = placed.base + placed.offset;
-        let done = self.release(addr, Some(placed.bits), placed.n);
+        let done = if placed.contiguous() {
+            self.release(placed.addr(0), Some(placed.bits), placed.n).map(|_| ())
+        } else {
+            (0..placed.n)
+                .try_for_each(|i| self.release(placed.addr(i), Some(placed.bits), 1).map(|_| ()))
+        };
         debug_assert!(done.is_ok(), "undoing a fresh allocation failed: {done:?}");
         if counted {
             self.counters.nr_alloc -= u64::from(placed.n);
