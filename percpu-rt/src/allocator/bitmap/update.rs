@@ -254,12 +254,7 @@ impl ChunkMap {
         let mut delta = 0;
         for &p in starts {
             // The isolated case inline, the rest through the general update.
-            if self.is_isolated(p, p + bits) {
-                clear_range(&mut LaneMut::<false>(&mut self.pairs), p, p + bits);
-                self.release_isolated(p, p + bits);
-                self.free_bits += bits;
-                self.nr_areas -= 1;
-            } else {
+            if !self.release_isolated(p, bits, 1) {
                 delta += self.release_range(p, bits, bits, 1, populated);
             }
         }
@@ -272,17 +267,14 @@ impl ChunkMap {
     /// RETURNS: the change in fully free blocks that are set in `populated` (>= 0).
     #[inline]
     fn release_range(&mut self, p: u32, span: u32, bits: u32, n: u32, populated: &PageBits) -> i32 {
+        if span == bits && self.release_isolated(p, bits, n) {
+            return 0;
+        }
         let end = p + span;
         // The boundary bits stay: `p` may be the end of the area before, and `end` the start
         // of the next one. Stale bits in free space are harmless: allocation clears the
         // interior of every area it makes.
         clear_range(&mut LaneMut::<false>(&mut self.pairs), p, end);
-        if self.is_isolated(p, end) {
-            self.release_isolated(p, end);
-            self.free_bits += bits;
-            self.nr_areas -= n;
-            return 0;
-        }
 
         let bb = self.block_bits();
         let (k0, k1) = (p >> self.block_shift, (end - 1) >> self.block_shift);
@@ -343,33 +335,33 @@ impl ChunkMap {
         delta
     }
 
-    /// Whether `[p, end)` is inside one block, away from its edges, between two allocated bits:
-    /// an area freed among live ones (the common case when areas are freed out of order),
-    /// whose freeing makes a free run of its own ([`ChunkMap::release_isolated`]).
+    /// Frees `[p, p + bits)` (`n` live areas, no free bit between them) if it is isolated:
+    /// inside one block, away from its edges, between two allocated bits. That is an area
+    /// freed among live ones, the common case when areas are freed out of order: it becomes a
+    /// free run of its own, which can only become a largest run, so the hints need a few
+    /// compares.
+    ///
+    /// RETURNS: whether the range was isolated (and is freed); if not, nothing changed.
     #[inline(always)]
-    fn is_isolated(&self, p: u32, end: u32) -> bool {
+    fn release_isolated(&mut self, p: u32, bits: u32, n: u32) -> bool {
+        let end = p + bits;
         let bb = self.block_bits();
         let ps = p & (bb - 1);
         let alloc = Lane::<false>(&self.pairs);
-        ps != 0 && ps + (end - p) < bb && test_bit(&alloc, p - 1) && test_bit(&alloc, end)
-    }
-
-    /// The hint updates of [`ChunkMap::release_range`] for an isolated range
-    /// ([`ChunkMap::is_isolated`]), already clear in the allocation bitmap: it becomes a free
-    /// run of its own, which can only become a largest run.
-    #[inline(always)]
-    fn release_isolated(&mut self, p: u32, end: u32) {
-        let ps = p & (self.block_bits() - 1);
+        if ps == 0 || ps + bits >= bb || !test_bit(&alloc, p - 1) || !test_bit(&alloc, end) {
+            return false;
+        }
+        clear_range(&mut LaneMut::<false>(&mut self.pairs), p, end);
         let b = &mut self.blocks[(p >> self.block_shift) as usize];
         b.first_free = b.first_free.min(ps);
-        let run = Region { start: ps, len: end - p };
+        let run = Region { start: ps, len: bits };
         if run.len > b.contig.len {
             b.scan_hint = b.scan_hint.max(b.contig.len);
             b.contig = run;
         } else {
             b.scan_hint = b.scan_hint.max(run.len);
         }
-        let run = Region { start: p, len: end - p };
+        let run = Region { start: p, len: bits };
         if run.len > self.contig.len {
             self.scan_hint = self.scan_hint.max(self.contig.len);
             self.contig = run;
@@ -378,6 +370,9 @@ impl ChunkMap {
         }
         self.first_free = self.first_free.min(p);
         self.fit.pos = self.fit.pos.min(p);
+        self.free_bits += bits;
+        self.nr_areas -= n;
+        true
     }
 
     /// The block updates of [`ChunkMap::release`] for an area over several blocks.

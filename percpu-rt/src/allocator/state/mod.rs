@@ -128,7 +128,7 @@ impl Placed {
 /// taken as one run: `bits` when neighbours stay aligned, else `bits` rounded up to the
 /// alignment (a hole after each area).
 #[inline(always)]
-pub(crate) fn run_stride(bits: u32, align: u32) -> u32 {
+fn run_stride(bits: u32, align: u32) -> u32 {
     if bits % align == 0 { bits } else { bits.next_multiple_of(align) }
 }
 
